@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Installs every Debian 12 package Curia Node needs to build, run and test. Idempotent: packages
+# already present are left alone, so running it again costs a few seconds.
+#
+#   packaging/install-deps.sh            everything (build, run, test)
+#   packaging/install-deps.sh --model    only what the model code needs (compiler, CMake, LibTorch)
+set -euo pipefail
+
+model_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --model) model_only=1 ;;
+    -h|--help) sed -n '3,8p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+# Build tools and the model runtime. libopenblas0-openmp matters: Debian's LibTorch links the
+# generic libblas.so.3, and with only the reference BLAS a forward pass runs about 30x slower.
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libtorch-dev libopenblas0-openmp
+  libgtest-dev libgmock-dev
+)
+if [ "$model_only" = 0 ]; then
+  packages+=(
+    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite, TLS, JSON
+    orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
+    libboost-dev libsqlite3-dev libssl-dev libjsoncpp-dev
+    # validators and readers used by the tests
+    dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
+  )
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+else
+  sudo_cmd=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo_cmd=(sudo)
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian registers OpenBLAS as an alternative for libblas.so.3; make sure it is the one selected
+# (an earlier manual choice of the reference BLAS would otherwise survive the install).
+for alt in /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 /usr/lib/aarch64-linux-gnu/openblas-openmp/libblas.so.3; do
+  if [ -e "$alt" ]; then
+    name="libblas.so.3-$(basename "$(dirname "$(dirname "$alt")")")"
+    current=$(readlink -f "/etc/alternatives/$name" 2>/dev/null || true)
+    if [ "$current" != "$alt" ]; then
+      sudo_cmd=(); [ "$(id -u)" != 0 ] && sudo_cmd=(sudo)
+      "${sudo_cmd[@]}" update-alternatives --set "$name" "$alt" >/dev/null
+      echo "install-deps: selected OpenBLAS for $name"
+    fi
+  fi
+done
