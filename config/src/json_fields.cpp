@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/config/json_fields.h"
+
+#include <cmath>
+#include <limits>
+
+#include "curia/config/error.h"
+
+namespace curia::config {
+namespace {
+
+std::string RangeText(int64_t min, int64_t max) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  if (min == kMin && max == kMax) return "an integer";
+  if (max == kMax) return "an integer >= " + std::to_string(min);
+  if (min == kMin) return "an integer <= " + std::to_string(max);
+  return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+}
+
+std::string RangeText(double min, double max) {
+  Json lo(min), hi(max);
+  bool open_hi = max == std::numeric_limits<double>::max();
+  bool open_lo = min == std::numeric_limits<double>::lowest();
+  if (open_hi && open_lo) return "a number";
+  if (open_hi) return "a number >= " + lo.Dump(-1);
+  if (open_lo) return "a number <= " + hi.Dump(-1);
+  return "a number in [" + lo.Dump(-1) + ", " + hi.Dump(-1) + "]";
+}
+
+}  // namespace
+
+void Diagnostics::Add(const std::string& path, const std::string& message) {
+  messages_.push_back(path + ": " + message);
+}
+
+void Diagnostics::ThrowIfAny() const {
+  if (messages_.empty()) return;
+  std::string text;
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    if (i) text += '\n';
+    text += source_ + ": " + messages_[i];
+  }
+  throw Error(ErrorCode::kInvalidArgument, text);
+}
+
+ObjectReader::ObjectReader(const Json& value, std::string path, Diagnostics& diag)
+    : object_(value.IsObject() ? &value : nullptr), path_(std::move(path)), diag_(diag) {
+  if (!object_) diag_.Add(path_, "expected an object, found " + value.Describe());
+}
+
+const Json* ObjectReader::Get(std::string_view key) {
+  known_.emplace(key);
+  return object_ ? object_->Find(key) : nullptr;
+}
+
+bool ObjectReader::Has(std::string_view key) const { return object_ && object_->Find(key); }
+
+void ObjectReader::Missing(std::string_view key) {
+  if (object_) diag_.Add(PathOf(key), "required member is missing");
+}
+
+std::optional<int64_t> ObjectReader::OptionalInt(std::string_view key, int64_t min, int64_t max) {
+  const Json* v = Get(key);
+  if (!v) return std::nullopt;
+  if (!v->IsInteger() || v->AsInt64() < min || v->AsInt64() > max) {
+    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + v->Describe());
+    return std::nullopt;
+  }
+  return v->AsInt64();
+}
+
+int64_t ObjectReader::Int(std::string_view key, int64_t fallback, int64_t min, int64_t max) {
+  return OptionalInt(key, min, max).value_or(fallback);
+}
+
+int64_t ObjectReader::RequiredInt(std::string_view key, int64_t min, int64_t max) {
+  if (!Has(key)) {
+    known_.emplace(key);
+    Missing(key);
+    return 0;
+  }
+  return OptionalInt(key, min, max).value_or(0);
+}
+
+std::optional<double> ObjectReader::OptionalNumber(std::string_view key, double min, double max) {
+  const Json* v = Get(key);
+  if (!v) return std::nullopt;
+  if (!v->IsNumber() || !(v->AsDouble() >= min && v->AsDouble() <= max)) {
+    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + v->Describe());
+    return std::nullopt;
+  }
+  return v->AsDouble();
+}
+
+double ObjectReader::Number(std::string_view key, double fallback, double min, double max) {
+  return OptionalNumber(key, min, max).value_or(fallback);
+}
+
+double ObjectReader::RequiredNumber(std::string_view key, double min, double max) {
+  if (!Has(key)) {
+    known_.emplace(key);
+    Missing(key);
+    return 0.0;
+  }
+  return OptionalNumber(key, min, max).value_or(0.0);
+}
+
+std::optional<bool> ObjectReader::OptionalBool(std::string_view key) {
+  const Json* v = Get(key);
+  if (!v) return std::nullopt;
+  if (!v->IsBool()) {
+    diag_.Add(PathOf(key), "expected true or false, found " + v->Describe());
+    return std::nullopt;
+  }
+  return v->AsBool();
+}
+
+bool ObjectReader::Bool(std::string_view key, bool fallback) {
+  return OptionalBool(key).value_or(fallback);
+}
+
+std::optional<std::string> ObjectReader::OptionalString(std::string_view key) {
+  const Json* v = Get(key);
+  if (!v) return std::nullopt;
+  if (!v->IsString()) {
+    diag_.Add(PathOf(key), "expected a string, found " + v->Describe());
+    return std::nullopt;
+  }
+  return v->AsString();
+}
+
+std::string ObjectReader::String(std::string_view key, const std::string& fallback) {
+  return OptionalString(key).value_or(fallback);
+}
+
+std::string ObjectReader::RequiredString(std::string_view key) {
+  if (!Has(key)) {
+    known_.emplace(key);
+    Missing(key);
+    return {};
+  }
+  return OptionalString(key).value_or(std::string());
+}
+
+std::string ObjectReader::Enum(std::string_view key, const std::string& fallback,
+                               const std::vector<std::string>& allowed) {
+  std::optional<std::string> v = OptionalString(key);
+  if (!v) return fallback;
+  for (const auto& a : allowed) {
+    if (*v == a) return *v;
+  }
+  std::string list;
+  for (size_t i = 0; i < allowed.size(); ++i) list += (i ? ", \"" : "\"") + allowed[i] + "\"";
+  diag_.Add(PathOf(key), "expected one of " + list + ", found " + Json(*v).Describe());
+  return fallback;
+}
+
+void ObjectReader::RejectUnknownKeys() {
+  if (!object_) return;
+  for (const auto& m : object_->AsObject()) {
+    if (known_.find(m.first) == known_.end()) diag_.Add(PathOf(m.first), "unknown key");
+  }
+}
+
+}  // namespace curia::config
