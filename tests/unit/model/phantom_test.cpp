@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/model/phantom.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "curia/config/error.h"
+
+namespace curia::model {
+namespace {
+
+// HU at patient position (x, y) mm on slice k of a noise-free phantom.
+int16_t At(const PhantomVolume& v, int64_t k, double x_mm, double y_mm) {
+  const int64_t c = static_cast<int64_t>(std::lround(x_mm / v.pixel_mm + (v.cols - 1) / 2.0));
+  const int64_t r = static_cast<int64_t>(std::lround(y_mm / v.pixel_mm + (v.rows - 1) / 2.0));
+  return v.Slice(k)[r * v.cols + c];
+}
+
+TEST(Phantom, AnatomyIsWhereTheGeometrySaysAndOriented) {
+  PhantomOptions o;
+  o.slices = 9;
+  o.noise_hu = 0;
+  const PhantomVolume v = MakeHeadPhantom(o);
+  ASSERT_EQ(v.hu.size(), static_cast<size_t>(9 * 512 * 512));
+  const int64_t mid = 4;                  // slices are 5 mm apart: z = 0 mm
+  EXPECT_EQ(At(v, mid, 0, 0), 28);        // white matter at the centre
+  EXPECT_EQ(At(v, mid, 70, 0), 1200);     // skull 70 mm to the patient's left (+x)
+  EXPECT_EQ(At(v, mid, 0, -95), 40);      // scalp at the front (anterior = -y)
+  EXPECT_EQ(At(v, mid, 0, 120), -1000);   // air behind the head
+  EXPECT_EQ(At(v, 6, -9, 0), 5);          // z = +10 mm: both lateral ventricles
+  EXPECT_EQ(At(v, 6, 9, 0), 5);
+  EXPECT_EQ(v.Slice(8)[0], -1000);        // corner: air
+  // The lesion (radius 9 mm, centre z = +22 mm) is right (-x), anterior (-y) and superior.
+  EXPECT_EQ(At(v, 7, -30, -35), 70);      // z = +15 mm
+  EXPECT_EQ(At(v, mid, -30, -35), 28);    // z = 0: white matter only
+}
+
+TEST(Phantom, DeterministicNoiseAndBadSizes) {
+  PhantomOptions o;
+  o.slices = 2;
+  o.rows = o.cols = 64;
+  EXPECT_EQ(MakeHeadPhantom(o).hu, MakeHeadPhantom(o).hu);
+  PhantomOptions p = o;
+  p.seed = 1;
+  EXPECT_NE(MakeHeadPhantom(o).hu, MakeHeadPhantom(p).hu);
+  o.slices = 0;
+  EXPECT_THROW(MakeHeadPhantom(o), Error);
+}
+
+}  // namespace
+}  // namespace curia::model

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Deterministic random DINOv2 backbones in the exact Hugging Face layout (config.json,
+// model.safetensors, preprocessor_config.json), clearly marked as demo models: config.json carries
+// "curia_demo": true and a notice, and a README says the output is meaningless. Used by the tests,
+// the demo and the benchmarks; the real Curia weights are never bundled.
+//
+//   WriteDemoModel("/tmp/demo", DemoSize::kTiny, /*seed=*/0);
+//   Dinov2Config cfg = DemoConfig(DemoSize::kBase);   // Curia-B shapes
+#include <cstdint>
+#include <string>
+
+#include "curia/model/dinov2_config.h"
+
+namespace curia::model {
+
+enum class DemoSize {
+  kTiny,  // hidden 64, 2 layers, 4 heads, SwiGLU, 512x512 input: fast enough for every test
+  kBase,  // Curia-B shapes: hidden 768, 12 layers, 12 heads, SwiGLU, 512x512, 1 channel
+};
+
+DemoSize ParseDemoSize(const std::string& text);  // "tiny" | "base"
+Dinov2Config DemoConfig(DemoSize size);
+
+// Writes the three files into `dir` (created if needed). Refuses (curia::Error kInvalidArgument)
+// to overwrite a folder whose config.json is not itself a demo model's.
+void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed);
+
+// Deterministic generator (SplitMix64 + Box-Muller): the same seed gives the same weights on any
+// machine and LibTorch version.
+class DemoRandom {
+ public:
+  explicit DemoRandom(uint64_t seed) : state_(seed) {}
+  uint64_t NextU64();
+  double Uniform();  // [0, 1)
+  double Normal();   // N(0, 1)
+
+ private:
+  uint64_t state_;
+  bool has_spare_ = false;
+  double spare_ = 0.0;
+};
+
+}  // namespace curia::model

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/model/demo_model.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/model/safetensors.h"
+
+namespace curia::model {
+namespace {
+
+void MakeDirs(const std::string& dir) {
+  std::string partial;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        throw Error(ErrorCode::kInvalidArgument, partial + ": cannot create folder (" + std::strerror(errno) + ")");
+      }
+    }
+    if (i < dir.size()) partial += dir[i];
+  }
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw Error(ErrorCode::kInvalidArgument, path + ": write failed");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw Error(ErrorCode::kInvalidArgument, path + ": write failed (" + std::strerror(errno) + ")");
+  }
+}
+
+uint64_t NameHash(const std::string& name) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Initial values by the role of the tensor, at scales that keep a deep random stack finite.
+std::vector<float> DemoValues(const TensorSpec& spec, uint64_t seed) {
+  DemoRandom rng(seed ^ NameHash(spec.name));
+  const size_t n = static_cast<size_t>(NumElements(spec.shape));
+  std::vector<float> v(n);
+  const std::string& name = spec.name;
+  auto ends_with = [&](const char* suffix) {
+    const size_t k = std::strlen(suffix);
+    return name.size() >= k && name.compare(name.size() - k, k, suffix) == 0;
+  };
+  const bool is_norm = name.find("norm") != std::string::npos;
+  if (ends_with("lambda1")) {
+    for (auto& x : v) x = static_cast<float>(0.05 + 0.15 * rng.Uniform());
+  } else if (is_norm && ends_with(".weight")) {
+    for (auto& x : v) x = static_cast<float>(1.0 + 0.1 * rng.Normal());
+  } else if (ends_with(".bias")) {
+    for (auto& x : v) x = static_cast<float>(0.02 * rng.Normal());
+  } else if (ends_with(".weight")) {
+    int64_t fan_in = 1;
+    for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
+    const double scale = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    for (auto& x : v) x = static_cast<float>(scale * rng.Normal());
+  } else {  // cls, mask, register and position embeddings
+    for (auto& x : v) x = static_cast<float>(0.1 * rng.Normal());
+  }
+  return v;
+}
+
+}  // namespace
+
+uint64_t DemoRandom::NextU64() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double DemoRandom::Uniform() { return static_cast<double>(NextU64() >> 11) * (1.0 / 9007199254740992.0); }
+
+double DemoRandom::Normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  double u1;
+  do {
+    u1 = Uniform();
+  } while (u1 <= 0.0);
+  const double u2 = Uniform();
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  spare_ = r * std::sin(2.0 * M_PI * u2);
+  has_spare_ = true;
+  return r * std::cos(2.0 * M_PI * u2);
+}
+
+DemoSize ParseDemoSize(const std::string& text) {
+  if (text == "tiny") return DemoSize::kTiny;
+  if (text == "base") return DemoSize::kBase;
+  throw Error(ErrorCode::kInvalidArgument, "unknown model size '" + text + "' (expected tiny or base)");
+}
+
+Dinov2Config DemoConfig(DemoSize size) {
+  Dinov2Config c;
+  c.image_size = 512;
+  c.patch_size = 16;
+  c.num_channels = 1;
+  c.use_swiglu_ffn = true;
+  c.layer_norm_eps = 1e-6;
+  c.layerscale_value = 1e-5;
+  c.mlp_ratio = 4.0;
+  c.demo = true;
+  if (size == DemoSize::kTiny) {
+    c.hidden_size = 64;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+  } else {
+    c.hidden_size = 768;
+    c.num_hidden_layers = 12;
+    c.num_attention_heads = 12;
+  }
+  return c;
+}
+
+void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
+  MakeDirs(dir);
+  const std::string config_path = dir + "/config.json";
+  struct stat st;
+  if (::stat(config_path.c_str(), &st) == 0) {
+    bool is_demo = false;
+    try {
+      const config::Json existing = config::ParseJsonFile(config_path);
+      const config::Json* flag = existing.Find("curia_demo");
+      is_demo = flag && flag->IsBool() && flag->AsBool();
+    } catch (const Error&) {
+    }
+    if (!is_demo) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  dir + " already holds a model that is not a Curia demo model; refusing to overwrite it");
+    }
+  }
+  const Dinov2Config cfg = DemoConfig(size);
+  SafetensorsWriter writer;
+  writer.SetMetadata("format", "pt");
+  writer.SetMetadata("curia_demo", "DEMO - not Curia weights - meaningless output");
+  writer.SetMetadata("curia_demo_seed", std::to_string(seed));
+  for (const TensorSpec& spec : BackboneTensorSpecs(cfg)) {
+    writer.AddFloat32(spec.name, spec.shape, DemoValues(spec, seed));
+  }
+  writer.Write(dir + "/model.safetensors");
+
+  config::Json pre = config::Json::Object{};
+  pre["clip_below_air"] = false;
+  pre["crop_size"] = cfg.image_size;
+  pre["do_normalize"] = true;
+  pre["do_resize"] = true;
+  pre["eps"] = 1e-6;
+  pre["image_processor_type"] = "CuriaImageProcessor";
+  WriteText(dir + "/preprocessor_config.json", pre.Dump() + "\n");
+  WriteText(dir + "/README.md",
+            "# DEMO model - not Curia weights - meaningless output\n\n"
+            "Written by `curia demo-model` (size " +
+                std::string(size == DemoSize::kTiny ? "tiny" : "base") + ", seed " + std::to_string(seed) +
+                ") with deterministic random weights in the Hugging Face layout of raidium/curia.\n"
+                "It exists to test and demonstrate Curia Node. Its outputs mean nothing.\n");
+  // config.json last: a folder with a demo config.json is complete.
+  WriteText(config_path, Dinov2ConfigToJson(cfg).Dump() + "\n");
+}
+
+}  // namespace curia::model
