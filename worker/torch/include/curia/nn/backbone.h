@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The DINOv2 backbone of Curia, computed as transformers' Dinov2Model does (eager attention):
+// patch embedding, CLS (+ registers), position embeddings (bicubic interpolation when the patch
+// grid differs from the configured one), pre-norm layers with LayerScale and a SwiGLU or exact-GELU
+// MLP, final LayerNorm. Loads a Hugging Face folder (config.json + model.safetensors, e.g.
+// raidium/curia) directly, or the `dino.*` copy inside a head checkpoint.
+//
+//   auto backbone = Dinov2Backbone::Load("/models/curia", {ParseDevice("cpu"), Precision::kFp32});
+//   BackboneOutput out = backbone->Forward(pixel_values);   // (B,1,512,512) float32
+//   out.pooler_output;                                      // (B,768): layer-normed CLS
+//
+// Thread safety: Forward is const and keeps no state between calls; several threads may call it
+// at once (each call allocates its own activations).
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "curia/model/dinov2_config.h"
+#include "curia/model/safetensors.h"
+#include "curia/nn/device.h"
+
+namespace curia::nn {
+
+struct BackboneOptions {
+  Device device;
+  Precision precision = Precision::kFp32;
+};
+
+struct BackboneOutput {
+  at::Tensor last_hidden_state;  // (B, T, D) after the final LayerNorm; T = 1 + registers + patches
+  at::Tensor pooler_output;      // (B, D) = last_hidden_state[:, 0]
+  at::Tensor encoder_output;     // (B, T, D) before the final LayerNorm (hidden_states[-1])
+  std::vector<at::Tensor> hidden_states;  // L + 1 tensors (embeddings, then each layer) on request
+};
+
+class Dinov2Backbone {
+ public:
+  // Reads <dir>/config.json and <dir>/model.safetensors. Throws curia::Error naming the file (and
+  // tensor or JSON path) for anything missing, unexpected or misshapen; kUnavailable when the device
+  // or precision cannot run here.
+  static std::unique_ptr<Dinov2Backbone> Load(const std::string& dir, const BackboneOptions& options);
+  // From tensors `prefix`+<HF name> of an open file (e.g. "dino." in a head checkpoint).
+  static std::unique_ptr<Dinov2Backbone> FromFile(const model::Dinov2Config& config,
+                                                  const model::SafetensorsFile& file,
+                                                  std::string_view prefix, const BackboneOptions& options);
+  ~Dinov2Backbone();
+
+  // pixel_values: (B, C, H, W), floating, any device. Outputs are on the backbone's device in its
+  // precision. Throws curia::Error(kInvalidArgument) for a wrong rank, channel count or an image
+  // smaller than one patch.
+  BackboneOutput Forward(const at::Tensor& pixel_values, bool output_hidden_states = false) const;
+
+  const model::Dinov2Config& config() const;
+  const Device& device() const;
+  Precision precision() const;
+  int64_t num_parameters() const;  // loaded parameters (mask_token excluded)
+
+ private:
+  struct Impl;
+  explicit Dinov2Backbone(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace curia::nn
