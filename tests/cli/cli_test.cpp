@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The `curia` tool as a user runs it: golden cases end to end through files, exit statuses and
+// the messages people see.
+#include <gtest/gtest.h>
+
+#include "curia/config/json.h"
+#include "curia/model/safetensors.h"
+#include "test_support.h"
+
+namespace curia {
+namespace {
+
+using test::RunTool;
+using test::TempDir;
+
+std::vector<float> Read(const std::string& path, const std::string& tensor) {
+  return model::ToFloat32(model::SafetensorsFile::Open(path)->Get(tensor));
+}
+
+TEST(Cli, ForwardMatchesTheGoldenBackbones) {
+  for (const char* name : {"backbone_swiglu", "backbone_gelu", "backbone_swiglu_img96"}) {
+    TempDir dir;
+    const std::string golden = test::GoldenPath(name);
+    const auto r = RunTool({"forward", "--model", golden, "--input", golden + "/io.safetensors", "--output",
+                            dir.File("out.safetensors"), "--hidden-states", "--batch", "1", "--threads", "1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto io = model::SafetensorsFile::Open(golden + "/io.safetensors");
+    const std::string out = dir.File("out.safetensors");
+    EXPECT_TRUE(test::AllClose(Read(out, "last_hidden_state"), io->Get("last_hidden_state"), 1e-5)) << name;
+    EXPECT_TRUE(test::AllClose(Read(out, "pooler_output"), io->Get("pooler_output"), 1e-5)) << name;
+    EXPECT_TRUE(test::AllClose(Read(out, "hidden_states"), io->Get("hidden_states"), 2e-5)) << name;
+  }
+}
+
+struct PreprocessCase {
+  std::string file, tensor;
+  std::vector<std::string> options;
+};
+
+TEST(Cli, PreprocessMatchesTheGoldenProcessor) {
+  const std::vector<PreprocessCase> cases = {
+      {"ct512_identity", "pixel_values_512", {"--size", "512"}},
+      {"ct333x417_nonsquare", "pixel_values_64_clip", {"--size", "64", "--clip-below-air"}},
+      {"batch_list", "pixel_values_64", {"--size", "64"}},
+      {"volume_hws", "pixel_values_64", {"--size", "64"}},
+      {"int32_wrap", "pixel_values_64", {"--size", "64"}},
+      {"tensor_path_fovpad", "pixel_values_64_clip", {"--size", "64", "--tensor-input", "--clip-below-air"}},
+      {"versionB_volume_num_slices8", "pixel_values_32", {"--size", "32", "--processor", "B", "--num-slices", "8"}},
+  };
+  for (const PreprocessCase& c : cases) {
+    TempDir dir;
+    const std::string golden = test::GoldenPath("prepro/" + c.file + ".safetensors");
+    std::vector<std::string> args = {"preprocess", "--input", golden, "--input-tensor", "input", "--output",
+                                     dir.File("out.safetensors")};
+    args.insert(args.end(), c.options.begin(), c.options.end());
+    const auto r = RunTool(args);
+    ASSERT_EQ(r.status, 0) << c.file << ": " << r.err;
+    auto expected = model::SafetensorsFile::Open(golden);
+    auto out = model::SafetensorsFile::Open(dir.File("out.safetensors"));
+    EXPECT_EQ(out->Get("pixel_values").shape, expected->Get(c.tensor).shape) << c.file;
+    EXPECT_TRUE(test::AllClose(model::ToFloat32(out->Get("pixel_values")), expected->Get(c.tensor), 2e-5)) << c.file;
+  }
+}
+
+TEST(Cli, DemoModelInfoAndForwardOnAPhantom) {
+  TempDir dir;
+  const std::string model = dir.File("model");
+  auto r = RunTool({"demo-model", "--out", model, "--seed", "5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("DEMO"), std::string::npos);
+  r = RunTool({"info", "--model", model});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("DEMO weights: meaningless output"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hidden 64, 2 layers, 4 heads, SwiGLU"), std::string::npos) << r.out;
+  const std::string first_sha = r.out.substr(r.out.find("sha256"));
+  ASSERT_EQ(RunTool({"demo-model", "--out", model, "--seed", "5"}).status, 0);  // overwrites its own demo
+  EXPECT_EQ(RunTool({"info", "--model", model}).out.substr(r.out.find("sha256")), first_sha);
+
+  r = RunTool({"demo", "--out", dir.File("demo"), "--model", model, "--slices", "3", "--threads", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("3 slices in"), std::string::npos) << r.out;
+  auto features = model::SafetensorsFile::Open(dir.File("demo/features.safetensors"));
+  EXPECT_EQ(features->Get("pooler_output").shape, (std::vector<int64_t>{3, 64}));
+  EXPECT_EQ(features->Get("last_hidden_state").shape, (std::vector<int64_t>{3, 1025, 64}));
+  auto phantom = model::SafetensorsFile::Open(dir.File("demo/phantom.safetensors"));
+  EXPECT_EQ(phantom->Get("image").shape, (std::vector<int64_t>{512, 512, 3}));
+
+  // The phantom written by the demo goes through `curia preprocess` and `curia forward` too, and
+  // gives the features the demo computed (same code path, one slice at a time there).
+  r = RunTool({"preprocess", "--input", dir.File("demo/phantom.safetensors"), "--output", dir.File("pv.safetensors"),
+               "--size", "512"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(model::SafetensorsFile::Open(dir.File("pv.safetensors"))->Get("pixel_values").shape,
+            (std::vector<int64_t>{1, 3, 1, 512, 512}));  // a volume: one z-score over the stack
+}
+
+TEST(Cli, BadWeightsFailWithTheFileAndTensor) {
+  TempDir dir;
+  test::CopyFile(test::GoldenPath("backbone_swiglu/config.json"), dir.File("config.json"));
+  const std::string weights = test::ReadFile(test::GoldenPath("backbone_swiglu/model.safetensors"));
+  test::WriteFile(dir.File("model.safetensors"), weights.substr(0, weights.size() / 2));
+  const auto r = RunTool({"forward", "--model", dir.path(), "--input",
+                          test::GoldenPath("backbone_swiglu/io.safetensors"), "--output", dir.File("out.safetensors")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("curia forward: error: " + dir.File("model.safetensors") + ": tensor '"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("the file is truncated or corrupt"), std::string::npos) << r.err;
+  EXPECT_EQ(test::ReadFile(dir.File("out.safetensors")), "");  // nothing half-written
+}
+
+TEST(Cli, UsageErrorsAndHelp) {
+  auto r = RunTool({"forward", "--input", "x"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("missing required option --model (try curia forward --help)"), std::string::npos) << r.err;
+  r = RunTool({"preprocess", "--input", "a", "--output", "b", "--size", "big"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--size must be an integer in [1, 16384], got 'big'"), std::string::npos) << r.err;
+  r = RunTool({"forward", "--bogus"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("unknown option '--bogus'"), std::string::npos);
+  r = RunTool({"frobnicate"});
+  EXPECT_EQ(r.status, 2);
+  for (const char* cmd : {"demo", "demo-model", "info", "forward", "preprocess"}) {
+    r = RunTool({cmd, "--help"});
+    EXPECT_EQ(r.status, 0) << cmd;
+    EXPECT_EQ(r.out.rfind(std::string("usage: curia ") + cmd, 0), 0u) << r.out;
+  }
+  EXPECT_EQ(RunTool({"bench", "model", "--help"}).status, 0);
+  r = RunTool({"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("RESEARCH USE ONLY"), std::string::npos);
+}
+
+TEST(Cli, UnavailableDeviceIsAClearError) {
+  TempDir dir;
+  const std::string golden = test::GoldenPath("backbone_swiglu");
+  const auto r = RunTool({"forward", "--model", golden, "--input", golden + "/io.safetensors", "--output",
+                          dir.File("o.safetensors"), "--device", "cuda:7"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("curia forward: error: device cuda:7"), std::string::npos) << r.err;
+}
+
+TEST(Cli, BenchModelWritesItsRatio) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "model", "--size", "tiny", "--iterations", "1", "--threads", "1", "--json",
+                          dir.File("bench.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[backbone_gemm_ratio]"), std::string::npos);
+  const config::Json j = config::ParseJsonFile(dir.File("bench.json"));
+  EXPECT_GT(j.Find("backbone_gemm_ratio")->AsDouble(), 0.0);
+  EXPECT_EQ(j.Find("tokens")->AsInt64(), 1025);
+  EXPECT_EQ(j.Find("gemm_shape")->AsArray()[2].AsInt64(), 352);  // the tiny model's SwiGLU input width
+}
+
+}  // namespace
+}  // namespace curia

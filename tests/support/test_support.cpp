@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "test_support.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace curia::test {
+
+std::string GoldenPath(const std::string& relative) { return std::string(CURIA_SHARED_DIR) + "/golden/" + relative; }
+
+std::string TestDataPath(const std::string& relative) { return std::string(CURIA_TEST_DATA_DIR) + "/" + relative; }
+
+::testing::AssertionResult AllClose(const std::vector<float>& actual, const std::vector<float>& expected,
+                                    double atol) {
+  if (actual.size() != expected.size()) {
+    return ::testing::AssertionFailure() << "size " << actual.size() << " != expected " << expected.size();
+  }
+  double worst = 0.0;
+  size_t worst_i = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(actual[i]) - static_cast<double>(expected[i]));
+    if (!(diff <= worst) || std::isnan(diff)) {
+      worst = std::isnan(diff) ? INFINITY : diff;
+      worst_i = i;
+    }
+  }
+  if (worst <= atol) return ::testing::AssertionSuccess() << "max abs diff " << worst;
+  return ::testing::AssertionFailure() << "max abs diff " << worst << " > " << atol << " at element " << worst_i
+                                       << " (actual " << actual[worst_i] << ", expected " << expected[worst_i] << ")";
+}
+
+::testing::AssertionResult AllClose(const std::vector<float>& actual, const model::TensorView& expected, double atol) {
+  return AllClose(actual, model::ToFloat32(expected), atol);
+}
+
+TempDir::TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/curia-test-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  const std::string cmd = "rm -rf '" + path_ + "'";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path_.c_str());
+}
+
+ToolResult RunTool(const std::vector<std::string>& args) {
+  TempDir dir;
+  const std::string out_path = dir.File("stdout"), err_path = dir.File("stderr");
+  ToolResult r;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> argv;
+    std::string tool = CURIA_TOOL;
+    argv.push_back(tool.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(tool.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadFile(out_path);
+  r.err = ReadFile(err_path);
+  return r;
+}
+
+void CopyFile(const std::string& from, const std::string& to) { WriteFile(to, ReadFile(from)); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+}  // namespace curia::test

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Helpers shared by the tests: where the golden files are, element-wise comparison with a report
+// of the worst element, temporary folders, and running the `curia` tool.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "curia/model/safetensors.h"
+
+namespace curia::test {
+
+// ../shared/golden/<relative> (the folder CMake found).
+std::string GoldenPath(const std::string& relative);
+// tests/<relative> in the source tree (files this project generates, with their generators).
+std::string TestDataPath(const std::string& relative);
+
+// |actual - expected| <= atol element-wise; on failure names the worst element and its index.
+::testing::AssertionResult AllClose(const std::vector<float>& actual, const std::vector<float>& expected,
+                                    double atol);
+::testing::AssertionResult AllClose(const std::vector<float>& actual, const model::TensorView& expected,
+                                    double atol);
+
+// A fresh folder under $TMPDIR, removed (recursively) with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `curia <args>` (the built tool) and captures its exit status and output.
+struct ToolResult {
+  int status = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+ToolResult RunTool(const std::vector<std::string>& args);
+
+// Copies a file byte for byte; writes bytes to a file.
+void CopyFile(const std::string& from, const std::string& to);
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& bytes);
+
+}  // namespace curia::test
