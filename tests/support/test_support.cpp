@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -49,8 +50,8 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  const std::string cmd = "rm -rf '" + path_ + "'";
-  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path_.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 ToolResult RunTool(const std::vector<std::string>& args) {

@@ -2,10 +2,10 @@
 // curia demo: the demo model and an analytic head phantom through Curia's preprocessing and the
 // backbone, end to end on this machine. (The Orthanc node demo builds on the same pieces.)
 #include <ATen/ATen.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -21,11 +21,6 @@ namespace {
 
 double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -45,12 +40,14 @@ int DemoCommand(const Args& args) {
   const std::string out = p.Get("--out");
   const int64_t slices = p.GetInt("--slices", 1, 2000);
   const int64_t batch = p.GetInt("--batch", 1, 1024);
-  ::mkdir(out.c_str(), 0755);
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(ErrorCode::kInvalidArgument, out + ": cannot create folder (" + ec.message() + ")");
 
   std::string model_dir = p.Get("--model");
   if (model_dir.empty()) {
     model_dir = out + "/demo-model";
-    if (!Exists(model_dir + "/config.json")) {
+    if (!std::filesystem::exists(model_dir + "/config.json")) {
       model::WriteDemoModel(model_dir, model::DemoSize::kTiny, 0);
       std::cout << "[1/4] wrote the DEMO model to " << model_dir << " (random weights, meaningless output)\n";
     } else {

@@ -105,14 +105,17 @@ int ForwardCommand(const Args& args) {
                                                  model::DTypeName(view.dtype) + ", expected a floating type");
   }
   const at::Tensor pixels = nn::ToTensor(view).to(at::kFloat);
+  if (pixels.dim() != 4 || pixels.size(0) == 0) {
+    throw Error(ErrorCode::kInvalidArgument, input->path() + ": tensor 'pixel_values' has shape " +
+                                                 model::ShapeString(view.shape) + ", expected (B, C, H, W) with B >= 1");
+  }
   auto backbone = nn::Dinov2Backbone::Load(p.Get("--model"), runtime);
 
   std::vector<at::Tensor> last, pooled;
   std::vector<std::vector<at::Tensor>> states;
-  const int64_t total = pixels.dim() > 0 ? pixels.size(0) : 0;
-  for (int64_t start = 0; start < total || (start == 0 && total == 0); start += batch) {
-    const at::Tensor chunk = pixels.dim() > 0 ? pixels.narrow(0, start, std::min(batch, total - start)) : pixels;
-    nn::BackboneOutput out = backbone->Forward(chunk, all_states);
+  const int64_t total = pixels.size(0);
+  for (int64_t start = 0; start < total; start += batch) {
+    nn::BackboneOutput out = backbone->Forward(pixels.narrow(0, start, std::min(batch, total - start)), all_states);
     last.push_back(out.last_hidden_state.to(at::kCPU, at::kFloat));
     pooled.push_back(out.pooler_output.to(at::kCPU, at::kFloat));
     if (all_states) {
@@ -120,7 +123,6 @@ int ForwardCommand(const Args& args) {
       for (const at::Tensor& h : out.hidden_states) cpu.push_back(h.to(at::kCPU, at::kFloat));
       states.push_back(std::move(cpu));
     }
-    if (total == 0) break;
   }
   model::SafetensorsWriter writer;
   writer.SetMetadata("curia_version", CURIA_VERSION_STRING);

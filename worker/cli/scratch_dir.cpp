@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "scratch_dir.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "curia/config/error.h"
@@ -25,15 +25,8 @@ ScratchDir::ScratchDir(const std::string& prefix) {
 }
 
 ScratchDir::~ScratchDir() {
-  // Flat folder: remove its files, then itself.
-  if (DIR* d = ::opendir(path_.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") ::unlink((path_ + "/" + name).c_str());
-    }
-    ::closedir(d);
-  }
-  ::rmdir(path_.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);  // best effort: a leftover temporary folder is harmless
 }
 
 }  // namespace curia::cli

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/model/demo_model.h"
 
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "curia/config/error.h"
@@ -14,18 +13,6 @@
 
 namespace curia::model {
 namespace {
-
-void MakeDirs(const std::string& dir) {
-  std::string partial;
-  for (size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        throw Error(ErrorCode::kInvalidArgument, partial + ": cannot create folder (" + std::strerror(errno) + ")");
-      }
-    }
-    if (i < dir.size()) partial += dir[i];
-  }
-}
 
 void WriteText(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
@@ -132,10 +119,11 @@ Dinov2Config DemoConfig(DemoSize size) {
 }
 
 void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
-  MakeDirs(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(ErrorCode::kInvalidArgument, dir + ": cannot create folder (" + ec.message() + ")");
   const std::string config_path = dir + "/config.json";
-  struct stat st;
-  if (::stat(config_path.c_str(), &st) == 0) {
+  if (std::filesystem::exists(config_path)) {
     bool is_demo = false;
     try {
       const config::Json existing = config::ParseJsonFile(config_path);

@@ -26,16 +26,21 @@ float CubicFilter(float x) {
 std::vector<float> ConvertValues(const TensorView& t, const PreprocessOptions& opt, int64_t* clamped) {
   const bool is_integer = !IsFloatingDType(t.dtype);
   const bool numpy_path = opt.version == ProcessorVersion::kA && opt.input_path == InputPath::kNumpy;
-  const std::vector<double> all = ToFloat64(t);
-  std::vector<float> out(all.size());
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (numpy_path) {
-      bool c = false;
-      const int16_t q = ToInt16(all[i], is_integer, &c);
-      if (c) ++*clamped;
-      out[i] = static_cast<float>(q) / 32767.0f;  // torchvision convert_image_dtype
-    } else {
-      out[i] = static_cast<float>(all[i]);  // tensor.float()
+  const size_t n = static_cast<size_t>(t.NumElements());
+  std::vector<float> out(n);
+  std::vector<double> chunk(std::min<size_t>(n, 1 << 16));
+  for (size_t first = 0; first < n; first += chunk.size()) {
+    const size_t count = std::min(chunk.size(), n - first);
+    ReadValues(t, first, count, chunk.data());
+    for (size_t i = 0; i < count; ++i) {
+      if (numpy_path) {
+        bool c = false;
+        const int16_t q = ToInt16(chunk[i], is_integer, &c);
+        if (c) ++*clamped;
+        out[first + i] = static_cast<float>(q) / 32767.0f;  // torchvision convert_image_dtype
+      } else {
+        out[first + i] = static_cast<float>(chunk[i]);  // tensor.float()
+      }
     }
   }
   return out;

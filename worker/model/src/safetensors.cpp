@@ -82,11 +82,10 @@ T Load(const uint8_t* p) {
 }
 
 template <typename Out>
-std::vector<Out> Convert(const TensorView& t) {
-  const size_t n = static_cast<size_t>(t.NumElements());
-  std::vector<Out> out(n);
-  const uint8_t* p = t.data;
+void ConvertRange(const TensorView& t, size_t first, size_t n, Out* out) {
+  CURIA_CHECK(first + n <= static_cast<size_t>(t.NumElements()));
   const size_t s = DTypeSize(t.dtype);
+  const uint8_t* p = t.data + first * s;
   for (size_t i = 0; i < n; ++i, p += s) {
     switch (t.dtype) {
       case DType::kF64: out[i] = static_cast<Out>(Load<double>(p)); break;
@@ -108,6 +107,12 @@ std::vector<Out> Convert(const TensorView& t) {
       case DType::kBool: out[i] = static_cast<Out>(*p != 0); break;
     }
   }
+}
+
+template <typename Out>
+std::vector<Out> Convert(const TensorView& t) {
+  std::vector<Out> out(static_cast<size_t>(t.NumElements()));
+  ConvertRange(t, 0, out.size(), out.data());
   return out;
 }
 
@@ -142,6 +147,10 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
 
 std::vector<float> ToFloat32(const TensorView& tensor) { return Convert<float>(tensor); }
 std::vector<double> ToFloat64(const TensorView& tensor) { return Convert<double>(tensor); }
+
+void ReadValues(const TensorView& tensor, size_t first, size_t count, double* out) {
+  ConvertRange(tensor, first, count, out);
+}
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());

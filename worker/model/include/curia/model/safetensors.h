@@ -50,6 +50,8 @@ struct TensorView {
 // Element-wise conversions of any dtype (F16/BF16 exactly, integers by value, bool as 0/1).
 std::vector<float> ToFloat32(const TensorView& tensor);
 std::vector<double> ToFloat64(const TensorView& tensor);
+// Elements [first, first + count) in row-major order, for large tensors read in chunks.
+void ReadValues(const TensorView& tensor, size_t first, size_t count, double* out);
 
 class SafetensorsFile {
  public:
