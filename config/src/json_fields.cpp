@@ -56,8 +56,11 @@ const Json* ObjectReader::Get(std::string_view key) {
 
 bool ObjectReader::Has(std::string_view key) const { return object_ && object_->Find(key); }
 
-void ObjectReader::Missing(std::string_view key) {
+bool ObjectReader::Require(std::string_view key) {
+  known_.emplace(key);
+  if (Has(key)) return true;
   if (object_) diag_.Add(PathOf(key), "required member is missing");
+  return false;
 }
 
 std::optional<int64_t> ObjectReader::OptionalInt(std::string_view key, int64_t min, int64_t max) {
@@ -75,12 +78,7 @@ int64_t ObjectReader::Int(std::string_view key, int64_t fallback, int64_t min, i
 }
 
 int64_t ObjectReader::RequiredInt(std::string_view key, int64_t min, int64_t max) {
-  if (!Has(key)) {
-    known_.emplace(key);
-    Missing(key);
-    return 0;
-  }
-  return OptionalInt(key, min, max).value_or(0);
+  return Require(key) ? OptionalInt(key, min, max).value_or(0) : 0;
 }
 
 std::optional<double> ObjectReader::OptionalNumber(std::string_view key, double min, double max) {
@@ -98,12 +96,7 @@ double ObjectReader::Number(std::string_view key, double fallback, double min, d
 }
 
 double ObjectReader::RequiredNumber(std::string_view key, double min, double max) {
-  if (!Has(key)) {
-    known_.emplace(key);
-    Missing(key);
-    return 0.0;
-  }
-  return OptionalNumber(key, min, max).value_or(0.0);
+  return Require(key) ? OptionalNumber(key, min, max).value_or(0.0) : 0.0;
 }
 
 std::optional<bool> ObjectReader::OptionalBool(std::string_view key) {
@@ -135,12 +128,7 @@ std::string ObjectReader::String(std::string_view key, const std::string& fallba
 }
 
 std::string ObjectReader::RequiredString(std::string_view key) {
-  if (!Has(key)) {
-    known_.emplace(key);
-    Missing(key);
-    return {};
-  }
-  return OptionalString(key).value_or(std::string());
+  return Require(key) ? OptionalString(key).value_or(std::string()) : std::string();
 }
 
 std::string ObjectReader::Enum(std::string_view key, const std::string& fallback,

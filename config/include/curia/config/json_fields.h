@@ -74,7 +74,8 @@ class ObjectReader {
   Diagnostics& diagnostics() { return diag_; }
 
  private:
-  void Missing(std::string_view key);
+  // True when the member exists; otherwise records "required member is missing".
+  bool Require(std::string_view key);
 
   const Json* object_;
   std::string path_;
