@@ -515,7 +515,7 @@ void Json::DumpTo(std::string& out, int indent, int depth) const {
 }
 
 std::string JsonPath(const std::string& base, std::string_view key) {
-  bool plain = !key.empty();
+  bool plain = !key.empty() && (std::isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_');
   for (char c : key) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) plain = false;
   }

@@ -89,6 +89,7 @@ TEST(Json, Paths) {
   EXPECT_EQ(JsonPath("$", "Model"), "$.Model");
   EXPECT_EQ(JsonPath(JsonPath("$", "Rules"), 2), "$.Rules[2]");
   EXPECT_EQ(JsonPath("$", "odd key"), "$[\"odd key\"]");
+  EXPECT_EQ(JsonPath("$.id2label", "2"), "$.id2label[\"2\"]");
 }
 
 TEST(Json, MissingFileIsNotFound) {

@@ -9,6 +9,7 @@
 
 #include "curia/config/error.h"
 #include "curia/config/log.h"
+#include "curia/model/head_config.h"
 #include "curia/nn/tensor_io.h"
 
 namespace curia::nn {
@@ -74,6 +75,7 @@ struct Dinov2Backbone::Impl {
   std::vector<Layer> layers;
   at::Tensor final_w, final_b;
   int64_t num_parameters = 0;
+  std::string digest;
 
   at::Tensor Load(const model::SafetensorsFile& file, const std::string& name) {
     at::Tensor t = ToTensor(file.Get(name)).to(at::kFloat);
@@ -198,6 +200,7 @@ std::unique_ptr<Dinov2Backbone> Dinov2Backbone::FromFile(const model::Dinov2Conf
     l.mlp_out_b = impl->Place(get(p + out + "bias") * lambda2);
     impl->layers.push_back(std::move(l));
   }
+  impl->digest = model::BackboneDigest(file, cfg, prefix_view);
   impl->final_w = impl->Place(get("layernorm.weight"));
   impl->final_b = impl->Place(get("layernorm.bias"));
   log::Info("model", "backbone " + cfg.source + ": " + std::to_string(cfg.num_hidden_layers) + " layers, hidden " +
@@ -299,5 +302,6 @@ const model::Dinov2Config& Dinov2Backbone::config() const { return impl_->cfg; }
 const Device& Dinov2Backbone::device() const { return impl_->device; }
 Precision Dinov2Backbone::precision() const { return impl_->precision; }
 int64_t Dinov2Backbone::num_parameters() const { return impl_->num_parameters; }
+const std::string& Dinov2Backbone::digest() const { return impl_->digest; }
 
 }  // namespace curia::nn

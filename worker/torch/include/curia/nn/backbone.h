@@ -58,6 +58,8 @@ class Dinov2Backbone {
   const Device& device() const;
   Precision precision() const;
   int64_t num_parameters() const;  // loaded parameters (mask_token excluded)
+  // model::BackboneDigest of the weights it was loaded from: identifies the backbone in results.
+  const std::string& digest() const;
 
  private:
   struct Impl;

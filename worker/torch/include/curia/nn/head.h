@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Curia task heads ("dinov2_custom_classifier") on top of a loaded backbone, computed as the
+// reference head code does:
+//   2-D, no mask:  logits = classifier(post-LN CLS)
+//   2-D, mask:     logits = classifier(sum(post-LN patch tokens * maxpool(mask)) / sum(maxpool(mask)))
+//   3-D:           per kept slice of a window, pre-LN patch tokens (kernel-pooled, averaged or
+//                  masked) + optional CLS, + a sinusoidal slice embedding; concatenated, zero-padded
+//                  across the batch, through self/cross attention with learned queries, averaged,
+//                  then classifier.
+// A head checkpoint's own backbone copy (dino.*) is not loaded: its digest must equal the loaded
+// backbone's, otherwise the head is refused.
+//
+//   auto head = TaskHead::Load("/models/curia/ich", *backbone);
+//   at::Tensor logits = head->Logits2D(backbone->Forward(pixels));       // (B, C)
+//   at::Tensor p = head->Probabilities(logits);                           // softmax (or the value)
+//
+// Thread safety: every method is const and stateless; heads may be shared by device workers.
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "curia/model/head_config.h"
+#include "curia/nn/backbone.h"
+
+namespace curia::nn {
+
+class TaskHead {
+ public:
+  // Reads <dir>/config.json and <dir>/model.safetensors for `backbone` (same device; heads compute
+  // in float32). Throws curia::Error(kInvalidArgument) with the file and tensor for tensors that do
+  // not fit, and when the checkpoint's backbone copy differs from the loaded backbone.
+  static std::unique_ptr<TaskHead> Load(const std::string& dir, const Dinov2Backbone& backbone);
+  ~TaskHead();
+
+  const model::HeadConfig& config() const;
+  const std::string& dir() const;
+  // SHA-256 of config.json and the head's own tensors: the head's version in results and SRs.
+  const std::string& digest() const;
+
+  // 2-D head on a batch of slices. `mask`: undefined, or (B, 1, H, W) weights in [0, 1] at the
+  // resolution of the pixels the backbone saw. Throws kInvalidArgument when a slice's pooled mask
+  // is empty (the reference cannot average over nothing). Returns float32 logits (B, C).
+  at::Tensor Logits2D(const BackboneOutput& out, const at::Tensor& mask = {}) const;
+
+  // 3-D head, reference batch form: `encoder_outputs` are B volumes' pre-LN encoder outputs
+  // (S_i, T, D); `masks` empty, or B masks (S_i, 1, H, W). Volumes of one batch that end up with
+  // different token counts are zero-padded, with the reference's padding behaviour. (B, C) float32.
+  at::Tensor Logits3D(const std::vector<at::Tensor>& encoder_outputs, const std::vector<at::Tensor>& masks = {}) const;
+
+  // The pieces of Logits3D, for callers that stream slices (the worker pool):
+  // slice indices of the window for a volume of `slices` slices (no mask). Throws kInvalidArgument
+  // when the volume is too short for the window.
+  std::vector<int64_t> Window(int64_t slices) const;
+  // One slice's tokens before the slice embedding: (t, D) = [CLS] + pooled / averaged patch tokens,
+  // from its pre-LN encoder output (T, D).
+  at::Tensor SliceTokens(const at::Tensor& encoder_output) const;
+  // Logits (1, C) of one volume from the tokens of its kept slices, in window order.
+  at::Tensor VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const;
+
+  // softmax over classes, or the logits themselves for a regression head. float32.
+  at::Tensor Probabilities(const at::Tensor& logits) const;
+
+ private:
+  struct Impl;
+  explicit TaskHead(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace curia::nn

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/nn/head.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/config/log.h"
+#include "curia/config/sha256.h"
+#include "curia/nn/tensor_io.h"
+
+namespace curia::nn {
+namespace {
+
+constexpr double kHeadLayerNormEps = 1e-5;  // nn.LayerNorm's default, as the reference heads use
+
+[[noreturn]] void Bad(const std::string& message) { throw Error(ErrorCode::kInvalidArgument, message); }
+
+std::string Shape(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+struct AttentionBlock {
+  at::Tensor in_w, in_b, out_w, out_b, norm_w, norm_b;
+};
+
+}  // namespace
+
+struct TaskHead::Impl {
+  model::HeadConfig cfg;
+  model::Dinov2Config backbone;
+  std::string dir;
+  std::string digest;
+  at::Device device = at::kCPU;
+  at::Tensor classifier_w, classifier_b;
+  AttentionBlock self_block, cross_block;
+  at::Tensor queries;  // (Q, D)
+
+  int64_t FirstPatch() const { return 1 + backbone.num_register_tokens; }
+
+  // nn.MultiheadAttention with one head: softmax((q Wq + bq) (k Wk + bk)^T / sqrt(D) - inf*blocked)
+  // (v Wv + bv), then the output projection.
+  at::Tensor Attention(const AttentionBlock& b, const at::Tensor& query, const at::Tensor& kv,
+                       const at::Tensor& blocked) const {
+    const int64_t d = query.size(-1);
+    const at::Tensor q = at::linear(query, b.in_w.narrow(0, 0, d), b.in_b.narrow(0, 0, d)) / std::sqrt(double(d));
+    const at::Tensor k = at::linear(kv, b.in_w.narrow(0, d, d), b.in_b.narrow(0, d, d));
+    const at::Tensor v = at::linear(kv, b.in_w.narrow(0, 2 * d, d), b.in_b.narrow(0, 2 * d, d));
+    const at::Tensor bias = at::zeros(blocked.sizes(), q.options()).masked_fill_(blocked, -INFINITY);
+    const at::Tensor p = at::softmax(at::baddbmm(bias, q, k.transpose(1, 2)), -1);
+    return at::linear(at::bmm(p, v), b.out_w, b.out_b);
+  }
+
+  // The reference AttentionModule over zero-padded token sequences (B, T, D) -> (B, D).
+  at::Tensor AttentionModule(at::Tensor x) const {
+    const int64_t b = x.size(0), d = x.size(2);
+    for (const std::string& name : cfg.attention->blocks) {
+      // Validity is recomputed from the current x at every block, as the reference does.
+      const at::Tensor valid = (x != 0).any(-1);  // (B, T)
+      if (name == "self") {
+        const at::Tensor blocked = valid.unsqueeze(2) != valid.unsqueeze(1);  // real <-> real, pad <-> pad
+        x = at::layer_norm(x + Attention(self_block, x, x, blocked), {d}, self_block.norm_w, self_block.norm_b,
+                           kHeadLayerNormEps);
+      } else {
+        const at::Tensor q = queries.unsqueeze(0).expand({b, queries.size(0), d});
+        const at::Tensor blocked = valid.logical_not().unsqueeze(1).expand({b, q.size(1), x.size(1)});
+        x = at::layer_norm(q + Attention(cross_block, q, x, blocked), {d}, cross_block.norm_w, cross_block.norm_b,
+                           kHeadLayerNormEps);
+      }
+    }
+    return x.mean(1);
+  }
+
+  // pe[n, 0::2] = sin(n * div), pe[n, 1::2] = cos(n * div), div = exp(arange(0, D, 2) * -ln(1e4) / D),
+  // computed in float32 as the reference computes it.
+  at::Tensor SliceEmbedding(int64_t count, int64_t d) const {
+    const auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
+    const at::Tensor position = at::arange(count, opts).unsqueeze(1);
+    const at::Tensor div = at::exp(at::arange(0, d, 2, opts) * (-std::log(10000.0) / static_cast<double>(d)));
+    at::Tensor pe = at::zeros({count, d}, opts);
+    pe.slice(1, 0, d, 2).copy_(at::sin(position * div));
+    pe.slice(1, 1, d, 2).copy_(at::cos(position * div));
+    return pe;
+  }
+
+  // Logits (B, C) from each volume's kept-slice tokens (before the slice embedding).
+  at::Tensor Pool(const std::vector<std::vector<at::Tensor>>& volumes) const {
+    const int64_t d = backbone.hidden_size;
+    std::vector<at::Tensor> features;
+    if (cfg.use_avgpool_on_the_volume) {
+      for (const auto& slices : volumes) features.push_back(at::cat(slices, 0).mean(0));
+      return at::linear(at::stack(features, 0), classifier_w, classifier_b);
+    }
+    int64_t longest = 0;
+    for (const auto& slices : volumes) {
+      if (slices.empty()) Bad("a 3-D head got a volume with no slice to pool");
+      const at::Tensor pe = SliceEmbedding(static_cast<int64_t>(slices.size()), d);
+      std::vector<at::Tensor> tokens;
+      for (size_t n = 0; n < slices.size(); ++n) tokens.push_back(slices[n] + pe[static_cast<int64_t>(n)]);
+      features.push_back(at::cat(tokens, 0));
+      longest = std::max(longest, features.back().size(0));
+    }
+    at::Tensor x = at::zeros({static_cast<int64_t>(volumes.size()), longest, d}, features[0].options());
+    for (size_t i = 0; i < features.size(); ++i) x[static_cast<int64_t>(i)].narrow(0, 0, features[i].size(0)).copy_(features[i]);
+    return at::linear(AttentionModule(x), classifier_w, classifier_b);
+  }
+
+  // Patch tokens (P, D) of one slice's encoder output as a (g, g, D) grid, row-major.
+  at::Tensor Patches(const at::Tensor& enc) const { return enc.narrow(0, FirstPatch(), enc.size(0) - FirstPatch()); }
+
+  int64_t GridSide(int64_t patches) const {
+    const int64_t g = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(patches))));
+    if (g * g != patches) Bad("head " + dir + " needs a square patch grid, got " + std::to_string(patches) + " patches");
+    return g;
+  }
+
+  // Max-pools (N, 1, H, W) weights to the patch grid (N, g, g), as the reference does
+  // (kernel = W // g).
+  at::Tensor PoolMask(const at::Tensor& mask, int64_t g) const {
+    const int64_t k = mask.size(3) / g;
+    if (k < 1) Bad("mask of shape " + Shape(mask) + " is smaller than the " + std::to_string(g) + "x" + std::to_string(g) + " patch grid");
+    at::Tensor pooled = at::max_pool2d(mask.to(device, at::kFloat), {k, k}, {k, k});
+    if (pooled.size(2) != g || pooled.size(3) != g) {
+      Bad("mask of shape " + Shape(mask) + " does not pool to the " + std::to_string(g) + "x" + std::to_string(g) +
+          " patch grid");
+    }
+    return pooled.squeeze(1);
+  }
+
+  at::Tensor SliceTokens(const at::Tensor& enc, const at::Tensor& grid_mask) const {
+    const at::Tensor e = enc.to(at::kFloat);
+    at::Tensor patches = Patches(e);
+    at::Tensor tokens;
+    if (grid_mask.defined()) {
+      tokens = patches.index({grid_mask.reshape({-1}) != 0});  // the tokens under the mask, row-major
+    } else if (cfg.use_avgpool_per_slice) {
+      tokens = patches.mean(0, /*keepdim=*/true);
+    } else if (cfg.kernel_size && !cfg.use_avgpool_on_the_volume) {
+      const int64_t g = GridSide(patches.size(0)), k = *cfg.kernel_size, d = patches.size(1);
+      tokens = at::avg_pool2d(patches.reshape({g, g, d}).permute({2, 0, 1}).unsqueeze(0), {k, k}, {k, k})
+                   .squeeze(0)
+                   .reshape({d, -1})
+                   .t();
+    } else {
+      tokens = patches;
+    }
+    if (cfg.use_class_token) tokens = at::cat({e.narrow(0, 0, 1), tokens}, 0);
+    return tokens;
+  }
+};
+
+TaskHead::TaskHead(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TaskHead::~TaskHead() = default;
+
+std::unique_ptr<TaskHead> TaskHead::Load(const std::string& dir, const Dinov2Backbone& backbone) {
+  const std::string config_path = dir + "/config.json";
+  const std::string config_text = config::ReadTextFile(config_path);
+  const model::HeadConfig cfg = model::ParseHeadConfig(config::Json::Parse(config_text, config_path), config_path);
+  auto file = model::SafetensorsFile::Open(dir + "/model.safetensors");
+  const model::HeadWeights weights = model::CheckHeadTensors(*file, cfg, backbone.config());
+  if (weights.has_backbone_copy) {
+    const std::string copy = model::BackboneDigest(*file, backbone.config(), "dino.");
+    if (copy != backbone.digest()) {
+      Bad("head " + dir + ": its copy of the backbone (dino.*, digest " + copy.substr(0, 16) +
+          ") differs from the loaded backbone " + backbone.config().source + " (digest " + backbone.digest().substr(0, 16) +
+          "): the head was trained on other backbone weights; refusing it");
+    }
+  }
+  if (!weights.ignored.empty()) {
+    log::Warning("model", "head " + dir + ": " + std::to_string(weights.ignored.size()) +
+                              " attention_module.* tensors ignored (attention_cfg is null)");
+  }
+  c10::InferenceMode guard;
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = cfg;
+  impl->backbone = backbone.config();
+  impl->dir = dir;
+  impl->device = backbone.device().is_cuda()
+                     ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(backbone.device().index))
+                     : at::Device(at::kCPU);
+  config::Sha256 digest;
+  digest.Update(config_text);
+  auto get = [&](const std::string& name) {
+    const model::TensorView& t = file->Get(name);
+    digest.Update(name);
+    digest.Update(t.data, t.nbytes);
+    return ToTensor(t).to(impl->device, at::kFloat).contiguous();
+  };
+  impl->classifier_w = get("classifier.weight");
+  impl->classifier_b = get("classifier.bias");
+  auto block = [&](const std::string& name) {
+    const std::string p = "attention_module." + name + "_attention.attention.";
+    return AttentionBlock{get(p + "multihead_attn.in_proj_weight"), get(p + "multihead_attn.in_proj_bias"),
+                          get(p + "multihead_attn.out_proj.weight"), get(p + "multihead_attn.out_proj.bias"),
+                          get(p + "norm.weight"), get(p + "norm.bias")};
+  };
+  if (cfg.attention) {
+    const auto& blocks = cfg.attention->blocks;
+    if (std::find(blocks.begin(), blocks.end(), "self") != blocks.end()) impl->self_block = block("self");
+    if (cfg.attention->HasCross()) {
+      impl->cross_block = block("cross");
+      impl->queries = get("attention_module.cross_attention.learned_queries");
+    }
+  }
+  impl->digest = digest.HexDigest();
+  log::Info("model", "head " + dir + ": " + (cfg.Is3D() ? "3-D" : "2-D") + ", " + std::to_string(cfg.num_classes) +
+                         (cfg.regression ? " output (regression)" : " classes") + (cfg.demo ? " (DEMO weights)" : ""));
+  return std::unique_ptr<TaskHead>(new TaskHead(std::move(impl)));
+}
+
+const model::HeadConfig& TaskHead::config() const { return impl_->cfg; }
+const std::string& TaskHead::dir() const { return impl_->dir; }
+const std::string& TaskHead::digest() const { return impl_->digest; }
+
+at::Tensor TaskHead::Logits2D(const BackboneOutput& out, const at::Tensor& mask) const {
+  const Impl& m = *impl_;
+  c10::InferenceMode guard;
+  const at::Tensor last = out.last_hidden_state.to(at::kFloat);
+  if (!mask.defined()) return at::linear(last.select(1, 0), m.classifier_w, m.classifier_b);
+  const int64_t b = last.size(0), patches = last.size(1) - m.FirstPatch();
+  if (mask.dim() != 4 || mask.size(0) != b || mask.size(1) != 1) {
+    Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(b) + ", 1, H, W): one per slice");
+  }
+  const at::Tensor weights = m.PoolMask(mask, m.GridSide(patches)).reshape({b, patches});
+  const at::Tensor total = weights.sum(1);
+  for (int64_t i = 0; i < b; ++i) {
+    if (total[i].item<float>() <= 0.0f) {
+      Bad("the mask of slice " + std::to_string(i) + " is empty on the patch grid: a mask head needs a region to classify");
+    }
+  }
+  const at::Tensor tokens = last.narrow(1, m.FirstPatch(), patches);
+  const at::Tensor feature = (tokens * weights.unsqueeze(2)).sum(1) / total.unsqueeze(1);
+  return at::linear(feature, m.classifier_w, m.classifier_b);
+}
+
+std::vector<int64_t> TaskHead::Window(int64_t slices) const {
+  const model::HeadConfig& cfg = impl_->cfg;
+  std::vector<int64_t> out;
+  if (!cfg.num_slices) {
+    for (int64_t i = 0; i < slices; ++i) out.push_back(i);
+    return out;
+  }
+  const int64_t n = *cfg.num_slices, start = slices / 2 - n / 2, end = start + n;
+  if (end > slices || start < -slices) {
+    Bad("the volume has " + std::to_string(slices) + " slices: too few for the head's window of " + std::to_string(n) +
+        " slices centred on slice " + std::to_string(slices / 2) + " (" + impl_->dir + ")");
+  }
+  // Python indexing, as the reference: a negative start wraps to the end of the volume.
+  for (int64_t i = start; i < end; ++i) out.push_back(i < 0 ? i + slices : i);
+  return out;
+}
+
+at::Tensor TaskHead::SliceTokens(const at::Tensor& encoder_output) const {
+  c10::InferenceMode guard;
+  return impl_->SliceTokens(encoder_output, at::Tensor());
+}
+
+at::Tensor TaskHead::VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const {
+  c10::InferenceMode guard;
+  return impl_->Pool({slice_tokens});
+}
+
+at::Tensor TaskHead::Logits3D(const std::vector<at::Tensor>& encoder_outputs, const std::vector<at::Tensor>& masks) const {
+  const Impl& m = *impl_;
+  const model::HeadConfig& cfg = m.cfg;
+  c10::InferenceMode guard;
+  if (!masks.empty() && masks.size() != encoder_outputs.size()) Bad("give one mask per volume, or none");
+  if (!masks.empty() && (cfg.use_avgpool_per_slice || cfg.use_avgpool_on_the_volume)) {
+    Bad("head " + m.dir + " averages patch tokens; the reference defines no masked form of that");
+  }
+  std::vector<std::vector<at::Tensor>> volumes;
+  for (size_t v = 0; v < encoder_outputs.size(); ++v) {
+    const at::Tensor& enc = encoder_outputs[v];  // (S, T, D)
+    const int64_t slices = enc.size(0);
+    std::vector<at::Tensor> kept;
+    if (masks.empty()) {
+      for (int64_t s : Window(slices)) kept.push_back(m.SliceTokens(enc[s], at::Tensor()));
+    } else {
+      const at::Tensor& mask = masks[v];
+      if (mask.dim() != 4 || mask.size(0) != slices || mask.size(1) != 1) {
+        Bad("mask of volume " + std::to_string(v) + " has shape " + Shape(mask) + ", expected (" +
+            std::to_string(slices) + ", 1, H, W)");
+      }
+      const int64_t patches = enc.size(1) - m.FirstPatch();
+      const at::Tensor grid = m.PoolMask(mask, m.GridSide(patches));  // (S, g, g)
+      const at::Tensor has_mask = grid.reshape({slices, -1}).ne(0).any(1).to(at::kCPU);
+      std::vector<int64_t> nonempty;
+      for (int64_t s = 0; s < slices; ++s) {
+        if (has_mask[s].item<bool>()) nonempty.push_back(s);
+      }
+      if (nonempty.empty()) Bad("the mask of volume " + std::to_string(v) + " is empty: nothing for the head to pool");
+      // The window is centred on the middle slice that has mask; in-window slices without mask drop out.
+      std::vector<int64_t> window;
+      if (!cfg.num_slices) {
+        window = nonempty;
+      } else {
+        const int64_t n = *cfg.num_slices;
+        const int64_t start = nonempty[(nonempty.size() - 1) / 2] - n / 2, end = start + n;
+        if (end > slices || start < -slices) {
+          Bad("volume " + std::to_string(v) + " has " + std::to_string(slices) + " slices: too few for the head's window of " +
+              std::to_string(n) + " slices around its mask");
+        }
+        for (int64_t i = start; i < end; ++i) window.push_back(i < 0 ? i + slices : i);
+      }
+      for (int64_t s : window) {
+        if (has_mask[s].item<bool>()) kept.push_back(m.SliceTokens(enc[s], grid[s]));
+      }
+    }
+    volumes.push_back(std::move(kept));
+  }
+  return m.Pool(volumes);
+}
+
+at::Tensor TaskHead::Probabilities(const at::Tensor& logits) const {
+  c10::InferenceMode guard;
+  const at::Tensor l = logits.to(at::kFloat);
+  return impl_->cfg.regression ? l.clone() : at::softmax(l, -1);
+}
+
+}  // namespace curia::nn
