@@ -62,6 +62,69 @@ TEST(Cli, PreprocessMatchesTheGoldenProcessor) {
   }
 }
 
+TEST(Cli, HeadMatchesTheGoldenHeads) {
+  const std::string model = test::GoldenPath("backbone_swiglu");
+  for (const char* io_name : {"io_cls", "io_mask"}) {  // 2-D: one row per slice
+    TempDir dir;
+    const std::string io = test::GoldenPath(std::string("head2d/") + io_name + ".safetensors");
+    const auto r = RunTool({"head", "--model", model, "--head", test::GoldenPath("head2d"), "--input", io, "--output",
+                            dir.File("out.safetensors"), "--batch", "2"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(test::AllClose(Read(dir.File("out.safetensors"), "logits"),
+                               model::SafetensorsFile::Open(io)->Get("logits"), 1e-5))
+        << io_name;
+    const auto probabilities = Read(dir.File("out.safetensors"), "probabilities");
+    EXPECT_NEAR(probabilities[0] + probabilities[1] + probabilities[2] + probabilities[3] + probabilities[4], 1.0, 1e-6);
+  }
+  // 3-D: one study (volume) at a time; the golden volumes need no padding, so alone == batched.
+  auto io3 = model::SafetensorsFile::Open(test::GoldenPath("head3d/io.safetensors"));
+  const model::TensorView& pixels = io3->Get("pixel_values");  // (2, 5, 1, 64, 64)
+  const std::vector<float> logits = model::ToFloat32(io3->Get("logits"));
+  auto mask_io = model::SafetensorsFile::Open(test::GoldenPath("head3d/variants/mask_padding/io.safetensors"));
+  const std::vector<float> alone = model::ToFloat32(mask_io->Get("logits_each_volume_alone"));
+  const std::vector<float> mask_hws = model::ToFloat32(mask_io->Get("mask"));  // (2, 64, 64, 5)
+  TempDir variant;
+  test::CopyFile(test::GoldenPath("head3d/variants/mask_padding/config.json"), variant.File("config.json"));
+  test::CopyFile(test::GoldenPath("head3d/model.safetensors"), variant.File("model.safetensors"));
+  const size_t per_volume = pixels.nbytes / 2;
+  for (int v = 0; v < 2; ++v) {
+    TempDir dir;
+    model::SafetensorsWriter w;
+    w.Add("pixel_values", model::DType::kF32, {5, 1, 64, 64},
+          std::vector<uint8_t>(pixels.data + v * per_volume, pixels.data + (v + 1) * per_volume));
+    w.Write(dir.File("in.safetensors"));
+    auto r = RunTool({"head", "--model", model, "--head", test::GoldenPath("head3d"), "--input", dir.File("in.safetensors"),
+                      "--output", dir.File("out.safetensors")});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("3-D head, logits 1 x 3 (slices 1,2,3)"), std::string::npos) << r.out;
+    EXPECT_TRUE(test::AllClose(Read(dir.File("out.safetensors"), "logits"),
+                               std::vector<float>(logits.begin() + 3 * v, logits.begin() + 3 * v + 3), 1e-5));
+    // The same volume with its mask, (S, 1, H, W) from the golden (H, W, S) layout.
+    std::vector<float> mask(5 * 64 * 64);
+    for (int s = 0; s < 5; ++s) {
+      for (int i = 0; i < 64 * 64; ++i) mask[s * 4096 + i] = mask_hws[v * 5 * 4096 + i * 5 + s];
+    }
+    w.AddFloat32("mask", {5, 1, 64, 64}, mask);
+    w.Write(dir.File("in_mask.safetensors"));
+    r = RunTool({"head", "--model", model, "--head", variant.path(), "--input", dir.File("in_mask.safetensors"),
+                 "--output", dir.File("out_mask.safetensors")});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(test::AllClose(Read(dir.File("out_mask.safetensors"), "logits"),
+                               std::vector<float>(alone.begin() + 3 * v, alone.begin() + 3 * v + 3), 1e-5));
+  }
+}
+
+TEST(Cli, HeadOnTheWrongBackboneIsRefused) {
+  TempDir dir;
+  const auto r = RunTool({"head", "--model", test::GoldenPath("backbone_gelu"), "--head", test::GoldenPath("head2d"),
+                          "--input", test::GoldenPath("head2d/io_cls.safetensors"), "--output", dir.File("o.safetensors")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("tensor 'classifier.weight' has shape [5, 64], expected [5, 32]: the head was trained on "
+                       "features of size 64"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(Cli, DemoModelInfoAndForwardOnAPhantom) {
   TempDir dir;
   const std::string model = dir.File("model");
@@ -120,7 +183,7 @@ TEST(Cli, UsageErrorsAndHelp) {
   EXPECT_NE(r.err.find("unknown option '--bogus'"), std::string::npos);
   r = RunTool({"frobnicate"});
   EXPECT_EQ(r.status, 2);
-  for (const char* cmd : {"demo", "demo-model", "info", "forward", "preprocess"}) {
+  for (const char* cmd : {"demo", "demo-model", "info", "forward", "head", "preprocess"}) {
     r = RunTool({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_EQ(r.out.rfind(std::string("usage: curia ") + cmd, 0), 0u) << r.out;

@@ -15,6 +15,7 @@ using Args = std::vector<std::string>;
 int DemoModelCommand(const Args& args);
 int InfoCommand(const Args& args);
 int ForwardCommand(const Args& args);
+int HeadCommand(const Args& args);
 int PreprocessCommand(const Args& args);
 int BenchCommand(const Args& args);
 int DemoCommand(const Args& args);

@@ -22,6 +22,7 @@ const std::map<std::string, Command>& Commands() {
       {"demo-model", {curia::cli::DemoModelCommand, "write a deterministic random model (HF layout, marked DEMO)"}},
       {"info", {curia::cli::InfoCommand, "check a model folder and print what it holds"}},
       {"forward", {curia::cli::ForwardCommand, "run the backbone on pixel_values from a safetensors file"}},
+      {"head", {curia::cli::HeadCommand, "run the backbone and a task head on one study's slices"}},
       {"preprocess", {curia::cli::PreprocessCommand, "run Curia's image processor on an image or volume"}},
       {"bench", {curia::cli::BenchCommand, "measure throughput (bench model: backbone vs matrix product)"}},
   };

@@ -67,11 +67,18 @@ TEST(TaskHead, HeadOnlyCheckpointsLoadWithoutABackboneCopy) {
 TEST(TaskHead, WindowFollowsPythonIndexingAndRefusesShortVolumes) {
   auto backbone = Dinov2Backbone::Load(test::GoldenPath("backbone_swiglu"), BackboneOptions{});
   auto head = TaskHead::Load(test::GoldenPath("head3d"), *backbone);  // num_slices 3
-  EXPECT_EQ(head->Window(5), (std::vector<int64_t>{1, 2, 3}));
-  EXPECT_EQ(head->Window(4), (std::vector<int64_t>{1, 2, 3}));
-  EXPECT_EQ(head->Window(3), (std::vector<int64_t>{0, 1, 2}));
-  EXPECT_NE(Message([&] { head->Window(2); }).find("the volume has 2 slices: too few for the head's window of 3 slices"),
+  EXPECT_EQ(head->KeptSlices(5), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(head->KeptSlices(4), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(head->KeptSlices(3), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_NE(Message([&] { head->KeptSlices(2); }).find("the volume has 2 slices: too few for the head's window of 3 slices"),
             std::string::npos);
+  // With a mask the window centres on the middle masked slice; unmasked slices drop out.
+  at::Tensor mask = at::zeros({9, 1, 64, 64});
+  for (int64_t s : {5, 6, 8}) mask[s][0][20][20] = 1.0f;
+  EXPECT_EQ(head->KeptSlices(9, mask), (std::vector<int64_t>{5, 6}));  // window 5..7 around slice 6
+  EXPECT_NE(Message([&] { head->KeptSlices(9, at::zeros({9, 1, 64, 64})); }).find("the mask is empty on every slice"),
+            std::string::npos);
+  EXPECT_EQ(Message([&] { head->KeptSlices(9, mask * 2); }), "mask values must be weights in [0, 1]");
 }
 
 TEST(TaskHead, EmptyOrMisshapenMasksAreRefused) {

@@ -120,17 +120,19 @@ struct TaskHead::Impl {
     return g;
   }
 
-  // Max-pools (N, 1, H, W) weights to the patch grid (N, g, g), as the reference does
-  // (kernel = W // g).
-  at::Tensor PoolMask(const at::Tensor& mask, int64_t g) const {
-    const int64_t k = mask.size(3) / g;
-    if (k < 1) Bad("mask of shape " + Shape(mask) + " is smaller than the " + std::to_string(g) + "x" + std::to_string(g) + " patch grid");
-    at::Tensor pooled = at::max_pool2d(mask.to(device, at::kFloat), {k, k}, {k, k});
-    if (pooled.size(2) != g || pooled.size(3) != g) {
-      Bad("mask of shape " + Shape(mask) + " does not pool to the " + std::to_string(g) + "x" + std::to_string(g) +
-          " patch grid");
+  // Max-pools (N, 1, H, W) weights at pixel resolution to the patch grid (N, g, g), as the
+  // reference does (g = sqrt(patches), kernel = W // g): for square inputs, g = W / patch_size.
+  at::Tensor PoolMask(const at::Tensor& mask) const {
+    if (mask.dim() != 4 || mask.size(1) != 1 || mask.size(2) != mask.size(3) || mask.size(3) < backbone.patch_size) {
+      Bad("mask has shape " + Shape(mask) + ": masks are (N, 1, H, W) with square slices of at least one patch");
     }
-    return pooled.squeeze(1);
+    const at::Tensor m = mask.to(device, at::kFloat);
+    if (!at::isfinite(m).all().item<bool>() || m.min().item<float>() < 0.0f || m.max().item<float>() > 1.0f) {
+      Bad("mask values must be weights in [0, 1]");
+    }
+    const int64_t g = mask.size(3) / backbone.patch_size;
+    const int64_t k = mask.size(3) / g;
+    return at::max_pool2d(m, {k, k}, {k, k}).narrow(2, 0, g).narrow(3, 0, g).squeeze(1);
   }
 
   at::Tensor SliceTokens(const at::Tensor& enc, const at::Tensor& grid_mask) const {
@@ -227,7 +229,11 @@ at::Tensor TaskHead::Logits2D(const BackboneOutput& out, const at::Tensor& mask)
   if (mask.dim() != 4 || mask.size(0) != b || mask.size(1) != 1) {
     Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(b) + ", 1, H, W): one per slice");
   }
-  const at::Tensor weights = m.PoolMask(mask, m.GridSide(patches)).reshape({b, patches});
+  const at::Tensor pooled = m.PoolMask(mask);
+  if (pooled.size(1) * pooled.size(2) != patches) {
+    Bad("mask of shape " + Shape(mask) + " does not match the " + std::to_string(patches) + " patches of the image");
+  }
+  const at::Tensor weights = pooled.reshape({b, patches});
   const at::Tensor total = weights.sum(1);
   for (int64_t i = 0; i < b; ++i) {
     if (total[i].item<float>() <= 0.0f) {
@@ -239,26 +245,54 @@ at::Tensor TaskHead::Logits2D(const BackboneOutput& out, const at::Tensor& mask)
   return at::linear(feature, m.classifier_w, m.classifier_b);
 }
 
-std::vector<int64_t> TaskHead::Window(int64_t slices) const {
-  const model::HeadConfig& cfg = impl_->cfg;
-  std::vector<int64_t> out;
+std::vector<int64_t> TaskHead::KeptSlices(int64_t slices, const at::Tensor& mask) const {
+  const Impl& m = *impl_;
+  const model::HeadConfig& cfg = m.cfg;
+  c10::InferenceMode guard;
+  std::vector<bool> has_mask(static_cast<size_t>(slices), true);
+  std::vector<int64_t> candidates;  // slices the window may be centred on
+  if (mask.defined()) {
+    if (cfg.use_avgpool_per_slice || cfg.use_avgpool_on_the_volume) {
+      Bad("head " + m.dir + " averages patch tokens; the reference defines no masked form of that");
+    }
+    if (mask.dim() != 4 || mask.size(0) != slices || mask.size(1) != 1) {
+      Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(slices) + ", 1, H, W): one per slice");
+    }
+    const at::Tensor any = m.PoolMask(mask).reshape({slices, -1}).ne(0).any(1).to(at::kCPU);
+    for (int64_t s = 0; s < slices; ++s) {
+      has_mask[static_cast<size_t>(s)] = any[s].item<bool>();
+      if (has_mask[static_cast<size_t>(s)]) candidates.push_back(s);
+    }
+    if (candidates.empty()) Bad("the mask is empty on every slice: nothing for the head to pool");
+  } else {
+    for (int64_t s = 0; s < slices; ++s) candidates.push_back(s);
+  }
+  std::vector<int64_t> window;
   if (!cfg.num_slices) {
-    for (int64_t i = 0; i < slices; ++i) out.push_back(i);
-    return out;
+    window = candidates;
+  } else {
+    // Centre: the middle slice (S // 2), or the middle of the masked slices.
+    const int64_t n = *cfg.num_slices;
+    const int64_t centre = mask.defined() ? candidates[(candidates.size() - 1) / 2] : slices / 2;
+    const int64_t start = centre - n / 2, end = start + n;
+    if (end > slices || start < -slices) {
+      Bad("the volume has " + std::to_string(slices) + " slices: too few for the head's window of " + std::to_string(n) +
+          " slices centred on slice " + std::to_string(centre) + " (" + m.dir + ")");
+    }
+    // Python indexing, as the reference: a negative start wraps to the end of the volume.
+    for (int64_t i = start; i < end; ++i) window.push_back(i < 0 ? i + slices : i);
   }
-  const int64_t n = *cfg.num_slices, start = slices / 2 - n / 2, end = start + n;
-  if (end > slices || start < -slices) {
-    Bad("the volume has " + std::to_string(slices) + " slices: too few for the head's window of " + std::to_string(n) +
-        " slices centred on slice " + std::to_string(slices / 2) + " (" + impl_->dir + ")");
+  std::vector<int64_t> kept;
+  for (int64_t s : window) {
+    if (has_mask[static_cast<size_t>(s)]) kept.push_back(s);
   }
-  // Python indexing, as the reference: a negative start wraps to the end of the volume.
-  for (int64_t i = start; i < end; ++i) out.push_back(i < 0 ? i + slices : i);
-  return out;
+  return kept;
 }
 
-at::Tensor TaskHead::SliceTokens(const at::Tensor& encoder_output) const {
+at::Tensor TaskHead::SliceTokens(const at::Tensor& encoder_output, const at::Tensor& mask_slice) const {
   c10::InferenceMode guard;
-  return impl_->SliceTokens(encoder_output, at::Tensor());
+  const Impl& m = *impl_;
+  return m.SliceTokens(encoder_output, mask_slice.defined() ? m.PoolMask(mask_slice.unsqueeze(0))[0] : at::Tensor());
 }
 
 at::Tensor TaskHead::VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const {
@@ -267,54 +301,19 @@ at::Tensor TaskHead::VolumeLogits(const std::vector<at::Tensor>& slice_tokens) c
 }
 
 at::Tensor TaskHead::Logits3D(const std::vector<at::Tensor>& encoder_outputs, const std::vector<at::Tensor>& masks) const {
-  const Impl& m = *impl_;
-  const model::HeadConfig& cfg = m.cfg;
   c10::InferenceMode guard;
   if (!masks.empty() && masks.size() != encoder_outputs.size()) Bad("give one mask per volume, or none");
-  if (!masks.empty() && (cfg.use_avgpool_per_slice || cfg.use_avgpool_on_the_volume)) {
-    Bad("head " + m.dir + " averages patch tokens; the reference defines no masked form of that");
-  }
   std::vector<std::vector<at::Tensor>> volumes;
   for (size_t v = 0; v < encoder_outputs.size(); ++v) {
     const at::Tensor& enc = encoder_outputs[v];  // (S, T, D)
-    const int64_t slices = enc.size(0);
+    const at::Tensor mask = masks.empty() ? at::Tensor() : masks[v];
     std::vector<at::Tensor> kept;
-    if (masks.empty()) {
-      for (int64_t s : Window(slices)) kept.push_back(m.SliceTokens(enc[s], at::Tensor()));
-    } else {
-      const at::Tensor& mask = masks[v];
-      if (mask.dim() != 4 || mask.size(0) != slices || mask.size(1) != 1) {
-        Bad("mask of volume " + std::to_string(v) + " has shape " + Shape(mask) + ", expected (" +
-            std::to_string(slices) + ", 1, H, W)");
-      }
-      const int64_t patches = enc.size(1) - m.FirstPatch();
-      const at::Tensor grid = m.PoolMask(mask, m.GridSide(patches));  // (S, g, g)
-      const at::Tensor has_mask = grid.reshape({slices, -1}).ne(0).any(1).to(at::kCPU);
-      std::vector<int64_t> nonempty;
-      for (int64_t s = 0; s < slices; ++s) {
-        if (has_mask[s].item<bool>()) nonempty.push_back(s);
-      }
-      if (nonempty.empty()) Bad("the mask of volume " + std::to_string(v) + " is empty: nothing for the head to pool");
-      // The window is centred on the middle slice that has mask; in-window slices without mask drop out.
-      std::vector<int64_t> window;
-      if (!cfg.num_slices) {
-        window = nonempty;
-      } else {
-        const int64_t n = *cfg.num_slices;
-        const int64_t start = nonempty[(nonempty.size() - 1) / 2] - n / 2, end = start + n;
-        if (end > slices || start < -slices) {
-          Bad("volume " + std::to_string(v) + " has " + std::to_string(slices) + " slices: too few for the head's window of " +
-              std::to_string(n) + " slices around its mask");
-        }
-        for (int64_t i = start; i < end; ++i) window.push_back(i < 0 ? i + slices : i);
-      }
-      for (int64_t s : window) {
-        if (has_mask[s].item<bool>()) kept.push_back(m.SliceTokens(enc[s], grid[s]));
-      }
+    for (int64_t s : KeptSlices(enc.size(0), mask)) {
+      kept.push_back(SliceTokens(enc[s], mask.defined() ? mask[s] : at::Tensor()));
     }
     volumes.push_back(std::move(kept));
   }
-  return m.Pool(volumes);
+  return impl_->Pool(volumes);
 }
 
 at::Tensor TaskHead::Probabilities(const at::Tensor& logits) const {

@@ -50,13 +50,16 @@ class TaskHead {
   // different token counts are zero-padded, with the reference's padding behaviour. (B, C) float32.
   at::Tensor Logits3D(const std::vector<at::Tensor>& encoder_outputs, const std::vector<at::Tensor>& masks = {}) const;
 
-  // The pieces of Logits3D, for callers that stream slices (the worker pool):
-  // slice indices of the window for a volume of `slices` slices (no mask). Throws kInvalidArgument
-  // when the volume is too short for the window.
-  std::vector<int64_t> Window(int64_t slices) const;
-  // One slice's tokens before the slice embedding: (t, D) = [CLS] + pooled / averaged patch tokens,
-  // from its pre-LN encoder output (T, D).
-  at::Tensor SliceTokens(const at::Tensor& encoder_output) const;
+  // The pieces of Logits3D, for callers that stream slices (the worker pool, `curia head`):
+  // the slices a volume of `slices` slices contributes, in order: the window centred on the middle
+  // slice (or on the middle masked slice), masked-out slices dropped; an index may repeat where the
+  // reference's Python indexing wraps. `mask`: undefined or (S, 1, H, W). Throws kInvalidArgument
+  // when the volume is too short for the window or the mask is empty. Needs no backbone output, so
+  // the backbone runs only on these slices.
+  std::vector<int64_t> KeptSlices(int64_t slices, const at::Tensor& mask = {}) const;
+  // One slice's tokens before the slice embedding, from its pre-LN encoder output (T, D):
+  // (t, D) = [CLS] + pooled / averaged / masked patch tokens. `mask_slice`: undefined or (1, H, W).
+  at::Tensor SliceTokens(const at::Tensor& encoder_output, const at::Tensor& mask_slice = {}) const;
   // Logits (1, C) of one volume from the tokens of its kept slices, in window order.
   at::Tensor VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const;
 
