@@ -9,6 +9,7 @@
 
 #include "curia/config/error.h"
 #include "curia/config/json.h"
+#include "curia/model/head_config.h"
 #include "curia/model/safetensors.h"
 
 namespace curia::model {
@@ -48,19 +49,46 @@ std::vector<float> DemoValues(const TensorSpec& spec, uint64_t seed) {
   const bool is_norm = name.find("norm") != std::string::npos;
   if (ends_with("lambda1")) {
     for (auto& x : v) x = static_cast<float>(0.05 + 0.15 * rng.Uniform());
-  } else if (is_norm && ends_with(".weight")) {
+  } else if (is_norm && ends_with("weight")) {
     for (auto& x : v) x = static_cast<float>(1.0 + 0.1 * rng.Normal());
-  } else if (ends_with(".bias")) {
+  } else if (ends_with("bias")) {
     for (auto& x : v) x = static_cast<float>(0.02 * rng.Normal());
-  } else if (ends_with(".weight")) {
+  } else if (ends_with("weight")) {
     int64_t fan_in = 1;
     for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
     const double scale = 1.0 / std::sqrt(static_cast<double>(fan_in));
     for (auto& x : v) x = static_cast<float>(scale * rng.Normal());
-  } else {  // cls, mask, register and position embeddings
+  } else {  // cls, mask, register and position embeddings; learned queries
     for (auto& x : v) x = static_cast<float>(0.1 * rng.Normal());
   }
   return v;
+}
+
+struct DemoHead {
+  const char* name;
+  const char* description;
+  HeadConfig config;
+};
+
+std::vector<DemoHead> DemoHeads() {
+  HeadConfig base;
+  base.model_name = "curia-demo";
+  base.demo = true;
+  HeadConfig h2 = base;
+  h2.num_classes = 2;
+  h2.labels = {"no finding", "finding"};
+  HeadConfig mask = base;
+  mask.num_classes = 3;
+  mask.labels = {"region A", "region B", "region C"};
+  mask.requires_mask = true;
+  HeadConfig h3 = h2;
+  h3.num_slices = 5;
+  h3.kernel_size = 8;
+  h3.use_class_token = true;
+  h3.attention = AttentionConfig{1, 4, {"self", "cross"}};
+  return {{"demo-2d", "2-D head on the CLS token of each slice", h2},
+          {"demo-mask", "2-D mask-prompted head (mask-weighted patch tokens); needs a mask", mask},
+          {"demo-3d", "3-D head pooling a window of 5 slices with attention", h3}};
 }
 
 }  // namespace
@@ -146,6 +174,31 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
   }
   writer.Write(dir + "/model.safetensors");
 
+  std::string head_lines;
+  for (const DemoHead& head : DemoHeads()) {
+    const std::string head_dir = dir + "/" + head.name;
+    std::filesystem::create_directories(head_dir, ec);
+    if (ec) throw Error(ErrorCode::kInvalidArgument, head_dir + ": cannot create folder (" + ec.message() + ")");
+    SafetensorsWriter w;
+    w.SetMetadata("format", "pt");
+    w.SetMetadata("curia_demo", "DEMO - not a Curia head - meaningless output");
+    std::vector<TensorSpec> specs = HeadTensorSpecs(head.config, cfg.hidden_size);
+    if (size == DemoSize::kTiny) {
+      // As published: the head checkpoint carries a copy of its backbone (verified at load).
+      for (TensorSpec s : BackboneTensorSpecs(cfg)) {
+        w.AddFloat32("dino." + s.name, s.shape, DemoValues(s, seed));
+      }
+    }
+    for (const TensorSpec& s : specs) {
+      TensorSpec named = s;
+      named.name = std::string(head.name) + "/" + s.name;  // a distinct random stream per head
+      w.AddFloat32(s.name, s.shape, DemoValues(named, seed));
+    }
+    w.Write(head_dir + "/model.safetensors");
+    WriteText(head_dir + "/config.json", HeadConfigToJson(head.config).Dump() + "\n");
+    head_lines += std::string("- `") + head.name + "/`: " + head.description + "\n";
+  }
+
   config::Json pre = config::Json::Object{};
   pre["clip_below_air"] = false;
   pre["crop_size"] = cfg.image_size;
@@ -159,9 +212,16 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
             "Written by `curia demo-model` (size " +
                 std::string(size == DemoSize::kTiny ? "tiny" : "base") + ", seed " + std::to_string(seed) +
                 ") with deterministic random weights in the Hugging Face layout of raidium/curia.\n"
-                "It exists to test and demonstrate Curia Node. Its outputs mean nothing.\n");
+                "It exists to test and demonstrate Curia Node. Its outputs mean nothing.\n\n"
+                "Demo heads (same layout as the raidium/curia head subfolders):\n\n" + head_lines);
   // config.json last: a folder with a demo config.json is complete.
   WriteText(config_path, Dinov2ConfigToJson(cfg).Dump() + "\n");
+}
+
+std::vector<std::string> DemoHeadNames() {
+  std::vector<std::string> names;
+  for (const DemoHead& h : DemoHeads()) names.push_back(h.name);
+  return names;
 }
 
 }  // namespace curia::model

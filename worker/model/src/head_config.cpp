@@ -65,6 +65,7 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
     h.regression = r.Bool("regression", false);
     h.model_name = r.String("model_name", "");
     h.demo = r.Bool("curia_demo", false);
+    h.requires_mask = r.Bool("curia_requires_mask", false);
     if (const Json* a = r.Get("attention_cfg"); a && !a->IsNull()) {
       ObjectReader ar(*a, r.PathOf("attention_cfg"), diag);
       AttentionConfig att;
@@ -179,6 +180,7 @@ Json HeadConfigToJson(const HeadConfig& h) {
   j["use_avgpool_per_slice"] = h.use_avgpool_per_slice;
   j["use_class_token"] = h.use_class_token;
   j["use_n_blocks"] = h.use_n_blocks;
+  if (h.requires_mask) j["curia_requires_mask"] = true;
   if (h.demo) {
     j["curia_demo"] = true;
     j["curia_demo_notice"] = "DEMO - not a Curia head - meaningless output";

@@ -9,6 +9,7 @@
 //   Dinov2Config cfg = DemoConfig(DemoSize::kBase);   // Curia-B shapes
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "curia/model/dinov2_config.h"
 
@@ -22,9 +23,17 @@ enum class DemoSize {
 DemoSize ParseDemoSize(const std::string& text);  // "tiny" | "base"
 Dinov2Config DemoConfig(DemoSize size);
 
-// Writes the three files into `dir` (created if needed). Refuses (curia::Error kInvalidArgument)
-// to overwrite a folder whose config.json is not itself a demo model's.
+// Writes the three files into `dir` (created if needed), and one subfolder per demo head, in the
+// layout of raidium/curia's heads (for the tiny size with the dino.* backbone copy, as published):
+//   demo-2d    2-D head on the CLS token, 2 classes ("no finding", "finding")
+//   demo-mask  2-D mask-prompted head on the mask-weighted patch tokens, 3 classes
+//   demo-3d    3-D head: window of 5 slices, 4x4-pooled patch tokens + CLS, self + cross attention
+// Refuses (curia::Error kInvalidArgument) to overwrite a folder whose config.json is not itself a
+// demo model's.
 void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed);
+
+// The demo heads' folder names, in the order above.
+std::vector<std::string> DemoHeadNames();
 
 // Deterministic generator (SplitMix64 + Box-Muller): the same seed gives the same weights on any
 // machine and LibTorch version.

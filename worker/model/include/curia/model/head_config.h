@@ -42,6 +42,9 @@ struct HeadConfig {
   std::vector<std::string> labels;  // index -> label (id2label, or LABEL_i as transformers names them)
   std::string model_name;           // the backbone repository the head was trained on
   bool demo = false;
+  // The head classifies a masked region (a mask-prompted head such as anatomy-ct): it must be given
+  // a mask. Published configs do not say so ("curia_requires_mask" marks our demo heads).
+  bool requires_mask = false;
   std::string source;
 
   // A 3-D head pools a window of slices: it has an attention module, a slice window or a volume
