@@ -35,5 +35,8 @@ struct PhantomVolume {
 
 // Throws curia::Error(kInvalidArgument) for non-positive sizes or spacings.
 PhantomVolume MakeHeadPhantom(const PhantomOptions& options);
+// Slice k alone (rows x cols values into `out`), identical to MakeHeadPhantom(options).Slice(k):
+// for volumes generated on demand.
+void MakeHeadPhantomSlice(const PhantomOptions& options, int64_t k, int16_t* out);
 
 }  // namespace curia::model

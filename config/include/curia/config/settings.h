@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The node's configuration: the "Curia" section of Orthanc's configuration (or a file holding just
+// that section, for the command-line tool). Parsed once into immutable structs with defaults
+// filled in; every problem is reported with its JSON path, and unknown keys are errors.
+//
+//   CuriaSettings s = LoadCuriaSettings("/etc/orthanc/curia.json");
+//   for (const TaskSettings& t : s.tasks) ...
+//
+// {
+//   "Curia": {
+//     "SchemaVersion": 1,
+//     "Model": { "Path": "/var/lib/curia/curia-b", "Devices": ["cpu"], "Precision": "fp32",
+//                "Threads": 0, "WorkersPerDevice": 1, "MaxBatch": 8, "MaxBatchDelayMs": 5,
+//                "PreprocessThreads": 1, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
+//     "Tasks": {
+//       "ich": { "Head": "ich", "Class": "hemorrhage", "Aggregate": "max", "Threshold": 0.5,
+//                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" } } }
+//   }
+// }
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "curia/config/json.h"
+
+namespace curia::config {
+
+// A coded concept for the SR: (code value, coding scheme designator, code meaning).
+struct CodedConcept {
+  std::string value;
+  std::string scheme;
+  std::string meaning;
+};
+
+enum class Aggregation { kMax, kMean, kTopKMean };
+const char* AggregationName(Aggregation a);
+
+// How slices are z-scored before the backbone: each slice alone (the 2-D heads' training), or one
+// z-score over the whole volume (the processor's 3-D path). kAuto: per slice for 2-D heads, per
+// volume for 3-D heads.
+enum class Normalization { kAuto, kPerSlice, kPerVolume };
+
+struct TaskSettings {
+  std::string name;
+  std::string head;  // folder, resolved against Model.Path when relative
+  // The class whose probability is the finding: a label or an index. Empty: the last class of a
+  // two-class head (a regression head needs none).
+  std::string positive_class;
+  Aggregation aggregate = Aggregation::kMax;
+  int64_t top_k = 3;
+  double threshold = 0.5;
+  Normalization normalization = Normalization::kAuto;
+  CodedConcept finding;
+  std::optional<CodedConcept> finding_site;
+  std::string path;  // JSON path of the task, for messages that come later ("$.Curia.Tasks.ich")
+};
+
+struct ModelSettings {
+  std::string path;                          // the backbone folder (a raidium/curia download)
+  std::vector<std::string> devices = {"cpu"};
+  std::string precision = "fp32";
+  int64_t threads = 0;                       // intra-op CPU threads; 0: one per core
+  int64_t workers_per_device = 1;
+  int64_t max_batch = 8;                     // slices per backbone pass, across jobs
+  int64_t max_batch_delay_ms = 5;            // how long a partial batch waits for more slices
+  int64_t preprocess_threads = 1;            // CPU threads decoding and preprocessing ahead
+  int64_t queued_slices = 32;                // preprocessed slices waiting for a device, at most
+  int64_t max_active_jobs = 4;               // jobs being read at once (memory bound)
+  double aging_seconds = 60.0;               // a waiting job rises one priority level per period
+};
+
+struct CuriaSettings {
+  int64_t schema_version = 1;
+  ModelSettings model;
+  std::vector<TaskSettings> tasks;  // in file order
+  std::string source;               // file name, for messages
+
+  const TaskSettings* FindTask(const std::string& name) const;
+};
+
+// `doc` is an Orthanc configuration with a "Curia" member, or the Curia section itself. Relative
+// paths are resolved against `base_dir` (the configuration file's folder). Throws curia::Error
+// (kInvalidArgument) listing every problem as "<source>: <JSON path>: <what is wrong>".
+CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, const std::string& base_dir);
+CuriaSettings LoadCuriaSettings(const std::string& path);
+
+}  // namespace curia::config

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/config/settings.h"
+
+#include <limits>
+
+#include "curia/config/json_fields.h"
+
+namespace curia::config {
+namespace {
+
+constexpr int64_t kSchemaVersion = 1;
+
+std::string Resolve(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
+  return base_dir + "/" + path;
+}
+
+std::optional<CodedConcept> ReadConcept(ObjectReader& parent, const char* key, bool required, Diagnostics& diag) {
+  const Json* v = parent.Get(key);
+  if (!v) {
+    if (required && parent.ok()) diag.Add(parent.PathOf(key), "required member is missing (an object {\"Code\", \"Scheme\", \"Meaning\"})");
+    return std::nullopt;
+  }
+  ObjectReader r(*v, parent.PathOf(key), diag);
+  CodedConcept c;
+  c.value = r.RequiredString("Code");
+  c.scheme = r.RequiredString("Scheme");
+  c.meaning = r.RequiredString("Meaning");
+  r.RejectUnknownKeys();
+  // DICOM limits: Code Value SH/UC (16 chars for SH), Coding Scheme Designator SH, Code Meaning LO.
+  if (c.value.size() > 16) diag.Add(r.PathOf("Code"), "longer than 16 characters");
+  if (c.scheme.size() > 16) diag.Add(r.PathOf("Scheme"), "longer than 16 characters");
+  if (c.meaning.size() > 64) diag.Add(r.PathOf("Meaning"), "longer than 64 characters");
+  return c;
+}
+
+void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir, Diagnostics& diag) {
+  m.path = Resolve(r.RequiredString("Path"), base_dir);
+  if (const Json* d = r.Get("Devices")) {
+    m.devices.clear();
+    if (!d->IsArray() || d->AsArray().empty()) {
+      diag.Add(r.PathOf("Devices"), "expected a non-empty array such as [\"cuda:0\"], found " + d->Describe());
+    } else {
+      for (size_t i = 0; i < d->AsArray().size(); ++i) {
+        const Json& e = d->AsArray()[i];
+        const std::string text = e.IsString() ? e.AsString() : std::string();
+        bool ok = text == "cpu" || text == "cuda";
+        if (!ok && text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8) {
+          ok = text.find_first_not_of("0123456789", 5) == std::string::npos;
+        }
+        if (!ok) {
+          diag.Add(JsonPath(r.PathOf("Devices"), i), "expected \"cpu\", \"cuda\" or \"cuda:N\", found " + e.Describe());
+        } else {
+          m.devices.push_back(text);
+        }
+      }
+    }
+  }
+  m.precision = r.Enum("Precision", "fp32", {"fp32", "bf16", "fp16"});
+  m.threads = r.Int("Threads", 0, 0, 1024);
+  m.workers_per_device = r.Int("WorkersPerDevice", 1, 1, 64);
+  m.max_batch = r.Int("MaxBatch", 8, 1, 4096);
+  m.max_batch_delay_ms = r.Int("MaxBatchDelayMs", 5, 0, 60000);
+  m.preprocess_threads = r.Int("PreprocessThreads", 1, 1, 256);
+  m.queued_slices = r.Int("QueuedSlices", 32, 1, 100000);
+  m.max_active_jobs = r.Int("MaxActiveJobs", 4, 1, 1024);
+  m.aging_seconds = r.Number("AgingSeconds", 60.0, 0.001, 1e7);
+  r.RejectUnknownKeys();
+  if (m.queued_slices < m.max_batch) {
+    diag.Add(r.PathOf("QueuedSlices"), std::to_string(m.queued_slices) + " is below MaxBatch " +
+                                           std::to_string(m.max_batch) + ": batches could never fill");
+  }
+}
+
+TaskSettings ReadTask(const std::string& name, const Json& value, const std::string& path, const std::string& model_path,
+                      Diagnostics& diag) {
+  ObjectReader r(value, path, diag);
+  TaskSettings t;
+  t.name = name;
+  t.path = path;
+  t.head = Resolve(r.RequiredString("Head"), model_path);
+  if (const Json* c = r.Get("Class")) {
+    if (c->IsString() && !c->AsString().empty()) {
+      t.positive_class = c->AsString();
+    } else if (c->IsInteger() && c->AsInt64() >= 0) {
+      t.positive_class = std::to_string(c->AsInt64());
+    } else {
+      diag.Add(r.PathOf("Class"), "expected a class label or a class index, found " + c->Describe());
+    }
+  }
+  const std::string aggregate = r.Enum("Aggregate", "max", {"max", "mean", "top-k-mean"});
+  t.aggregate = aggregate == "mean" ? Aggregation::kMean : aggregate == "top-k-mean" ? Aggregation::kTopKMean : Aggregation::kMax;
+  t.top_k = r.Int("TopK", 3, 1, 100000);
+  if (r.Has("TopK") && t.aggregate != Aggregation::kTopKMean) {
+    diag.Add(r.PathOf("TopK"), "only used with \"Aggregate\": \"top-k-mean\"");
+  }
+  t.threshold = r.Number("Threshold", 0.5, std::numeric_limits<double>::lowest(), std::numeric_limits<double>::max());
+  const std::string norm = r.Enum("Normalization", "auto", {"auto", "per-slice", "per-volume"});
+  t.normalization = norm == "per-slice"    ? Normalization::kPerSlice
+                    : norm == "per-volume" ? Normalization::kPerVolume
+                                           : Normalization::kAuto;
+  if (auto f = ReadConcept(r, "Finding", true, diag)) t.finding = *f;
+  t.finding_site = ReadConcept(r, "FindingSite", false, diag);
+  r.RejectUnknownKeys();
+  return t;
+}
+
+}  // namespace
+
+const char* AggregationName(Aggregation a) {
+  switch (a) {
+    case Aggregation::kMax: return "max";
+    case Aggregation::kMean: return "mean";
+    case Aggregation::kTopKMean: return "top-k-mean";
+  }
+  return "?";
+}
+
+const TaskSettings* CuriaSettings::FindTask(const std::string& name) const {
+  for (const TaskSettings& t : tasks) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, const std::string& base_dir) {
+  Diagnostics diag(source);
+  CuriaSettings s;
+  s.source = source;
+  // A whole Orthanc configuration, or the Curia section alone.
+  const Json* section = doc.Find("Curia");
+  const std::string root = section ? "$.Curia" : "$";
+  if (!section) section = &doc;
+  ObjectReader r(*section, root, diag);
+  if (r.ok()) {
+    s.schema_version = r.Int("SchemaVersion", kSchemaVersion, 1, 1000);
+    if (s.schema_version != kSchemaVersion) {
+      diag.Add(r.PathOf("SchemaVersion"), std::to_string(s.schema_version) + " is not supported by this version (" +
+                                              std::to_string(kSchemaVersion) + ")");
+    }
+    if (const Json* m = r.Get("Model")) {
+      ObjectReader mr(*m, r.PathOf("Model"), diag);
+      if (mr.ok()) ReadModel(mr, s.model, base_dir, diag);
+    } else {
+      diag.Add(r.PathOf("Model"), "required member is missing (at least {\"Path\": \"<model folder>\"})");
+    }
+    if (const Json* tasks = r.Get("Tasks")) {
+      if (!tasks->IsObject()) {
+        diag.Add(r.PathOf("Tasks"), "expected an object of named tasks, found " + tasks->Describe());
+      } else {
+        for (const auto& [name, value] : tasks->AsObject()) {
+          s.tasks.push_back(ReadTask(name, value, JsonPath(r.PathOf("Tasks"), name), s.model.path, diag));
+        }
+      }
+    }
+    r.RejectUnknownKeys();
+  }
+  diag.ThrowIfAny();
+  return s;
+}
+
+CuriaSettings LoadCuriaSettings(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return ParseCuriaSettings(ParseJsonFile(path), path, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+}  // namespace curia::config

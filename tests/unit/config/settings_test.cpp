@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/config/settings.h"
+
+#include <gtest/gtest.h>
+
+#include "curia/config/error.h"
+
+namespace curia::config {
+namespace {
+
+CuriaSettings Parse(const std::string& json, const std::string& base = "/etc/curia") {
+  return ParseCuriaSettings(Json::Parse(json, "curia.json"), "curia.json", base);
+}
+
+std::vector<std::string> Problems(const std::string& json) {
+  try {
+    Parse(json);
+  } catch (const Error& e) {
+    std::vector<std::string> lines;
+    std::string text = e.what();
+    size_t start = 0;
+    while (start <= text.size()) {
+      const size_t end = text.find('\n', start);
+      lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    return lines;
+  }
+  return {};
+}
+
+TEST(Settings, DefaultsAndResolvedPaths) {
+  const CuriaSettings s = Parse(R"({"Curia": {"Model": {"Path": "models/curia-b"}, "Tasks": {
+      "ich": {"Head": "ich", "Class": "hemorrhage",
+              "Finding": {"Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage"}},
+      "lung": {"Head": "/opt/heads/lung", "Class": 2, "Aggregate": "top-k-mean", "TopK": 5, "Threshold": 0.3,
+               "Normalization": "per-volume",
+               "Finding": {"Code": "C1", "Scheme": "99X", "Meaning": "Nodule"},
+               "FindingSite": {"Code": "39607008", "Scheme": "SCT", "Meaning": "Lung"}}}}})");
+  EXPECT_EQ(s.model.path, "/etc/curia/models/curia-b");
+  EXPECT_EQ(s.model.devices, (std::vector<std::string>{"cpu"}));
+  EXPECT_EQ(s.model.max_batch, 8);
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].head, "/etc/curia/models/curia-b/ich");
+  EXPECT_EQ(s.tasks[0].aggregate, Aggregation::kMax);
+  EXPECT_EQ(s.tasks[0].normalization, Normalization::kAuto);
+  EXPECT_EQ(s.tasks[0].path, "$.Curia.Tasks.ich");
+  EXPECT_EQ(s.tasks[1].head, "/opt/heads/lung");
+  EXPECT_EQ(s.tasks[1].positive_class, "2");
+  EXPECT_EQ(s.tasks[1].top_k, 5);
+  EXPECT_EQ(s.tasks[1].normalization, Normalization::kPerVolume);
+  ASSERT_TRUE(s.tasks[1].finding_site);
+  EXPECT_EQ(s.tasks[1].finding_site->meaning, "Lung");
+  EXPECT_EQ(s.FindTask("lung"), &s.tasks[1]);
+  // The section alone works too.
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").model.path, "/m");
+}
+
+TEST(Settings, EveryProblemIsReportedWithItsPath) {
+  const auto problems = Problems(R"({"Curia": {
+      "Model": {"Path": "/m", "Devices": ["gpu0"], "Precision": "fp8", "MaxBatch": 64, "QueuedSlices": 16, "Colour": 1},
+      "Tasks": {"ich": {"Head": "ich", "Aggregate": "median", "TopK": 2, "Class": [1],
+                        "Finding": {"Code": "50960005", "Scheme": "SCT"}},
+                "bad": []},
+      "Rulez": []}})");
+  const std::vector<std::string> expected = {
+      "curia.json: $.Curia.Model.Devices[0]: expected \"cpu\", \"cuda\" or \"cuda:N\", found \"gpu0\"",
+      "curia.json: $.Curia.Model.Precision: expected one of \"fp32\", \"bf16\", \"fp16\", found \"fp8\"",
+      "curia.json: $.Curia.Model.Colour: unknown key",
+      "curia.json: $.Curia.Model.QueuedSlices: 16 is below MaxBatch 64: batches could never fill",
+      "curia.json: $.Curia.Tasks.ich.Class: expected a class label or a class index, found an array",
+      "curia.json: $.Curia.Tasks.ich.Aggregate: expected one of \"max\", \"mean\", \"top-k-mean\", found \"median\"",
+      "curia.json: $.Curia.Tasks.ich.TopK: only used with \"Aggregate\": \"top-k-mean\"",
+      "curia.json: $.Curia.Tasks.ich.Finding.Meaning: required member is missing",
+      "curia.json: $.Curia.Tasks.bad: expected an object, found an array",
+      "curia.json: $.Curia.Rulez: unknown key",
+  };
+  EXPECT_EQ(problems, expected);
+  EXPECT_EQ(Problems(R"({"Curia": {"SchemaVersion": 2, "Model": {"Path": "/m"}}})"),
+            (std::vector<std::string>{"curia.json: $.Curia.SchemaVersion: 2 is not supported by this version (1)"}));
+  EXPECT_EQ(Problems(R"({"Curia": {}})"),
+            (std::vector<std::string>{
+                "curia.json: $.Curia.Model: required member is missing (at least {\"Path\": \"<model folder>\"})"}));
+}
+
+}  // namespace
+}  // namespace curia::config

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// What the worker pool returns for a study: one finding per task, with the per-slice scores that
+// produced it, the identity of the algorithm (model and head digests) and timings. The SR and SC
+// writers (dicomsr/) and storage/ consume it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "curia/config/settings.h"
+
+namespace curia::worker {
+
+struct TaskFinding {
+  std::string task;         // task name in the configuration
+  std::string head;         // head folder
+  std::string head_digest;  // SHA-256 of the head's config and weights
+  bool is3d = false;
+  bool regression = false;
+  std::vector<std::string> labels;
+  int64_t positive_class = -1;  // index into labels (-1 for regression)
+  std::string positive_label;
+  config::Aggregation aggregation = config::Aggregation::kMax;  // 2-D heads
+  // Study-level probability of the positive class (2-D: aggregated over slices; 3-D: the head's
+  // output), or the regressed value.
+  double probability = 0;
+  double threshold = 0.5;
+  bool present = false;     // probability >= threshold (classification only)
+  int64_t key_slice = -1;   // the slice that decided (2-D: highest score; 3-D: centre of its window)
+  // Class probabilities: the key slice's (2-D) or the volume's (3-D).
+  std::vector<float> class_probabilities;
+  // 2-D: score of the positive class for every slice of the volume. 3-D: empty.
+  std::vector<float> slice_scores;
+  // 3-D: the slices the head pooled, in order.
+  std::vector<int64_t> pooled_slices;
+  config::CodedConcept finding;
+  bool has_finding_site = false;
+  config::CodedConcept finding_site;
+};
+
+struct JobTimings {
+  double queued_seconds = 0;      // submitted -> first slice read
+  double preprocess_seconds = 0;  // CPU time reading and preprocessing slices (summed over threads)
+  double device_seconds = 0;      // this job's share of the backbone and head passes
+  double total_seconds = 0;       // submitted -> findings ready
+};
+
+struct StudyFindings {
+  std::string backbone;         // model folder
+  std::string backbone_digest;  // model::BackboneDigest of the loaded weights
+  bool demo = false;            // demo weights: the findings are meaningless
+  int64_t slices = 0;
+  std::vector<TaskFinding> findings;
+  JobTimings timings;
+};
+
+}  // namespace curia::worker

@@ -1,0 +1,749 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/worker/pool.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "curia/config/error.h"
+#include "curia/config/log.h"
+#include "curia/model/preprocess.h"
+
+namespace curia::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Mean and sum of squared deviations of a set of values, combinable (Chan et al.).
+struct Moments {
+  double n = 0, mean = 0, m2 = 0;
+  void Add(const Moments& o) {
+    if (o.n == 0) return;
+    const double total = n + o.n, delta = o.mean - mean;
+    mean += delta * o.n / total;
+    m2 += o.m2 + delta * delta * n * o.n / total;
+    n = total;
+  }
+  static Moments Of(const float* v, int64_t count) {
+    Moments m;
+    double sum = 0;
+    for (int64_t i = 0; i < count; ++i) sum += v[i];
+    m.n = static_cast<double>(count);
+    m.mean = sum / m.n;
+    for (int64_t i = 0; i < count; ++i) m.m2 += (v[i] - m.mean) * (v[i] - m.mean);
+    return m;
+  }
+};
+
+// One slice to push through the backbone, and what it is for.
+struct Item {
+  int64_t slice = 0;
+  bool volume_norm = false;  // z-scored with the whole volume's statistics (else alone)
+  SliceRequest request;
+};
+
+struct Job {
+  JobRequest request;
+  DoneCallback on_done;
+  ProgressCallback on_progress;
+  uint64_t seq = 0;
+  Clock::time_point submitted, activated;
+  std::vector<int> tasks;  // model task indices
+
+  // Set when the job is activated (its volume's description read and its items planned).
+  bool active = false, activating = false, planned = false;
+  VolumeInfo info;
+  std::vector<Item> items;
+  size_t next_item = 0, items_done = 0;
+  bool needs_stats = false;
+  int64_t next_stats = 0, stats_done = 0;
+  Moments moments;
+  bool stats_ready = false;
+  float volume_mean = 0, volume_std = 1;
+  bool volume_divide = true;
+  int64_t in_flight = 0;  // units being read, slices queued or on a device
+
+  // Results.
+  std::map<int, std::vector<std::vector<float>>> probabilities;  // 2-D task -> slice -> classes
+  std::map<int, std::vector<int64_t>> kept;                      // 3-D task -> its slices, in order
+  std::map<int, std::map<int64_t, SliceTokens>> tokens;          // 3-D task -> slice -> tokens
+  bool cancelled = false, failed = false, finished = false;
+  std::string error;
+  JobTimings timings;
+
+  int64_t Total() const { return static_cast<int64_t>(items.size()) + (needs_stats ? info.slices : 0); }
+  int64_t Done() const { return static_cast<int64_t>(items_done) + stats_done; }
+  bool Dead() const { return cancelled || failed; }
+};
+
+using JobPtr = std::shared_ptr<Job>;
+
+struct ReadySlice {
+  JobPtr job;
+  size_t item = 0;
+  std::vector<float> pixels;
+};
+
+// Units of preprocessing work a pump thread can pick.
+struct Unit {
+  enum class Kind { kActivate, kStats, kItem } kind = Kind::kItem;
+  JobPtr job;
+  int64_t slice = 0;
+  size_t item = 0;
+};
+
+}  // namespace
+
+const char* PriorityName(Priority p) {
+  switch (p) {
+    case Priority::kStat: return "stat";
+    case Priority::kRoutine: return "routine";
+    case Priority::kOffPeak: return "off-peak";
+  }
+  return "?";
+}
+
+Priority ParsePriority(const std::string& text) {
+  if (text == "stat") return Priority::kStat;
+  if (text == "routine") return Priority::kRoutine;
+  if (text == "off-peak") return Priority::kOffPeak;
+  throw Error(ErrorCode::kInvalidArgument, "unknown priority '" + text + "' (expected stat, routine or off-peak)");
+}
+
+const char* JobStatusName(JobStatus s) {
+  switch (s) {
+    case JobStatus::kDone: return "done";
+    case JobStatus::kFailed: return "failed";
+    case JobStatus::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+struct WorkerPool::Impl {
+  IModel& model;
+  const ModelInfo& info;
+  config::ModelSettings settings;
+  const int64_t size;   // preprocessed slices are size x size
+  const int64_t plane;  // size * size
+
+  mutable std::mutex mu;
+  std::condition_variable ready_cv;  // device workers: slices queued, or stopping
+  std::vector<JobPtr> jobs;          // every job in the pool, in submission order
+  std::vector<ReadySlice> ready;     // preprocessed slices waiting for a device
+  std::vector<std::vector<float>> free_buffers;
+  int64_t reserved = 0;              // queue places taken by slices being preprocessed
+  int64_t pumps = 0;                 // pump tasks running
+  uint64_t next_seq = 0;
+  bool stopping = false;
+  bool paused = false;
+  PoolStats stats;
+
+  boost::asio::thread_pool cpu;
+  std::vector<std::thread> devices;
+
+  Impl(IModel& m, const config::ModelSettings& s)
+      : model(m),
+        info(m.info()),
+        settings(s),
+        size(m.info().image_size),
+        plane(m.info().image_size * m.info().image_size),
+        cpu(static_cast<size_t>(s.preprocess_threads)) {
+    for (size_t d = 0; d < info.devices.size(); ++d) {
+      for (int64_t w = 0; w < s.workers_per_device; ++w) {
+        std::shared_ptr<IDeviceRunner> runner = model.CreateRunner(d);
+        devices.emplace_back([this, runner] { DeviceLoop(*runner); });
+      }
+    }
+  }
+
+  // Lower is sooner: the priority level, minus one level per aging period waited.
+  double Rank(const Job& j, Clock::time_point now) const {
+    const double waited = Seconds(now - j.submitted);
+    return static_cast<double>(j.request.priority) - std::floor(waited / settings.aging_seconds);
+  }
+
+  // Jobs in the order their work should be done.
+  std::vector<JobPtr> Ordered(Clock::time_point now) const {
+    std::vector<JobPtr> order = jobs;
+    std::stable_sort(order.begin(), order.end(), [&](const JobPtr& a, const JobPtr& b) {
+      const double ra = Rank(*a, now), rb = Rank(*b, now);
+      return ra != rb ? ra < rb : a->seq < b->seq;
+    });
+    return order;
+  }
+
+  int64_t ActiveCount() const {
+    int64_t n = 0;
+    for (const JobPtr& j : jobs) n += (j->active || j->activating) ? 1 : 0;
+    return n;
+  }
+
+  // Under mu. The most urgent unit of work there is room for, if any.
+  std::optional<Unit> PickUnit() {
+    if (stopping || paused) return std::nullopt;
+    const Clock::time_point now = Clock::now();
+    const bool room = static_cast<int64_t>(ready.size()) + reserved < settings.queued_slices;
+    const int64_t active = ActiveCount();
+    for (const JobPtr& j : Ordered(now)) {
+      if (j->Dead() || j->finished) continue;
+      if (!j->active) {
+        if (j->activating || active >= settings.max_active_jobs) continue;
+        j->activating = true;
+        return Unit{Unit::Kind::kActivate, j, 0, 0};
+      }
+      if (j->needs_stats && j->next_stats < j->info.slices) {
+        return Unit{Unit::Kind::kStats, j, j->next_stats++, 0};
+      }
+      if (room && j->next_item < j->items.size() && (!j->items[j->next_item].volume_norm || j->stats_ready)) {
+        const size_t index = j->next_item++;
+        return Unit{Unit::Kind::kItem, j, j->items[index].slice, index};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Under mu. Starts pump tasks while there is work they could pick.
+  void StartPumps() {
+    while (pumps < settings.preprocess_threads && !stopping) {
+      ++pumps;
+      boost::asio::post(cpu, [this] { Pump(); });
+    }
+  }
+
+  // Under mu. A failed or cancelled job leaves once nothing of it is in flight.
+  std::vector<JobPtr> Reap() {
+    std::vector<JobPtr> gone;
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      const Job& j = **it;
+      if ((j.Dead() && j.in_flight == 0 && !j.activating) || j.finished) {
+        gone.push_back(*it);
+        it = jobs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return gone;
+  }
+
+  void Fail(Job& j, const std::string& message) {
+    if (j.Dead()) return;
+    j.failed = true;
+    j.error = message;
+  }
+
+  // Outside mu: callbacks of jobs that left the pool.
+  void Finish(const std::vector<JobPtr>& gone) {
+    for (const JobPtr& j : gone) {
+      JobResult r;
+      r.id = j->request.id;
+      if (j->cancelled) {
+        r.status = JobStatus::kCancelled;
+      } else if (j->failed) {
+        r.status = JobStatus::kFailed;
+        r.error = j->error;
+      } else {
+        r.findings = Findings(*j, &r);
+      }
+      r.findings.timings = j->timings;
+      r.findings.timings.total_seconds = Seconds(Clock::now() - j->submitted);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.status == JobStatus::kDone) ++stats.jobs_done;
+        if (r.status == JobStatus::kFailed) ++stats.jobs_failed;
+        if (r.status == JobStatus::kCancelled) ++stats.jobs_cancelled;
+      }
+      if (r.status == JobStatus::kFailed) log::Warning("pool", "job " + r.id + " failed: " + r.error);
+      try {
+        j->on_done(std::move(r));
+      } catch (const std::exception& e) {
+        log::Error("pool", "job " + j->request.id + ": completion callback threw: " + e.what());
+      }
+    }
+  }
+
+  // What a job does with its volume: which slices go through the backbone, normalised how, for
+  // which tasks. Made outside mu (it reads the volume's description), installed under it.
+  struct JobPlan {
+    VolumeInfo info;
+    std::vector<Item> items;
+    bool needs_stats = false;
+    std::map<int, std::vector<int64_t>> kept;
+  };
+
+  JobPlan Plan(const Job& job) const {
+    JobPlan j;
+    j.info = job.request.volume->Info();
+    if (j.info.slices < 1 || j.info.rows < 1 || j.info.cols < 1) {
+      throw Error(ErrorCode::kInvalidArgument, "the volume is empty (" + std::to_string(j.info.slices) + " slices of " +
+                                                   std::to_string(j.info.rows) + "x" + std::to_string(j.info.cols) + ")");
+    }
+    // slice -> item index, per normalisation.
+    std::map<int64_t, size_t> by_slice[2];
+    auto item_for = [&](int64_t slice, bool volume_norm) -> Item& {
+      auto& index = by_slice[volume_norm ? 1 : 0];
+      auto it = index.find(slice);
+      if (it == index.end()) {
+        it = index.emplace(slice, j.items.size()).first;
+        j.items.push_back(Item{slice, volume_norm, {}});
+      }
+      return j.items[it->second];
+    };
+    for (int t : job.tasks) {
+      const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
+      const bool volume_norm = task.normalization == config::Normalization::kPerVolume;
+      j.needs_stats = j.needs_stats || volume_norm;
+      if (!task.is3d) {
+        for (int64_t s = 0; s < j.info.slices; ++s) item_for(s, volume_norm).request.tasks2d.push_back(t);
+      } else {
+        std::vector<int64_t> kept;
+        try {
+          kept = model.KeptSlices(t, j.info.slices);
+        } catch (const Error& e) {
+          throw Error(e.code(), "task " + task.name + ": " + e.what());
+        }
+        j.kept[t] = kept;
+        std::vector<int64_t> unique = kept;
+        std::sort(unique.begin(), unique.end());
+        unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+        for (int64_t s : unique) item_for(s, volume_norm).request.tasks3d.push_back(t);
+      }
+    }
+    // Slices normalised alone first: they need no statistics and can go while those are gathered.
+    std::stable_partition(j.items.begin(), j.items.end(), [](const Item& i) { return !i.volume_norm; });
+    return j;
+  }
+
+  // Under mu.
+  void Install(Job& j, JobPlan plan) {
+    j.info = std::move(plan.info);
+    j.items = std::move(plan.items);
+    j.needs_stats = plan.needs_stats;
+    j.kept = std::move(plan.kept);
+    for (int t : j.tasks) {
+      if (!info.tasks[static_cast<size_t>(t)].is3d) j.probabilities[t].resize(static_cast<size_t>(j.info.slices));
+    }
+  }
+
+  // Raw slice -> the processor's numpy path: int16 (truncation; clamped where torch is undefined),
+  // /32767, antialiased bicubic resize to size x size.
+  void Prepare(Job& j, int64_t slice, std::vector<float>& raw, std::map<std::pair<int64_t, int64_t>, model::Resizer>& resizers,
+               float* out) {
+    raw.resize(static_cast<size_t>(j.info.rows * j.info.cols));
+    j.request.volume->ReadSlice(slice, raw.data());
+    for (float& v : raw) {
+      bool clamped = false;
+      v = static_cast<float>(model::ToInt16(v, false, &clamped)) / 32767.0f;
+    }
+    auto key = std::make_pair(j.info.rows, j.info.cols);
+    auto it = resizers.find(key);
+    if (it == resizers.end()) it = resizers.emplace(key, model::Resizer(j.info.rows, j.info.cols, size, size)).first;
+    it->second.Resize(raw.data(), out);
+  }
+
+  // A preprocessing thread: picks units until there is nothing it may do.
+  void Pump() {
+    std::vector<float> raw, scratch;
+    std::map<std::pair<int64_t, int64_t>, model::Resizer> resizers;
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      std::optional<Unit> unit = PickUnit();
+      if (!unit) break;
+      Job& j = *unit->job;
+      if (unit->kind == Unit::Kind::kItem) ++reserved;
+      if (unit->kind != Unit::Kind::kActivate) ++j.in_flight;
+      std::vector<float> buffer;
+      if (unit->kind == Unit::Kind::kItem && !free_buffers.empty()) {
+        buffer = std::move(free_buffers.back());
+        free_buffers.pop_back();
+      }
+      lock.unlock();
+
+      const Clock::time_point start = Clock::now();
+      std::string error;
+      Moments moments;
+      JobPlan plan;
+      try {
+        switch (unit->kind) {
+          case Unit::Kind::kActivate: plan = Plan(j); break;
+          case Unit::Kind::kStats:
+            scratch.resize(static_cast<size_t>(plane));
+            Prepare(j, unit->slice, raw, resizers, scratch.data());
+            moments = Moments::Of(scratch.data(), plane);
+            break;
+          case Unit::Kind::kItem: {
+            buffer.resize(static_cast<size_t>(plane));
+            Prepare(j, unit->slice, raw, resizers, buffer.data());
+            if (j.items[unit->item].volume_norm) {
+              // Statistics of the whole volume (the processor's 3-D path); read under no lock:
+              // they are final once stats_ready is set.
+              for (float& v : buffer) v = j.volume_divide ? (v - j.volume_mean) / j.volume_std : v - j.volume_mean;
+            } else {
+              model::ZScore(buffer.data(), plane, info.eps);
+            }
+            break;
+          }
+        }
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      const double seconds = Seconds(Clock::now() - start);
+
+      lock.lock();
+      j.timings.preprocess_seconds += seconds;
+      std::vector<JobPtr> gone;
+      ProgressCallback progress;
+      JobProgress report;
+      if (!error.empty()) {
+        Fail(j, unit->kind == Unit::Kind::kActivate ? error : "slice " + std::to_string(unit->slice) + ": " + error);
+      }
+      switch (unit->kind) {
+        case Unit::Kind::kActivate:
+          j.activating = false;
+          if (error.empty()) {
+            Install(j, std::move(plan));
+            j.active = true;
+            j.activated = Clock::now();
+            j.timings.queued_seconds = Seconds(j.activated - j.submitted);
+          }
+          break;
+        case Unit::Kind::kStats:
+          --j.in_flight;
+          if (!j.Dead()) {
+            j.moments.Add(moments);
+            ++j.stats_done;
+            if (j.stats_done == j.info.slices) {
+              // torch: float32 mean, unbiased std; std < eps gives x - mean.
+              j.volume_mean = static_cast<float>(j.moments.mean);
+              j.volume_std = static_cast<float>(std::sqrt(j.moments.m2 / std::max(1.0, j.moments.n - 1)));
+              j.volume_divide = !(j.volume_std < info.eps);
+              j.stats_ready = true;
+            }
+            progress = j.on_progress;
+            report = {j.request.id, j.Done(), j.Total()};
+          }
+          break;
+        case Unit::Kind::kItem:
+          --reserved;
+          if (j.Dead() || stopping) {
+            --j.in_flight;
+            free_buffers.push_back(std::move(buffer));
+          } else {
+            ready.push_back(ReadySlice{unit->job, unit->item, std::move(buffer)});
+            stats.peak_queued = std::max<int64_t>(stats.peak_queued, static_cast<int64_t>(ready.size()));
+            ready_cv.notify_one();
+          }
+          break;
+      }
+      gone = Reap();
+      if (!gone.empty() || progress) {
+        lock.unlock();
+        if (progress) progress(report);
+        Finish(gone);
+        lock.lock();
+      }
+    }
+    --pumps;
+  }
+
+  // Under mu: the next batch, most urgent slices first.
+  std::vector<ReadySlice> TakeBatch() {
+    const Clock::time_point now = Clock::now();
+    std::stable_sort(ready.begin(), ready.end(), [&](const ReadySlice& a, const ReadySlice& b) {
+      const double ra = Rank(*a.job, now), rb = Rank(*b.job, now);
+      if (ra != rb) return ra < rb;
+      if (a.job->seq != b.job->seq) return a.job->seq < b.job->seq;
+      return a.item < b.item;
+    });
+    std::vector<ReadySlice> batch;
+    size_t taken = 0;
+    for (; taken < ready.size() && static_cast<int64_t>(batch.size()) < settings.max_batch; ++taken) {
+      ReadySlice& r = ready[taken];
+      if (r.job->Dead()) {
+        --r.job->in_flight;
+        free_buffers.push_back(std::move(r.pixels));
+      } else {
+        batch.push_back(std::move(r));
+      }
+    }
+    ready.erase(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(taken));
+    return batch;
+  }
+
+  bool MoreComing() const {
+    if (reserved > 0) return true;
+    for (const JobPtr& j : jobs) {
+      if (!j->Dead() && (j->activating || (j->active && j->next_item < j->items.size()))) return true;
+    }
+    return false;
+  }
+
+  // Runs a batch, halving it when the device runs out of memory.
+  void RunBatch(IDeviceRunner& runner, std::vector<ReadySlice>& batch, size_t first, size_t count,
+                std::vector<float>& pixels, std::vector<SliceResult>& results, std::vector<std::string>& errors) {
+    pixels.resize(static_cast<size_t>(count) * static_cast<size_t>(plane));
+    std::vector<SliceRequest> requests;
+    for (size_t i = 0; i < count; ++i) {
+      const ReadySlice& r = batch[first + i];
+      std::copy(r.pixels.begin(), r.pixels.end(), pixels.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(plane)));
+      requests.push_back(r.job->items[r.item].request);
+    }
+    std::vector<SliceResult> out;
+    try {
+      runner.Run(pixels.data(), static_cast<int64_t>(count), requests, out);
+      for (size_t i = 0; i < count; ++i) results[first + i] = std::move(out[i]);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kUnavailable && count > 1) {
+        log::Warning("pool", std::string(e.what()) + ": retrying in halves");
+        RunBatch(runner, batch, first, count / 2, pixels, results, errors);
+        RunBatch(runner, batch, first + count / 2, count - count / 2, pixels, results, errors);
+        return;
+      }
+      for (size_t i = 0; i < count; ++i) errors[first + i] = e.what();
+    } catch (const std::exception& e) {
+      for (size_t i = 0; i < count; ++i) errors[first + i] = e.what();
+    }
+  }
+
+  void DeviceLoop(IDeviceRunner& runner) {
+    std::vector<float> pixels;
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      ready_cv.wait(lock, [&] { return stopping || (!ready.empty() && !paused); });
+      if (stopping) break;
+      // Let a partial batch fill for up to MaxBatchDelayMs while more slices are on their way.
+      const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(settings.max_batch_delay_ms);
+      while (static_cast<int64_t>(ready.size()) < settings.max_batch && MoreComing() && !stopping && !paused) {
+        if (ready_cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
+      }
+      if (stopping) break;
+      if (paused) continue;
+      std::vector<ReadySlice> batch = TakeBatch();
+      StartPumps();  // room in the queue
+      if (batch.empty()) continue;
+      lock.unlock();
+
+      std::vector<SliceResult> results(batch.size());
+      std::vector<std::string> errors(batch.size());
+      const Clock::time_point start = Clock::now();
+      RunBatch(runner, batch, 0, batch.size(), pixels, results, errors);
+      const double seconds = Seconds(Clock::now() - start);
+
+      lock.lock();
+      ++stats.batches;
+      stats.slices += static_cast<int64_t>(batch.size());
+      stats.device_seconds += seconds;
+      stats.largest_batch = std::max<int64_t>(stats.largest_batch, static_cast<int64_t>(batch.size()));
+      if (stats.batch_sizes.size() <= batch.size()) stats.batch_sizes.resize(batch.size() + 1, 0);
+      ++stats.batch_sizes[batch.size()];
+      for (const ReadySlice& r : batch) {
+        if (r.job != batch.front().job) {
+          ++stats.multi_job_batches;
+          break;
+        }
+      }
+      std::vector<std::pair<ProgressCallback, JobProgress>> reports;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        ReadySlice& r = batch[i];
+        Job& j = *r.job;
+        --j.in_flight;
+        j.timings.device_seconds += seconds / static_cast<double>(batch.size());
+        free_buffers.push_back(std::move(r.pixels));
+        if (!errors[i].empty()) Fail(j, "slice " + std::to_string(j.items[r.item].slice) + ": " + errors[i]);
+        if (j.Dead()) continue;
+        const Item& item = j.items[r.item];
+        for (size_t k = 0; k < item.request.tasks2d.size(); ++k) {
+          j.probabilities[item.request.tasks2d[k]][static_cast<size_t>(item.slice)] = std::move(results[i].probabilities[k]);
+        }
+        for (size_t k = 0; k < item.request.tasks3d.size(); ++k) {
+          j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
+        }
+        ++j.items_done;
+        if (j.items_done == j.items.size() && (!j.needs_stats || j.stats_ready)) j.finished = true;
+        if (j.on_progress) reports.emplace_back(j.on_progress, JobProgress{j.request.id, j.Done(), j.Total()});
+      }
+      std::vector<JobPtr> gone = Reap();
+      StartPumps();
+      lock.unlock();
+      for (auto& [callback, report] : reports) callback(report);
+      Finish(gone);
+      lock.lock();
+    }
+  }
+
+  // Outside mu, for a job whose every slice is through: 3-D heads, then study-level findings.
+  StudyFindings Findings(Job& j, JobResult* result) {
+    StudyFindings f;
+    f.backbone = info.path;
+    f.backbone_digest = info.backbone_digest;
+    f.demo = info.demo;
+    f.slices = j.info.slices;
+    const Clock::time_point start = Clock::now();
+    try {
+      for (int t : j.tasks) {
+        const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
+        TaskFinding out;
+        out.task = task.name;
+        out.head = task.head;
+        out.head_digest = task.head_digest;
+        out.is3d = task.is3d;
+        out.regression = task.regression;
+        out.labels = task.labels;
+        out.positive_class = task.positive_class;
+        out.positive_label = task.positive_class >= 0 ? task.labels[static_cast<size_t>(task.positive_class)] : "";
+        out.aggregation = task.settings.aggregate;
+        out.threshold = task.settings.threshold;
+        out.finding = task.settings.finding;
+        if (task.settings.finding_site) {
+          out.has_finding_site = true;
+          out.finding_site = *task.settings.finding_site;
+        }
+        const size_t positive = task.positive_class >= 0 ? static_cast<size_t>(task.positive_class) : 0;
+        if (task.is3d) {
+          std::vector<const SliceTokens*> tokens;
+          for (int64_t s : j.kept[t]) tokens.push_back(&j.tokens[t].at(s));
+          out.class_probabilities = model.Run3D(t, tokens);
+          out.pooled_slices = j.kept[t];
+          out.probability = out.class_probabilities.at(positive);
+          out.key_slice = j.kept[t][j.kept[t].size() / 2];
+        } else {
+          const auto& per_slice = j.probabilities[t];
+          out.slice_scores.resize(per_slice.size());
+          for (size_t s = 0; s < per_slice.size(); ++s) out.slice_scores[s] = per_slice[s].at(positive);
+          const auto best = std::max_element(out.slice_scores.begin(), out.slice_scores.end());
+          out.key_slice = best - out.slice_scores.begin();
+          std::vector<float> sorted = out.slice_scores;
+          std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+          size_t k = sorted.size();
+          if (task.settings.aggregate == config::Aggregation::kMax) k = 1;
+          if (task.settings.aggregate == config::Aggregation::kTopKMean) {
+            k = std::min(sorted.size(), static_cast<size_t>(task.settings.top_k));
+          }
+          double sum = 0;
+          for (size_t i = 0; i < k; ++i) sum += sorted[i];
+          out.probability = sum / static_cast<double>(k);
+          out.class_probabilities = per_slice[static_cast<size_t>(out.key_slice)];
+        }
+        out.present = !task.regression && out.probability >= out.threshold;
+        f.findings.push_back(std::move(out));
+      }
+    } catch (const std::exception& e) {
+      result->status = JobStatus::kFailed;
+      result->error = std::string("findings: ") + e.what();
+    }
+    j.timings.device_seconds += Seconds(Clock::now() - start);
+    return f;
+  }
+};
+
+WorkerPool::WorkerPool(IModel& model, const config::ModelSettings& settings)
+    : impl_(std::make_unique<Impl>(model, settings)) {
+  log::Info("pool", std::to_string(impl_->devices.size()) + " device worker(s), " +
+                        std::to_string(settings.preprocess_threads) + " preprocessing thread(s), batches of up to " +
+                        std::to_string(settings.max_batch) + " slices");
+}
+
+WorkerPool::~WorkerPool() {
+  std::vector<JobPtr> gone;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+    for (const JobPtr& j : impl_->jobs) j->cancelled = true;
+    impl_->ready_cv.notify_all();
+  }
+  for (std::thread& t : impl_->devices) t.join();
+  impl_->cpu.join();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (ReadySlice& r : impl_->ready) --r.job->in_flight;
+    impl_->ready.clear();
+    gone = impl_->jobs;
+    impl_->jobs.clear();
+  }
+  impl_->Finish(gone);
+}
+
+void WorkerPool::Submit(JobRequest request, DoneCallback on_done, ProgressCallback on_progress) {
+  if (!request.volume) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": no volume");
+  if (!on_done) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": no completion callback");
+  auto job = std::make_shared<Job>();
+  const ModelInfo& info = impl_->info;
+  if (request.tasks.empty()) {
+    for (size_t t = 0; t < info.tasks.size(); ++t) job->tasks.push_back(static_cast<int>(t));
+  }
+  for (const std::string& name : request.tasks) {
+    const int t = info.FindTask(name);
+    if (t < 0) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": unknown task '" + name + "'");
+    job->tasks.push_back(t);
+  }
+  if (job->tasks.empty()) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": the model has no task");
+  job->request = std::move(request);
+  job->on_done = std::move(on_done);
+  job->on_progress = std::move(on_progress);
+  job->submitted = Clock::now();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->stopping) throw Error(ErrorCode::kUnavailable, "the worker pool is shutting down");
+  for (const JobPtr& j : impl_->jobs) {
+    if (j->request.id == job->request.id) {
+      throw Error(ErrorCode::kInvalidArgument, "job " + job->request.id + " is already in the pool");
+    }
+  }
+  job->seq = impl_->next_seq++;
+  impl_->jobs.push_back(job);
+  impl_->StartPumps();
+}
+
+bool WorkerPool::Cancel(const std::string& id) {
+  std::vector<JobPtr> gone;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    bool found = false;
+    for (const JobPtr& j : impl_->jobs) {
+      if (j->request.id == id && !j->Dead() && !j->finished) {
+        j->cancelled = true;
+        found = true;
+      }
+    }
+    if (!found) return false;
+    gone = impl_->Reap();
+    impl_->StartPumps();
+  }
+  impl_->Finish(gone);
+  return true;
+}
+
+std::optional<JobProgress> WorkerPool::Progress(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const JobPtr& j : impl_->jobs) {
+    if (j->request.id == id) return JobProgress{id, j->Done(), j->Total()};
+  }
+  return std::nullopt;
+}
+
+void WorkerPool::Pause() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->paused = true;
+}
+
+void WorkerPool::Resume() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->paused = false;
+  impl_->StartPumps();
+  impl_->ready_cv.notify_all();
+}
+
+PoolStats WorkerPool::Stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace curia::worker

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/nn/torch_model.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "curia/config/error.h"
+#include "curia/config/json_fields.h"
+#include "curia/config/log.h"
+#include "curia/nn/backbone.h"
+#include "curia/nn/head.h"
+
+namespace curia::nn {
+namespace {
+
+// Re-throws an error with the configuration file and JSON path in front.
+template <typename F>
+auto AtPath(const config::CuriaSettings& s, const std::string& path, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(e.code(), s.source + ": " + path + ": " + e.what());
+  }
+}
+
+std::vector<float> ToHost(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+struct DeviceModel {
+  std::unique_ptr<Dinov2Backbone> backbone;
+  std::vector<std::unique_ptr<TaskHead>> heads;  // by task index
+};
+
+class Runner : public worker::IDeviceRunner {
+ public:
+  Runner(const DeviceModel& model, const worker::ModelInfo& info) : model_(model), info_(info) {}
+
+  void Run(const float* pixels, int64_t n, const std::vector<worker::SliceRequest>& requests,
+           std::vector<worker::SliceResult>& results) override {
+    c10::InferenceMode guard;
+    const int64_t size = info_.image_size;
+    results.assign(static_cast<size_t>(n), worker::SliceResult{});
+    try {
+      const at::Tensor x = at::from_blob(const_cast<float*>(pixels), {n, 1, size, size}, at::TensorOptions().dtype(at::kFloat));
+      const BackboneOutput out = model_.backbone->Forward(x);
+      // Each 2-D task once over the whole batch, then handed to the slices that asked for it.
+      std::vector<at::Tensor> probabilities(model_.heads.size());
+      for (int64_t i = 0; i < n; ++i) {
+        for (int t : requests[static_cast<size_t>(i)].tasks2d) {
+          at::Tensor& p = probabilities[static_cast<size_t>(t)];
+          if (!p.defined()) p = model_.heads[static_cast<size_t>(t)]->Probabilities(model_.heads[static_cast<size_t>(t)]->Logits2D(out)).to(at::kCPU);
+          results[static_cast<size_t>(i)].probabilities.push_back(ToHost(p[i]));
+        }
+        for (int t : requests[static_cast<size_t>(i)].tasks3d) {
+          const at::Tensor tokens = model_.heads[static_cast<size_t>(t)]->SliceTokens(out.encoder_output[i]);
+          results[static_cast<size_t>(i)].tokens.push_back({tokens.size(0), tokens.size(1), ToHost(tokens)});
+        }
+      }
+    } catch (const c10::OutOfMemoryError& e) {
+      throw Error(ErrorCode::kUnavailable, "device out of memory on a batch of " + std::to_string(n) + " slices");
+    } catch (const c10::Error& e) {
+      throw Error(ErrorCode::kInternal, "LibTorch error on a batch of " + std::to_string(n) +
+                                            " slices: " + std::string(e.what_without_backtrace()).substr(0, 500));
+    }
+  }
+
+ private:
+  const DeviceModel& model_;
+  const worker::ModelInfo& info_;
+};
+
+}  // namespace
+
+struct TorchModel::Impl {
+  worker::ModelInfo info;
+  std::vector<DeviceModel> devices;
+};
+
+TorchModel::TorchModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TorchModel::~TorchModel() = default;
+
+std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
+  auto impl = std::make_unique<Impl>();
+  worker::ModelInfo& info = impl->info;
+  info.path = s.model.path;
+  info.devices = s.model.devices;
+  const Precision precision = AtPath(s, "$.Curia.Model.Precision", [&] { return ParsePrecision(s.model.precision); });
+  int threads = static_cast<int>(s.model.threads);
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  SetIntraOpThreads(threads);
+
+  // The processor's crop size and epsilon, when the folder has a preprocessor_config.json.
+  const std::string pre_path = s.model.path + "/preprocessor_config.json";
+  std::optional<int64_t> crop;
+  if (std::filesystem::exists(pre_path)) {
+    config::Diagnostics diag(pre_path);
+    const config::Json pre = config::ParseJsonFile(pre_path);
+    config::ObjectReader r(pre, "$", diag);
+    crop = r.OptionalInt("crop_size", 16, 8192);
+    info.eps = r.Number("eps", 1e-6, 0.0, 1.0);
+    diag.ThrowIfAny();
+  }
+
+  for (size_t d = 0; d < s.model.devices.size(); ++d) {
+    const std::string path = config::JsonPath("$.Curia.Model.Devices", d);
+    BackboneOptions options;
+    options.device = AtPath(s, path, [&] { return ParseDevice(s.model.devices[d]); });
+    options.precision = precision;
+    DeviceModel dm;
+    dm.backbone = AtPath(s, "$.Curia.Model.Path", [&] { return Dinov2Backbone::Load(s.model.path, options); });
+    impl->devices.push_back(std::move(dm));
+  }
+  const Dinov2Backbone& first = *impl->devices.front().backbone;
+  info.backbone_digest = first.digest();
+  info.demo = first.config().demo;
+  info.image_size = crop.value_or(first.config().image_size);
+
+  for (const config::TaskSettings& task : s.tasks) {
+    worker::TaskInfo t;
+    t.name = task.name;
+    t.settings = task;
+    t.head = task.head;
+    for (DeviceModel& dm : impl->devices) {
+      dm.heads.push_back(
+          AtPath(s, config::JsonPath(task.path, "Head"), [&] { return TaskHead::Load(task.head, *dm.backbone); }));
+    }
+    const TaskHead& head = *impl->devices.front().heads.back();
+    const model::HeadConfig& hc = head.config();
+    t.is3d = hc.Is3D();
+    t.regression = hc.regression;
+    t.requires_mask = hc.requires_mask;
+    t.labels = hc.labels;
+    t.head_digest = head.digest();
+    if (hc.requires_mask) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  s.source + ": " + config::JsonPath(task.path, "Head") + ": " + task.head +
+                      " is a mask-prompted head (it classifies a masked region) and the node has no mask source for "
+                      "it; use it with `curia head --input` and a 'mask' tensor");
+    }
+    // The positive class: a label, an index, or the second class of a two-class head.
+    const std::string class_path = config::JsonPath(task.path, "Class");
+    if (hc.regression) {
+      t.positive_class = -1;
+    } else if (task.positive_class.empty()) {
+      if (hc.num_classes != 2) {
+        std::string labels;
+        for (const auto& l : hc.labels) labels += (labels.empty() ? "" : ", ") + l;
+        throw Error(ErrorCode::kInvalidArgument, s.source + ": " + class_path + ": required for the " +
+                                                     std::to_string(hc.num_classes) + "-class head " + task.head +
+                                                     " (labels: " + labels + ")");
+      }
+      t.positive_class = 1;
+    } else {
+      for (size_t i = 0; i < hc.labels.size(); ++i) {
+        if (hc.labels[i] == task.positive_class) t.positive_class = static_cast<int64_t>(i);
+      }
+      if (t.positive_class < 0 && task.positive_class.find_first_not_of("0123456789") == std::string::npos) {
+        const int64_t index = std::stoll(task.positive_class);
+        if (index < hc.num_classes) t.positive_class = index;
+      }
+      if (t.positive_class < 0) {
+        std::string labels;
+        for (const auto& l : hc.labels) labels += (labels.empty() ? "\"" : ", \"") + l + "\"";
+        throw Error(ErrorCode::kInvalidArgument, s.source + ": " + class_path + ": \"" + task.positive_class +
+                                                     "\" is not a class of " + task.head + " (labels: " + labels +
+                                                     "; or an index below " + std::to_string(hc.num_classes) + ")");
+      }
+    }
+    t.normalization = task.normalization != config::Normalization::kAuto
+                          ? task.normalization
+                          : (t.is3d ? config::Normalization::kPerVolume : config::Normalization::kPerSlice);
+    info.tasks.push_back(std::move(t));
+  }
+  log::Info("model", "model " + s.model.path + " on " + std::to_string(impl->devices.size()) + " device(s), " +
+                         std::to_string(info.tasks.size()) + " task(s), slices at " + std::to_string(info.image_size) +
+                         "x" + std::to_string(info.image_size) + (info.demo ? " (DEMO weights)" : ""));
+  return std::unique_ptr<TorchModel>(new TorchModel(std::move(impl)));
+}
+
+const worker::ModelInfo& TorchModel::info() const { return impl_->info; }
+
+std::unique_ptr<worker::IDeviceRunner> TorchModel::CreateRunner(size_t device) {
+  CURIA_CHECK(device < impl_->devices.size());
+  return std::make_unique<Runner>(impl_->devices[device], impl_->info);
+}
+
+std::vector<int64_t> TorchModel::KeptSlices(int task, int64_t slices) const {
+  return impl_->devices.front().heads.at(static_cast<size_t>(task))->KeptSlices(slices);
+}
+
+std::vector<float> TorchModel::Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const {
+  c10::InferenceMode guard;
+  const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
+  const at::Device device = impl_->devices.front().backbone->device().is_cuda()
+                                ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->devices.front().backbone->device().index))
+                                : at::Device(at::kCPU);
+  std::vector<at::Tensor> tokens;
+  for (const worker::SliceTokens* s : slices) {
+    tokens.push_back(at::from_blob(const_cast<float*>(s->values.data()), {s->rows, s->cols}, at::TensorOptions().dtype(at::kFloat))
+                         .to(device));
+  }
+  return ToHost(head.Probabilities(head.VolumeLogits(tokens))[0]);
+}
+
+}  // namespace curia::nn
