@@ -215,5 +215,18 @@ TEST(Cli, BenchModelWritesItsRatio) {
   EXPECT_EQ(j.Find("gemm_shape")->AsArray()[2].AsInt64(), 352);  // the tiny model's SwiGLU input width
 }
 
+TEST(Cli, BenchPoolWritesItsRatios) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "pool", "--size", "tiny", "--rounds", "1", "--jobs", "2", "--slices", "2", "--image",
+                          "64", "--rss-slices", "8,16", "--threads", "1", "--json", dir.File("pool.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[pool_ratio]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[rss_ratio]"), std::string::npos) << r.out;
+  const config::Json j = config::ParseJsonFile(dir.File("pool.json"));
+  EXPECT_GT(j.Find("pool_ratio")->AsDouble(), 0.0);
+  EXPECT_GT(j.Find("rss_ratio")->AsDouble(), 0.0);
+  EXPECT_EQ(j.Find("rss_large_slices")->AsInt64(), 16);
+}
+
 }  // namespace
 }  // namespace curia

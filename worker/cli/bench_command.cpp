@@ -12,6 +12,23 @@
 #include "scratch_dir.h"
 #include "version.h"
 
+#ifdef CURIA_WITH_POOL
+#include <ATen/ATen.h>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <regex>
+
+#include "curia/model/preprocess.h"
+#include "curia/nn/torch_model.h"
+#include "curia/worker/phantom_source.h"
+#include "curia/worker/pool.h"
+#endif
+
 namespace curia::cli {
 namespace {
 
@@ -93,16 +110,240 @@ int BenchModel(const Args& args) {
   return 0;
 }
 
+#ifdef CURIA_WITH_POOL
+// Peak resident memory of this process (VmHWM), and its reset (Linux >= 4.0).
+int64_t PeakRssKb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  std::smatch m;
+  while (std::getline(status, line)) {
+    if (std::regex_match(line, m, std::regex(R"(VmHWM:\s+(\d+) kB)"))) return std::stoll(m[1]);
+  }
+  throw Error(ErrorCode::kUnavailable, "/proc/self/status has no VmHWM: cannot measure peak memory here");
+}
+
+void ResetPeakRss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  if (!clear) throw Error(ErrorCode::kUnavailable, "cannot reset the peak RSS (/proc/self/clear_refs)");
+}
+
+config::CuriaSettings PoolSettings(const std::string& model_dir, int64_t batch, bool with_3d) {
+  config::Json tasks = config::Json::Object{};
+  tasks["finding-2d"] = config::Json::Parse(
+      R"({"Head": "demo-2d", "Finding": {"Code": "C1", "Scheme": "99DEMO", "Meaning": "Demo finding"}})", "bench");
+  if (with_3d) {
+    tasks["finding-3d"] = config::Json::Parse(
+        R"({"Head": "demo-3d", "Finding": {"Code": "C2", "Scheme": "99DEMO", "Meaning": "Demo 3-D finding"}})", "bench");
+  }
+  config::Json model = config::Json::Object{};
+  model["Path"] = model_dir;
+  model["MaxBatch"] = batch;
+  model["QueuedSlices"] = std::max<int64_t>(2 * batch, 8);
+  config::Json root = config::Json::Object{};
+  root["Model"] = std::move(model);
+  root["Tasks"] = std::move(tasks);
+  return config::ParseCuriaSettings(root, "bench settings", "");
+}
+
+// Runs `jobs` phantom studies of `slices` slices through a pool; returns the wall time.
+double RunPool(worker::IModel& model, const config::ModelSettings& settings, int64_t jobs, int64_t slices,
+               int64_t size) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t done = 0;
+  std::string failure;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    worker::WorkerPool pool(model, settings);
+    for (int64_t j = 0; j < jobs; ++j) {
+      model::PhantomOptions o;
+      o.slices = slices;
+      o.rows = o.cols = size;
+      o.pixel_mm = 256.0 / static_cast<double>(size);
+      o.seed = static_cast<uint64_t>(j);
+      pool.Submit({"bench-" + std::to_string(j), worker::Priority::kRoutine, std::make_shared<worker::PhantomSource>(o), {}},
+                  [&](worker::JobResult r) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    if (r.status != worker::JobStatus::kDone) failure = r.id + ": " + r.error;
+                    ++done;
+                    cv.notify_all();
+                  });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == jobs; });
+  }
+  if (!failure.empty()) throw Error(ErrorCode::kInternal, "benchmark job failed: " + failure);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The raw backbone (and the 2-D head) on the same preprocessed slices, in batches of `batch`.
+double RunRaw(const nn::Dinov2Backbone& backbone, int64_t slices, int64_t batch, int64_t size) {
+  const int64_t image = backbone.config().image_size;
+  model::PhantomOptions o;
+  o.slices = std::min<int64_t>(slices, 4);
+  o.rows = o.cols = size;
+  o.pixel_mm = 256.0 / static_cast<double>(size);
+  const model::PhantomVolume volume = model::MakeHeadPhantom(o);
+  std::vector<model::TensorView> views;
+  for (int64_t k = 0; k < o.slices; ++k) {
+    model::TensorView v;
+    v.name = "slice";
+    v.dtype = model::DType::kI16;
+    v.shape = {size, size};
+    v.data = reinterpret_cast<const uint8_t*>(volume.Slice(k));
+    v.nbytes = static_cast<size_t>(size * size) * 2;
+    views.push_back(v);
+  }
+  model::PreprocessOptions opt;
+  opt.crop_size = image;
+  const model::PreprocessResult pre = model::Preprocess(views, opt);
+  const at::Tensor pool = at::from_blob(const_cast<float*>(pre.pixel_values.data()), pre.shape);
+  at::Tensor x = at::empty({batch, 1, image, image});
+  for (int64_t i = 0; i < batch; ++i) x[i].copy_(pool[i % o.slices]);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < slices; s += batch) {
+    const int64_t n = std::min(batch, slices - s);
+    (void)backbone.Forward(x.narrow(0, 0, n)).pooler_output.sum().item<float>();
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int BenchPool(const Args& args) {
+  ArgParser p("curia bench pool",
+              "Throughput of the worker pool against the raw backbone in the same run, and how its peak\n"
+              "memory grows with the size of a study:\n"
+              "  pool_ratio = slices/s through the pool (phantom studies, read, preprocessed, batched, backbone\n"
+              "               and a 2-D head) / slices/s of the backbone alone on the same batches\n"
+              "  rss_ratio  = peak RSS processing one 1,000-slice study / one 100-slice study (2-D and 3-D\n"
+              "               tasks; tiny model by default: the pool's memory does not depend on the backbone)");
+  p.Option("--size", "SIZE", "demo model for pool_ratio: tiny or base (Curia-B)", false, "base")
+      .Option("--batch", "N", "MaxBatch of the pool and batch of the raw backbone", false, "4")
+      .Option("--jobs", "N", "studies through the pool per round", false, "2")
+      .Option("--slices", "N", "slices per study", false, "4")
+      .Option("--rounds", "N", "rounds of (raw backbone, pool) on the same slices; the median ratio is reported", false, "3")
+      .Option("--image", "N", "phantom slice size (pixels; resized to the model's 512)", false, "512")
+      .Option("--rss-size", "SIZE", "demo model for rss_ratio: tiny or base", false, "tiny")
+      .Option("--rss-slices", "A,B", "the two study sizes for rss_ratio", false, "100,1000")
+      .Option("--json", "FILE", "also write the figures as JSON");
+  AddRuntimeOptions(p);
+  if (!p.Parse(args)) return 0;
+  const nn::BackboneOptions runtime = RuntimeFromArgs(p);
+  const int64_t batch = p.GetInt("--batch", 1, 1024), jobs = p.GetInt("--jobs", 1, 10000);
+  const int64_t slices = p.GetInt("--slices", 1, 100000), image = p.GetInt("--image", 16, 4096);
+  const int64_t rounds = p.GetInt("--rounds", 1, 100);
+  int64_t small = 100, large = 1000;
+  if (std::sscanf(p.Get("--rss-slices").c_str(), "%ld,%ld", &small, &large) != 2 || small < 1 || large < small) {
+    throw UsageError("--rss-slices must be two slice counts A,B with 1 <= A <= B");
+  }
+
+  // pool_ratio: rounds of the raw backbone then the pool on as many slices, so that both see the
+  // same machine; the median of the per-round ratios is reported.
+  ScratchDir dir("curia-bench-pool");
+  model::WriteDemoModel(dir.path() + "/throughput", model::ParseDemoSize(p.Get("--size")), 0);
+  config::CuriaSettings settings = PoolSettings(dir.path() + "/throughput", batch, false);
+  settings.model.devices = {runtime.device.ToString()};
+  settings.model.precision = nn::PrecisionName(runtime.precision);
+  settings.model.threads = nn::IntraOpThreads();
+  auto model = nn::TorchModel::Load(settings);
+  auto backbone = nn::Dinov2Backbone::Load(dir.path() + "/throughput", runtime);
+  const int64_t total = jobs * slices;
+  RunRaw(*backbone, batch, batch, image);  // warm-up
+  std::vector<double> raw_times, pool_times, ratios;
+  for (int64_t r = 0; r < rounds; ++r) {
+    raw_times.push_back(RunRaw(*backbone, total, batch, image));
+    pool_times.push_back(RunPool(*model, settings.model, jobs, slices, image));
+    ratios.push_back(raw_times.back() / pool_times.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  const double raw_rate = static_cast<double>(total) / median(raw_times);
+  const double pool_rate = static_cast<double>(total) / median(pool_times);
+  const double pool_ratio = median(ratios);
+  std::string ratio_list;
+  for (double r : ratios) ratio_list += (ratio_list.empty() ? "" : ", ") + Fixed(r, 3);
+  backbone.reset();
+  model.reset();
+  ::malloc_trim(0);  // give the throughput model's memory back before measuring peaks
+
+  // rss_ratio: the same pool on one small and one large study.
+  model::WriteDemoModel(dir.path() + "/memory", model::ParseDemoSize(p.Get("--rss-size")), 0);
+  config::CuriaSettings rss_settings = PoolSettings(dir.path() + "/memory", batch, true);
+  rss_settings.model.devices = settings.model.devices;
+  rss_settings.model.threads = settings.model.threads;
+  auto rss_model = nn::TorchModel::Load(rss_settings);
+  RunPool(*rss_model, rss_settings.model, 1, 8, image);  // warm-up: allocator, threads, caches
+  ResetPeakRss();
+  const double small_seconds = RunPool(*rss_model, rss_settings.model, 1, small, image);
+  const int64_t small_kb = PeakRssKb();
+  ResetPeakRss();
+  const double large_seconds = RunPool(*rss_model, rss_settings.model, 1, large, image);
+  const int64_t large_kb = PeakRssKb();
+  const double rss_ratio = static_cast<double>(large_kb) / static_cast<double>(small_kb);
+
+  std::cout << "Curia worker pool benchmark (curia " CURIA_VERSION_STRING ")\n"
+            << "  runtime     " << RuntimeSummary(runtime) << "\n"
+            << "  throughput  DEMO " << p.Get("--size") << " model, " << rounds << " rounds of " << jobs << " studies x "
+            << slices << " slices of " << image << "x" << image << ", batches of " << batch << "\n"
+            << "    raw backbone  " << Fixed(raw_rate, 3) << " slices/s (median)\n"
+            << "    pool          " << Fixed(pool_rate, 3) << " slices/s (median)\n"
+            << "    ratio         pool / raw = " << Fixed(pool_ratio, 3) << " (rounds: " << ratio_list
+            << ")   [pool_ratio]\n"
+            << "  memory      DEMO " << p.Get("--rss-size") << " model, 2-D and 3-D tasks\n"
+            << "    " << small << " slices  peak RSS " << Fixed(small_kb / 1024.0, 1) << " MiB (" << Fixed(small_seconds, 1)
+            << " s)\n"
+            << "    " << large << " slices peak RSS " << Fixed(large_kb / 1024.0, 1) << " MiB (" << Fixed(large_seconds, 1)
+            << " s)\n"
+            << "    ratio         " << large << " / " << small << " = " << Fixed(rss_ratio, 3) << "   [rss_ratio]\n";
+  if (p.Has("--json")) {
+    config::Json j = config::Json::Object{};
+    j["benchmark"] = "pool";
+    j["curia_version"] = CURIA_VERSION_STRING;
+    j["runtime"] = RuntimeSummary(runtime);
+    j["model"] = "DEMO " + p.Get("--size");
+    j["batch"] = batch;
+    j["jobs"] = jobs;
+    j["rounds"] = rounds;
+    j["slices_per_job"] = slices;
+    j["raw_slices_per_second"] = raw_rate;
+    j["pool_slices_per_second"] = pool_rate;
+    j["pool_ratio"] = pool_ratio;
+    j["rss_model"] = "DEMO " + p.Get("--rss-size");
+    j["rss_small_slices"] = small;
+    j["rss_large_slices"] = large;
+    j["rss_small_kib"] = small_kb;
+    j["rss_large_kib"] = large_kb;
+    j["rss_ratio"] = rss_ratio;
+    std::ofstream out(p.Get("--json"));
+    out << j.Dump() << "\n";
+    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+  }
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int BenchCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: curia bench model [options]   (curia bench model --help)\n\n"
-                 "  model   backbone throughput against a plain matrix product (backbone_gemm_ratio)\n";
+    std::cout << "usage: curia bench model|pool [options]   (curia bench <name> --help)\n\n"
+                 "  model   backbone throughput against a plain matrix product (backbone_gemm_ratio)\n"
+                 "  pool    worker pool throughput against the raw backbone (pool_ratio), memory growth (rss_ratio)\n";
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "model") return BenchModel(Args(args.begin() + 1, args.end()));
-  throw UsageError("unknown benchmark '" + args[0] + "' (available: model)");
+#ifdef CURIA_WITH_POOL
+  if (args[0] == "pool") return BenchPool(Args(args.begin() + 1, args.end()));
+#endif
+  throw UsageError("unknown benchmark '" + args[0] + "' (available: model" +
+#ifdef CURIA_WITH_POOL
+                   std::string(", pool") +
+#else
+                   std::string(" in this model-only build") +
+#endif
+                   ")");
 }
 
 }  // namespace curia::cli
