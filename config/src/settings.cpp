@@ -101,8 +101,46 @@ TaskSettings ReadTask(const std::string& name, const Json& value, const std::str
                                            : Normalization::kAuto;
   if (auto f = ReadConcept(r, "Finding", true, diag)) t.finding = *f;
   t.finding_site = ReadConcept(r, "FindingSite", false, diag);
+  if (const Json* w = r.Get("Window")) {
+    ObjectReader wr(*w, r.PathOf("Window"), diag);
+    t.window_center = wr.RequiredNumber("Center", -100000, 100000);
+    t.window_width = wr.RequiredNumber("Width", 1, 200000);
+    wr.RejectUnknownKeys();
+  }
   r.RejectUnknownKeys();
   return t;
+}
+
+bool IsUidRoot(const std::string& root) {
+  if (root.empty() || root.size() > 24 || root.front() == '.' || root.back() == '.') return false;
+  for (size_t i = 0; i < root.size(); ++i) {
+    const char c = root[i];
+    if (c == '.') {
+      if (root[i + 1] == '.') return false;
+    } else if (c < '0' || c > '9') {
+      return false;
+    } else if (c == '0' && (i == 0 || root[i - 1] == '.') && i + 1 < root.size() && root[i + 1] != '.') {
+      return false;  // no leading zeros in a component
+    }
+  }
+  return true;
+}
+
+void ReadDicom(ObjectReader& r, DicomSettings& d, Diagnostics& diag) {
+  d.uid_root = r.String("UidRoot", "2.25");
+  if (!IsUidRoot(d.uid_root)) {
+    diag.Add(r.PathOf("UidRoot"), "\"" + d.uid_root + "\" is not a UID root (digits and dots, no leading zeros, "
+                                   "at most 24 characters so that derived UIDs fit in 64)");
+  }
+  d.series_number = r.Int("SeriesNumber", 9901, 1, 2147483647);
+  d.manufacturer = r.String("Manufacturer", "Curia Node");
+  d.institution = r.String("InstitutionName", "");
+  d.comprehensive_3d = r.Enum("SrClass", "comprehensive-3d", {"comprehensive-3d", "comprehensive"}) == "comprehensive-3d";
+  d.multiframe_sc = r.Enum("ScClass", "secondary-capture", {"secondary-capture", "multi-frame-true-color"}) ==
+                    "multi-frame-true-color";
+  if (d.manufacturer.empty() || d.manufacturer.size() > 64) diag.Add(r.PathOf("Manufacturer"), "expected 1 to 64 characters");
+  if (d.institution.size() > 64) diag.Add(r.PathOf("InstitutionName"), "longer than 64 characters");
+  r.RejectUnknownKeys();
 }
 
 }  // namespace
@@ -143,6 +181,10 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
       if (mr.ok()) ReadModel(mr, s.model, base_dir, diag);
     } else {
       diag.Add(r.PathOf("Model"), "required member is missing (at least {\"Path\": \"<model folder>\"})");
+    }
+    if (const Json* d = r.Get("Dicom")) {
+      ObjectReader dr(*d, r.PathOf("Dicom"), diag);
+      if (dr.ok()) ReadDicom(dr, s.dicom, diag);
     }
     if (const Json* tasks = r.Get("Tasks")) {
       if (!tasks->IsObject()) {

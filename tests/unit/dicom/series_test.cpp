@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "curia/config/error.h"
-#include "synthetic.h"
+#include "dicom_synthetic.h"
 #include "test_support.h"
 
 namespace curia::dicom {

@@ -15,7 +15,10 @@
 //                "PreprocessThreads": 1, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
 //     "Tasks": {
 //       "ich": { "Head": "ich", "Class": "hemorrhage", "Aggregate": "max", "Threshold": 0.5,
-//                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" } } }
+//                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" },
+//                "Window": { "Center": 40, "Width": 80 } } },
+//     "Dicom": { "UidRoot": "2.25", "SeriesNumber": 9901, "Manufacturer": "Curia Node",
+//                "SrClass": "comprehensive-3d", "ScClass": "secondary-capture" }
 //   }
 // }
 #include <cstdint>
@@ -54,6 +57,9 @@ struct TaskSettings {
   Normalization normalization = Normalization::kAuto;
   CodedConcept finding;
   std::optional<CodedConcept> finding_site;
+  // Display window of the key image for CT (Hounsfield units); other modalities use the 1st-99th
+  // percentiles of the slice.
+  double window_center = 40, window_width = 400;
   std::string path;  // JSON path of the task, for messages that come later ("$.Curia.Tasks.ich")
 };
 
@@ -71,9 +77,20 @@ struct ModelSettings {
   double aging_seconds = 60.0;               // a waiting job rises one priority level per period
 };
 
+// How results are written as DICOM objects.
+struct DicomSettings {
+  std::string uid_root = "2.25";  // "2.25" for UUID-derived UIDs, or an organisation's root
+  int64_t series_number = 9901;
+  std::string manufacturer = "Curia Node";
+  std::string institution;  // Institution Name of the results, empty: none
+  bool comprehensive_3d = true;   // SR class: Comprehensive 3D SR (else Comprehensive SR)
+  bool multiframe_sc = false;     // key images as Multi-frame True Color SC (else SC Image)
+};
+
 struct CuriaSettings {
   int64_t schema_version = 1;
   ModelSettings model;
+  DicomSettings dicom;
   std::vector<TaskSettings> tasks;  // in file order
   std::string source;               // file name, for messages
 

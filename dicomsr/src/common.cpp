@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "common.h"
+
+#include <dcmtk/dcmdata/dcostrmb.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "codes.h"
+#include "curia/config/error.h"
+#include "curia/config/log.h"
+#include "curia/config/sha256.h"
+#include "dcmtk_check.h"
+
+namespace curia::dicomsr {
+
+std::string DeriveUid(const std::string& root, const std::string& key) {
+  config::Sha256 h;
+  h.Update(key);
+  const std::array<uint8_t, 32> d = h.Digest();
+  // The first 128 bits as a decimal number (repeated division of a big-endian byte string).
+  std::vector<uint8_t> number(d.begin(), d.begin() + 16);
+  number[0] &= 0x7F;  // keep it below 2^127: a valid UUID-sized integer
+  std::string decimal;
+  while (true) {
+    bool zero = true;
+    unsigned remainder = 0;
+    for (uint8_t& byte : number) {
+      const unsigned value = (remainder << 8) | byte;
+      byte = static_cast<uint8_t>(value / 10);
+      remainder = value % 10;
+      zero = zero && byte == 0;
+    }
+    decimal.insert(decimal.begin(), static_cast<char>('0' + remainder));
+    if (zero) break;
+  }
+  // A prefix of the digits keeps the component free of leading zeros.
+  return (root + "." + decimal).substr(0, 64);
+}
+
+namespace internal {
+
+namespace {
+
+// Scanners pad strings with NULs where the standard wants spaces, and write values outside the
+// enumerations; copied as they are, they would make our objects invalid. Trailing NULs are
+// dropped from every string value (UIDs keep theirs: it is their padding), and an unknown
+// Patient's Sex is left empty (it is Type 2).
+void Sanitize(DcmItem& item) {
+  for (unsigned long i = 0; i < item.card(); ++i) {
+    DcmElement* e = item.getElement(i);
+    if (e->ident() == EVR_SQ) {
+      auto* sq = OFstatic_cast(DcmSequenceOfItems*, e);
+      for (unsigned long k = 0; k < sq->card(); ++k) Sanitize(*sq->getItem(k));
+      continue;
+    }
+    if (!e->isaString() || e->ident() == EVR_UI) continue;
+    OFString value;
+    if (e->getOFStringArray(value).bad()) continue;
+    std::string v(value.c_str(), value.length());
+    const size_t end = v.find_last_not_of(std::string("\0", 1));
+    std::string fixed = end == std::string::npos ? std::string() : v.substr(0, end + 1);
+    // ACR-NEMA dates and times ("1995.05.01", "15:26:10") in today's form.
+    if (e->ident() == EVR_DA || e->ident() == EVR_TM) {
+      const char separator = e->ident() == EVR_DA ? '.' : ':';
+      fixed.erase(std::remove(fixed.begin(), fixed.end(), separator), fixed.end());
+    }
+    if (fixed != v) e->putOFStringArray(OFString(fixed.c_str()));
+  }
+  OFString sex;
+  if (item.findAndGetOFString(DCM_PatientSex, sex).good() && sex != "M" && sex != "F" && sex != "O") {
+    item.putAndInsertString(DCM_PatientSex, "");
+  }
+  // "Patient identity removed: YES" needs the method (Type 1C); keep the statement, say it is unknown.
+  OFString removed;
+  if (item.findAndGetOFString(DCM_PatientIdentityRemoved, removed).good() && removed == "YES" &&
+      !item.tagExists(DCM_DeidentificationMethod) && !item.tagExists(DCM_DeidentificationMethodCodeSequence)) {
+    item.putAndInsertString(DCM_DeidentificationMethod, "Not stated by the source");
+  }
+}
+
+// To UTF-8 from the declared character set; sources that use bytes outside it (often Latin-1
+// under the default repertoire) are read as Latin-1, and as a last resort illegal bytes dropped.
+void ConvertToUtf8(DcmDataset& ds) {
+  if (ds.convertToUTF8().good()) return;
+  OFString declared;
+  ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, declared);
+  const std::string from = declared.empty() ? "ISO_IR 100" : declared.c_str();
+  if (ds.convertCharacterSet(from.c_str(), "ISO_IR 192", 0, OFTrue).good()) {
+    log::Warning("dicomsr", "source character set: bytes outside the declared repertoire, read as " + from);
+    return;
+  }
+  Check(ds.convertCharacterSet(from.c_str(), "ISO_IR 192", DCMTypes::CF_discardIllegal, OFTrue),
+        "converting the source's character set to UTF-8");
+  log::Warning("dicomsr", "source character set: illegal bytes in " + from + " text were dropped");
+}
+
+}  // namespace
+
+std::unique_ptr<DcmDataset> Utf8Source(const SourceSeries& source) {
+  if (!source.header) throw Error(ErrorCode::kInvalidArgument, "no source header for the results");
+  auto copy = std::make_unique<DcmDataset>(*source.header);
+  ConvertToUtf8(*copy);
+  Sanitize(*copy);
+  if (Get(*copy, DCM_StudyInstanceUID).empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "the source has no Study Instance UID: results cannot join its study");
+  }
+  return copy;
+}
+
+std::string Get(DcmItem& item, const DcmTagKey& tag) {
+  OFString v;
+  if (item.findAndGetOFStringArray(tag, v).bad()) return {};
+  return v.c_str();
+}
+
+void Put(DcmItem& item, const DcmTagKey& tag, const std::string& value) {
+  Check(item.putAndInsertString(tag, value.c_str()), std::string("setting ") + DcmTag(tag).getTagName());
+}
+
+void Now(std::string& date, std::string& time) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char d[16], h[16];
+  std::strftime(d, sizeof d, "%Y%m%d", &tm);
+  std::strftime(h, sizeof h, "%H%M%S", &tm);
+  date = d;
+  time = h;
+}
+
+std::string DeviceUid(const config::DicomSettings& settings, const worker::StudyFindings& findings) {
+  std::string key = "device/" + findings.backbone_digest;
+  for (const auto& f : findings.findings) key += "/" + f.head_digest;
+  return DeriveUid(settings.uid_root, key);
+}
+
+void AddContributingEquipment(DcmDataset& ds, const config::DicomSettings& settings, const Identity& identity,
+                              const worker::StudyFindings& findings) {
+  DcmItem* item = nullptr;
+  Check(ds.findOrCreateSequenceItem(DCM_ContributingEquipmentSequence, item, -2), "Contributing Equipment Sequence");
+  DcmItem* purpose = nullptr;
+  Check(item->findOrCreateSequenceItem(DCM_PurposeOfReferenceCodeSequence, purpose, -2), "Purpose of Reference");
+  Put(*purpose, DCM_CodeValue, codes::kProcessingAlgorithm.value);
+  Put(*purpose, DCM_CodingSchemeDesignator, codes::kProcessingAlgorithm.scheme);
+  Put(*purpose, DCM_CodeMeaning, codes::kProcessingAlgorithm.meaning);
+  Put(*item, DCM_Manufacturer, settings.manufacturer);
+  Put(*item, DCM_ManufacturerModelName, kModelName);
+  Put(*item, DCM_SoftwareVersions, identity.software_version);
+  Put(*item, DCM_DeviceUID, DeviceUid(settings, findings));
+  if (!settings.institution.empty()) Put(*item, DCM_InstitutionName, settings.institution);
+}
+
+std::string AlgorithmVersion(const worker::StudyFindings& findings, const worker::TaskFinding& finding) {
+  return "backbone " + findings.backbone_digest.substr(0, 16) + " head " + finding.head_digest.substr(0, 16) +
+         (findings.demo ? " (DEMO)" : "");
+}
+
+std::string ToBytes(DcmFileFormat& file) {
+  const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
+  Check(file.validateMetaInfo(xfer), "meta header");
+  const Uint32 length = file.calcElementLength(xfer, EET_ExplicitLength) + 1024;
+  std::string buffer(length, '\0');
+  DcmOutputBufferStream out(&buffer[0], buffer.size());
+  file.transferInit();
+  const OFCondition cond = file.write(out, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_withoutPadding);
+  file.transferEnd();
+  Check(cond, "writing the DICOM file");
+  void* data = nullptr;
+  offile_off_t written = 0;
+  out.flushBuffer(data, written);
+  buffer.resize(static_cast<size_t>(written));
+  return buffer;
+}
+
+}  // namespace internal
+}  // namespace curia::dicomsr

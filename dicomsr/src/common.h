@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// What the SR and SC writers share: the source header in UTF-8, the equipment and research-use
+// attributes, writing a file to bytes.
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+
+#include <string>
+
+#include "curia/dicomsr/outputs.h"
+
+namespace curia::dicomsr::internal {
+
+inline constexpr const char* kModelName = "Curia Node";
+inline constexpr const char* kResearchUse = "RESEARCH USE ONLY - NOT FOR CLINICAL USE";
+
+// A copy of the source header converted to UTF-8 (the results declare ISO_IR 192). Throws when the
+// source has no Study Instance UID.
+std::unique_ptr<DcmDataset> Utf8Source(const SourceSeries& source);
+std::string Get(DcmItem& item, const DcmTagKey& tag);
+void Put(DcmItem& item, const DcmTagKey& tag, const std::string& value);
+// Now, as DICOM date and time.
+void Now(std::string& date, std::string& time);
+// The device UID of this algorithm (backbone and heads): stable while the weights are.
+std::string DeviceUid(const config::DicomSettings& settings, const worker::StudyFindings& findings);
+// Contributing Equipment Sequence as IHE AIR asks (one item: the algorithm).
+void AddContributingEquipment(DcmDataset& ds, const config::DicomSettings& settings, const Identity& identity,
+                              const worker::StudyFindings& findings);
+std::string AlgorithmVersion(const worker::StudyFindings& findings, const worker::TaskFinding& finding);
+std::string ToBytes(DcmFileFormat& file);
+
+}  // namespace curia::dicomsr::internal

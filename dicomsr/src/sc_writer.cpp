@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Secondary Capture key image: the key slice windowed for reading, with the finding, its
+// probability and the research-use statement burned in above and below it.
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmiod/modhelp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "codes.h"
+#include "common.h"
+#include "curia/config/error.h"
+#include "dcmtk_check.h"
+#include "font.h"
+
+namespace curia::dicomsr {
+namespace {
+
+using internal::Get;
+using internal::Put;
+
+constexpr std::array<uint8_t, 3> kWhite = {255, 255, 255};
+constexpr std::array<uint8_t, 3> kRed = {255, 90, 80};
+constexpr std::array<uint8_t, 3> kGreen = {120, 230, 120};
+constexpr std::array<uint8_t, 3> kYellow = {255, 215, 0};
+constexpr std::array<uint8_t, 3> kOrange = {255, 150, 40};
+
+// Values -> 0..255: CT through the task's window, otherwise between the 1st and 99th percentiles.
+std::vector<uint8_t> Window(const KeyImage& image, bool ct) {
+  double lo, hi;
+  if (ct) {
+    lo = image.window_center - image.window_width / 2;
+    hi = image.window_center + image.window_width / 2;
+  } else {
+    std::vector<float> sorted = image.values;
+    const size_t n = sorted.size();
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n / 100), sorted.end());
+    lo = sorted[n / 100];
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n - 1 - n / 100), sorted.end());
+    hi = sorted[n - 1 - n / 100];
+  }
+  if (!(hi > lo)) hi = lo + 1;
+  std::vector<uint8_t> grey(image.values.size());
+  for (size_t i = 0; i < grey.size(); ++i) {
+    const double v = (image.values[i] - lo) / (hi - lo);
+    grey[i] = static_cast<uint8_t>(std::lround(255.0 * std::clamp(v, 0.0, 1.0)));
+  }
+  return grey;
+}
+
+std::string Percent(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * p);
+  return buf;
+}
+
+}  // namespace
+
+DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFindings& findings, size_t index,
+                          const KeyImage& image, const config::DicomSettings& settings, const Identity& identity) {
+  if (index >= findings.findings.size()) throw Error(ErrorCode::kInvalidArgument, "no such finding");
+  const worker::TaskFinding& f = findings.findings[index];
+  if (image.rows < 1 || image.cols < 1 || image.values.size() != static_cast<size_t>(image.rows * image.cols)) {
+    throw Error(ErrorCode::kInvalidArgument, "key image of " + f.task + ": no pixels");
+  }
+  std::unique_ptr<DcmDataset> src = internal::Utf8Source(source);
+  DicomObject out;
+  out.sop_class_uid = settings.multiframe_sc ? UID_MultiframeTrueColorSecondaryCaptureImageStorage
+                                             : UID_SecondaryCaptureImageStorage;
+  out.series_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/series");
+  out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/" + f.task);
+
+  // Layout: the slice enlarged to at least 512 columns, a caption above, the statement below.
+  const int64_t zoom = std::max<int64_t>(1, std::min<int64_t>(8, (512 + image.cols - 1) / image.cols));
+  const int64_t width = image.cols * zoom;
+  std::vector<std::pair<std::string, std::array<uint8_t, 3>>> caption = {
+      {"CURIA NODE - " + f.task, kWhite},
+  };
+  if (f.regression) {
+    char value[64];
+    std::snprintf(value, sizeof value, "%.4g", f.probability);
+    caption.push_back({f.finding.meaning + ": " + value, kWhite});
+  } else {
+    caption.push_back({f.finding.meaning + ": " + (f.present ? "PRESENT" : "ABSENT") + " (P = " + Percent(f.probability) + ")",
+                       f.present ? kRed : kGreen});
+  }
+  const int64_t slices = static_cast<int64_t>(source.images.size());
+  caption.push_back({"KEY SLICE " + std::to_string(f.key_slice + 1) + " OF " + std::to_string(slices), kWhite});
+  if (findings.demo) caption.push_back({"DEMO MODEL - MEANINGLESS OUTPUT", kOrange});
+  const std::string statement = "RESEARCH USE ONLY \xE2\x80\x93 NOT FOR CLINICAL USE";
+  // The largest text scale at which every line fits.
+  int scale = 3;
+  auto fits = [&](int s) {
+    if (internal::TextWidth(statement, s) + 2 * s * 4 > width) return false;
+    for (const auto& line : caption) {
+      if (internal::TextWidth(line.first, s) + 2 * s * 4 > width) return false;
+    }
+    return true;
+  };
+  while (scale > 1 && !fits(scale)) --scale;
+  const int64_t line = internal::kLineHeight * scale, margin = 4 * scale;
+  const int64_t top = static_cast<int64_t>(caption.size()) * line + 2 * margin;
+  const int64_t bottom = line + 2 * margin;
+  const int64_t height = top + image.rows * zoom + bottom;
+
+  const std::vector<uint8_t> grey = Window(image, source.modality == "CT");
+  std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3), 0);
+  for (int64_t y = 0; y < image.rows * zoom; ++y) {
+    for (int64_t x = 0; x < width; ++x) {
+      const uint8_t g = grey[static_cast<size_t>((y / zoom) * image.cols + x / zoom)];
+      uint8_t* p = &rgb[static_cast<size_t>(((top + y) * width + x) * 3)];
+      p[0] = p[1] = p[2] = g;
+    }
+  }
+  for (size_t i = 0; i < caption.size(); ++i) {
+    internal::DrawText(rgb, width, height, margin, margin + static_cast<int64_t>(i) * line, caption[i].first, scale,
+                       caption[i].second);
+  }
+  internal::DrawText(rgb, width, height, margin, height - bottom + margin, statement, scale, kYellow);
+
+  DcmFileFormat file;
+  DcmDataset& ds = *file.getDataset();
+  Put(ds, DCM_SpecificCharacterSet, "ISO_IR 192");
+  DcmModuleHelpers::copyPatientModule(*src, ds);
+  DcmModuleHelpers::copyPatientStudyModule(*src, ds);
+  DcmModuleHelpers::copyGeneralStudyModule(*src, ds);
+  // Type 2 attributes of the Patient and General Study modules are present, empty when unknown.
+  for (const DcmTagKey& tag : {DCM_PatientName, DCM_PatientID, DCM_PatientBirthDate, DCM_PatientSex, DCM_StudyDate,
+                               DCM_StudyTime, DCM_ReferringPhysicianName, DCM_StudyID, DCM_AccessionNumber}) {
+    if (!ds.tagExists(tag)) Put(ds, tag, "");
+  }
+  Put(ds, DCM_SOPClassUID, out.sop_class_uid);
+  Put(ds, DCM_SOPInstanceUID, out.sop_instance_uid);
+  std::string date = identity.content_date, time = identity.content_time;
+  if (date.empty()) internal::Now(date, time);
+  Put(ds, DCM_InstanceCreationDate, date);
+  Put(ds, DCM_InstanceCreationTime, time);
+  // Series.
+  Put(ds, DCM_Modality, "OT");
+  Put(ds, DCM_SeriesInstanceUID, out.series_instance_uid);
+  Put(ds, DCM_SeriesNumber, std::to_string(settings.series_number + 1));
+  Put(ds, DCM_SeriesDescription, "Curia Node key images - RESEARCH USE ONLY");
+  Put(ds, DCM_SeriesDate, date);
+  Put(ds, DCM_SeriesTime, time);
+  // Body part as the source has it; Laterality as the source has it, else empty (Type 2C: dciodvfy
+  // cannot tell whether an unnamed body part is paired, and accepts an empty value with a warning).
+  // Laterality is Type 2C (paired body parts): the source's L or R; else absent when the body part
+  // is named (dciodvfy knows which are paired), empty when it is not (a warning only).
+  const std::string body_part = Get(*src, DCM_BodyPartExamined);
+  const std::string laterality = Get(*src, DCM_Laterality);
+  if (!body_part.empty()) Put(ds, DCM_BodyPartExamined, body_part);
+  if (laterality == "L" || laterality == "R") {
+    Put(ds, DCM_Laterality, laterality);
+  } else if (body_part.empty()) {
+    Put(ds, DCM_Laterality, "");
+  }
+  // Equipment.
+  Put(ds, DCM_Manufacturer, settings.manufacturer);
+  if (!settings.institution.empty()) Put(ds, DCM_InstitutionName, settings.institution);
+  Put(ds, DCM_ConversionType, "WSD");
+  Put(ds, DCM_SecondaryCaptureDeviceManufacturer, settings.manufacturer);
+  Put(ds, DCM_SecondaryCaptureDeviceManufacturerModelName, internal::kModelName);
+  Put(ds, DCM_SecondaryCaptureDeviceSoftwareVersions, identity.software_version);
+  // Image.
+  Put(ds, DCM_InstanceNumber, std::to_string(index + 1));
+  Put(ds, DCM_PatientOrientation, "");
+  Put(ds, DCM_ContentDate, date);
+  Put(ds, DCM_ContentTime, time);
+  Put(ds, DCM_ImageType, "DERIVED\\SECONDARY");
+  Put(ds, DCM_DerivationDescription, "Key slice of a Curia Node finding, windowed, with burned-in text");
+  Put(ds, DCM_BurnedInAnnotation, "YES");
+  Put(ds, DCM_ImageComments, std::string("For research use only. Not for clinical use.") +
+                                 (findings.demo ? " DEMO model: meaningless output." : ""));
+  if (f.key_slice >= 0 && f.key_slice < slices) {
+    const ImageRef& ref = source.images[static_cast<size_t>(f.key_slice)];
+    DcmItem* item = nullptr;
+    Check(ds.findOrCreateSequenceItem(DCM_SourceImageSequence, item, -2), "SC source image");
+    Put(*item, DCM_ReferencedSOPClassUID, ref.sop_class_uid);
+    Put(*item, DCM_ReferencedSOPInstanceUID, ref.sop_instance_uid);
+    if (ref.frame > 0) Put(*item, DCM_ReferencedFrameNumber, std::to_string(ref.frame));
+    DcmItem* purpose = nullptr;
+    Check(item->findOrCreateSequenceItem(DCM_PurposeOfReferenceCodeSequence, purpose, -2), "SC purpose");
+    Put(*purpose, DCM_CodeValue, codes::kSourceImage.value);
+    Put(*purpose, DCM_CodingSchemeDesignator, codes::kSourceImage.scheme);
+    Put(*purpose, DCM_CodeMeaning, codes::kSourceImage.meaning);
+  }
+  // Pixels: interleaved RGB, 8 bits.
+  Check(ds.putAndInsertUint16(DCM_SamplesPerPixel, 3), "SC samples");
+  Put(ds, DCM_PhotometricInterpretation, "RGB");
+  Check(ds.putAndInsertUint16(DCM_PlanarConfiguration, 0), "SC planar configuration");
+  Check(ds.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(height)), "SC rows");
+  Check(ds.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(width)), "SC columns");
+  Check(ds.putAndInsertUint16(DCM_BitsAllocated, 8), "SC bits");
+  Check(ds.putAndInsertUint16(DCM_BitsStored, 8), "SC bits");
+  Check(ds.putAndInsertUint16(DCM_HighBit, 7), "SC bits");
+  Check(ds.putAndInsertUint16(DCM_PixelRepresentation, 0), "SC pixel representation");
+  if (settings.multiframe_sc) Put(ds, DCM_NumberOfFrames, "1");
+  Check(ds.putAndInsertUint8Array(DCM_PixelData, rgb.data(), static_cast<unsigned long>(rgb.size())), "SC pixels");
+  internal::AddContributingEquipment(ds, settings, identity, findings);
+  out.bytes = internal::ToBytes(file);
+  return out;
+}
+
+}  // namespace curia::dicomsr

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// For every loadable CT and MR series of the shared corpus and of pydicom's test files: an SR and a
+// key image from demo findings, checked by dciodvfy, strict dsrdump, PixelMed's SR validator,
+// pydicom (read back against the source) and DCMTK's renderer (burned-in text visible).
+#include "curia/dicomsr/outputs.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "curia/config/error.h"
+#include "curia/dicom/series.h"
+#include "dicom_synthetic.h"
+#include "test_support.h"
+
+namespace curia::dicomsr {
+namespace {
+
+struct Command {
+  int status = -1;
+  std::string output;
+};
+
+Command Run(const std::string& command) {
+  Command c;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return c;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) c.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  c.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return c;
+}
+
+std::string Lines(const std::string& text, const std::string& prefix) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    if (line.rfind(prefix, 0) == 0) out += line + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
+// Every CT and MR series of the corpora that loads, as "folder" or "file" paths.
+std::vector<std::string> LoadableSeries() {
+  dicom::QuietDcmtkLogging();
+  std::vector<std::string> candidates;
+  const std::string shared = std::string(CURIA_SHARED_DIR) + "/dicom";
+  for (const char* folder : {"Brainix/Flair", "Brainix/Epi", "Knix/Loc", "Comunix/Ct"}) candidates.push_back(shared + "/" + folder);
+  for (const char* folder : {"single", "transfer-syntaxes", "encodings", "edge"}) {
+    for (const auto& e : std::filesystem::directory_iterator(shared + "/" + folder)) candidates.push_back(e.path().string());
+  }
+  for (const auto& e : std::filesystem::directory_iterator("/usr/lib/python3/dist-packages/pydicom/data/test_files")) {
+    if (e.path().extension() == ".dcm") candidates.push_back(e.path().string());
+  }
+  std::sort(candidates.begin(), candidates.end());
+  std::vector<std::string> loadable;
+  static dicom::FileSource files;
+  for (const std::string& path : candidates) {
+    const std::vector<std::string> ids =
+        std::filesystem::is_directory(path) ? dicom::FindDicomFiles(path) : std::vector<std::string>{path};
+    const dicom::ScanResult scan = dicom::LoadSeries(files, ids, {});
+    for (const auto& s : scan.series) {
+      if (s.volume && (s.modality == "CT" || s.modality == "MR")) {
+        loadable.push_back(path);
+        break;
+      }
+    }
+  }
+  return loadable;
+}
+
+// Demo findings for a volume: a 2-D task present on the middle slice, a 3-D task absent.
+worker::StudyFindings DemoFindings(int64_t slices) {
+  worker::StudyFindings f;
+  f.backbone = "demo-model";
+  f.backbone_digest = std::string(64, 'a');
+  f.demo = true;
+  f.slices = slices;
+  worker::TaskFinding a;
+  a.task = "demo-2d";
+  a.head_digest = std::string(64, 'b');
+  a.labels = {"no finding", "finding"};
+  a.positive_class = 1;
+  a.probability = 0.873;
+  a.present = true;
+  a.key_slice = slices / 2;
+  a.finding = {"DEMO2D", "99CURIA", "Demo finding"};
+  worker::TaskFinding b = a;
+  b.task = "demo-3d";
+  b.is3d = true;
+  b.probability = 0.21;
+  b.present = false;
+  b.finding = {"DEMO3D", "99CURIA", "Demo 3-D finding"};
+  b.has_finding_site = true;
+  b.finding_site = {"12738006", "SCT", "Brain"};
+  f.findings = {a, b};
+  return f;
+}
+
+SourceSeries Source(const dicom::DicomVolume& v) {
+  SourceSeries s;
+  s.header = &v.header();
+  s.modality = v.Info().modality;
+  std::map<std::string, int> per_instance;
+  for (const auto& r : v.slices()) ++per_instance[r.instance];
+  for (const auto& r : v.slices()) {
+    s.images.push_back({r.sop_class_uid, r.sop_instance_uid, per_instance[r.instance] > 1 ? r.frame + 1 : 0, r.position});
+  }
+  return s;
+}
+
+// Writes both objects for `volume` into `dir` and runs every validator; returns the SR path.
+std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string& source_file, const std::string& dir,
+                             const config::DicomSettings& settings) {
+  const SourceSeries source = Source(volume);
+  const worker::StudyFindings findings = DemoFindings(volume.Info().slices);
+  const Identity identity{"job/" + volume.series_uid, "0.1.0-test", "", ""};
+  const DicomObject sr = WriteStructuredReport(source, findings, settings, identity);
+  KeyImage key;
+  key.rows = volume.Info().rows;
+  key.cols = volume.Info().cols;
+  key.values.resize(static_cast<size_t>(key.rows * key.cols));
+  volume.ReadSlice(findings.findings[0].key_slice, key.values.data());
+  const DicomObject sc = WriteKeyImage(source, findings, 0, key, settings, identity);
+  const std::string sr_path = dir + "/sr.dcm", sc_path = dir + "/sc.dcm";
+  test::WriteFile(sr_path, sr.bytes);
+  test::WriteFile(sc_path, sc.bytes);
+
+  for (const std::string& path : {sr_path, sc_path}) {
+    const Command v = Run("dciodvfy " + path);
+    EXPECT_EQ(v.status, 0) << path << "\n" << v.output;
+    EXPECT_EQ(Lines(v.output, "Error"), "") << path;
+  }
+  const Command dump = Run("dsrdump " + sr_path);  // strict: relationship constraints enforced
+  EXPECT_EQ(dump.status, 0) << dump.output;
+  const std::string cp = "/usr/share/java/pixelmed.jar:/usr/share/java/commons-codec.jar:/usr/share/java/slf4j-api.jar:"
+                         "/usr/share/java/vecmath.jar";
+  const Command pixelmed = Run("java -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathExprOpLimit=0 "
+                               "-Djdk.xml.xpathTotalOpLimit=0 -Xss8m -XX:TieredStopAtLevel=1 -cp " + cp +
+                               " com.pixelmed.validate.DicomSRValidator " + sr_path);
+  EXPECT_NE(pixelmed.output.find("Found Root Template TID_1500 (MeasurementReport)"), std::string::npos) << pixelmed.output;
+  EXPECT_EQ(Lines(pixelmed.output, "Error"), "") << pixelmed.output;
+  const std::string expect =
+      "{\"uid_root\": \"" + settings.uid_root + "\", \"findings\": [" +
+      "{\"code\": \"DEMO2D\", \"scheme\": \"99CURIA\", \"probability\": 0.873, \"present\": true, \"key_sop\": \"" +
+      source.images[static_cast<size_t>(findings.findings[0].key_slice)].sop_instance_uid + "\"}, " +
+      "{\"code\": \"DEMO3D\", \"scheme\": \"99CURIA\", \"probability\": 0.21, \"present\": false, \"key_sop\": \"" +
+      source.images[static_cast<size_t>(findings.findings[1].key_slice)].sop_instance_uid + "\"}]}";
+  const Command py = Run("/usr/bin/python3 " + test::TestDataPath("unit/dicomsr/check_outputs.py") + " " + sr_path + " " +
+                         sc_path + " " + source_file + " '" + expect + "'");
+  EXPECT_EQ(py.status, 0) << py.output;
+  // DCMTK renders the key image; the statement's yellow text is in its bottom band.
+  const Command render = Run("dcmj2pnm --write-raw-pnm " + sc_path + " " + dir + "/sc.ppm");
+  EXPECT_EQ(render.status, 0) << render.output;
+  const std::string ppm = test::ReadFile(dir + "/sc.ppm");
+  int width = 0, height = 0, max = 0, header = 0;
+  EXPECT_EQ(std::sscanf(ppm.c_str(), "P6 %d %d %d%n", &width, &height, &max, &header), 3);
+  if (width < 1 || height < 1 || ppm.size() < static_cast<size_t>(header + 1 + width * height * 3)) {
+    ADD_FAILURE() << "dcmj2pnm wrote no image";
+    return sr_path;
+  }
+  const unsigned char* pixels = reinterpret_cast<const unsigned char*>(ppm.data()) + header + 1;
+  int yellow = 0;
+  for (int y = height - height / 10; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const unsigned char* p = pixels + (static_cast<size_t>(y) * width + x) * 3;
+      yellow += p[0] == 255 && p[1] == 215 && p[2] == 0;
+    }
+  }
+  EXPECT_GT(yellow, 100) << "no burned-in statement in the rendered key image";
+  return sr_path;
+}
+
+class Outputs : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Outputs, ValidateEverywhere) {
+  static dicom::FileSource files;
+  const std::string path = GetParam();
+  const std::vector<std::string> ids =
+      std::filesystem::is_directory(path) ? dicom::FindDicomFiles(path) : std::vector<std::string>{path};
+  const dicom::ScanResult scan = dicom::LoadSeries(files, ids, {});
+  for (const auto& s : scan.series) {
+    if (!s.volume || (s.modality != "CT" && s.modality != "MR")) continue;
+    ASSERT_NO_THROW(s.volume->Verify());
+    test::TempDir dir;
+    WriteAndValidate(*s.volume, s.volume->slices().front().instance, dir.path(), config::DicomSettings{});
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, Outputs, ::testing::ValuesIn(LoadableSeries()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = std::filesystem::path(info.param).filename().string();
+                           if (std::filesystem::is_directory(info.param)) {
+                             name = std::filesystem::path(info.param).parent_path().filename().string() + "_" + name;
+                           }
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(Outputs, Latin1NamesBecomeUtf8AndTheOtherClassesValidateToo) {
+  test::TempDir dir;
+  test::SyntheticImage im;
+  im.character_set = "ISO_IR 100";
+  im.patient_name = "M\xFC" "ller^J\xFC" "rgen";  // Latin-1
+  im.rows = 32;
+  im.cols = 32;
+  for (int i = 0; i < 32 * 32; ++i) im.pixels.push_back(static_cast<uint16_t>(i % 500));
+  const std::string source_file = dir.File("latin1.dcm");
+  test::WriteFile(source_file, test::MakeInstance(im));
+  dicom::FileSource files;
+  const dicom::ScanResult scan = dicom::LoadSeries(files, {source_file}, {});
+  ASSERT_TRUE(scan.series.at(0).volume) << scan.series[0].error;
+  config::DicomSettings settings;
+  settings.uid_root = "1.2.826.0.1.3680043.10.999";
+  settings.comprehensive_3d = false;  // Comprehensive SR
+  settings.multiframe_sc = true;      // Multi-frame True Color SC
+  const std::string sr = WriteAndValidate(*scan.series[0].volume, source_file, dir.path(), settings);
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(sr.c_str()).good());
+  OFString name, charset, sop;
+  file.getDataset()->findAndGetOFString(DCM_PatientName, name);
+  file.getDataset()->findAndGetOFString(DCM_SpecificCharacterSet, charset);
+  file.getDataset()->findAndGetOFString(DCM_SOPClassUID, sop);
+  EXPECT_EQ(std::string(name.c_str()), "M\xC3\xBC" "ller^J\xC3\xBC" "rgen");
+  EXPECT_EQ(std::string(charset.c_str()), "ISO_IR 192");
+  EXPECT_EQ(std::string(sop.c_str()), UID_ComprehensiveSRStorage);
+}
+
+TEST(Outputs, UidsAreDerivedFromTheJobAndHtmlIsEscaped) {
+  EXPECT_EQ(DeriveUid("2.25", "job-1"), DeriveUid("2.25", "job-1"));
+  EXPECT_NE(DeriveUid("2.25", "job-1"), DeriveUid("2.25", "job-2"));
+  const std::string uid = DeriveUid("2.25", "job-1");
+  EXPECT_TRUE(std::regex_match(uid, std::regex("2\\.25\\.[1-9][0-9]{0,38}"))) << uid;
+  EXPECT_LE(DeriveUid("1.2.826.0.1.3680043.10.99999", "x").size(), 64u);
+
+  test::TempDir dir;
+  test::SyntheticImage im;
+  im.patient_name = "<script>alert(1)</script>&Co";
+  im.pixels.assign(12, 100);
+  im.pixels[0] = 7;
+  test::WriteFile(dir.File("x.dcm"), test::MakeInstance(im));
+  dicom::FileSource files;
+  const dicom::ScanResult scan = dicom::LoadSeries(files, {dir.File("x.dcm")}, {});
+  ASSERT_TRUE(scan.series.at(0).volume);
+  const SourceSeries source = Source(*scan.series[0].volume);
+  const Identity identity{"job-1", "0.1.0", "20261128", "120000"};
+  const DicomObject a = WriteStructuredReport(source, DemoFindings(1), config::DicomSettings{}, identity);
+  const DicomObject b = WriteStructuredReport(source, DemoFindings(1), config::DicomSettings{}, identity);
+  EXPECT_EQ(a.sop_instance_uid, b.sop_instance_uid);  // a re-sent SR is the same object
+  EXPECT_EQ(a.sop_instance_uid, DeriveUid("2.25", "job-1/sr"));
+  const std::string html = RenderHtml(a.bytes);
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("Probability of finding"), std::string::npos);
+}
+
+TEST(Outputs, SourceWithoutStudyUidIsRefused) {
+  DcmDataset header;
+  header.putAndInsertString(DCM_PatientName, "X");
+  SourceSeries source;
+  source.header = &header;
+  try {
+    WriteStructuredReport(source, DemoFindings(1), config::DicomSettings{}, Identity{"k", "v", "", ""});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no Study Instance UID"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace curia::dicomsr
