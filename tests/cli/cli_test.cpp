@@ -3,6 +3,10 @@
 // the messages people see.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <filesystem>
+
 #include "curia/config/json.h"
 #include "curia/model/safetensors.h"
 #include "test_support.h"
@@ -183,7 +187,7 @@ TEST(Cli, UsageErrorsAndHelp) {
   EXPECT_NE(r.err.find("unknown option '--bogus'"), std::string::npos);
   r = RunTool({"frobnicate"});
   EXPECT_EQ(r.status, 2);
-  for (const char* cmd : {"demo", "demo-model", "info", "forward", "head", "preprocess"}) {
+  for (const char* cmd : {"demo", "demo-model", "info", "forward", "head", "preprocess", "run"}) {
     r = RunTool({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_EQ(r.out.rfind(std::string("usage: curia ") + cmd, 0), 0u) << r.out;
@@ -214,6 +218,92 @@ TEST(Cli, BenchModelWritesItsRatio) {
   EXPECT_EQ(j.Find("tokens")->AsInt64(), 1025);
   EXPECT_EQ(j.Find("gemm_shape")->AsArray()[2].AsInt64(), 352);  // the tiny model's SwiGLU input width
 }
+
+#ifdef CURIA_WITH_POOL
+// `curia run` with the demo model (generated into a test cache folder).
+class CliRun : public ::testing::Test {
+ protected:
+  test::ToolResult Run(const std::vector<std::string>& args) {
+    return RunTool(args, {"XDG_CACHE_HOME=" + cache_.path(), "HOME=" + cache_.path()});
+  }
+  static std::string Shell(const std::string& command) {
+    std::string out;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while (pipe && (n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+    if (pipe) out += "\nexit " + std::to_string(WEXITSTATUS(::pclose(pipe)));
+    return out;
+  }
+  TempDir cache_;
+};
+
+TEST_F(CliRun, ProcessesAFolderAndRefusesWhatItCannotWithReasons) {
+  TempDir out;
+  const std::string dicom = std::string(CURIA_SHARED_DIR) + "/dicom";
+  const auto r = Run({"run", dicom, "--out", out.path()});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("generating the DEMO model"), std::string::npos);
+  EXPECT_NE(r.out.find("11 series processed, 27 refused with their reason, 0 failed, 0 unreadable file(s)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("mixed orientations in one series"), std::string::npos);          // Knix localizer
+  EXPECT_NE(r.out.find("unsupported transfer syntax JPEG 2000"), std::string::npos);      // Comunix
+  EXPECT_NE(r.out.find("colour image"), std::string::npos);
+  EXPECT_EQ(test::ReadFile(out.File("summary.txt")), r.out.substr(r.out.find("Curia Node "), r.out.find("summary written") - r.out.find("Curia Node ")));
+  // The Brainix FLAIR series: an SR, its HTML, and a key image per finding, in the study's folder.
+  const std::string study = out.File("2.16.840.1.113669.632.20.1211.10000357775");
+  const std::string flair = study + "/1.3.46.670589.11.0.0.11.4.2.0.8743.5.5396.2006120114285654497";
+  for (const char* suffix : {"-sr.dcm", "-sr.html", "-sc-demo-finding.dcm", "-sc-demo-3d-finding.dcm"}) {
+    EXPECT_TRUE(std::filesystem::exists(flair + suffix)) << flair << suffix;
+  }
+  EXPECT_NE(Shell("dciodvfy " + flair + "-sr.dcm").find("exit 0"), std::string::npos);
+  EXPECT_NE(Shell("dsrdump " + flair + "-sr.dcm").find("exit 0"), std::string::npos);
+  EXPECT_NE(Shell("dciodvfy " + flair + "-sc-demo-finding.dcm").find("exit 0"), std::string::npos);
+  EXPECT_NE(test::ReadFile(flair + "-sr.html").find("Probability of finding"), std::string::npos);
+  // Run again: the same objects (same SOP Instance UIDs), so a re-sent result is not a new one.
+  const std::string uid = Shell("dcmdump +P 0008,0018 " + flair + "-sr.dcm");
+  TempDir again;
+  ASSERT_EQ(Run({"run", dicom + "/Brainix", "--out", again.path()}).status, 0);
+  EXPECT_EQ(Shell("dcmdump +P 0008,0018 " + again.path() + "/2.16.840.1.113669.632.20.1211.10000357775/"
+                  "1.3.46.670589.11.0.0.11.4.2.0.8743.5.5396.2006120114285654497-sr.dcm"),
+            uid);
+}
+
+TEST_F(CliRun, ProgressBarOnATerminalLinesOtherwise) {
+  TempDir out;
+  const std::string command = std::string(CURIA_TOOL) + " run " + CURIA_SHARED_DIR + "/dicom/Brainix/Epi --out " +
+                              out.path();
+  const std::string env = "XDG_CACHE_HOME=" + cache_.path() + " ";
+  const std::string tty = Shell("script -qec '" + env + command + "' /dev/null");
+  EXPECT_NE(tty.find("slices/s"), std::string::npos) << tty;
+  EXPECT_NE(tty.find('\r'), std::string::npos);
+  const std::string plain = Shell(env + command + " < /dev/null 2>&1 | cat");
+  EXPECT_EQ(plain.find("slices/s"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("MR series 1.3.46.670589.11.0.0.11.4.2.0.8743.5.5396.2006120114314125550: done"),
+            std::string::npos)
+      << plain;
+}
+
+TEST_F(CliRun, BadConfigurationAndEmptyFoldersAreClearErrors) {
+  TempDir dir;
+  test::WriteFile(dir.File("curia.json"), R"({"Curia": {"Model": {"Path": "/nowhere"}, "Tasks": {"x": {"Head": "h"}}}})");
+  auto r = Run({"run", dir.path(), "--out", dir.File("out"), "--config", dir.File("curia.json")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(dir.File("curia.json") + ": $.Curia.Tasks.x.Finding: required member is missing"),
+            std::string::npos)
+      << r.err;
+  r = Run({"run", dir.path(), "--out", dir.File("out")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(dir.path() + ": no DICOM files found"), std::string::npos) << r.err;
+  // A volume of another modality is refused, with its reason, and that is a normal end.
+  test::CopyFile("/usr/lib/python3/dist-packages/pydicom/data/test_files/rtdose.dcm", dir.File("dose.dcm"));
+  r = Run({"run", dir.path(), "--out", dir.File("out")});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("refused: modality RTDOSE: only CT and MR are analysed"), std::string::npos) << r.out;
+}
+
+#endif  // CURIA_WITH_POOL
 
 TEST(Cli, BenchPoolWritesItsRatios) {
   TempDir dir;

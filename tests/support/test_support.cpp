@@ -54,7 +54,7 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-ToolResult RunTool(const std::vector<std::string>& args) {
+ToolResult RunTool(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   TempDir dir;
   const std::string out_path = dir.File("stdout"), err_path = dir.File("stderr");
   ToolResult r;
@@ -64,6 +64,7 @@ ToolResult RunTool(const std::vector<std::string>& args) {
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;
     std::string tool = CURIA_TOOL;
     argv.push_back(tool.data());

@@ -41,7 +41,8 @@ struct ToolResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
-ToolResult RunTool(const std::vector<std::string>& args);
+// `env`: extra NAME=VALUE settings for the tool's environment.
+ToolResult RunTool(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
 // Copies a file byte for byte; writes bytes to a file.
 void CopyFile(const std::string& from, const std::string& to);

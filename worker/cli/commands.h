@@ -19,6 +19,7 @@ int HeadCommand(const Args& args);
 int PreprocessCommand(const Args& args);
 int BenchCommand(const Args& args);
 int DemoCommand(const Args& args);
+int RunCommand(const Args& args);
 
 // --device, --precision, --threads: declared once for every command that runs the model.
 void AddRuntimeOptions(ArgParser& parser);

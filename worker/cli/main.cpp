@@ -25,6 +25,9 @@ const std::map<std::string, Command>& Commands() {
       {"head", {curia::cli::HeadCommand, "run the backbone and a task head on one study's slices"}},
       {"preprocess", {curia::cli::PreprocessCommand, "run Curia's image processor on an image or volume"}},
       {"bench", {curia::cli::BenchCommand, "measure throughput (bench model: backbone vs matrix product)"}},
+#ifdef CURIA_WITH_POOL
+      {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
+#endif
   };
   return commands;
 }

@@ -70,7 +70,7 @@ TEST(TaskHead, WindowFollowsPythonIndexingAndRefusesShortVolumes) {
   EXPECT_EQ(head->KeptSlices(5), (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(head->KeptSlices(4), (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(head->KeptSlices(3), (std::vector<int64_t>{0, 1, 2}));
-  EXPECT_NE(Message([&] { head->KeptSlices(2); }).find("the volume has 2 slices: too few for the head's window of 3 slices"),
+  EXPECT_NE(Message([&] { head->KeptSlices(2); }).find("the volume has 2 slice(s): too few for the head's window of 3 slices"),
             std::string::npos);
   // With a mask the window centres on the middle masked slice; unmasked slices drop out.
   at::Tensor mask = at::zeros({9, 1, 64, 64});

@@ -254,20 +254,29 @@ TEST_F(PoolTest, CancelFailureAndShortVolumesLeaveOtherJobsAlone) {
   pool.Submit({"broken", Priority::kRoutine, std::make_shared<BrokenSource>(broken, 3), {}}, results.Callback());
   pool.Submit({"short", Priority::kRoutine, Phantom(2, 64), {"finding-3d"}}, results.Callback());
   pool.Submit({"good", Priority::kRoutine, Phantom(7, 64), {}}, results.Callback());
+  pool.Submit({"two-slices", Priority::kRoutine, Phantom(2, 64), {}}, results.Callback());
   EXPECT_THROW(pool.Submit({"good", Priority::kRoutine, Phantom(7, 64), {}}, results.Callback()), Error);
   EXPECT_THROW(pool.Submit({"x", Priority::kRoutine, Phantom(7, 64), {"no-such-task"}}, results.Callback()), Error);
   while (pool.Progress("long") && pool.Progress("long")->done < 10) std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(pool.Cancel("long"));
   EXPECT_FALSE(pool.Cancel("nobody"));
-  ASSERT_TRUE(results.Wait(4));
+  ASSERT_TRUE(results.Wait(5));
   EXPECT_EQ(results.Get("long").status, JobStatus::kCancelled);
   EXPECT_EQ(results.Get("broken").status, JobStatus::kFailed);
   EXPECT_EQ(results.Get("broken").error, "slice 3: pixel data truncated");
   EXPECT_EQ(results.Get("short").status, JobStatus::kFailed);
-  EXPECT_NE(results.Get("short").error.find("task finding-3d: the volume has 2 slices: too few for the head's window of 5"),
+  EXPECT_NE(results.Get("short").error.find("task finding-3d: the volume has 2 slice(s): too few for the head's window of 5"),
             std::string::npos)
       << results.Get("short").error;
   EXPECT_EQ(results.Get("good").status, JobStatus::kDone) << results.Get("good").error;
+  // Where a 3-D window does not fit, that task is skipped with its reason and the others run.
+  const JobResult two = results.Get("two-slices");
+  ASSERT_EQ(two.status, JobStatus::kDone) << two.error;
+  ASSERT_EQ(two.findings.findings.size(), 1u);
+  EXPECT_EQ(two.findings.findings[0].task, "finding-2d");
+  ASSERT_EQ(two.findings.skipped.size(), 1u);
+  EXPECT_EQ(two.findings.skipped[0].task, "finding-3d");
+  EXPECT_NE(two.findings.skipped[0].reason.find("too few for the head's window of 5"), std::string::npos);
   EXPECT_FALSE(pool.Progress("long"));  // gone from the pool
 }
 

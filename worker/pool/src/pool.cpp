@@ -77,6 +77,7 @@ struct Job {
   std::map<int, std::vector<std::vector<float>>> probabilities;  // 2-D task -> slice -> classes
   std::map<int, std::vector<int64_t>> kept;                      // 3-D task -> its slices, in order
   std::map<int, std::map<int64_t, SliceTokens>> tokens;          // 3-D task -> slice -> tokens
+  std::vector<SkippedTask> skipped;
   bool cancelled = false, failed = false, finished = false;
   std::string error;
   JobTimings timings;
@@ -278,6 +279,8 @@ struct WorkerPool::Impl {
     std::vector<Item> items;
     bool needs_stats = false;
     std::map<int, std::vector<int64_t>> kept;
+    std::vector<int> tasks;            // the tasks that apply
+    std::vector<SkippedTask> skipped;  // and those that do not
   };
 
   JobPlan Plan(const Job& job) const {
@@ -301,22 +304,32 @@ struct WorkerPool::Impl {
     for (int t : job.tasks) {
       const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
       const bool volume_norm = task.normalization == config::Normalization::kPerVolume;
+      std::vector<int64_t> kept;
+      if (task.is3d) {
+        try {
+          kept = model.KeptSlices(t, j.info.slices);
+        } catch (const Error& e) {
+          // The task does not apply to this volume; the others still run.
+          j.skipped.push_back({task.name, e.what()});
+          continue;
+        }
+      }
+      j.tasks.push_back(t);
       j.needs_stats = j.needs_stats || volume_norm;
       if (!task.is3d) {
         for (int64_t s = 0; s < j.info.slices; ++s) item_for(s, volume_norm).request.tasks2d.push_back(t);
       } else {
-        std::vector<int64_t> kept;
-        try {
-          kept = model.KeptSlices(t, j.info.slices);
-        } catch (const Error& e) {
-          throw Error(e.code(), "task " + task.name + ": " + e.what());
-        }
         j.kept[t] = kept;
         std::vector<int64_t> unique = kept;
         std::sort(unique.begin(), unique.end());
         unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
         for (int64_t s : unique) item_for(s, volume_norm).request.tasks3d.push_back(t);
       }
+    }
+    if (j.tasks.empty()) {
+      std::string reasons;
+      for (const SkippedTask& s : j.skipped) reasons += (reasons.empty() ? "" : "; ") + ("task " + s.task + ": " + s.reason);
+      throw Error(ErrorCode::kInvalidArgument, reasons);
     }
     // Slices normalised alone first: they need no statistics and can go while those are gathered.
     std::stable_partition(j.items.begin(), j.items.end(), [](const Item& i) { return !i.volume_norm; });
@@ -329,6 +342,8 @@ struct WorkerPool::Impl {
     j.items = std::move(plan.items);
     j.needs_stats = plan.needs_stats;
     j.kept = std::move(plan.kept);
+    j.tasks = std::move(plan.tasks);
+    j.skipped = std::move(plan.skipped);
     for (int t : j.tasks) {
       if (!info.tasks[static_cast<size_t>(t)].is3d) j.probabilities[t].resize(static_cast<size_t>(j.info.slices));
     }
@@ -587,6 +602,7 @@ struct WorkerPool::Impl {
     f.backbone_digest = info.backbone_digest;
     f.demo = info.demo;
     f.slices = j.info.slices;
+    f.skipped = j.skipped;
     const Clock::time_point start = Clock::now();
     try {
       for (int t : j.tasks) {

@@ -276,7 +276,7 @@ std::vector<int64_t> TaskHead::KeptSlices(int64_t slices, const at::Tensor& mask
     const int64_t centre = mask.defined() ? candidates[(candidates.size() - 1) / 2] : slices / 2;
     const int64_t start = centre - n / 2, end = start + n;
     if (end > slices || start < -slices) {
-      Bad("the volume has " + std::to_string(slices) + " slices: too few for the head's window of " + std::to_string(n) +
+      Bad("the volume has " + std::to_string(slices) + " slice(s): too few for the head's window of " + std::to_string(n) +
           " slices centred on slice " + std::to_string(centre) + " (" + m.dir + ")");
     }
     // Python indexing, as the reference: a negative start wraps to the end of the volume.

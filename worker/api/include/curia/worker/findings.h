@@ -45,12 +45,19 @@ struct JobTimings {
   double total_seconds = 0;       // submitted -> findings ready
 };
 
+// A task that cannot apply to a volume (a 3-D window longer than the volume), and why.
+struct SkippedTask {
+  std::string task;
+  std::string reason;
+};
+
 struct StudyFindings {
   std::string backbone;         // model folder
   std::string backbone_digest;  // model::BackboneDigest of the loaded weights
   bool demo = false;            // demo weights: the findings are meaningless
   int64_t slices = 0;
   std::vector<TaskFinding> findings;
+  std::vector<SkippedTask> skipped;
   JobTimings timings;
 };
 
