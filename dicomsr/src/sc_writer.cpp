@@ -73,7 +73,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/" + f.task);
 
   // Layout: the slice enlarged to at least 512 columns, a caption above, the statement below.
-  const int64_t zoom = std::max<int64_t>(1, std::min<int64_t>(8, (512 + image.cols - 1) / image.cols));
+  const int64_t zoom = std::max<int64_t>(1, std::min<int64_t>(64, (512 + image.cols - 1) / image.cols));
   const int64_t width = image.cols * zoom;
   std::vector<std::pair<std::string, std::array<uint8_t, 3>>> caption = {
       {"CURIA NODE - " + f.task, kWhite},
@@ -83,26 +83,37 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
     std::snprintf(value, sizeof value, "%.4g", f.probability);
     caption.push_back({f.finding.meaning + ": " + value, kWhite});
   } else {
-    caption.push_back({f.finding.meaning + ": " + (f.present ? "PRESENT" : "ABSENT") + " (P = " + Percent(f.probability) + ")",
-                       f.present ? kRed : kGreen});
+    caption.push_back({f.finding.meaning + ": " + (f.present ? "PRESENT" : "ABSENT"), f.present ? kRed : kGreen});
+    caption.push_back({"PROBABILITY " + Percent(f.probability) + " (THRESHOLD " + Percent(f.threshold) + ")", kWhite});
   }
   const int64_t slices = static_cast<int64_t>(source.images.size());
   caption.push_back({"KEY SLICE " + std::to_string(f.key_slice + 1) + " OF " + std::to_string(slices), kWhite});
   if (findings.demo) caption.push_back({"DEMO MODEL - MEANINGLESS OUTPUT", kOrange});
   const std::string statement = "RESEARCH USE ONLY \xE2\x80\x93 NOT FOR CLINICAL USE";
-  // The largest text scale at which every line fits.
-  int scale = 3;
-  auto fits = [&](int s) {
-    if (internal::TextWidth(statement, s) + 2 * s * 4 > width) return false;
-    for (const auto& line : caption) {
-      if (internal::TextWidth(line.first, s) + 2 * s * 4 > width) return false;
+  // Text at 2x on a 512-pixel image (3x above 768), lines wrapped at spaces to fit the width.
+  const int scale = static_cast<int>(std::clamp<int64_t>(width / 256, 1, 3));
+  const size_t columns = static_cast<size_t>(
+      std::max<int64_t>(8, (width - 8 * scale) / (internal::kAdvance * scale)));
+  using Lines = std::vector<std::pair<std::string, std::array<uint8_t, 3>>>;
+  auto wrap = [&](const Lines& lines) {
+    Lines wrapped;
+    for (const auto& [text, colour] : lines) {
+      std::string rest = internal::Printable(text);
+      while (rest.size() > columns) {
+        size_t cut = rest.rfind(' ', columns);
+        if (cut == std::string::npos || cut == 0) cut = columns;
+        wrapped.push_back({rest.substr(0, cut), colour});
+        rest = rest.substr(cut + (rest[cut] == ' ' ? 1 : 0));
+      }
+      wrapped.push_back({rest, colour});
     }
-    return true;
+    return wrapped;
   };
-  while (scale > 1 && !fits(scale)) --scale;
+  caption = wrap(caption);
+  const Lines footer = wrap({{statement, kYellow}});
   const int64_t line = internal::kLineHeight * scale, margin = 4 * scale;
   const int64_t top = static_cast<int64_t>(caption.size()) * line + 2 * margin;
-  const int64_t bottom = line + 2 * margin;
+  const int64_t bottom = static_cast<int64_t>(footer.size()) * line + 2 * margin;
   const int64_t height = top + image.rows * zoom + bottom;
 
   const std::vector<uint8_t> grey = Window(image, source.modality == "CT");
@@ -118,7 +129,10 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
     internal::DrawText(rgb, width, height, margin, margin + static_cast<int64_t>(i) * line, caption[i].first, scale,
                        caption[i].second);
   }
-  internal::DrawText(rgb, width, height, margin, height - bottom + margin, statement, scale, kYellow);
+  for (size_t i = 0; i < footer.size(); ++i) {
+    internal::DrawText(rgb, width, height, margin, height - bottom + margin + static_cast<int64_t>(i) * line,
+                       footer[i].first, scale, footer[i].second);
+  }
 
   DcmFileFormat file;
   DcmDataset& ds = *file.getDataset();
