@@ -38,6 +38,12 @@ std::string DeriveUid(const std::string& root, const std::string& key) {
   return (root + "." + decimal).substr(0, 64);
 }
 
+Identity Identity::Now(std::string job_key, std::string software_version) {
+  Identity id{std::move(job_key), std::move(software_version), "", ""};
+  internal::Now(id.content_date, id.content_time);
+  return id;
+}
+
 namespace internal {
 
 namespace {

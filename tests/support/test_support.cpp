@@ -40,6 +40,16 @@ std::string TestDataPath(const std::string& relative) { return std::string(CURIA
   return AllClose(actual, model::ToFloat32(expected), atol);
 }
 
+std::string ErrorMessage(const std::function<void()>& f, ErrorCode code) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    return e.what();
+  }
+  return "no error";
+}
+
 TempDir::TempDir() {
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/curia-test-XXXXXX";

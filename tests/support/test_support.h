@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "curia/config/error.h"
 #include "curia/model/safetensors.h"
 
 namespace curia::test {
@@ -22,6 +24,9 @@ std::string TestDataPath(const std::string& relative);
                                     double atol);
 ::testing::AssertionResult AllClose(const std::vector<float>& actual, const model::TensorView& expected,
                                     double atol);
+
+// The message of the curia::Error that `f` throws (expecting `code`), or "no error".
+std::string ErrorMessage(const std::function<void()>& f, ErrorCode code = ErrorCode::kInvalidArgument);
 
 // A fresh folder under $TMPDIR, removed (recursively) with the object.
 class TempDir {

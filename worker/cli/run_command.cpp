@@ -108,18 +108,6 @@ struct Outcome {
   std::shared_ptr<dicom::DicomVolume> volume;
 };
 
-dicomsr::SourceSeries SourceOf(const dicom::DicomVolume& v) {
-  dicomsr::SourceSeries s;
-  s.header = &v.header();
-  s.modality = v.Info().modality;
-  std::map<std::string, int> frames;
-  for (const auto& r : v.slices()) ++frames[r.instance];
-  for (const auto& r : v.slices()) {
-    s.images.push_back({r.sop_class_uid, r.sop_instance_uid, frames[r.instance] > 1 ? r.frame + 1 : 0, r.position});
-  }
-  return s;
-}
-
 // Identifies a job's results: the same images, tasks and weights give the same UIDs.
 std::string JobKey(const dicom::DicomVolume& v, const worker::StudyFindings& f) {
   config::Sha256 h;
@@ -136,19 +124,9 @@ std::string Safe(const std::string& uid) {
 }
 
 void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::string& out_dir) {
-  const dicomsr::SourceSeries source = SourceOf(*o.volume);
-  std::string date, time;
-  {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char d[16], h[16];
-    std::strftime(d, sizeof d, "%Y%m%d", &tm);
-    std::strftime(h, sizeof h, "%H%M%S", &tm);
-    date = d;
-    time = h;
-  }
-  const dicomsr::Identity identity{JobKey(*o.volume, o.findings), CURIA_VERSION_STRING, date, time};
+  const worker::VolumeInfo info = o.volume->Info();
+  const dicomsr::SourceSeries source{&o.volume->header(), info.references, info.modality};
+  const dicomsr::Identity identity = dicomsr::Identity::Now(JobKey(*o.volume, o.findings), CURIA_VERSION_STRING);
   const std::string folder = out_dir + "/" + Safe(o.study_uid);
   std::filesystem::create_directories(folder);
   const std::string stem = folder + "/" + Safe(o.series_uid);
@@ -165,7 +143,6 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
     const worker::TaskFinding& f = o.findings.findings[i];
     if (!f.present && !settings.dicom.key_images_for_all) continue;
     dicomsr::KeyImage key;
-    const worker::VolumeInfo info = o.volume->Info();
     key.rows = info.rows;
     key.cols = info.cols;
     key.values.resize(static_cast<size_t>(key.rows * key.cols));

@@ -162,7 +162,7 @@ TEST(Corpus, CtIsInHounsfieldUnitsAndSlicesAreSorted) {
   const ScanResult flair = LoadFolderOrFile(Shared("Brainix/Flair"));
   const DicomVolume& v = *flair.series.at(0).volume;
   for (size_t i = 1; i < v.slices().size(); ++i) EXPECT_GT(v.slices()[i].position[2], v.slices()[i - 1].position[2]);
-  EXPECT_EQ(v.Info().sop_instance_uids.size(), 22u);
+  EXPECT_EQ(v.Info().references.size(), 22u);
   EXPECT_NEAR(v.Info().slice_spacing_mm, 6.0, 1e-6);
 }
 
@@ -198,9 +198,11 @@ TEST_F(Synthetic, SortsAlongTheNormalAndKeepsTheUids) {
   const ScanResult r = Load();
   ASSERT_TRUE(r.series.at(0).volume) << r.series[0].error;
   const DicomVolume& v = *r.series[0].volume;
-  EXPECT_EQ(v.Info().sop_instance_uids,
-            (std::vector<std::string>{"1.2.826.0.1.3680043.10.1234.3.0", "1.2.826.0.1.3680043.10.1234.3.1",
-                                      "1.2.826.0.1.3680043.10.1234.3.2"}));
+  std::vector<std::string> uids;
+  for (const auto& r : v.Info().references) uids.push_back(r.sop_instance_uid);
+  EXPECT_EQ(uids, (std::vector<std::string>{"1.2.826.0.1.3680043.10.1234.3.0", "1.2.826.0.1.3680043.10.1234.3.1",
+                                            "1.2.826.0.1.3680043.10.1234.3.2"}));
+  EXPECT_EQ(v.Info().references[0].frame, 0);  // single-frame images
   EXPECT_EQ(Slice(v, 1)[0], 100.0f);  // k = 1: values 100..111, signed 16-bit, CT slope 1
   EXPECT_DOUBLE_EQ(v.Info().slice_spacing_mm, 5.0);
   EXPECT_EQ(v.Info().pixel_spacing_mm[0], 0.5);
@@ -308,7 +310,9 @@ TEST_F(Synthetic, EnhancedMultiFrameUsesPerFramePositions) {
   ASSERT_TRUE(r.series[0].volume) << r.series[0].error;
   const DicomVolume& v = *r.series[0].volume;
   EXPECT_EQ(v.Info().slices, 3);
-  EXPECT_EQ(v.Info().frame_numbers, (std::vector<int32_t>{2, 3, 1}));
+  std::vector<int32_t> frames;
+  for (const auto& r : v.Info().references) frames.push_back(r.frame);
+  EXPECT_EQ(frames, (std::vector<int32_t>{2, 3, 1}));
   EXPECT_EQ(Slice(v, 0)[0], 100.0f);  // frame 2 is at z = 0
   EXPECT_EQ(Slice(v, 2)[0], 0.0f);
 }

@@ -110,15 +110,7 @@ worker::StudyFindings DemoFindings(int64_t slices) {
 }
 
 SourceSeries Source(const dicom::DicomVolume& v) {
-  SourceSeries s;
-  s.header = &v.header();
-  s.modality = v.Info().modality;
-  std::map<std::string, int> per_instance;
-  for (const auto& r : v.slices()) ++per_instance[r.instance];
-  for (const auto& r : v.slices()) {
-    s.images.push_back({r.sop_class_uid, r.sop_instance_uid, per_instance[r.instance] > 1 ? r.frame + 1 : 0, r.position});
-  }
-  return s;
+  return SourceSeries{&v.header(), v.Info().references, v.Info().modality};
 }
 
 // Writes both objects for `volume` into `dir` and runs every validator; returns the SR path.

@@ -12,15 +12,7 @@
 namespace curia::model {
 namespace {
 
-std::string Message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
+using test::ErrorMessage;
 
 TEST(Dinov2Config, ReadsTheGoldenConfigs) {
   const Dinov2Config s = LoadDinov2Config(test::GoldenPath("backbone_swiglu/config.json"));
@@ -46,7 +38,7 @@ TEST(Dinov2Config, ReadsTheGoldenConfigs) {
 
 TEST(Dinov2Config, RefusesAHeadConfigWithAHint) {
   const std::string path = test::GoldenPath("head2d/config.json");
-  const std::string msg = Message([&] { LoadDinov2Config(path); });
+  const std::string msg = ErrorMessage([&] { LoadDinov2Config(path); });
   EXPECT_NE(msg.find(path + ": $.model_type: \"dinov2_custom_classifier\" is not a DINOv2 backbone"), std::string::npos)
       << msg;
 }
@@ -56,7 +48,7 @@ TEST(Dinov2Config, ReportsEveryBadFieldWithItsPath) {
       R"({"model_type": "dinov2", "hidden_size": "768", "num_attention_heads": 5, "num_hidden_layers": 0,
           "patch_size": 16, "image_size": 8, "use_swiglu_ffn": false, "hidden_act": "relu"})",
       "config.json");
-  const std::string msg = Message([&] { ParseDinov2Config(doc, "config.json"); });
+  const std::string msg = ErrorMessage([&] { ParseDinov2Config(doc, "config.json"); });
   EXPECT_NE(msg.find("config.json: $.hidden_size: expected an integer in [1, 1048576], found \"768\""), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("config.json: $.num_hidden_layers: expected an integer in [1, 1000], found 0"), std::string::npos);
@@ -66,10 +58,10 @@ TEST(Dinov2Config, ReportsEveryBadFieldWithItsPath) {
       R"({"model_type": "dinov2", "hidden_size": 64, "num_attention_heads": 5, "num_hidden_layers": 1,
           "patch_size": 16, "image_size": 64})",
       "c.json");
-  EXPECT_NE(Message([&] { ParseDinov2Config(heads, "c.json"); })
+  EXPECT_NE(ErrorMessage([&] { ParseDinov2Config(heads, "c.json"); })
                 .find("$.num_attention_heads: 5 does not divide hidden_size 64"),
             std::string::npos);
-  EXPECT_NE(Message([&] { ParseDinov2Config(config::Json::Parse("{}", "e.json"), "e.json"); })
+  EXPECT_NE(ErrorMessage([&] { ParseDinov2Config(config::Json::Parse("{}", "e.json"), "e.json"); })
                 .find("e.json: $.model_type: required member is missing"),
             std::string::npos);
 }
@@ -107,7 +99,7 @@ class BackboneTensorsTest : public ::testing::Test {
   }
   std::string Problems(const std::string& path, const Dinov2Config& cfg) {
     auto f = SafetensorsFile::Open(path);
-    return Message([&] { CheckBackboneTensors(*f, cfg); });
+    return ErrorMessage([&] { CheckBackboneTensors(*f, cfg); });
   }
 
   test::TempDir dir_;
@@ -159,7 +151,7 @@ TEST_F(BackboneTensorsTest, ConfigThatDoesNotFitTheWeightsListsEveryProblem) {
 TEST_F(BackboneTensorsTest, HeadCheckpointWithPrefix) {
   auto head = SafetensorsFile::Open(test::GoldenPath("head2d/model.safetensors"));
   EXPECT_NO_THROW(CheckBackboneTensors(*head, cfg_, "dino."));  // classifier.* is the caller's business
-  EXPECT_NE(Message([&] { CheckBackboneTensors(*head, cfg_); }).find("tensor 'embeddings.cls_token' is missing"),
+  EXPECT_NE(ErrorMessage([&] { CheckBackboneTensors(*head, cfg_); }).find("tensor 'embeddings.cls_token' is missing"),
             std::string::npos);
 }
 

@@ -12,15 +12,7 @@
 namespace curia::model {
 namespace {
 
-std::string Message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  return "no error";
-}
+using test::ErrorMessage;
 
 HeadConfig Parse(const std::string& json) { return ParseHeadConfig(config::Json::Parse(json, "h.json"), "h.json"); }
 
@@ -41,27 +33,27 @@ TEST(HeadConfig, LabelsFromId2Label) {
   const HeadConfig h = Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
                                  "id2label": {"1": "hemorrhage", "0": "normal"}})");
   EXPECT_EQ(h.labels, (std::vector<std::string>{"normal", "hemorrhage"}));
-  EXPECT_EQ(Message([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 3,
+  EXPECT_EQ(ErrorMessage([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 3,
                                    "id2label": {"0": "a", "1": "b"}})"); }),
             "h.json: $.id2label: has 2 labels but num_classes is 3");
-  EXPECT_EQ(Message([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
+  EXPECT_EQ(ErrorMessage([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
                                    "id2label": {"0": "a", "2": "b"}})"); }),
             "h.json: $.id2label[\"2\"]: key must be a class index in [0, 1], each once");
 }
 
 TEST(HeadConfig, RefusesWhatTheReferenceCannotRun) {
-  EXPECT_NE(Message([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2, "use_n_blocks": 4})"); })
+  EXPECT_NE(ErrorMessage([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2, "use_n_blocks": 4})"); })
                 .find("$.use_n_blocks: only 1 is supported"),
             std::string::npos);
-  EXPECT_NE(Message([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
+  EXPECT_NE(ErrorMessage([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
                                    "attention_cfg": {"num_heads": 8, "num_queries": 4, "block": ["self"]}})"); })
                 .find("$.attention_cfg.num_heads: 8 is not supported"),
             std::string::npos);
-  EXPECT_NE(Message([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
+  EXPECT_NE(ErrorMessage([] { Parse(R"({"model_type": "dinov2_custom_classifier", "num_classes": 2,
                                    "attention_cfg": {"num_heads": 1, "block": ["self", "mix"]}})"); })
                 .find("$.attention_cfg.block[1]: expected \"self\" or \"cross\", found \"mix\""),
             std::string::npos);
-  EXPECT_NE(Message([] { Parse(R"({"model_type": "dinov2", "num_classes": 2})"); })
+  EXPECT_NE(ErrorMessage([] { Parse(R"({"model_type": "dinov2", "num_classes": 2})"); })
                 .find("$.model_type: \"dinov2\" is not a Curia task head"),
             std::string::npos);
 }
@@ -70,7 +62,7 @@ TEST(HeadTensors, HeadOnATooSmallBackboneIsRefusedWithBothSizes) {
   const Dinov2Config small = LoadDinov2Config(test::GoldenPath("backbone_gelu/config.json"));  // hidden 32
   const HeadConfig head = LoadHeadConfig(test::GoldenPath("head2d/config.json"));
   auto file = SafetensorsFile::Open(test::GoldenPath("head2d/model.safetensors"));
-  const std::string msg = Message([&] { CheckHeadTensors(*file, head, small); });
+  const std::string msg = ErrorMessage([&] { CheckHeadTensors(*file, head, small); });
   EXPECT_NE(msg.find(file->path() + ": tensor 'classifier.weight' has shape [5, 64], expected [5, 32]: the head was "
                                     "trained on features of size 64 but the backbone"),
             std::string::npos)
@@ -83,7 +75,7 @@ TEST(HeadTensors, ClassCountMustMatchTheClassifier) {
   HeadConfig head = LoadHeadConfig(test::GoldenPath("head2d/config.json"));
   head.num_classes = 4;
   auto file = SafetensorsFile::Open(test::GoldenPath("head2d/model.safetensors"));
-  EXPECT_NE(Message([&] { CheckHeadTensors(*file, head, backbone); })
+  EXPECT_NE(ErrorMessage([&] { CheckHeadTensors(*file, head, backbone); })
                 .find("tensor 'classifier.bias' has shape [5], expected [4]: 5 outputs but config.json says num_classes 4"),
             std::string::npos);
 }

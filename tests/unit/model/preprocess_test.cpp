@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "curia/config/error.h"
+#include "test_support.h"
 
 namespace curia::model {
 namespace {
@@ -21,14 +22,7 @@ TensorView View(const std::vector<int16_t>& data, std::vector<int64_t> shape) {
   return v;
 }
 
-std::string Message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::ErrorMessage;
 
 TEST(ToInt16, FollowsTorchsCast) {
   bool clamped = false;
@@ -95,16 +89,16 @@ TEST(Preprocess, BadInputsGetSpecificErrors) {
   std::vector<int16_t> data(2 * 3 * 4 * 5, 1), slice(4 * 5, 1);
   PreprocessOptions opt;
   opt.crop_size = 8;
-  EXPECT_EQ(Message([&] { Preprocess({View(data, {2, 3, 4, 5})}, opt); }),
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({View(data, {2, 3, 4, 5})}, opt); }),
             "image 0 ('image') has shape [2, 3, 4, 5]: expected (H,W) or (H,W,S)");
-  EXPECT_EQ(Message([&] { Preprocess({View(slice, {4, 5}), View(data, {4, 5, 6})}, opt); }),
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({View(slice, {4, 5}), View(data, {4, 5, 6})}, opt); }),
             "image 1 ('image') mixes 2-D and 3-D images in one batch");
-  EXPECT_EQ(Message([&] { Preprocess({View(slice, {0, 5})}, opt); }), "image 0 ('image') has shape [0, 5]: empty");
-  EXPECT_EQ(Message([&] { Preprocess({View(data, {4, 5, 6}), View(data, {4, 6, 5})}, opt); }),
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({View(slice, {0, 5})}, opt); }), "image 0 ('image') has shape [0, 5]: empty");
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({View(data, {4, 5, 6}), View(data, {4, 6, 5})}, opt); }),
             "volumes of one batch must have the same number of slices");
-  EXPECT_EQ(Message([&] { Preprocess({}, opt); }), "no image to preprocess");
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({}, opt); }), "no image to preprocess");
   opt.crop_size = 0;
-  EXPECT_EQ(Message([&] { Preprocess({View(slice, {4, 5})}, opt); }), "crop size 0 is out of range [1, 16384]");
+  EXPECT_EQ(ErrorMessage([&] { Preprocess({View(slice, {4, 5})}, opt); }), "crop size 0 is out of range [1, 16384]");
 }
 
 TEST(Preprocess, OutOfRangeFloatsAreCountedNotWrapped) {

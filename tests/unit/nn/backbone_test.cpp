@@ -14,27 +14,19 @@
 namespace curia::nn {
 namespace {
 
-std::string Message(const std::function<void()>& f, ErrorCode code = ErrorCode::kInvalidArgument) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    return e.what();
-  }
-  return "no error";
-}
+using test::ErrorMessage;
 
 TEST(Backbone, LoadErrorsNameTheFile) {
   test::TempDir dir;
-  const std::string missing = Message([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); },
+  const std::string missing = ErrorMessage([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); },
                                       ErrorCode::kNotFound);
   EXPECT_EQ(missing, dir.File("config.json") + ": cannot open (No such file or directory)");
   test::CopyFile(test::GoldenPath("backbone_swiglu/config.json"), dir.File("config.json"));
-  EXPECT_EQ(Message([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); }, ErrorCode::kNotFound),
+  EXPECT_EQ(ErrorMessage([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); }, ErrorCode::kNotFound),
             dir.File("model.safetensors") + ": cannot open (No such file or directory)");
   // GELU weights under a SwiGLU config: the mismatch is reported tensor by tensor.
   test::CopyFile(test::GoldenPath("backbone_gelu/model.safetensors"), dir.File("model.safetensors"));
-  const std::string mismatch = Message([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); });
+  const std::string mismatch = ErrorMessage([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{}); });
   EXPECT_NE(mismatch.find(dir.File("model.safetensors") + ": tensor 'embeddings.cls_token' has shape [1, 1, 32], "
                                                          "expected [1, 1, 64]"),
             std::string::npos)
@@ -43,12 +35,12 @@ TEST(Backbone, LoadErrorsNameTheFile) {
 
 TEST(Backbone, RejectsBadPixelValues) {
   auto backbone = Dinov2Backbone::Load(test::GoldenPath("backbone_swiglu"), BackboneOptions{});
-  EXPECT_EQ(Message([&] { backbone->Forward(at::zeros({1, 64, 64})); }),
+  EXPECT_EQ(ErrorMessage([&] { backbone->Forward(at::zeros({1, 64, 64})); }),
             "pixel_values has shape [1, 64, 64] of Float: expected floating (B, 1, H, W) with H, W >= 16");
-  EXPECT_NE(Message([&] { backbone->Forward(at::zeros({1, 3, 64, 64})); }).find("has shape [1, 3, 64, 64]"),
+  EXPECT_NE(ErrorMessage([&] { backbone->Forward(at::zeros({1, 3, 64, 64})); }).find("has shape [1, 3, 64, 64]"),
             std::string::npos);
-  EXPECT_NE(Message([&] { backbone->Forward(at::zeros({1, 1, 8, 64})); }).find("H, W >= 16"), std::string::npos);
-  EXPECT_NE(Message([&] { backbone->Forward(at::zeros({1, 1, 64, 64}, at::kInt)); }).find("of Int"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { backbone->Forward(at::zeros({1, 1, 8, 64})); }).find("H, W >= 16"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { backbone->Forward(at::zeros({1, 1, 64, 64}, at::kInt)); }).find("of Int"), std::string::npos);
 }
 
 TEST(Backbone, ThreadCountDoesNotChangeTheAnswer) {
@@ -82,7 +74,7 @@ TEST(Backbone, Fp16OnCpu) {
   model::WriteDemoModel(dir.path(), model::DemoSize::kTiny, 3);
 #if TORCH_VERSION_MAJOR < 2
   // LibTorch 1.13 has no fp16 matrix products on CPU: refused at load, not mid-study.
-  const std::string msg = Message([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{Device{}, Precision::kFp16}); },
+  const std::string msg = ErrorMessage([&] { Dinov2Backbone::Load(dir.path(), BackboneOptions{Device{}, Precision::kFp16}); },
                                   ErrorCode::kUnavailable);
   EXPECT_NE(msg.find("precision fp16 is not supported on cpu by this LibTorch"), std::string::npos) << msg;
 #else

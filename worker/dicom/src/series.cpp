@@ -259,9 +259,11 @@ class VolumeBuilder {
       info.pixel_spacing_mm[1] = orientation.transpose ? first.spacing[0] : first.spacing[1];
     }
     info.slice_spacing_mm = spacing;
+    std::map<std::string, int> per_instance;  // slices per instance: >1 for multi-frame images
+    for (const SliceRef& s : v->slices_) ++per_instance[s.instance];
     for (const SliceRef& s : v->slices_) {
-      info.sop_instance_uids.push_back(s.sop_instance_uid);
-      info.frame_numbers.push_back(s.frame + 1);
+      info.references.push_back(
+          {s.sop_class_uid, s.sop_instance_uid, per_instance[s.instance] > 1 ? s.frame + 1 : 0, s.position});
     }
     return v;
   }

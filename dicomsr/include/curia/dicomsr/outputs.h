@@ -17,17 +17,13 @@
 
 #include "curia/config/settings.h"
 #include "curia/worker/findings.h"
+#include "curia/worker/volume.h"
 
 class DcmDataset;  // DCMTK
 
 namespace curia::dicomsr {
 
-struct ImageRef {
-  std::string sop_class_uid;
-  std::string sop_instance_uid;
-  int32_t frame = 0;  // 1-based frame of a multi-frame instance, 0 for single-frame images
-  std::array<double, 3> position{};  // Image Position (Patient), for the image library
-};
+using ImageRef = worker::SliceReference;
 
 struct SourceSeries {
   const DcmDataset* header = nullptr;  // an instance of the analysed series, pixel data not needed
@@ -40,6 +36,9 @@ struct Identity {
   std::string software_version;  // Curia Node's version
   std::string content_date;      // YYYYMMDD and HHMMSS when the analysis started (empty: now)
   std::string content_time;
+
+  // With the content date and time set to now, so that every object of a job shares them.
+  static Identity Now(std::string job_key, std::string software_version);
 };
 
 struct DicomObject {

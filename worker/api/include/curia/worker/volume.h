@@ -7,11 +7,20 @@
 //     VolumeInfo Info() const override { ... }
 //     void ReadSlice(int64_t index, float* out) const override { ... }   // rows * cols values
 //   };
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace curia::worker {
+
+// Where a slice of a volume came from, for references in the results.
+struct SliceReference {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  int32_t frame = 0;  // 1-based frame of a multi-frame instance; 0 for a single-frame image
+  std::array<double, 3> position{};  // Image Position (Patient), mm
+};
 
 struct VolumeInfo {
   int64_t slices = 0;
@@ -21,10 +30,8 @@ struct VolumeInfo {
   std::string plane;     // "axial", "coronal", "sagittal"
   double pixel_spacing_mm[2] = {0, 0};  // row spacing, column spacing
   double slice_spacing_mm = 0;
-  // Per slice, in the volume's order (sorted along the slice normal): the SOP Instance UID (and frame
-  // number, 1-based, for multi-frame objects) the slice came from, for references in the SR.
-  std::vector<std::string> sop_instance_uids;
-  std::vector<int32_t> frame_numbers;
+  // Per slice, in the volume's order (sorted along the slice normal); empty for generated volumes.
+  std::vector<SliceReference> references;
 };
 
 class IVolumeSource {
