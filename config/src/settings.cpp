@@ -139,6 +139,7 @@ void ReadDicom(ObjectReader& r, DicomSettings& d, Diagnostics& diag) {
   d.multiframe_sc = r.Enum("ScClass", "secondary-capture", {"secondary-capture", "multi-frame-true-color"}) ==
                     "multi-frame-true-color";
   d.key_images_for_all = r.Enum("KeyImages", "positive", {"positive", "all"}) == "all";
+  d.heat_map = r.Bool("HeatMap", false);
   if (d.manufacturer.empty() || d.manufacturer.size() > 64) diag.Add(r.PathOf("Manufacturer"), "expected 1 to 64 characters");
   if (d.institution.size() > 64) diag.Add(r.PathOf("InstitutionName"), "longer than 64 characters");
   r.RejectUnknownKeys();

@@ -50,6 +50,48 @@ std::vector<uint8_t> Window(const KeyImage& image, bool ct) {
   return grey;
 }
 
+// The heat map's value at display pixel (y, x) of a rows x cols image: bilinear over the patch grid,
+// which covers the whole slice (preprocessing resizes the slice to the model's size, no cropping).
+class HeatSampler {
+ public:
+  HeatSampler(const worker::TaskFinding& f, int64_t rows, int64_t cols)
+      : f_(f), sy_(static_cast<double>(f.heat_map_rows) / rows), sx_(static_cast<double>(f.heat_map_cols) / cols) {}
+  double operator()(double y, double x) const {
+    const double gy = std::clamp((y + 0.5) * sy_ - 0.5, 0.0, static_cast<double>(f_.heat_map_rows - 1));
+    const double gx = std::clamp((x + 0.5) * sx_ - 0.5, 0.0, static_cast<double>(f_.heat_map_cols - 1));
+    const int64_t y0 = static_cast<int64_t>(gy), x0 = static_cast<int64_t>(gx);
+    const int64_t y1 = std::min(y0 + 1, f_.heat_map_rows - 1), x1 = std::min(x0 + 1, f_.heat_map_cols - 1);
+    const double wy = gy - static_cast<double>(y0), wx = gx - static_cast<double>(x0);
+    auto at = [&](int64_t r, int64_t c) { return static_cast<double>(f_.heat_map[static_cast<size_t>(r * f_.heat_map_cols + c)]); };
+    return (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
+  }
+
+ private:
+  const worker::TaskFinding& f_;
+  double sy_, sx_;
+};
+
+// Grey pixel + heat value in [0, 1] -> blended RGB: yellow (low) to red (high), more opaque as the
+// value rises, so that the anatomy stays readable where the head does not respond.
+void Blend(uint8_t grey, double v, uint8_t* p) {
+  const double a = 0.6 * v;
+  const double colour[3] = {255.0, 255.0 * (1 - v), 0.0};
+  for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::lround((1 - a) * grey + a * colour[c]));
+}
+
+void CheckHeatMap(const worker::TaskFinding& f) {
+  const std::string what = "heat map of " + f.task + ": ";
+  if (f.heat_map_rows < 1 || f.heat_map_cols < 1 ||
+      f.heat_map.size() != static_cast<size_t>(f.heat_map_rows * f.heat_map_cols)) {
+    throw Error(ErrorCode::kInvalidArgument, what + std::to_string(f.heat_map.size()) + " values for a " +
+                                                 std::to_string(f.heat_map_rows) + "x" +
+                                                 std::to_string(f.heat_map_cols) + " grid");
+  }
+  for (float v : f.heat_map) {
+    if (!(v >= 0 && v <= 1)) throw Error(ErrorCode::kInvalidArgument, what + "a value outside [0, 1]");
+  }
+}
+
 std::string Percent(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * p);
@@ -65,6 +107,8 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   if (image.rows < 1 || image.cols < 1 || image.values.size() != static_cast<size_t>(image.rows * image.cols)) {
     throw Error(ErrorCode::kInvalidArgument, "key image of " + f.task + ": no pixels");
   }
+  const bool heat = settings.heat_map && !f.regression && !f.heat_map.empty();
+  if (heat) CheckHeatMap(f);
   std::unique_ptr<DcmDataset> src = internal::Utf8Source(source);
   DicomObject out;
   out.sop_class_uid = settings.multiframe_sc ? UID_MultiframeTrueColorSecondaryCaptureImageStorage
@@ -88,6 +132,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   }
   const int64_t slices = static_cast<int64_t>(source.images.size());
   caption.push_back({"KEY SLICE " + std::to_string(f.key_slice + 1) + " OF " + std::to_string(slices), kWhite});
+  if (heat) caption.push_back({"HEAT MAP OF PATCH PROBABILITY: YELLOW-RED", kYellow});
   if (findings.demo) caption.push_back({"DEMO MODEL - MEANINGLESS OUTPUT", kOrange});
   const std::string statement = "RESEARCH USE ONLY \xE2\x80\x93 NOT FOR CLINICAL USE";
   // Text at 2x on a 512-pixel image (3x above 768), lines wrapped at spaces to fit the width.
@@ -118,11 +163,16 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
 
   const std::vector<uint8_t> grey = Window(image, source.modality == "CT");
   std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3), 0);
+  const HeatSampler sample(f, image.rows * zoom, width);
   for (int64_t y = 0; y < image.rows * zoom; ++y) {
     for (int64_t x = 0; x < width; ++x) {
       const uint8_t g = grey[static_cast<size_t>((y / zoom) * image.cols + x / zoom)];
       uint8_t* p = &rgb[static_cast<size_t>(((top + y) * width + x) * 3)];
-      p[0] = p[1] = p[2] = g;
+      if (heat) {
+        Blend(g, sample(static_cast<double>(y), static_cast<double>(x)), p);
+      } else {
+        p[0] = p[1] = p[2] = g;
+      }
     }
   }
   for (size_t i = 0; i < caption.size(); ++i) {
@@ -183,7 +233,9 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   Put(ds, DCM_ContentDate, date);
   Put(ds, DCM_ContentTime, time);
   Put(ds, DCM_ImageType, "DERIVED\\SECONDARY");
-  Put(ds, DCM_DerivationDescription, "Key slice of a Curia Node finding, windowed, with burned-in text");
+  Put(ds, DCM_DerivationDescription, heat ? "Key slice of a Curia Node finding, windowed, with burned-in text and a "
+                                            "patch-probability heat map"
+                                          : "Key slice of a Curia Node finding, windowed, with burned-in text");
   Put(ds, DCM_BurnedInAnnotation, "YES");
   Put(ds, DCM_ImageComments, std::string("For research use only. Not for clinical use.") +
                                  (findings.demo ? " DEMO model: meaningless output." : ""));

@@ -260,6 +260,9 @@ TEST_F(CliRun, ProcessesAFolderAndRefusesWhatItCannotWithReasons) {
   EXPECT_NE(Shell("dciodvfy " + flair + "-sr.dcm").find("exit 0"), std::string::npos);
   EXPECT_NE(Shell("dsrdump " + flair + "-sr.dcm").find("exit 0"), std::string::npos);
   EXPECT_NE(Shell("dciodvfy " + flair + "-sc-demo-finding.dcm").find("exit 0"), std::string::npos);
+  // The demo settings ask for heat maps: the 2-D task's key image has one, the 3-D task's cannot.
+  EXPECT_NE(Shell("dcmdump +L +P 0008,2111 " + flair + "-sc-demo-finding.dcm").find("heat map"), std::string::npos);
+  EXPECT_EQ(Shell("dcmdump +L +P 0008,2111 " + flair + "-sc-demo-3d-finding.dcm").find("heat map"), std::string::npos);
   EXPECT_NE(test::ReadFile(flair + "-sr.html").find("Probability of finding"), std::string::npos);
   // Run again: the same objects (same SOP Instance UIDs), so a re-sent result is not a new one.
   const std::string uid = Shell("dcmdump +P 0008,0018 " + flair + "-sr.dcm");

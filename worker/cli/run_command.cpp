@@ -47,7 +47,7 @@ config::CuriaSettings DemoSettings(const std::string& dir) {
                        "Finding": {"Code": "DEMO2D", "Scheme": "99CURIA", "Meaning": "Demo finding (meaningless)"}},
       "demo-3d-finding": {"Head": "demo-3d", "Threshold": 0.5,
                           "Finding": {"Code": "DEMO3D", "Scheme": "99CURIA", "Meaning": "Demo 3-D finding (meaningless)"}}},
-    "Dicom": {"KeyImages": "all"}})json",
+    "Dicom": {"KeyImages": "all", "HeatMap": true}})json",
                                           "demo settings");
   root["Model"] = config::Json::Object{};
   root["Model"]["Path"] = dir;
@@ -236,7 +236,7 @@ int RunCommand(const Args& args) {
         if (o.status != "queued") continue;
         const std::string id = std::to_string(i);
         pool.Submit(
-            {id, priority, o.volume, {}},
+            {id, priority, o.volume, {}, settings.dicom.heat_map},
             [&, i](worker::JobResult r) {
               Outcome& done = outcomes[i];
               if (r.status == worker::JobStatus::kDone) {

@@ -53,8 +53,31 @@ TEST(Settings, DefaultsAndResolvedPaths) {
   ASSERT_TRUE(s.tasks[1].finding_site);
   EXPECT_EQ(s.tasks[1].finding_site->meaning, "Lung");
   EXPECT_EQ(s.FindTask("lung"), &s.tasks[1]);
+  EXPECT_EQ(s.dicom.uid_root, "2.25");
+  EXPECT_TRUE(s.dicom.comprehensive_3d);
+  EXPECT_FALSE(s.dicom.multiframe_sc);
+  EXPECT_FALSE(s.dicom.key_images_for_all);
+  EXPECT_FALSE(s.dicom.heat_map);
   // The section alone works too.
   EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").model.path, "/m");
+}
+
+TEST(Settings, DicomOutputs) {
+  const CuriaSettings s = Parse(R"({"Model": {"Path": "/m"}, "Dicom": {"UidRoot": "1.2.826.0.1.3680043.10.9",
+      "SeriesNumber": 77, "InstitutionName": "Lab", "SrClass": "comprehensive", "ScClass": "multi-frame-true-color",
+      "KeyImages": "all", "HeatMap": true}})");
+  EXPECT_EQ(s.dicom.uid_root, "1.2.826.0.1.3680043.10.9");
+  EXPECT_EQ(s.dicom.series_number, 77);
+  EXPECT_EQ(s.dicom.institution, "Lab");
+  EXPECT_FALSE(s.dicom.comprehensive_3d);
+  EXPECT_TRUE(s.dicom.multiframe_sc);
+  EXPECT_TRUE(s.dicom.key_images_for_all);
+  EXPECT_TRUE(s.dicom.heat_map);
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Dicom": {"HeatMap": "yes", "UidRoot": "1.02"}})"),
+            (std::vector<std::string>{
+                "curia.json: $.Dicom.UidRoot: \"1.02\" is not a UID root (digits and dots, no leading zeros, at most 24 "
+                "characters so that derived UIDs fit in 64)",
+                "curia.json: $.Dicom.HeatMap: expected true or false, found \"yes\""}));
 }
 
 TEST(Settings, EveryProblemIsReportedWithItsPath) {

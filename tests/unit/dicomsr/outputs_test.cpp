@@ -98,6 +98,8 @@ worker::StudyFindings DemoFindings(int64_t slices) {
   a.key_slice = slices / 2;
   a.finding = {"DEMO2D", "99CURIA", "Demo finding"};
   worker::TaskFinding b = a;
+  a.heat_map_rows = a.heat_map_cols = 2;  // drawn only when the settings ask for it
+  a.heat_map = {0, 0, 0, 1};
   b.task = "demo-3d";
   b.is3d = true;
   b.probability = 0.21;
@@ -220,6 +222,7 @@ TEST(Outputs, Latin1NamesBecomeUtf8AndTheOtherClassesValidateToo) {
   settings.uid_root = "1.2.826.0.1.3680043.10.999";
   settings.comprehensive_3d = false;  // Comprehensive SR
   settings.multiframe_sc = true;      // Multi-frame True Color SC
+  settings.heat_map = true;           // with the 2-D finding's heat map
   const std::string sr = WriteAndValidate(*scan.series[0].volume, source_file, dir.path(), settings);
   DcmFileFormat file;
   ASSERT_TRUE(file.loadFile(sr.c_str()).good());
@@ -258,6 +261,80 @@ TEST(Outputs, UidsAreDerivedFromTheJobAndHtmlIsEscaped) {
   EXPECT_EQ(html.find("<script>"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
   EXPECT_NE(html.find("Probability of finding"), std::string::npos);
+}
+
+// The heat map blends over the key slice where the patch probability is high, and only there.
+TEST(Outputs, HeatMapIsBlendedWhereTheHeadResponds) {
+  test::TempDir dir;
+  test::SyntheticImage im;
+  im.rows = im.cols = 32;
+  im.pixels.assign(32 * 32, 7);
+  test::WriteFile(dir.File("x.dcm"), test::MakeInstance(im));
+  dicom::FileSource files;
+  const dicom::ScanResult scan = dicom::LoadSeries(files, {dir.File("x.dcm")}, {});
+  ASSERT_TRUE(scan.series.at(0).volume);
+  SourceSeries source = Source(*scan.series[0].volume);
+  source.modality = "CT";
+  KeyImage key;
+  key.rows = key.cols = 32;
+  key.values.assign(32 * 32, 40.0f);  // the window's centre: grey 128
+  const worker::StudyFindings findings = DemoFindings(1);
+  const Identity identity{"job-h", "0.1.0", "20261128", "120000"};
+  struct Rgb {
+    int64_t width = 0, height = 0;
+    std::vector<uint8_t> pixels;
+    const uint8_t* at(int64_t y, int64_t x) const { return &pixels[static_cast<size_t>((y * width + x) * 3)]; }
+  };
+  auto render = [&](bool heat) {
+    config::DicomSettings settings;
+    settings.heat_map = heat;
+    const DicomObject sc = WriteKeyImage(source, findings, 0, key, settings, identity);
+    test::WriteFile(dir.File("sc.dcm"), sc.bytes);
+    const Command v = dicomsr::Run("dciodvfy " + dir.File("sc.dcm"));
+    EXPECT_EQ(Lines(v.output, "Error"), "") << v.output;
+    DcmFileFormat file;
+    EXPECT_TRUE(file.loadFile(dir.File("sc.dcm").c_str()).good());
+    Uint16 rows = 0, cols = 0;
+    const Uint8* data = nullptr;
+    unsigned long n = 0;
+    file.getDataset()->findAndGetUint16(DCM_Rows, rows);
+    file.getDataset()->findAndGetUint16(DCM_Columns, cols);
+    file.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n);
+    Rgb out{cols, rows, std::vector<uint8_t>(data, data + n)};
+    EXPECT_EQ(n, static_cast<unsigned long>(rows) * cols * 3);
+    return out;
+  };
+  const Rgb plain = render(false), heat = render(true);
+  ASSERT_EQ(plain.width, heat.width);
+  // Without the map: the slice's rows are grey 128 (found from the bottom: the caption above differs).
+  int64_t first = -1, last = -1;
+  for (int64_t y = 0; y < plain.height; ++y) {
+    const uint8_t* p = plain.at(y, plain.width / 2);
+    if (p[0] == 128 && p[1] == 128 && p[2] == 128) {
+      if (first < 0) first = y;
+      last = y;
+    }
+  }
+  ASSERT_EQ(last - first + 1, 32 * (plain.width / 32));  // the slice, enlarged
+  const int64_t shift = heat.height - plain.height;      // the legend line
+  EXPECT_GT(shift, 0);
+  const int64_t top = first + shift, bottom = last + shift, w = heat.width;
+  const uint8_t* cold = heat.at(top + 5, 5);  // map value 0: untouched
+  EXPECT_EQ(std::vector<int>(cold, cold + 3), (std::vector<int>{128, 128, 128}));
+  const uint8_t* hot = heat.at(bottom - 5, w - 5);  // map value 1: red over grey
+  EXPECT_EQ(std::vector<int>(hot, hot + 3), (std::vector<int>{204, 51, 51}));
+  const uint8_t* warm = heat.at(top + (bottom - top) * 5 / 8, w * 5 / 8);  // bilinear: about 0.57
+  EXPECT_GT(warm[0], 128);
+  EXPECT_LT(warm[2], 128);
+  EXPECT_GT(warm[1], warm[2]);  // yellower than the hot corner
+
+  // A malformed map is refused with the task's name.
+  worker::StudyFindings bad = findings;
+  bad.findings[0].heat_map.pop_back();
+  config::DicomSettings settings;
+  settings.heat_map = true;
+  EXPECT_EQ(test::ErrorMessage([&] { WriteKeyImage(source, bad, 0, key, settings, identity); }),
+            "heat map of demo-2d: 3 values for a 2x2 grid");
 }
 
 TEST(Outputs, SourceWithoutStudyUidIsRefused) {

@@ -75,6 +75,12 @@ struct Job {
 
   // Results.
   std::map<int, std::vector<std::vector<float>>> probabilities;  // 2-D task -> slice -> classes
+  struct BestMap {
+    float score = 0;
+    int64_t slice = 0;
+    HeatMap map;
+  };
+  std::map<int, BestMap> best_heat_map;  // 2-D task -> the map of its best slice (the key slice)
   std::map<int, std::vector<int64_t>> kept;                      // 3-D task -> its slices, in order
   std::map<int, std::map<int64_t, SliceTokens>> tokens;          // 3-D task -> slice -> tokens
   std::vector<SkippedTask> skipped;
@@ -317,7 +323,11 @@ struct WorkerPool::Impl {
       j.tasks.push_back(t);
       j.needs_stats = j.needs_stats || volume_norm;
       if (!task.is3d) {
-        for (int64_t s = 0; s < j.info.slices; ++s) item_for(s, volume_norm).request.tasks2d.push_back(t);
+        for (int64_t s = 0; s < j.info.slices; ++s) {
+          Item& item = item_for(s, volume_norm);
+          item.request.tasks2d.push_back(t);
+          item.request.heat_maps = job.request.heat_maps;
+        }
       } else {
         j.kept[t] = kept;
         std::vector<int64_t> unique = kept;
@@ -577,7 +587,21 @@ struct WorkerPool::Impl {
         if (j.Dead()) continue;
         const Item& item = j.items[r.item];
         for (size_t k = 0; k < item.request.tasks2d.size(); ++k) {
-          j.probabilities[item.request.tasks2d[k]][static_cast<size_t>(item.slice)] = std::move(results[i].probabilities[k]);
+          const int t = item.request.tasks2d[k];
+          std::vector<float>& p = j.probabilities[t][static_cast<size_t>(item.slice)];
+          p = std::move(results[i].probabilities[k]);
+          // Only the best slice's heat map is kept (it is the key slice's at the end): memory stays
+          // the same whatever the number of slices.
+          if (k < results[i].heat_maps.size() && !results[i].heat_maps[k].values.empty()) {
+            const int64_t positive = info.tasks[static_cast<size_t>(t)].positive_class;
+            const float score = positive >= 0 && static_cast<size_t>(positive) < p.size() ? p[static_cast<size_t>(positive)] : 0;
+            // As the key slice is chosen: the highest score, the first slice among equals.
+            auto best = j.best_heat_map.find(t);
+            if (best == j.best_heat_map.end() || score > best->second.score ||
+                (score == best->second.score && item.slice < best->second.slice)) {
+              j.best_heat_map[t] = {score, item.slice, std::move(results[i].heat_maps[k])};
+            }
+          }
         }
         for (size_t k = 0; k < item.request.tasks3d.size(); ++k) {
           j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
@@ -648,6 +672,12 @@ struct WorkerPool::Impl {
           for (size_t i = 0; i < k; ++i) sum += sorted[i];
           out.probability = sum / static_cast<double>(k);
           out.class_probabilities = per_slice[static_cast<size_t>(out.key_slice)];
+          if (auto map = j.best_heat_map.find(t); map != j.best_heat_map.end()) {
+            CURIA_CHECK(map->second.slice == out.key_slice);
+            out.heat_map_rows = map->second.map.rows;
+            out.heat_map_cols = map->second.map.cols;
+            out.heat_map = std::move(map->second.map.values);
+          }
         }
         out.present = !task.regression && out.probability >= out.threshold;
         f.findings.push_back(std::move(out));

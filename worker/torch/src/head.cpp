@@ -316,6 +316,14 @@ at::Tensor TaskHead::Logits3D(const std::vector<at::Tensor>& encoder_outputs, co
   return impl_->Pool(volumes);
 }
 
+at::Tensor TaskHead::PatchProbabilities(const BackboneOutput& out) const {
+  const Impl& m = *impl_;
+  c10::InferenceMode guard;
+  const at::Tensor last = out.last_hidden_state.to(at::kFloat);
+  const at::Tensor patches = last.narrow(1, m.FirstPatch(), last.size(1) - m.FirstPatch());
+  return Probabilities(at::linear(patches, m.classifier_w, m.classifier_b));
+}
+
 at::Tensor TaskHead::Probabilities(const at::Tensor& logits) const {
   c10::InferenceMode guard;
   const at::Tensor l = logits.to(at::kFloat);

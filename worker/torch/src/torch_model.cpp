@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -49,12 +50,25 @@ class Runner : public worker::IDeviceRunner {
       const at::Tensor x = at::from_blob(const_cast<float*>(pixels), {n, 1, size, size}, at::TensorOptions().dtype(at::kFloat));
       const BackboneOutput out = model_.backbone->Forward(x);
       // Each 2-D task once over the whole batch, then handed to the slices that asked for it.
-      std::vector<at::Tensor> probabilities(model_.heads.size());
+      std::vector<at::Tensor> probabilities(model_.heads.size()), patch_probabilities(model_.heads.size());
+      const int64_t patches = out.last_hidden_state.size(1) - 1 - model_.backbone->config().num_register_tokens;
+      const int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(patches))));
       for (int64_t i = 0; i < n; ++i) {
-        for (int t : requests[static_cast<size_t>(i)].tasks2d) {
+        const worker::SliceRequest& request = requests[static_cast<size_t>(i)];
+        for (int t : request.tasks2d) {
+          const TaskHead& head = *model_.heads[static_cast<size_t>(t)];
           at::Tensor& p = probabilities[static_cast<size_t>(t)];
-          if (!p.defined()) p = model_.heads[static_cast<size_t>(t)]->Probabilities(model_.heads[static_cast<size_t>(t)]->Logits2D(out)).to(at::kCPU);
+          if (!p.defined()) p = head.Probabilities(head.Logits2D(out)).to(at::kCPU);
           results[static_cast<size_t>(i)].probabilities.push_back(ToHost(p[i]));
+          if (request.heat_maps && info_.tasks[static_cast<size_t>(t)].regression) {
+            results[static_cast<size_t>(i)].heat_maps.emplace_back();  // a value has no "where"
+          } else if (request.heat_maps) {
+            at::Tensor& map = patch_probabilities[static_cast<size_t>(t)];
+            const int64_t positive = info_.tasks[static_cast<size_t>(t)].positive_class;
+            if (!map.defined()) map = head.PatchProbabilities(out).select(2, std::max<int64_t>(positive, 0)).to(at::kCPU);
+            results[static_cast<size_t>(i)].heat_maps.push_back(
+                grid * grid == patches ? worker::HeatMap{grid, grid, ToHost(map[i])} : worker::HeatMap{});
+          }
         }
         for (int t : requests[static_cast<size_t>(i)].tasks3d) {
           const at::Tensor tokens = model_.heads[static_cast<size_t>(t)]->SliceTokens(out.encoder_output[i]);

@@ -18,7 +18,8 @@
 //                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" },
 //                "Window": { "Center": 40, "Width": 80 } } },
 //     "Dicom": { "UidRoot": "2.25", "SeriesNumber": 9901, "Manufacturer": "Curia Node",
-//                "SrClass": "comprehensive-3d", "ScClass": "secondary-capture", "KeyImages": "positive" }
+//                "SrClass": "comprehensive-3d", "ScClass": "secondary-capture", "KeyImages": "positive",
+//                "HeatMap": false }
 //   }
 // }
 #include <cstdint>
@@ -86,6 +87,7 @@ struct DicomSettings {
   bool comprehensive_3d = true;   // SR class: Comprehensive 3D SR (else Comprehensive SR)
   bool multiframe_sc = false;     // key images as Multi-frame True Color SC (else SC Image)
   bool key_images_for_all = false;  // a key image for every finding (else only for present ones)
+  bool heat_map = false;  // key images of 2-D classification tasks carry the patch heat map
 };
 
 struct CuriaSettings {

@@ -33,6 +33,9 @@ struct TaskFinding {
   std::vector<float> slice_scores;
   // 3-D: the slices the head pooled, in order.
   std::vector<int64_t> pooled_slices;
+  // 2-D classification heads, when asked for: the key slice's patch heat map (positive class).
+  int64_t heat_map_rows = 0, heat_map_cols = 0;
+  std::vector<float> heat_map;
   config::CodedConcept finding;
   bool has_finding_site = false;
   config::CodedConcept finding_site;

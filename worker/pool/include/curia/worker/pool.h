@@ -38,6 +38,7 @@ struct JobRequest {
   Priority priority = Priority::kRoutine;
   std::shared_ptr<const IVolumeSource> volume;
   std::vector<std::string> tasks;  // task names; empty: every task of the model
+  bool heat_maps = false;          // keep the key slice's patch heat map of 2-D tasks
 };
 
 enum class JobStatus { kDone, kFailed, kCancelled };

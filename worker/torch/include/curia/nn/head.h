@@ -66,6 +66,10 @@ class TaskHead {
   // softmax over classes, or the logits themselves for a regression head. float32.
   at::Tensor Probabilities(const at::Tensor& logits) const;
 
+  // 2-D head: its classifier on every post-LN patch token, as probabilities (B, P, C): where on the
+  // slice the head's evidence lies (a heat map; patches in row-major grid order).
+  at::Tensor PatchProbabilities(const BackboneOutput& out) const;
+
  private:
   struct Impl;
   explicit TaskHead(std::unique_ptr<Impl> impl);
