@@ -54,20 +54,20 @@ std::vector<uint8_t> Window(const KeyImage& image, bool ct) {
 // which covers the whole slice (preprocessing resizes the slice to the model's size, no cropping).
 class HeatSampler {
  public:
-  HeatSampler(const worker::TaskFinding& f, int64_t rows, int64_t cols)
-      : f_(f), sy_(static_cast<double>(f.heat_map_rows) / rows), sx_(static_cast<double>(f.heat_map_cols) / cols) {}
+  HeatSampler(const worker::HeatMap& map, int64_t rows, int64_t cols)
+      : m_(map), sy_(static_cast<double>(map.rows) / rows), sx_(static_cast<double>(map.cols) / cols) {}
   double operator()(double y, double x) const {
-    const double gy = std::clamp((y + 0.5) * sy_ - 0.5, 0.0, static_cast<double>(f_.heat_map_rows - 1));
-    const double gx = std::clamp((x + 0.5) * sx_ - 0.5, 0.0, static_cast<double>(f_.heat_map_cols - 1));
+    const double gy = std::clamp((y + 0.5) * sy_ - 0.5, 0.0, static_cast<double>(m_.rows - 1));
+    const double gx = std::clamp((x + 0.5) * sx_ - 0.5, 0.0, static_cast<double>(m_.cols - 1));
     const int64_t y0 = static_cast<int64_t>(gy), x0 = static_cast<int64_t>(gx);
-    const int64_t y1 = std::min(y0 + 1, f_.heat_map_rows - 1), x1 = std::min(x0 + 1, f_.heat_map_cols - 1);
+    const int64_t y1 = std::min(y0 + 1, m_.rows - 1), x1 = std::min(x0 + 1, m_.cols - 1);
     const double wy = gy - static_cast<double>(y0), wx = gx - static_cast<double>(x0);
-    auto at = [&](int64_t r, int64_t c) { return static_cast<double>(f_.heat_map[static_cast<size_t>(r * f_.heat_map_cols + c)]); };
+    auto at = [&](int64_t r, int64_t c) { return static_cast<double>(m_.values[static_cast<size_t>(r * m_.cols + c)]); };
     return (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
   }
 
  private:
-  const worker::TaskFinding& f_;
+  const worker::HeatMap& m_;
   double sy_, sx_;
 };
 
@@ -81,13 +81,12 @@ void Blend(uint8_t grey, double v, uint8_t* p) {
 
 void CheckHeatMap(const worker::TaskFinding& f) {
   const std::string what = "heat map of " + f.task + ": ";
-  if (f.heat_map_rows < 1 || f.heat_map_cols < 1 ||
-      f.heat_map.size() != static_cast<size_t>(f.heat_map_rows * f.heat_map_cols)) {
-    throw Error(ErrorCode::kInvalidArgument, what + std::to_string(f.heat_map.size()) + " values for a " +
-                                                 std::to_string(f.heat_map_rows) + "x" +
-                                                 std::to_string(f.heat_map_cols) + " grid");
+  const worker::HeatMap& m = f.heat_map;
+  if (m.rows < 1 || m.cols < 1 || m.values.size() != static_cast<size_t>(m.rows * m.cols)) {
+    throw Error(ErrorCode::kInvalidArgument, what + std::to_string(m.values.size()) + " values for a " +
+                                                 std::to_string(m.rows) + "x" + std::to_string(m.cols) + " grid");
   }
-  for (float v : f.heat_map) {
+  for (float v : m.values) {
     if (!(v >= 0 && v <= 1)) throw Error(ErrorCode::kInvalidArgument, what + "a value outside [0, 1]");
   }
 }
@@ -107,7 +106,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   if (image.rows < 1 || image.cols < 1 || image.values.size() != static_cast<size_t>(image.rows * image.cols)) {
     throw Error(ErrorCode::kInvalidArgument, "key image of " + f.task + ": no pixels");
   }
-  const bool heat = settings.heat_map && !f.regression && !f.heat_map.empty();
+  const bool heat = settings.heat_map && !f.regression && !f.heat_map.values.empty();
   if (heat) CheckHeatMap(f);
   std::unique_ptr<DcmDataset> src = internal::Utf8Source(source);
   DicomObject out;
@@ -163,7 +162,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
 
   const std::vector<uint8_t> grey = Window(image, source.modality == "CT");
   std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3), 0);
-  const HeatSampler sample(f, image.rows * zoom, width);
+  const HeatSampler sample(f.heat_map, image.rows * zoom, width);
   for (int64_t y = 0; y < image.rows * zoom; ++y) {
     for (int64_t x = 0; x < width; ++x) {
       const uint8_t g = grey[static_cast<size_t>((y / zoom) * image.cols + x / zoom)];

@@ -98,8 +98,7 @@ worker::StudyFindings DemoFindings(int64_t slices) {
   a.key_slice = slices / 2;
   a.finding = {"DEMO2D", "99CURIA", "Demo finding"};
   worker::TaskFinding b = a;
-  a.heat_map_rows = a.heat_map_cols = 2;  // drawn only when the settings ask for it
-  a.heat_map = {0, 0, 0, 1};
+  a.heat_map = {2, 2, {0, 0, 0, 1}};  // drawn only when the settings ask for it
   b.task = "demo-3d";
   b.is3d = true;
   b.probability = 0.21;
@@ -330,7 +329,7 @@ TEST(Outputs, HeatMapIsBlendedWhereTheHeadResponds) {
 
   // A malformed map is refused with the task's name.
   worker::StudyFindings bad = findings;
-  bad.findings[0].heat_map.pop_back();
+  bad.findings[0].heat_map.values.pop_back();
   config::DicomSettings settings;
   settings.heat_map = true;
   EXPECT_EQ(test::ErrorMessage([&] { WriteKeyImage(source, bad, 0, key, settings, identity); }),

@@ -164,11 +164,11 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   EXPECT_EQ(f2.key_slice, p2d.select(1, 1).argmax().item<int64_t>());
   EXPECT_EQ(f2.present, f2.probability >= 0.5);
   // The key slice's heat map: the head's classifier on each of the 32 x 32 patch tokens.
-  ASSERT_EQ(f2.heat_map_rows, 32);
-  ASSERT_EQ(f2.heat_map_cols, 32);
+  ASSERT_EQ(f2.heat_map.rows, 32);
+  ASSERT_EQ(f2.heat_map.cols, 32);
   const at::Tensor map = head2d->PatchProbabilities(out2d)[f2.key_slice].select(1, 1);
-  ASSERT_EQ(f2.heat_map.size(), static_cast<size_t>(map.numel()));
-  for (int64_t i = 0; i < map.numel(); ++i) EXPECT_NEAR(f2.heat_map[static_cast<size_t>(i)], map[i].item<float>(), 1e-5);
+  ASSERT_EQ(f2.heat_map.values.size(), static_cast<size_t>(map.numel()));
+  for (int64_t i = 0; i < map.numel(); ++i) EXPECT_NEAR(f2.heat_map.values[static_cast<size_t>(i)], map[i].item<float>(), 1e-5);
   EXPECT_GT(map.max().item<float>() - map.min().item<float>(), 1e-3);  // a map, not a constant
 
   const model::PreprocessResult volume3d = model::Preprocess({view(hws, {96, 96, 12})}, opt);  // one z-score
@@ -177,7 +177,7 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   const TaskFinding& f3 = r.findings.findings[1];
   EXPECT_EQ(f3.pooled_slices, (std::vector<int64_t>{4, 5, 6, 7, 8}));
   EXPECT_EQ(f3.key_slice, 6);
-  EXPECT_TRUE(f3.heat_map.empty());  // 3-D heads have no per-patch classifier
+  EXPECT_TRUE(f3.heat_map.values.empty());  // 3-D heads have no per-patch classifier
   EXPECT_NEAR(f3.probability, p3d[0][1].item<float>(), 1e-5);
   EXPECT_NEAR(f3.class_probabilities[0], p3d[0][0].item<float>(), 1e-5);
   EXPECT_GT(r.findings.timings.device_seconds, 0.0);
@@ -211,7 +211,7 @@ TEST_F(PoolTest, TwentyConcurrentJobsStatFirstAndBatchedAcrossJobs) {
   ASSERT_EQ(order.size(), 20u);
   for (const auto& id : order) {
     EXPECT_EQ(results.Get(id).status, JobStatus::kDone) << id << results.Get(id).error;
-    EXPECT_TRUE(results.Get(id).findings.findings.at(0).heat_map.empty()) << id;  // not asked for
+    EXPECT_TRUE(results.Get(id).findings.findings.at(0).heat_map.values.empty()) << id;  // not asked for
   }
   // Every stat job finishes before any routine one, every routine one before any off-peak one.
   for (size_t i = 1; i < order.size(); ++i) {

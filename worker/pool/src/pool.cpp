@@ -304,6 +304,7 @@ struct WorkerPool::Impl {
       if (it == index.end()) {
         it = index.emplace(slice, j.items.size()).first;
         j.items.push_back(Item{slice, volume_norm, {}});
+        j.items.back().request.heat_maps = job.request.heat_maps;
       }
       return j.items[it->second];
     };
@@ -323,11 +324,7 @@ struct WorkerPool::Impl {
       j.tasks.push_back(t);
       j.needs_stats = j.needs_stats || volume_norm;
       if (!task.is3d) {
-        for (int64_t s = 0; s < j.info.slices; ++s) {
-          Item& item = item_for(s, volume_norm);
-          item.request.tasks2d.push_back(t);
-          item.request.heat_maps = job.request.heat_maps;
-        }
+        for (int64_t s = 0; s < j.info.slices; ++s) item_for(s, volume_norm).request.tasks2d.push_back(t);
       } else {
         j.kept[t] = kept;
         std::vector<int64_t> unique = kept;
@@ -674,9 +671,7 @@ struct WorkerPool::Impl {
           out.class_probabilities = per_slice[static_cast<size_t>(out.key_slice)];
           if (auto map = j.best_heat_map.find(t); map != j.best_heat_map.end()) {
             CURIA_CHECK(map->second.slice == out.key_slice);
-            out.heat_map_rows = map->second.map.rows;
-            out.heat_map_cols = map->second.map.cols;
-            out.heat_map = std::move(map->second.map.values);
+            out.heat_map = std::move(map->second.map);
           }
         }
         out.present = !task.regression && out.probability >= out.threshold;

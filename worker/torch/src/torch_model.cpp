@@ -4,7 +4,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -51,28 +50,28 @@ class Runner : public worker::IDeviceRunner {
       const BackboneOutput out = model_.backbone->Forward(x);
       // Each 2-D task once over the whole batch, then handed to the slices that asked for it.
       std::vector<at::Tensor> probabilities(model_.heads.size()), patch_probabilities(model_.heads.size());
-      const int64_t patches = out.last_hidden_state.size(1) - 1 - model_.backbone->config().num_register_tokens;
-      const int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(patches))));
+      const int64_t grid = size / model_.backbone->config().patch_size;  // patches per side
       for (int64_t i = 0; i < n; ++i) {
         const worker::SliceRequest& request = requests[static_cast<size_t>(i)];
+        worker::SliceResult& result = results[static_cast<size_t>(i)];
         for (int t : request.tasks2d) {
           const TaskHead& head = *model_.heads[static_cast<size_t>(t)];
+          const worker::TaskInfo& task = info_.tasks[static_cast<size_t>(t)];
           at::Tensor& p = probabilities[static_cast<size_t>(t)];
           if (!p.defined()) p = head.Probabilities(head.Logits2D(out)).to(at::kCPU);
-          results[static_cast<size_t>(i)].probabilities.push_back(ToHost(p[i]));
-          if (request.heat_maps && info_.tasks[static_cast<size_t>(t)].regression) {
-            results[static_cast<size_t>(i)].heat_maps.emplace_back();  // a value has no "where"
-          } else if (request.heat_maps) {
+          result.probabilities.push_back(ToHost(p[i]));
+          if (!request.heat_maps) continue;
+          worker::HeatMap heat;  // stays empty for a regression head: a value has no "where"
+          if (!task.regression) {
             at::Tensor& map = patch_probabilities[static_cast<size_t>(t)];
-            const int64_t positive = info_.tasks[static_cast<size_t>(t)].positive_class;
-            if (!map.defined()) map = head.PatchProbabilities(out).select(2, std::max<int64_t>(positive, 0)).to(at::kCPU);
-            results[static_cast<size_t>(i)].heat_maps.push_back(
-                grid * grid == patches ? worker::HeatMap{grid, grid, ToHost(map[i])} : worker::HeatMap{});
+            if (!map.defined()) map = head.PatchProbabilities(out).select(2, task.positive_class).to(at::kCPU);
+            heat = {grid, grid, ToHost(map[i])};
           }
+          result.heat_maps.push_back(std::move(heat));
         }
-        for (int t : requests[static_cast<size_t>(i)].tasks3d) {
+        for (int t : request.tasks3d) {
           const at::Tensor tokens = model_.heads[static_cast<size_t>(t)]->SliceTokens(out.encoder_output[i]);
-          results[static_cast<size_t>(i)].tokens.push_back({tokens.size(0), tokens.size(1), ToHost(tokens)});
+          result.tokens.push_back({tokens.size(0), tokens.size(1), ToHost(tokens)});
         }
       }
     } catch (const c10::OutOfMemoryError& e) {

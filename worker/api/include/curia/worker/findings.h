@@ -11,6 +11,13 @@
 
 namespace curia::worker {
 
+// A 2-D head's classifier applied to each patch token: the positive class's probability per
+// patch, (rows, cols) = the patch grid, row-major, covering the whole preprocessed slice.
+struct HeatMap {
+  int64_t rows = 0, cols = 0;
+  std::vector<float> values;
+};
+
 struct TaskFinding {
   std::string task;         // task name in the configuration
   std::string head;         // head folder
@@ -34,8 +41,7 @@ struct TaskFinding {
   // 3-D: the slices the head pooled, in order.
   std::vector<int64_t> pooled_slices;
   // 2-D classification heads, when asked for: the key slice's patch heat map (positive class).
-  int64_t heat_map_rows = 0, heat_map_cols = 0;
-  std::vector<float> heat_map;
+  HeatMap heat_map;
   config::CodedConcept finding;
   bool has_finding_site = false;
   config::CodedConcept finding_site;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "curia/config/settings.h"
+#include "curia/worker/findings.h"
 
 namespace curia::worker {
 
@@ -56,13 +57,6 @@ struct SliceRequest {
   std::vector<int> tasks2d;  // 2-D tasks to score on this slice
   std::vector<int> tasks3d;  // 3-D tasks that need this slice's tokens
   bool heat_maps = false;    // also the 2-D tasks' patch heat maps
-};
-
-// A 2-D head's classifier applied to each patch token: the positive class's probability per
-// patch, (rows, cols) = the patch grid, row-major, covering the whole preprocessed slice.
-struct HeatMap {
-  int64_t rows = 0, cols = 0;
-  std::vector<float> values;
 };
 
 struct SliceResult {
