@@ -46,14 +46,12 @@ std::vector<float> ConvertValues(const TensorView& t, const PreprocessOptions& o
   return out;
 }
 
-// Copies slice `index` along `axis` of a row-major 2-D or 3-D array into `out` (the two other axes
-// keep their order). For a 2-D array the whole image is the slice.
-void CopySlice(const std::vector<float>& values, const std::vector<int64_t>& shape, int64_t axis,
-               int64_t index, std::vector<float>& out) {
-  if (shape.size() == 2) {
-    out = values;
-    return;
-  }
+// Slice `index` along `axis` of a row-major 2-D or 3-D array, contiguous (the two other axes keep
+// their order): a 2-D array is its own slice; a 3-D slice is gathered into `scratch`.
+const float* SliceOf(const std::vector<float>& values, const std::vector<int64_t>& shape, int64_t axis,
+                     int64_t index, std::vector<float>& scratch) {
+  if (shape.size() == 2) return values.data();
+  std::vector<float>& out = scratch;
   const int64_t stride[3] = {shape[1] * shape[2], shape[2], 1};
   int64_t a = axis == 0 ? 1 : 0;
   int64_t b = axis == 2 ? 1 : 2;
@@ -63,6 +61,7 @@ void CopySlice(const std::vector<float>& values, const std::vector<int64_t>& sha
   for (int64_t y = 0; y < h; ++y) {
     for (int64_t x = 0; x < w; ++x) out[static_cast<size_t>(y * w + x)] = base[y * stride[a] + x * stride[b]];
   }
+  return out.data();
 }
 
 void ClipBelowAir(float* values, int64_t n) {
@@ -236,9 +235,8 @@ PreprocessResult Preprocess(const std::vector<TensorView>& images, const Preproc
       Resizer resizer(t.shape[0], t.shape[1], c, c);
       float* item = r.pixel_values.data() + static_cast<int64_t>(b) * s * plane;
       for (int64_t k = 0; k < s; ++k) {
-        CopySlice(values, t.shape, 2, k, slice);  // Version A slices along the last axis
         float* dst = item + k * plane;
-        resizer.Resize(slice.data(), dst);
+        resizer.Resize(SliceOf(values, t.shape, 2, k, slice), dst);  // Version A slices along the last axis
         if (opt.clip_below_air) ClipBelowAir(dst, plane);
       }
       // Version A normalises whatever do_normalize says: per image, or over the whole volume.
@@ -249,12 +247,13 @@ PreprocessResult Preprocess(const std::vector<TensorView>& images, const Preproc
 
   // Version B.
   std::vector<std::vector<int32_t>> indices(images.size());
+  std::vector<int64_t> axes(images.size(), 0);
   int64_t out_slices = -1;
   for (size_t b = 0; b < images.size(); ++b) {
     const TensorView& t = images[b];
     // The slice axis is argmin(shape) (first on ties); 2-D images are one slice.
-    int64_t s = 1;
-    if (rank == 3) s = *std::min_element(t.shape.begin(), t.shape.end());
+    if (rank == 3) axes[b] = std::min_element(t.shape.begin(), t.shape.end()) - t.shape.begin();
+    const int64_t s = rank == 3 ? t.shape[static_cast<size_t>(axes[b])] : 1;
     std::vector<int32_t>& idx = indices[b];
     if (!opt.num_slices) {
       for (int64_t i = 0; i < s; ++i) idx.push_back(static_cast<int32_t>(i));
@@ -280,8 +279,7 @@ PreprocessResult Preprocess(const std::vector<TensorView>& images, const Preproc
   r.pixel_values.resize(static_cast<size_t>(NumElements(r.shape)));
   for (size_t b = 0; b < images.size(); ++b) {
     const TensorView& t = images[b];
-    const int64_t axis =
-        rank == 3 ? std::min_element(t.shape.begin(), t.shape.end()) - t.shape.begin() : 0;
+    const int64_t axis = axes[b];
     const int64_t s = rank == 3 ? t.shape[static_cast<size_t>(axis)] : 1;
     const int64_t h = rank == 3 ? t.shape[axis == 0 ? 1 : 0] : t.shape[0];
     const int64_t w = rank == 3 ? t.shape[axis == 2 ? 1 : 2] : t.shape[1];
@@ -289,22 +287,11 @@ PreprocessResult Preprocess(const std::vector<TensorView>& images, const Preproc
     Resizer resizer(h, w, c, c);
     for (size_t k = 0; k < indices[b].size(); ++k) {
       const int64_t src = indices[b][k];
-      CopySlice(values, t.shape, axis, src, slice);
       float* dst = r.pixel_values.data() + (static_cast<int64_t>(b) * out_slices + int64_t(k)) * plane;
-      resizer.Resize(slice.data(), dst);
+      resizer.Resize(SliceOf(values, t.shape, axis, src, slice), dst);
       if (opt.clip_below_air) ClipBelowAir(dst, plane);
-      if (opt.do_normalize) {
-        // Per slice; a flat slice keeps std = 1 (Version B's rule).
-        double sum = 0.0;
-        for (int64_t i = 0; i < plane; ++i) sum += dst[i];
-        const double mean_d = sum / static_cast<double>(plane);
-        double ss = 0.0;
-        for (int64_t i = 0; i < plane; ++i) ss += (dst[i] - mean_d) * (dst[i] - mean_d);
-        const float mean = static_cast<float>(mean_d);
-        float sd = static_cast<float>(std::sqrt(ss / static_cast<double>(plane - 1)));
-        if (sd < opt.eps) sd = 1.0f;
-        for (int64_t i = 0; i < plane; ++i) dst[i] = (dst[i] - mean) / sd;
-      }
+      // Per slice; a flat slice is only centred (Version B's "std = 1" rule).
+      if (opt.do_normalize) ZScore(dst, plane, opt.eps);
       r.slice_indices.push_back(static_cast<int32_t>(src));
       r.slice_mask.push_back(static_cast<uint8_t>(int64_t(k) < s ? 1 : 0));
     }
