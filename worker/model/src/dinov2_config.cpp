@@ -147,6 +147,33 @@ std::vector<TensorSpec> BackboneTensorSpecs(const Dinov2Config& c) {
   return specs;
 }
 
+void CheckTensor(const SafetensorsFile& file, const std::string& name, const TensorSpec& spec,
+                 std::vector<std::string>& problems, const std::function<std::string(const TensorView&)>& shape_note) {
+  const TensorView* t = file.Find(name);
+  if (!t) {
+    if (!spec.optional) problems.push_back("tensor '" + name + "' is missing");
+    return;
+  }
+  if (!(t->dtype == DType::kF32 || t->dtype == DType::kF16 || t->dtype == DType::kBF16)) {
+    problems.push_back("tensor '" + name + "' has dtype " + DTypeName(t->dtype) + ", expected F32, F16 or BF16");
+  }
+  if (t->shape != spec.shape) {
+    problems.push_back("tensor '" + name + "' has shape " + ShapeString(t->shape) + ", expected " +
+                       ShapeString(spec.shape) + (shape_note ? shape_note(*t) : ""));
+  }
+}
+
+void ThrowIfTensorProblems(const SafetensorsFile& file, const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  std::string text;
+  const size_t shown = std::min<size_t>(problems.size(), 20);
+  for (size_t i = 0; i < shown; ++i) text += (i ? "\n" : "") + file.path() + ": " + problems[i];
+  if (problems.size() > shown) {
+    text += "\n" + file.path() + ": ... and " + std::to_string(problems.size() - shown) + " more problems";
+  }
+  throw Error(ErrorCode::kInvalidArgument, text);
+}
+
 void CheckBackboneTensors(const SafetensorsFile& file, const Dinov2Config& cfg, std::string_view prefix) {
   std::vector<std::string> problems;
   std::set<std::string, std::less<>> expected;
@@ -154,19 +181,7 @@ void CheckBackboneTensors(const SafetensorsFile& file, const Dinov2Config& cfg, 
   for (const TensorSpec& spec : BackboneTensorSpecs(cfg)) {
     const std::string name = std::string(prefix) + spec.name;
     expected.insert(name);
-    const TensorView* t = file.Find(name);
-    if (!t) {
-      if (!spec.optional) problems.push_back("tensor '" + name + "' is missing");
-      continue;
-    }
-    if (!(t->dtype == DType::kF32 || t->dtype == DType::kF16 || t->dtype == DType::kBF16)) {
-      problems.push_back("tensor '" + name + "' has dtype " + DTypeName(t->dtype) +
-                         ", expected F32, F16 or BF16");
-    }
-    if (t->shape != spec.shape) {
-      problems.push_back("tensor '" + name + "' has shape " + ShapeString(t->shape) + ", expected " +
-                         ShapeString(spec.shape) + " for " + cfg.source);
-    }
+    CheckTensor(file, name, spec, problems, [&](const TensorView&) { return " for " + cfg.source; });
   }
   for (const TensorView& t : file.tensors()) {
     if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
@@ -176,14 +191,7 @@ void CheckBackboneTensors(const SafetensorsFile& file, const Dinov2Config& cfg, 
                          cfg.source + " describes)");
     }
   }
-  if (problems.empty()) return;
-  std::string text;
-  const size_t shown = std::min<size_t>(problems.size(), 20);
-  for (size_t i = 0; i < shown; ++i) text += (i ? "\n" : "") + file.path() + ": " + problems[i];
-  if (problems.size() > shown) {
-    text += "\n" + file.path() + ": ... and " + std::to_string(problems.size() - shown) + " more problems";
-  }
-  throw Error(ErrorCode::kInvalidArgument, text);
+  ThrowIfTensorProblems(file, problems);
 }
 
 }  // namespace curia::model

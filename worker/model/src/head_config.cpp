@@ -208,26 +208,17 @@ HeadWeights CheckHeadTensors(const SafetensorsFile& file, const HeadConfig& head
   const int64_t d = backbone.hidden_size;
   for (const TensorSpec& spec : HeadTensorSpecs(head, d)) {
     expected.insert(spec.name);
-    const TensorView* t = file.Find(spec.name);
-    if (!t) {
-      problems.push_back("tensor '" + spec.name + "' is missing");
-      continue;
-    }
-    if (!(t->dtype == DType::kF32 || t->dtype == DType::kF16 || t->dtype == DType::kBF16)) {
-      problems.push_back("tensor '" + spec.name + "' has dtype " + DTypeName(t->dtype) + ", expected F32, F16 or BF16");
-    }
-    if (t->shape != spec.shape) {
-      std::string why;
-      if (spec.name == "classifier.weight" && t->shape.size() == 2 && t->shape[1] != d) {
-        why = ": the head was trained on features of size " + std::to_string(t->shape[1]) + " but the backbone (" +
-              backbone.source + ") has hidden size " + std::to_string(d);
-      } else if (spec.name.rfind("classifier.", 0) == 0 && !t->shape.empty() && t->shape[0] != head.num_classes) {
-        why = ": " + std::to_string(t->shape[0]) + " outputs but config.json says num_classes " +
-              std::to_string(head.num_classes);
+    CheckTensor(file, spec.name, spec, problems, [&](const TensorView& t) -> std::string {
+      if (spec.name == "classifier.weight" && t.shape.size() == 2 && t.shape[1] != d) {
+        return ": the head was trained on features of size " + std::to_string(t.shape[1]) + " but the backbone (" +
+               backbone.source + ") has hidden size " + std::to_string(d);
       }
-      problems.push_back("tensor '" + spec.name + "' has shape " + ShapeString(t->shape) + ", expected " +
-                         ShapeString(spec.shape) + why);
-    }
+      if (spec.name.rfind("classifier.", 0) == 0 && !t.shape.empty() && t.shape[0] != head.num_classes) {
+        return ": " + std::to_string(t.shape[0]) + " outputs but config.json says num_classes " +
+               std::to_string(head.num_classes);
+      }
+      return "";
+    });
   }
   size_t backbone_tensors = 0;
   for (const TensorView& t : file.tensors()) {
@@ -250,11 +241,7 @@ HeadWeights CheckHeadTensors(const SafetensorsFile& file, const HeadConfig& head
                          e.what());
     }
   }
-  if (!problems.empty()) {
-    std::string text;
-    for (size_t i = 0; i < problems.size(); ++i) text += (i ? "\n" : "") + file.path() + ": " + problems[i];
-    throw Error(ErrorCode::kInvalidArgument, text);
-  }
+  ThrowIfTensorProblems(file, problems);
   return result;
 }
 

@@ -6,6 +6,7 @@
 //   Dinov2Config cfg = LoadDinov2Config("/models/curia/config.json");
 //   CheckBackboneTensors(*SafetensorsFile::Open("/models/curia/model.safetensors"), cfg);
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@
 namespace curia::model {
 
 class SafetensorsFile;
+struct TensorView;
 
 struct Dinov2Config {
   int64_t hidden_size = 768;
@@ -54,6 +56,16 @@ struct TensorSpec {
   std::vector<int64_t> shape;
   bool optional = false;  // embeddings.mask_token: training only, may be absent
 };
+
+// Appends to `problems` what is wrong with tensor `name` of `file` against `spec`: missing (unless
+// optional), not floating point (F32, F16 or BF16), or of another shape, the message then ending
+// with `shape_note(tensor)` when given (why the shape matters).
+void CheckTensor(const SafetensorsFile& file, const std::string& name, const TensorSpec& spec,
+                 std::vector<std::string>& problems,
+                 const std::function<std::string(const TensorView&)>& shape_note = nullptr);
+// Throws curia::Error(kInvalidArgument), one line per problem prefixed by the file's path (at most
+// 20, then a count), unless `problems` is empty.
+void ThrowIfTensorProblems(const SafetensorsFile& file, const std::vector<std::string>& problems);
 
 // Every tensor of transformers' Dinov2Model state_dict for this config, without prefix.
 std::vector<TensorSpec> BackboneTensorSpecs(const Dinov2Config& cfg);
