@@ -80,6 +80,32 @@ class BrokenSource : public PhantomSource {
   int64_t bad_;
 };
 
+// The real model on a slow device: every batch takes 100 ms longer, so that slices queue up.
+class SlowDevice : public IModel {
+ public:
+  explicit SlowDevice(IModel& model) : model_(model) {}
+  const ModelInfo& info() const override { return model_.info(); }
+  std::unique_ptr<IDeviceRunner> CreateRunner(size_t device) override {
+    return std::make_unique<Runner>(model_.CreateRunner(device));
+  }
+  std::vector<int64_t> KeptSlices(int task, int64_t slices) const override { return model_.KeptSlices(task, slices); }
+  std::vector<float> Run3D(int task, const std::vector<const SliceTokens*>& slices) const override {
+    return model_.Run3D(task, slices);
+  }
+
+ private:
+  struct Runner : IDeviceRunner {
+    explicit Runner(std::unique_ptr<IDeviceRunner> r) : runner(std::move(r)) {}
+    void Run(const float* pixels, int64_t n, const std::vector<SliceRequest>& requests,
+             std::vector<SliceResult>& results) override {
+      std::this_thread::sleep_for(100ms);
+      runner->Run(pixels, n, requests, results);
+    }
+    std::unique_ptr<IDeviceRunner> runner;
+  };
+  IModel& model_;
+};
+
 class PoolTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -290,6 +316,69 @@ TEST_F(PoolTest, CancelFailureAndShortVolumesLeaveOtherJobsAlone) {
   EXPECT_EQ(two.findings.skipped[0].task, "finding-3d");
   EXPECT_NE(two.findings.skipped[0].reason.find("too few for the head's window of 5"), std::string::npos);
   EXPECT_FALSE(pool.Progress("long"));  // gone from the pool
+}
+
+// A job cancelled while its slices wait in the queue leaves when the device drops them: its callback
+// runs while the pool lives, and its place among the active jobs goes to the next job.
+TEST_F(PoolTest, CancelledQueuedWorkFreesItsPlace) {
+  config::CuriaSettings settings = Settings();
+  settings.model.max_batch = 2;
+  settings.model.queued_slices = 4;
+  settings.model.max_active_jobs = 1;
+  settings.model.preprocess_threads = 1;
+  settings.model.max_batch_delay_ms = 1;
+  auto model = nn::TorchModel::Load(settings);
+  SlowDevice slow(*model);
+  Results results;
+  WorkerPool pool(slow, settings.model);
+  pool.Submit({"a", Priority::kRoutine, Phantom(100, 32), {"finding-2d"}}, results.Callback());
+  while (!pool.Progress("a") || pool.Progress("a")->done < 2) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);  // the queue is full again: the pump waits for room
+  ASSERT_TRUE(pool.Cancel("a"));
+  ASSERT_TRUE(results.Wait(1, 10s)) << "the cancelled job never left the pool";
+  EXPECT_EQ(results.Get("a").status, JobStatus::kCancelled);
+  pool.Submit({"b", Priority::kRoutine, Phantom(4, 32), {"finding-2d"}}, results.Callback());
+  ASSERT_TRUE(results.Wait(2, 20s)) << "the next job never started";
+  EXPECT_EQ(results.Get("b").status, JobStatus::kDone) << results.Get("b").error;
+}
+
+// With several workers on a device, progress still only rises and never follows the job's end.
+TEST_F(PoolTest, ProgressRisesAndStopsAtTheEndWithSeveralWorkers) {
+  config::CuriaSettings settings = Settings("per-slice");
+  settings.model.workers_per_device = 3;
+  settings.model.max_batch = 1;
+  auto model = nn::TorchModel::Load(settings);
+  std::mutex mu;
+  std::map<std::string, std::vector<int64_t>> steps;
+  std::map<std::string, bool> ended;
+  int late = 0;
+  Results results;
+  {
+    WorkerPool pool(*model, settings.model);
+    for (int i = 0; i < 4; ++i) {
+      const std::string id = "job-" + std::to_string(i);
+      pool.Submit({id, Priority::kRoutine, Phantom(12, 32, static_cast<uint64_t>(i)), {}},
+                  [&, done = results.Callback()](JobResult r) {
+                    {
+                      std::lock_guard<std::mutex> lock(mu);
+                      ended[r.id] = true;
+                    }
+                    done(std::move(r));
+                  },
+                  [&](const JobProgress& p) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(p.done % 3 * 4));  // uneven delivery
+                    std::lock_guard<std::mutex> lock(mu);
+                    if (ended[p.id]) ++late;
+                    steps[p.id].push_back(p.done);
+                  });
+    }
+    ASSERT_TRUE(results.Wait(4));
+  }
+  EXPECT_EQ(late, 0);
+  for (const auto& [id, s] : steps) {
+    EXPECT_TRUE(std::adjacent_find(s.begin(), s.end(), std::greater_equal<int64_t>()) == s.end()) << id;
+    EXPECT_EQ(s.back(), 12) << id;
+  }
 }
 
 TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {

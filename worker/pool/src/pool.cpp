@@ -56,6 +56,10 @@ struct Job {
   JobRequest request;
   DoneCallback on_done;
   ProgressCallback on_progress;
+  // Reports leave in order and never after on_done: several threads deliver them outside mu.
+  std::mutex report_mu;
+  int64_t reported = -1;
+  bool closed = false;
   uint64_t seq = 0;
   Clock::time_point submitted, activated;
   std::vector<int> tasks;  // model task indices
@@ -248,6 +252,14 @@ struct WorkerPool::Impl {
     j.error = message;
   }
 
+  // Outside mu: a progress report, unless a later one or the job's end has been delivered already.
+  static void Report(Job& j, const JobProgress& report) {
+    std::lock_guard<std::mutex> lock(j.report_mu);
+    if (j.closed || report.done <= j.reported) return;
+    j.reported = report.done;
+    j.on_progress(report);
+  }
+
   // Outside mu: callbacks of jobs that left the pool.
   void Finish(const std::vector<JobPtr>& gone) {
     for (const JobPtr& j : gone) {
@@ -270,6 +282,10 @@ struct WorkerPool::Impl {
         if (r.status == JobStatus::kCancelled) ++stats.jobs_cancelled;
       }
       if (r.status == JobStatus::kFailed) log::Warning("pool", "job " + r.id + " failed: " + r.error);
+      {
+        std::lock_guard<std::mutex> lock(j->report_mu);
+        j->closed = true;
+      }
       try {
         j->on_done(std::move(r));
       } catch (const std::exception& e) {
@@ -423,7 +439,7 @@ struct WorkerPool::Impl {
       lock.lock();
       j.timings.preprocess_seconds += seconds;
       std::vector<JobPtr> gone;
-      ProgressCallback progress;
+      bool progress = false;
       JobProgress report;
       if (!error.empty()) {
         Fail(j, unit->kind == Unit::Kind::kActivate ? error : "slice " + std::to_string(unit->slice) + ": " + error);
@@ -450,7 +466,7 @@ struct WorkerPool::Impl {
               j.volume_divide = !(j.volume_std < info.eps);
               j.stats_ready = true;
             }
-            progress = j.on_progress;
+            progress = static_cast<bool>(j.on_progress);
             report = {j.request.id, j.Done(), j.Total()};
           }
           break;
@@ -469,7 +485,7 @@ struct WorkerPool::Impl {
       gone = Reap();
       if (!gone.empty() || progress) {
         lock.unlock();
-        if (progress) progress(report);
+        if (progress) Report(j, report);
         Finish(gone);
         lock.lock();
       }
@@ -550,9 +566,15 @@ struct WorkerPool::Impl {
       if (stopping) break;
       if (paused) continue;
       std::vector<ReadySlice> batch = TakeBatch();
+      // Dropping a cancelled job's queued slices may have been the last of it.
+      std::vector<JobPtr> gone = Reap();
       StartPumps();  // room in the queue
-      if (batch.empty()) continue;
       lock.unlock();
+      Finish(gone);
+      if (batch.empty()) {
+        lock.lock();
+        continue;
+      }
 
       std::vector<SliceResult> results(batch.size());
       std::vector<std::string> errors(batch.size());
@@ -573,7 +595,7 @@ struct WorkerPool::Impl {
           break;
         }
       }
-      std::vector<std::pair<ProgressCallback, JobProgress>> reports;
+      std::vector<std::pair<JobPtr, JobProgress>> reports;
       for (size_t i = 0; i < batch.size(); ++i) {
         ReadySlice& r = batch[i];
         Job& j = *r.job;
@@ -605,12 +627,12 @@ struct WorkerPool::Impl {
         }
         ++j.items_done;
         if (j.items_done == j.items.size() && (!j.needs_stats || j.stats_ready)) j.finished = true;
-        if (j.on_progress) reports.emplace_back(j.on_progress, JobProgress{j.request.id, j.Done(), j.Total()});
+        if (j.on_progress) reports.emplace_back(r.job, JobProgress{j.request.id, j.Done(), j.Total()});
       }
-      std::vector<JobPtr> gone = Reap();
+      gone = Reap();
       StartPumps();
       lock.unlock();
-      for (auto& [callback, report] : reports) callback(report);
+      for (const auto& [job, report] : reports) Report(*job, report);
       Finish(gone);
       lock.lock();
     }
@@ -758,7 +780,8 @@ bool WorkerPool::Cancel(const std::string& id) {
     gone = impl_->Reap();
     impl_->StartPumps();
   }
-  impl_->Finish(gone);
+  // On a pool thread, as promised (the caller may be inside one of the job's callbacks).
+  if (!gone.empty()) boost::asio::post(impl_->cpu, [impl = impl_.get(), gone] { impl->Finish(gone); });
   return true;
 }
 

@@ -5,7 +5,7 @@
 //   WorkerPool pool(model, settings.model);
 //   pool.Submit({"job-1", Priority::kStat, volume, {"ich"}},
 //               [](JobResult r) { ... },                  // exactly once, on a pool thread
-//               [](const JobProgress& p) { ... });        // slices done / total
+//               [](const JobProgress& p) { ... });        // slices done / total, rising, before r
 //
 // Inside: CPU threads (Boost.Asio thread pool) read and preprocess slices ahead of the devices into
 // a bounded queue; one or more workers per device take batches of up to MaxBatch slices from any
@@ -75,7 +75,8 @@ class WorkerPool {
   // Starts the threads. `model` must outlive the pool. Throws curia::Error when a runner cannot be
   // created for a device.
   WorkerPool(IModel& model, const config::ModelSettings& settings);
-  // Cancels what is left (their callbacks run with kCancelled) and joins every thread.
+  // Cancels what is left (their callbacks run with kCancelled, on the caller's thread) and joins
+  // every thread.
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
