@@ -16,11 +16,6 @@ namespace {
 constexpr double kOutputTol = 1e-5;
 constexpr double kHiddenTol = 2e-5;
 
-std::vector<float> Values(const at::Tensor& t) {
-  at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
 class Golden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Golden, MatchesTransformers) {
@@ -30,18 +25,18 @@ TEST_P(Golden, MatchesTransformers) {
   auto io = model::SafetensorsFile::Open(dir + "/io.safetensors");
   const at::Tensor pixels = ToTensor(io->Get("pixel_values"));
   const BackboneOutput out = backbone->Forward(pixels, /*output_hidden_states=*/true);
-  EXPECT_TRUE(test::AllClose(Values(out.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
-  EXPECT_TRUE(test::AllClose(Values(out.pooler_output), io->Get("pooler_output"), kOutputTol));
+  EXPECT_TRUE(test::AllClose(ToFloatVector(out.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
+  EXPECT_TRUE(test::AllClose(ToFloatVector(out.pooler_output), io->Get("pooler_output"), kOutputTol));
   ASSERT_EQ(out.hidden_states.size(), static_cast<size_t>(backbone->config().num_hidden_layers + 1));
-  EXPECT_TRUE(test::AllClose(Values(at::stack(out.hidden_states, 0)), io->Get("hidden_states"), kHiddenTol));
-  EXPECT_TRUE(at::equal(out.encoder_output, out.hidden_states.back()));
+  EXPECT_TRUE(test::AllClose(ToFloatVector(at::stack(out.hidden_states, 0)), io->Get("hidden_states"), kHiddenTol));
 
   // Without hidden states the same numbers come out, and each image alone gives what it gives in
   // the batch (up to the blocking of the matrix products).
   const BackboneOutput plain = backbone->Forward(pixels);
-  EXPECT_TRUE(test::AllClose(Values(plain.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
+  EXPECT_TRUE(at::equal(plain.encoder_output, out.hidden_states.back()));  // the last layer, before the LN
+  EXPECT_TRUE(test::AllClose(ToFloatVector(plain.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
   const BackboneOutput second = backbone->Forward(pixels.narrow(0, 1, 1));
-  EXPECT_TRUE(test::AllClose(Values(second.last_hidden_state), Values(plain.last_hidden_state.narrow(0, 1, 1)), kOutputTol));
+  EXPECT_TRUE(test::AllClose(ToFloatVector(second.last_hidden_state), ToFloatVector(plain.last_hidden_state.narrow(0, 1, 1)), kOutputTol));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, Golden,
@@ -55,8 +50,8 @@ TEST(Interpolation, MatchesThePyTorchReference) {
   for (const char* name : {"nonsquare_96x80", "smaller_48x48", "same_count_32x128"}) {
     const std::string prefix = std::string(name) + ".";
     const BackboneOutput out = backbone->Forward(ToTensor(io->Get(prefix + "pixel_values")));
-    EXPECT_TRUE(test::AllClose(Values(out.last_hidden_state), io->Get(prefix + "last_hidden_state"), kOutputTol)) << name;
-    EXPECT_TRUE(test::AllClose(Values(out.encoder_output), io->Get(prefix + "hidden_states_last"), kHiddenTol)) << name;
+    EXPECT_TRUE(test::AllClose(ToFloatVector(out.last_hidden_state), io->Get(prefix + "last_hidden_state"), kOutputTol)) << name;
+    EXPECT_TRUE(test::AllClose(ToFloatVector(out.encoder_output), io->Get(prefix + "hidden_states_last"), kHiddenTol)) << name;
   }
 }
 
@@ -78,7 +73,7 @@ TEST(ReducedPrecisionWeights, LoadAndStayClose) {
     w.Write(dir.File("model.safetensors"));
     auto backbone = Dinov2Backbone::Load(dir.path(), BackboneOptions{});
     const BackboneOutput out = backbone->Forward(ToTensor(io->Get("pixel_values")));
-    EXPECT_TRUE(test::AllClose(Values(out.last_hidden_state), io->Get("last_hidden_state"),
+    EXPECT_TRUE(test::AllClose(ToFloatVector(out.last_hidden_state), io->Get("last_hidden_state"),
                                std::string(dtype) == "F16" ? 1e-2 : 1e-1))
         << dtype;
   }

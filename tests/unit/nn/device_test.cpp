@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "curia/config/error.h"
+#include "test_support.h"
 
 namespace curia::nn {
 namespace {
@@ -13,12 +14,8 @@ TEST(Device, Parses) {
   EXPECT_EQ(ParseDevice("cuda").ToString(), "cuda:0");
   EXPECT_EQ(ParseDevice("cuda:3").index, 3);
   for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CUDA:0", "cuda:12345"}) {
-    try {
-      ParseDevice(bad);
-      ADD_FAILURE() << bad;
-    } catch (const Error& e) {
-      EXPECT_EQ(std::string(e.what()), std::string("unknown device '") + bad + "' (expected cpu, cuda or cuda:N)");
-    }
+    EXPECT_EQ(test::ErrorMessage([&] { ParseDevice(bad); }),
+              std::string("unknown device '") + bad + "' (expected cpu, cuda or cuda:N)");
   }
   EXPECT_EQ(ParsePrecision("bfloat16"), Precision::kBf16);
   EXPECT_EQ(std::string(PrecisionName(ParsePrecision("fp16"))), "fp16");
@@ -27,17 +24,12 @@ TEST(Device, Parses) {
 
 TEST(Device, MissingCudaIsAClearError) {
   const int n = CudaDeviceCount();
-  try {
-    CheckDeviceAvailable(Device{Device::Kind::kCuda, n});  // one past the last device
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
-    const std::string msg = e.what();
-    if (!CudaAvailable()) {
-      EXPECT_NE(msg.find("was built without CUDA or no CUDA driver was found; use --device cpu"), std::string::npos);
-    } else {
-      EXPECT_NE(msg.find("does not exist: this machine has"), std::string::npos);
-    }
+  const std::string msg =  // one past the last device
+      test::ErrorMessage([&] { CheckDeviceAvailable(Device{Device::Kind::kCuda, n}); }, ErrorCode::kUnavailable);
+  if (!CudaAvailable()) {
+    EXPECT_NE(msg.find("was built without CUDA or no CUDA driver was found; use --device cpu"), std::string::npos) << msg;
+  } else {
+    EXPECT_NE(msg.find("does not exist: this machine has"), std::string::npos) << msg;
   }
   EXPECT_NO_THROW(CheckDeviceAvailable(Device{}));
 }

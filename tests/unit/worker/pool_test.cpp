@@ -18,6 +18,7 @@
 #include "curia/model/preprocess.h"
 #include "curia/nn/backbone.h"
 #include "curia/nn/head.h"
+#include "curia/nn/tensor_io.h"
 #include "curia/nn/torch_model.h"
 #include "curia/worker/phantom_source.h"
 #include "test_support.h"
@@ -185,7 +186,7 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   const TaskFinding& f2 = r.findings.findings[0];
   EXPECT_EQ(f2.task, "finding-2d");
   ASSERT_EQ(f2.slice_scores.size(), 12u);
-  for (int64_t k = 0; k < 12; ++k) EXPECT_NEAR(f2.slice_scores[static_cast<size_t>(k)], p2d[k][1].item<float>(), 1e-5);
+  EXPECT_TRUE(test::AllClose(f2.slice_scores, nn::ToFloatVector(p2d.select(1, 1)), 1e-5));
   EXPECT_NEAR(f2.probability, p2d.select(1, 1).max().item<float>(), 1e-5);
   EXPECT_EQ(f2.key_slice, p2d.select(1, 1).argmax().item<int64_t>());
   EXPECT_EQ(f2.present, f2.probability >= 0.5);
@@ -193,8 +194,7 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   ASSERT_EQ(f2.heat_map.rows, 32);
   ASSERT_EQ(f2.heat_map.cols, 32);
   const at::Tensor map = head2d->PatchProbabilities(out2d)[f2.key_slice].select(1, 1);
-  ASSERT_EQ(f2.heat_map.values.size(), static_cast<size_t>(map.numel()));
-  for (int64_t i = 0; i < map.numel(); ++i) EXPECT_NEAR(f2.heat_map.values[static_cast<size_t>(i)], map[i].item<float>(), 1e-5);
+  EXPECT_TRUE(test::AllClose(f2.heat_map.values, nn::ToFloatVector(map), 1e-5));
   EXPECT_GT(map.max().item<float>() - map.min().item<float>(), 1e-3);  // a map, not a constant
 
   const model::PreprocessResult volume3d = model::Preprocess({view(hws, {96, 96, 12})}, opt);  // one z-score
@@ -385,23 +385,15 @@ TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {
   std::string json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"organ": {"Head": "demo-mask",
       "Class": "region A", "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "Organ"}}}})";
   const auto settings = config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "");
-  try {
-    nn::TorchModel::Load(settings);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("c.json: $.Tasks.organ.Head: " + dir_->path() + "/demo-mask is a mask-prompted head"),
-              std::string::npos)
-        << e.what();
-  }
+  std::string msg = test::ErrorMessage([&] { nn::TorchModel::Load(settings); });
+  EXPECT_NE(msg.find("c.json: $.Tasks.organ.Head: " + dir_->path() + "/demo-mask is a mask-prompted head"),
+            std::string::npos)
+      << msg;
   json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"t": {"Head": "demo-2d", "Class": "maybe",
       "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "X"}}}})";
-  try {
-    nn::TorchModel::Load(config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", ""));
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("c.json: $.Tasks.t.Class: \"maybe\" is not a class of"), std::string::npos)
-        << e.what();
-  }
+  msg = test::ErrorMessage(
+      [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "")); });
+  EXPECT_NE(msg.find("c.json: $.Tasks.t.Class: \"maybe\" is not a class of"), std::string::npos) << msg;
 }
 
 }  // namespace

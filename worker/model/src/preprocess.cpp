@@ -183,16 +183,25 @@ ZScoreStats ZScore(float* values, int64_t n, double eps) {
     ss += d * d;
   }
   // torch.std of a single value is NaN (0/0); the processor then divides by NaN as well.
-  const double var = n > 1 ? ss / static_cast<double>(n - 1) : std::nan("");
+  st = MakeZScoreStats(mean, n > 1 ? ss / static_cast<double>(n - 1) : std::nan(""), eps);
+  ApplyZScore(values, n, st);
+  return st;
+}
+
+ZScoreStats MakeZScoreStats(double mean, double variance, double eps) {
+  ZScoreStats st;
   st.mean = static_cast<float>(mean);
-  st.std = static_cast<float>(std::sqrt(var));
+  st.std = static_cast<float>(std::sqrt(variance));
   st.divided = !(st.std < eps);
+  return st;
+}
+
+void ApplyZScore(float* values, int64_t n, const ZScoreStats& st) {
   if (st.divided) {
     for (int64_t i = 0; i < n; ++i) values[i] = (values[i] - st.mean) / st.std;
   } else {
     for (int64_t i = 0; i < n; ++i) values[i] = values[i] - st.mean;
   }
-  return st;
 }
 
 PreprocessResult Preprocess(const std::vector<TensorView>& images, const PreprocessOptions& opt) {

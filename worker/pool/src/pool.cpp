@@ -61,20 +61,18 @@ struct Job {
   int64_t reported = -1;
   bool closed = false;
   uint64_t seq = 0;
-  Clock::time_point submitted, activated;
+  Clock::time_point submitted;
   std::vector<int> tasks;  // model task indices
 
   // Set when the job is activated (its volume's description read and its items planned).
-  bool active = false, activating = false, planned = false;
+  bool active = false, activating = false;
   VolumeInfo info;
   std::vector<Item> items;
   size_t next_item = 0, items_done = 0;
   bool needs_stats = false;
   int64_t next_stats = 0, stats_done = 0;
   Moments moments;
-  bool stats_ready = false;
-  float volume_mean = 0, volume_std = 1;
-  bool volume_divide = true;
+  model::ZScoreStats volume;  // final once every slice's moments are in (StatsReady)
   int64_t in_flight = 0;  // units being read, slices queued or on a device
 
   // Results.
@@ -95,6 +93,7 @@ struct Job {
   int64_t Total() const { return static_cast<int64_t>(items.size()) + (needs_stats ? info.slices : 0); }
   int64_t Done() const { return static_cast<int64_t>(items_done) + stats_done; }
   bool Dead() const { return cancelled || failed; }
+  bool StatsReady() const { return stats_done == info.slices; }
 };
 
 using JobPtr = std::shared_ptr<Job>;
@@ -183,44 +182,46 @@ struct WorkerPool::Impl {
     return static_cast<double>(j.request.priority) - std::floor(waited / settings.aging_seconds);
   }
 
-  // Jobs in the order their work should be done.
-  std::vector<JobPtr> Ordered(Clock::time_point now) const {
-    std::vector<JobPtr> order = jobs;
-    std::stable_sort(order.begin(), order.end(), [&](const JobPtr& a, const JobPtr& b) {
-      const double ra = Rank(*a, now), rb = Rank(*b, now);
-      return ra != rb ? ra < rb : a->seq < b->seq;
-    });
-    return order;
-  }
-
   int64_t ActiveCount() const {
     int64_t n = 0;
     for (const JobPtr& j : jobs) n += (j->active || j->activating) ? 1 : 0;
     return n;
   }
 
-  // Under mu. The most urgent unit of work there is room for, if any.
+  // Under mu. Whether the job has a unit of work a pump may start now.
+  bool HasUnit(const Job& j, bool room, int64_t active) const {
+    if (j.Dead() || j.finished) return false;
+    if (!j.active) return !j.activating && active < settings.max_active_jobs;
+    if (j.needs_stats && j.next_stats < j.info.slices) return true;
+    return room && j.next_item < j.items.size() && (!j.items[j.next_item].volume_norm || j.StatsReady());
+  }
+
+  // Under mu. The most urgent unit of work there is room for, if any: from the job of lowest rank
+  // (the earliest submitted among equals), activation first, then statistics, then slices.
   std::optional<Unit> PickUnit() {
     if (stopping || paused) return std::nullopt;
     const Clock::time_point now = Clock::now();
     const bool room = static_cast<int64_t>(ready.size()) + reserved < settings.queued_slices;
     const int64_t active = ActiveCount();
-    for (const JobPtr& j : Ordered(now)) {
-      if (j->Dead() || j->finished) continue;
-      if (!j->active) {
-        if (j->activating || active >= settings.max_active_jobs) continue;
-        j->activating = true;
-        return Unit{Unit::Kind::kActivate, j, 0, 0};
-      }
-      if (j->needs_stats && j->next_stats < j->info.slices) {
-        return Unit{Unit::Kind::kStats, j, j->next_stats++, 0};
-      }
-      if (room && j->next_item < j->items.size() && (!j->items[j->next_item].volume_norm || j->stats_ready)) {
-        const size_t index = j->next_item++;
-        return Unit{Unit::Kind::kItem, j, j->items[index].slice, index};
+    JobPtr best;
+    double best_rank = 0;
+    for (const JobPtr& j : jobs) {  // in submission order
+      if (!HasUnit(*j, room, active)) continue;
+      const double rank = Rank(*j, now);
+      if (!best || rank < best_rank) {
+        best = j;
+        best_rank = rank;
       }
     }
-    return std::nullopt;
+    if (!best) return std::nullopt;
+    Job& j = *best;
+    if (!j.active) {
+      j.activating = true;
+      return Unit{Unit::Kind::kActivate, best, 0, 0};
+    }
+    if (j.needs_stats && j.next_stats < j.info.slices) return Unit{Unit::Kind::kStats, best, j.next_stats++, 0};
+    const size_t index = j.next_item++;
+    return Unit{Unit::Kind::kItem, best, j.items[index].slice, index};
   }
 
   // Under mu. Starts pump tasks while there is work they could pick.
@@ -423,8 +424,8 @@ struct WorkerPool::Impl {
             Prepare(j, unit->slice, raw, resizers, buffer.data());
             if (j.items[unit->item].volume_norm) {
               // Statistics of the whole volume (the processor's 3-D path); read under no lock:
-              // they are final once stats_ready is set.
-              for (float& v : buffer) v = j.volume_divide ? (v - j.volume_mean) / j.volume_std : v - j.volume_mean;
+              // they are final once every slice's moments are in.
+              model::ApplyZScore(buffer.data(), plane, j.volume);
             } else {
               model::ZScore(buffer.data(), plane, info.eps);
             }
@@ -450,8 +451,7 @@ struct WorkerPool::Impl {
           if (error.empty()) {
             Install(j, std::move(plan));
             j.active = true;
-            j.activated = Clock::now();
-            j.timings.queued_seconds = Seconds(j.activated - j.submitted);
+            j.timings.queued_seconds = Seconds(Clock::now() - j.submitted);
           }
           break;
         case Unit::Kind::kStats:
@@ -459,12 +459,8 @@ struct WorkerPool::Impl {
           if (!j.Dead()) {
             j.moments.Add(moments);
             ++j.stats_done;
-            if (j.stats_done == j.info.slices) {
-              // torch: float32 mean, unbiased std; std < eps gives x - mean.
-              j.volume_mean = static_cast<float>(j.moments.mean);
-              j.volume_std = static_cast<float>(std::sqrt(j.moments.m2 / std::max(1.0, j.moments.n - 1)));
-              j.volume_divide = !(j.volume_std < info.eps);
-              j.stats_ready = true;
+            if (j.StatsReady()) {
+              j.volume = model::MakeZScoreStats(j.moments.mean, j.moments.m2 / std::max(1.0, j.moments.n - 1), info.eps);
             }
             progress = static_cast<bool>(j.on_progress);
             report = {j.request.id, j.Done(), j.Total()};
@@ -626,7 +622,7 @@ struct WorkerPool::Impl {
           j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
         }
         ++j.items_done;
-        if (j.items_done == j.items.size() && (!j.needs_stats || j.stats_ready)) j.finished = true;
+        if (j.items_done == j.items.size() && (!j.needs_stats || j.StatsReady())) j.finished = true;
         if (j.on_progress) reports.emplace_back(r.job, JobProgress{j.request.id, j.Done(), j.Total()});
       }
       gone = Reap();

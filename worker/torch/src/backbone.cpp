@@ -25,16 +25,12 @@ at::ScalarType ScalarTypeOf(Precision p) {
   return at::kFloat;
 }
 
-at::Device AtDevice(const Device& d) {
-  return d.is_cuda() ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(d.index)) : at::Device(at::kCPU);
-}
-
 // Runs the operations the forward pass needs once on tiny tensors, so that an unsupported
 // device/precision pair fails at load time with a clear message rather than mid-study.
 void ProbePrecision(const Device& device, Precision precision) {
   try {
     c10::InferenceMode guard;
-    const auto opts = at::TensorOptions().device(AtDevice(device)).dtype(ScalarTypeOf(precision));
+    const auto opts = at::TensorOptions().device(ToAtDevice(device)).dtype(ScalarTypeOf(precision));
     at::Tensor a = at::ones({2, 4, 8}, opts);
     at::Tensor w = at::ones({8, 8}, opts);
     at::Tensor b = at::zeros({8}, opts);
@@ -164,7 +160,7 @@ std::unique_ptr<Dinov2Backbone> Dinov2Backbone::FromFile(const model::Dinov2Conf
   impl->cfg = cfg;
   impl->device = options.device;
   impl->precision = options.precision;
-  impl->options = at::TensorOptions().device(AtDevice(options.device)).dtype(ScalarTypeOf(options.precision));
+  impl->options = at::TensorOptions().device(ToAtDevice(options.device)).dtype(ScalarTypeOf(options.precision));
   const std::string prefix(prefix_view);
   auto get = [&](const std::string& name) { return impl->Load(file, prefix + name); };
   const int64_t d = cfg.hidden_size;
@@ -173,7 +169,7 @@ std::unique_ptr<Dinov2Backbone> Dinov2Backbone::FromFile(const model::Dinov2Conf
   impl->patch_b = impl->Place(get("embeddings.patch_embeddings.projection.bias"));
   impl->cls_token = impl->Place(get("embeddings.cls_token"));
   if (cfg.num_register_tokens > 0) impl->registers = impl->Place(get("embeddings.register_tokens"));
-  impl->position = get("embeddings.position_embeddings").to(AtDevice(options.device)).contiguous();
+  impl->position = get("embeddings.position_embeddings").to(ToAtDevice(options.device)).contiguous();
 
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";

@@ -183,9 +183,7 @@ std::unique_ptr<TaskHead> TaskHead::Load(const std::string& dir, const Dinov2Bac
   impl->cfg = cfg;
   impl->backbone = backbone.config();
   impl->dir = dir;
-  impl->device = backbone.device().is_cuda()
-                     ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(backbone.device().index))
-                     : at::Device(at::kCPU);
+  impl->device = ToAtDevice(backbone.device());
   config::Sha256 digest;
   digest.Update(config_text);
   auto get = [&](const std::string& name) {
@@ -217,14 +215,13 @@ std::unique_ptr<TaskHead> TaskHead::Load(const std::string& dir, const Dinov2Bac
 }
 
 const model::HeadConfig& TaskHead::config() const { return impl_->cfg; }
-const std::string& TaskHead::dir() const { return impl_->dir; }
 const std::string& TaskHead::digest() const { return impl_->digest; }
 
 at::Tensor TaskHead::Logits2D(const BackboneOutput& out, const at::Tensor& mask) const {
   const Impl& m = *impl_;
   c10::InferenceMode guard;
+  if (!mask.defined()) return at::linear(out.pooler_output.to(at::kFloat), m.classifier_w, m.classifier_b);
   const at::Tensor last = out.last_hidden_state.to(at::kFloat);
-  if (!mask.defined()) return at::linear(last.select(1, 0), m.classifier_w, m.classifier_b);
   const int64_t b = last.size(0), patches = last.size(1) - m.FirstPatch();
   if (mask.dim() != 4 || mask.size(0) != b || mask.size(1) != 1) {
     Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(b) + ", 1, H, W): one per slice");

@@ -39,6 +39,15 @@ at::Tensor ToTensor(const model::TensorView& view) {
   return t;
 }
 
+std::vector<float> ToFloatVector(const at::Tensor& tensor) {
+  const at::Tensor t = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+}
+
+at::Device ToAtDevice(const Device& d) {
+  return d.is_cuda() ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(d.index)) : at::Device(at::kCPU);
+}
+
 void AddTensor(model::SafetensorsWriter& writer, const std::string& name, const at::Tensor& tensor) {
   at::Tensor t = tensor.detach().to(at::kCPU, at::kFloat).contiguous();
   std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());

@@ -12,6 +12,7 @@
 #include "curia/config/log.h"
 #include "curia/nn/backbone.h"
 #include "curia/nn/head.h"
+#include "curia/nn/tensor_io.h"
 
 namespace curia::nn {
 namespace {
@@ -24,11 +25,6 @@ auto AtPath(const config::CuriaSettings& s, const std::string& path, F&& f) -> d
   } catch (const Error& e) {
     throw Error(e.code(), s.source + ": " + path + ": " + e.what());
   }
-}
-
-std::vector<float> ToHost(const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
 struct DeviceModel {
@@ -59,19 +55,19 @@ class Runner : public worker::IDeviceRunner {
           const worker::TaskInfo& task = info_.tasks[static_cast<size_t>(t)];
           at::Tensor& p = probabilities[static_cast<size_t>(t)];
           if (!p.defined()) p = head.Probabilities(head.Logits2D(out)).to(at::kCPU);
-          result.probabilities.push_back(ToHost(p[i]));
+          result.probabilities.push_back(ToFloatVector(p[i]));
           if (!request.heat_maps) continue;
           worker::HeatMap heat;  // stays empty for a regression head: a value has no "where"
           if (!task.regression) {
             at::Tensor& map = patch_probabilities[static_cast<size_t>(t)];
             if (!map.defined()) map = head.PatchProbabilities(out).select(2, task.positive_class).to(at::kCPU);
-            heat = {grid, grid, ToHost(map[i])};
+            heat = {grid, grid, ToFloatVector(map[i])};
           }
           result.heat_maps.push_back(std::move(heat));
         }
         for (int t : request.tasks3d) {
           const at::Tensor tokens = model_.heads[static_cast<size_t>(t)]->SliceTokens(out.encoder_output[i]);
-          result.tokens.push_back({tokens.size(0), tokens.size(1), ToHost(tokens)});
+          result.tokens.push_back({tokens.size(0), tokens.size(1), ToFloatVector(tokens)});
         }
       }
     } catch (const c10::OutOfMemoryError& e) {
@@ -146,23 +142,23 @@ std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
     const model::HeadConfig& hc = head.config();
     t.is3d = hc.Is3D();
     t.regression = hc.regression;
-    t.requires_mask = hc.requires_mask;
     t.labels = hc.labels;
     t.head_digest = head.digest();
     if (hc.requires_mask) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  s.source + ": " + config::JsonPath(task.path, "Head") + ": " + task.head +
-                      " is a mask-prompted head (it classifies a masked region) and the node has no mask source for "
-                      "it; use it with `curia head --input` and a 'mask' tensor");
+      AtPath(s, config::JsonPath(task.path, "Head"), [&] {
+        throw Error(ErrorCode::kInvalidArgument,
+                    task.head + " is a mask-prompted head (it classifies a masked region) and the node has no mask "
+                                "source for it; use it with `curia head --input` and a 'mask' tensor");
+      });
     }
     // The positive class: a label, an index, or the second class of a two-class head.
     const std::string class_path = config::JsonPath(task.path, "Class");
+    std::string labels;
+    for (const auto& l : hc.labels) labels += (labels.empty() ? "\"" : ", \"") + l + "\"";
     if (hc.regression) {
       t.positive_class = -1;
     } else if (task.positive_class.empty()) {
       if (hc.num_classes != 2) {
-        std::string labels;
-        for (const auto& l : hc.labels) labels += (labels.empty() ? "" : ", ") + l;
         throw Error(ErrorCode::kInvalidArgument, s.source + ": " + class_path + ": required for the " +
                                                      std::to_string(hc.num_classes) + "-class head " + task.head +
                                                      " (labels: " + labels + ")");
@@ -177,8 +173,6 @@ std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
         if (index < hc.num_classes) t.positive_class = index;
       }
       if (t.positive_class < 0) {
-        std::string labels;
-        for (const auto& l : hc.labels) labels += (labels.empty() ? "\"" : ", \"") + l + "\"";
         throw Error(ErrorCode::kInvalidArgument, s.source + ": " + class_path + ": \"" + task.positive_class +
                                                      "\" is not a class of " + task.head + " (labels: " + labels +
                                                      "; or an index below " + std::to_string(hc.num_classes) + ")");
@@ -209,15 +203,13 @@ std::vector<int64_t> TorchModel::KeptSlices(int task, int64_t slices) const {
 std::vector<float> TorchModel::Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const {
   c10::InferenceMode guard;
   const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
-  const at::Device device = impl_->devices.front().backbone->device().is_cuda()
-                                ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->devices.front().backbone->device().index))
-                                : at::Device(at::kCPU);
+  const at::Device device = ToAtDevice(impl_->devices.front().backbone->device());
   std::vector<at::Tensor> tokens;
   for (const worker::SliceTokens* s : slices) {
     tokens.push_back(at::from_blob(const_cast<float*>(s->values.data()), {s->rows, s->cols}, at::TensorOptions().dtype(at::kFloat))
                          .to(device));
   }
-  return ToHost(head.Probabilities(head.VolumeLogits(tokens))[0]);
+  return ToFloatVector(head.Probabilities(head.VolumeLogits(tokens))[0]);
 }
 
 }  // namespace curia::nn

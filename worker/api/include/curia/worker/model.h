@@ -20,7 +20,6 @@ struct TaskInfo {
   std::string name;
   bool is3d = false;
   bool regression = false;
-  bool requires_mask = false;
   config::Normalization normalization = config::Normalization::kPerSlice;  // resolved (never kAuto)
   std::vector<std::string> labels;
   int64_t positive_class = -1;

@@ -62,6 +62,10 @@ struct ZScoreStats {
 // (Version A's rule). Mean and std are accumulated in double and rounded to float32, as torch's
 // CPU reductions give them.
 ZScoreStats ZScore(float* values, int64_t n, double eps);
+// The pieces, for statistics gathered elsewhere (the pool's per-volume pass): the float32 mean and
+// std from a mean and unbiased variance in double, with the eps rule; and their application.
+ZScoreStats MakeZScoreStats(double mean, double variance, double eps);
+void ApplyZScore(float* values, int64_t n, const ZScoreStats& stats);
 
 enum class ProcessorVersion { kA, kB };
 enum class InputPath { kNumpy, kTensor };

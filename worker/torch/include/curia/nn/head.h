@@ -36,7 +36,6 @@ class TaskHead {
   ~TaskHead();
 
   const model::HeadConfig& config() const;
-  const std::string& dir() const;
   // SHA-256 of config.json and the head's own tensors: the head's version in results and SRs.
   const std::string& digest() const;
 
