@@ -10,6 +10,8 @@
 #include <limits>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "curia/config/error.h"
 
 namespace curia::config {
@@ -538,6 +540,29 @@ std::string ReadTextFile(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw Error(ErrorCode::kInvalidArgument, path + ": read error");
   return ss.str();
+}
+
+void WriteFileAtomic(const std::string& path, const std::vector<std::string_view>& parts) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw Error(ErrorCode::kInvalidArgument, path + ": cannot create (" + std::strerror(errno) + ")");
+  bool ok = true;
+  for (std::string_view part : parts) {
+    if (ok && !part.empty()) ok = std::fwrite(part.data(), 1, part.size(), f) == part.size();
+  }
+  int err = errno;
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw Error(ErrorCode::kInvalidArgument, path + ": write failed (" + std::strerror(err) + ")");
+  }
 }
 
 Json ParseJsonFile(const std::string& path) { return Json::Parse(ReadTextFile(path), path); }

@@ -55,12 +55,6 @@ void SetMinLevel(Level level) {
   s.min_level = level;
 }
 
-Level MinLevel() {
-  State& s = GetState();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  return s.min_level;
-}
-
 void Write(Level level, std::string_view module, std::string_view message) {
   State& s = GetState();
   std::lock_guard<std::mutex> lock(s.mutex);

@@ -15,7 +15,8 @@ std::string Resolve(const std::string& path, const std::string& base_dir) {
   return base_dir + "/" + path;
 }
 
-std::optional<CodedConcept> ReadConcept(ObjectReader& parent, const char* key, bool required, Diagnostics& diag) {
+std::optional<CodedConcept> ReadConcept(ObjectReader& parent, const char* key, bool required) {
+  Diagnostics& diag = parent.diagnostics();
   const Json* v = parent.Get(key);
   if (!v) {
     if (required && parent.ok()) diag.Add(parent.PathOf(key), "required member is missing (an object {\"Code\", \"Scheme\", \"Meaning\"})");
@@ -34,7 +35,8 @@ std::optional<CodedConcept> ReadConcept(ObjectReader& parent, const char* key, b
   return c;
 }
 
-void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir, Diagnostics& diag) {
+void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir) {
+  Diagnostics& diag = r.diagnostics();
   m.path = Resolve(r.RequiredString("Path"), base_dir);
   if (const Json* d = r.Get("Devices")) {
     m.devices.clear();
@@ -88,19 +90,19 @@ TaskSettings ReadTask(const std::string& name, const Json& value, const std::str
       diag.Add(r.PathOf("Class"), "expected a class label or a class index, found " + c->Describe());
     }
   }
-  const std::string aggregate = r.Enum("Aggregate", "max", {"max", "mean", "top-k-mean"});
-  t.aggregate = aggregate == "mean" ? Aggregation::kMean : aggregate == "top-k-mean" ? Aggregation::kTopKMean : Aggregation::kMax;
+  t.aggregate = r.EnumOf<Aggregation>(
+      "Aggregate", Aggregation::kMax,
+      {{"max", Aggregation::kMax}, {"mean", Aggregation::kMean}, {"top-k-mean", Aggregation::kTopKMean}});
   t.top_k = r.Int("TopK", 3, 1, 100000);
   if (r.Has("TopK") && t.aggregate != Aggregation::kTopKMean) {
     diag.Add(r.PathOf("TopK"), "only used with \"Aggregate\": \"top-k-mean\"");
   }
   t.threshold = r.Number("Threshold", 0.5, std::numeric_limits<double>::lowest(), std::numeric_limits<double>::max());
-  const std::string norm = r.Enum("Normalization", "auto", {"auto", "per-slice", "per-volume"});
-  t.normalization = norm == "per-slice"    ? Normalization::kPerSlice
-                    : norm == "per-volume" ? Normalization::kPerVolume
-                                           : Normalization::kAuto;
-  if (auto f = ReadConcept(r, "Finding", true, diag)) t.finding = *f;
-  t.finding_site = ReadConcept(r, "FindingSite", false, diag);
+  t.normalization = r.EnumOf<Normalization>(
+      "Normalization", Normalization::kAuto,
+      {{"auto", Normalization::kAuto}, {"per-slice", Normalization::kPerSlice}, {"per-volume", Normalization::kPerVolume}});
+  if (auto f = ReadConcept(r, "Finding", true)) t.finding = *f;
+  t.finding_site = ReadConcept(r, "FindingSite", false);
   if (const Json* w = r.Get("Window")) {
     ObjectReader wr(*w, r.PathOf("Window"), diag);
     t.window_center = wr.RequiredNumber("Center", -100000, 100000);
@@ -126,7 +128,8 @@ bool IsUidRoot(const std::string& root) {
   return true;
 }
 
-void ReadDicom(ObjectReader& r, DicomSettings& d, Diagnostics& diag) {
+void ReadDicom(ObjectReader& r, DicomSettings& d) {
+  Diagnostics& diag = r.diagnostics();
   d.uid_root = r.String("UidRoot", "2.25");
   if (!IsUidRoot(d.uid_root)) {
     diag.Add(r.PathOf("UidRoot"), "\"" + d.uid_root + "\" is not a UID root (digits and dots, no leading zeros, "
@@ -135,10 +138,9 @@ void ReadDicom(ObjectReader& r, DicomSettings& d, Diagnostics& diag) {
   d.series_number = r.Int("SeriesNumber", 9901, 1, 2147483647);
   d.manufacturer = r.String("Manufacturer", "Curia Node");
   d.institution = r.String("InstitutionName", "");
-  d.comprehensive_3d = r.Enum("SrClass", "comprehensive-3d", {"comprehensive-3d", "comprehensive"}) == "comprehensive-3d";
-  d.multiframe_sc = r.Enum("ScClass", "secondary-capture", {"secondary-capture", "multi-frame-true-color"}) ==
-                    "multi-frame-true-color";
-  d.key_images_for_all = r.Enum("KeyImages", "positive", {"positive", "all"}) == "all";
+  d.comprehensive_3d = r.EnumOf<bool>("SrClass", true, {{"comprehensive-3d", true}, {"comprehensive", false}});
+  d.multiframe_sc = r.EnumOf<bool>("ScClass", false, {{"secondary-capture", false}, {"multi-frame-true-color", true}});
+  d.key_images_for_all = r.EnumOf<bool>("KeyImages", false, {{"positive", false}, {"all", true}});
   d.heat_map = r.Bool("HeatMap", false);
   if (d.manufacturer.empty() || d.manufacturer.size() > 64) diag.Add(r.PathOf("Manufacturer"), "expected 1 to 64 characters");
   if (d.institution.size() > 64) diag.Add(r.PathOf("InstitutionName"), "longer than 64 characters");
@@ -146,15 +148,6 @@ void ReadDicom(ObjectReader& r, DicomSettings& d, Diagnostics& diag) {
 }
 
 }  // namespace
-
-const char* AggregationName(Aggregation a) {
-  switch (a) {
-    case Aggregation::kMax: return "max";
-    case Aggregation::kMean: return "mean";
-    case Aggregation::kTopKMean: return "top-k-mean";
-  }
-  return "?";
-}
 
 const TaskSettings* CuriaSettings::FindTask(const std::string& name) const {
   for (const TaskSettings& t : tasks) {
@@ -180,13 +173,13 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
     }
     if (const Json* m = r.Get("Model")) {
       ObjectReader mr(*m, r.PathOf("Model"), diag);
-      if (mr.ok()) ReadModel(mr, s.model, base_dir, diag);
+      if (mr.ok()) ReadModel(mr, s.model, base_dir);
     } else {
       diag.Add(r.PathOf("Model"), "required member is missing (at least {\"Path\": \"<model folder>\"})");
     }
     if (const Json* d = r.Get("Dicom")) {
       ObjectReader dr(*d, r.PathOf("Dicom"), diag);
-      if (dr.ok()) ReadDicom(dr, s.dicom, diag);
+      if (dr.ok()) ReadDicom(dr, s.dicom);
     }
     if (const Json* tasks = r.Get("Tasks")) {
       if (!tasks->IsObject()) {

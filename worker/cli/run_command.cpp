@@ -8,13 +8,13 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 
 #include "commands.h"
 #include "curia/config/error.h"
+#include "curia/config/json.h"
 #include "curia/config/sha256.h"
 #include "curia/dicom/series.h"
 #include "curia/dicomsr/outputs.h"
@@ -131,9 +131,7 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
   std::filesystem::create_directories(folder);
   const std::string stem = folder + "/" + Safe(o.series_uid);
   auto save = [&](const std::string& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << bytes;
-    if (!out) throw Error(ErrorCode::kInvalidArgument, path + ": write failed");
+    config::WriteFileAtomic(path, {bytes});
     o.files.push_back(path);
   };
   const dicomsr::DicomObject sr = dicomsr::WriteStructuredReport(source, o.findings, settings.dicom, identity);
@@ -297,7 +295,7 @@ int RunCommand(const Args& args) {
   summary << "\n" << done << " series processed, " << refused << " refused with their reason, " << failed << " failed, "
           << scan.unreadable.size() << " unreadable file(s)\n";
   std::cout << summary.str();
-  std::ofstream(out_dir + "/summary.txt") << summary.str();
+  config::WriteFileAtomic(out_dir + "/summary.txt", {summary.str()});
   std::cout << "summary written to " << out_dir << "/summary.txt\n";
   return failed == 0 ? 0 : 1;
 }

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/model/demo_model.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "curia/config/error.h"
 #include "curia/config/json.h"
@@ -14,18 +12,6 @@
 
 namespace curia::model {
 namespace {
-
-void WriteText(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw Error(ErrorCode::kInvalidArgument, path + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw Error(ErrorCode::kInvalidArgument, path + ": write failed (" + std::strerror(errno) + ")");
-  }
-}
 
 uint64_t NameHash(const std::string& name) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -195,7 +181,7 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
       w.AddFloat32(s.name, s.shape, DemoValues(named, seed));
     }
     w.Write(head_dir + "/model.safetensors");
-    WriteText(head_dir + "/config.json", HeadConfigToJson(head.config).Dump() + "\n");
+    config::WriteFileAtomic(head_dir + "/config.json", {HeadConfigToJson(head.config).Dump() + "\n"});
     head_lines += std::string("- `") + head.name + "/`: " + head.description + "\n";
   }
 
@@ -206,22 +192,17 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
   pre["do_resize"] = true;
   pre["eps"] = 1e-6;
   pre["image_processor_type"] = "CuriaImageProcessor";
-  WriteText(dir + "/preprocessor_config.json", pre.Dump() + "\n");
-  WriteText(dir + "/README.md",
-            "# DEMO model - not Curia weights - meaningless output\n\n"
-            "Written by `curia demo-model` (size " +
-                std::string(size == DemoSize::kTiny ? "tiny" : "base") + ", seed " + std::to_string(seed) +
-                ") with deterministic random weights in the Hugging Face layout of raidium/curia.\n"
-                "It exists to test and demonstrate Curia Node. Its outputs mean nothing.\n\n"
-                "Demo heads (same layout as the raidium/curia head subfolders):\n\n" + head_lines);
+  config::WriteFileAtomic(dir + "/preprocessor_config.json", {pre.Dump() + "\n"});
+  const std::string readme =
+      "# DEMO model - not Curia weights - meaningless output\n\n"
+      "Written by `curia demo-model` (size " +
+      std::string(size == DemoSize::kTiny ? "tiny" : "base") + ", seed " + std::to_string(seed) +
+      ") with deterministic random weights in the Hugging Face layout of raidium/curia.\n"
+      "It exists to test and demonstrate Curia Node. Its outputs mean nothing.\n\n"
+      "Demo heads (same layout as the raidium/curia head subfolders):\n\n" + head_lines;
+  config::WriteFileAtomic(dir + "/README.md", {readme});
   // config.json last: a folder with a demo config.json is complete.
-  WriteText(config_path, Dinov2ConfigToJson(cfg).Dump() + "\n");
-}
-
-std::vector<std::string> DemoHeadNames() {
-  std::vector<std::string> names;
-  for (const DemoHead& h : DemoHeads()) names.push_back(h.name);
-  return names;
+  config::WriteFileAtomic(config_path, {Dinov2ConfigToJson(cfg).Dump() + "\n"});
 }
 
 }  // namespace curia::model

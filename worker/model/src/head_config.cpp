@@ -21,7 +21,8 @@ constexpr const char* kAttentionPrefix = "attention_module.";
 constexpr const char* kBackbonePrefix = "dino.";
 
 // A nullable positive integer member.
-std::optional<int64_t> NullableInt(ObjectReader& r, const char* key, Diagnostics& diag) {
+std::optional<int64_t> NullableInt(ObjectReader& r, const char* key) {
+  Diagnostics& diag = r.diagnostics();
   const Json* v = r.Get(key);
   if (!v || v->IsNull()) return std::nullopt;
   if (!v->IsInteger() || v->AsInt64() < 1) {
@@ -56,8 +57,8 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
       diag.Add(r.PathOf("model_type"), "\"" + type + "\" is not a Curia task head (expected \"dinov2_custom_classifier\")");
     }
     h.num_classes = r.RequiredInt("num_classes", 1, 100000);
-    h.num_slices = NullableInt(r, "num_slices", diag);
-    h.kernel_size = NullableInt(r, "kernel_size", diag);
+    h.num_slices = NullableInt(r, "num_slices");
+    h.kernel_size = NullableInt(r, "kernel_size");
     h.use_n_blocks = r.Int("use_n_blocks", 1, 1, 1000);
     h.use_class_token = r.Bool("use_class_token", false);
     h.use_avgpool_per_slice = r.Bool("use_avgpool_per_slice", false);

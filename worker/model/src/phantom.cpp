@@ -22,14 +22,14 @@ struct Ellipsoid {
   }
 };
 
-}  // namespace
-
 void CheckPhantomOptions(const PhantomOptions& o) {
   if (o.rows < 1 || o.cols < 1 || o.slices < 1 || o.rows > 4096 || o.cols > 4096 || o.slices > 100000 ||
       !(o.pixel_mm > 0) || !(o.slice_mm > 0) || !(o.noise_hu >= 0)) {
     throw Error(ErrorCode::kInvalidArgument, "phantom: sizes and spacings must be positive (and at most 4096 pixels a side)");
   }
 }
+
+}  // namespace
 
 void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
   CheckPhantomOptions(o);

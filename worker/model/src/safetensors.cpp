@@ -389,24 +389,12 @@ void SafetensorsWriter::Write(const std::string& path) const {
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t(text.size()) >> (8 * i));
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(ErrorCode::kInvalidArgument, path + ": cannot create (" + std::strerror(errno) + ")");
-  bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  std::vector<std::string_view> parts = {{reinterpret_cast<const char*>(len), 8}, text};
   for (const auto& [name, e] : entries_) {
     (void)name;
-    if (ok && !e.bytes.empty()) ok = std::fwrite(e.bytes.data(), 1, e.bytes.size(), f) == e.bytes.size();
+    parts.emplace_back(reinterpret_cast<const char*>(e.bytes.data()), e.bytes.size());
   }
-  int err = errno;
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) err = errno;
-    std::remove(tmp.c_str());
-    throw Error(ErrorCode::kInvalidArgument, path + ": write failed (" + std::strerror(err) + ")");
-  }
+  config::WriteFileAtomic(path, parts);
 }
 
 }  // namespace curia::model

@@ -19,8 +19,6 @@ enum class ErrorCode {
   kInternal,         // a bug: an invariant did not hold
 };
 
-const char* ErrorCodeName(ErrorCode code);
-
 class Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}

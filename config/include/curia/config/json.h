@@ -94,6 +94,10 @@ std::string JsonPath(const std::string& base, size_t index);
 
 // Reads a whole file; throws curia::Error(kNotFound / kInvalidArgument) naming the path.
 std::string ReadTextFile(const std::string& path);
+// Writes `parts` one after another into a temporary file beside `path`, then renames it over
+// `path`: readers see the old file or the whole new one, never a part. Throws
+// curia::Error(kInvalidArgument) naming the path and the system's reason.
+void WriteFileAtomic(const std::string& path, const std::vector<std::string_view>& parts);
 Json ParseJsonFile(const std::string& path);
 
 }  // namespace curia::config

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "curia/config/json.h"
@@ -67,6 +68,21 @@ class ObjectReader {
   // A string that must be one of `allowed`.
   std::string Enum(std::string_view key, const std::string& fallback,
                    const std::vector<std::string>& allowed);
+  // The same, as the value the table gives the name; `fallback` must be in the table.
+  template <class T>
+  T EnumOf(std::string_view key, T fallback, const std::vector<std::pair<std::string, T>>& table) {
+    std::vector<std::string> names;
+    std::string fallback_name;
+    for (const auto& [name, value] : table) {
+      names.push_back(name);
+      if (value == fallback && fallback_name.empty()) fallback_name = name;
+    }
+    const std::string chosen = Enum(key, fallback_name, names);
+    for (const auto& [name, value] : table) {
+      if (name == chosen) return value;
+    }
+    return fallback;
+  }
 
   // Records an error for every member that no accessor asked for.
   void RejectUnknownKeys();

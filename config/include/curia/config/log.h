@@ -20,7 +20,6 @@ using Sink = std::function<void(Level, std::string_view module, std::string_view
 void SetSink(Sink sink);
 // Lines below this level are dropped before they reach the sink. Default: kInfo.
 void SetMinLevel(Level level);
-Level MinLevel();
 const char* LevelName(Level level);
 
 // Thread-safe; the sink is called with the facade's lock held, so a sink must not log.

@@ -39,7 +39,6 @@ struct CodedConcept {
 };
 
 enum class Aggregation { kMax, kMean, kTopKMean };
-const char* AggregationName(Aggregation a);
 
 // How slices are z-scored before the backbone: each slice alone (the 2-D heads' training), or one
 // z-score over the whole volume (the processor's 3-D path). kAuto: per slice for 2-D heads, per

@@ -32,9 +32,6 @@ Dinov2Config DemoConfig(DemoSize size);
 // demo model's.
 void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed);
 
-// The demo heads' folder names, in the order above.
-std::vector<std::string> DemoHeadNames();
-
 // Deterministic generator (SplitMix64 + Box-Muller): the same seed gives the same weights on any
 // machine and LibTorch version.
 class DemoRandom {

@@ -32,11 +32,6 @@ class Resizer {
   // in: in_h*in_w row-major floats; out: room for out_h*out_w floats. in and out may not overlap.
   void Resize(const float* in, float* out);
 
-  int64_t in_h() const { return in_h_; }
-  int64_t in_w() const { return in_w_; }
-  int64_t out_h() const { return out_h_; }
-  int64_t out_w() const { return out_w_; }
-
  private:
   struct Axis {
     std::vector<int64_t> start;  // first input index per output index
