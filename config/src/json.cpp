@@ -567,4 +567,34 @@ void WriteFileAtomic(const std::string& path, const std::vector<std::string_view
 
 Json ParseJsonFile(const std::string& path) { return Json::Parse(ReadTextFile(path), path); }
 
+std::string StripJsonComments(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+      out += c;
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
+      const size_t end = text.find("*/", i + 2);
+      const size_t stop = end == std::string_view::npos ? text.size() : end + 2;
+      for (size_t k = i; k < stop; ++k) out += text[k] == '\n' ? '\n' : ' ';
+      i = stop - 1;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace curia::config

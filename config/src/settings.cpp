@@ -147,6 +147,31 @@ void ReadDicom(ObjectReader& r, DicomSettings& d) {
   r.RejectUnknownKeys();
 }
 
+void ReadQueue(ObjectReader& r, QueueSettings& q) {
+  q.lease_seconds = r.Number("LeaseSeconds", 60, 1, 86400);
+  q.max_attempts = r.Int("MaxAttempts", 3, 1, 100);
+  q.workers = r.Int("Workers", 2, 1, 64);
+  r.RejectUnknownKeys();
+}
+
+void ReadExport(ObjectReader& r, ExportSettings& e) {
+  Diagnostics& diag = r.diagnostics();
+  e.max_attempts = r.Int("MaxAttempts", 8, 1, 1000);
+  if (const Json* b = r.Get("BackoffSeconds")) {
+    const bool pair = b->IsArray() && b->AsArray().size() == 2 && b->AsArray()[0].IsNumber() &&
+                      b->AsArray()[1].IsNumber();
+    const double lo = pair ? b->AsArray()[0].AsDouble() : 0, hi = pair ? b->AsArray()[1].AsDouble() : 0;
+    if (!pair || !(lo > 0 && lo <= hi && hi <= 86400)) {
+      diag.Add(r.PathOf("BackoffSeconds"),
+               "expected [min, max] with 0 < min <= max <= 86400 (seconds), found " + b->Dump(-1));
+    } else {
+      e.backoff_min_s = lo;
+      e.backoff_max_s = hi;
+    }
+  }
+  r.RejectUnknownKeys();
+}
+
 }  // namespace
 
 const TaskSettings* CuriaSettings::FindTask(const std::string& name) const {
@@ -190,6 +215,25 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
         }
       }
     }
+    s.database = Resolve(r.String("Database", ""), base_dir);
+    s.trigger =
+        r.EnumOf<Trigger>("Trigger", Trigger::kStudy, {{"study", Trigger::kStudy}, {"series", Trigger::kSeries}});
+    s.routing_mode = r.EnumOf<RoutingMode>(
+        "RoutingMode", RoutingMode::kFirstMatch,
+        {{"first-match", RoutingMode::kFirstMatch}, {"all-matches", RoutingMode::kAllMatches}});
+    if (const Json* q = r.Get("Queue")) {
+      ObjectReader qr(*q, r.PathOf("Queue"), diag);
+      if (qr.ok()) ReadQueue(qr, s.queue);
+    }
+    if (const Json* e = r.Get("Export")) {
+      ObjectReader er(*e, r.PathOf("Export"), diag);
+      if (er.ok()) ReadExport(er, s.export_);
+    }
+    if (const Json* rules = r.Get("Rules")) {
+      std::vector<std::string> task_names;
+      for (const TaskSettings& t : s.tasks) task_names.push_back(t.name);
+      s.rules = ReadRules(*rules, r.PathOf("Rules"), task_names, r.PathOf("Tasks"), diag);
+    }
     r.RejectUnknownKeys();
   }
   diag.ThrowIfAny();
@@ -198,7 +242,9 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
 
 CuriaSettings LoadCuriaSettings(const std::string& path) {
   const size_t slash = path.rfind('/');
-  return ParseCuriaSettings(ParseJsonFile(path), path, slash == std::string::npos ? "." : path.substr(0, slash));
+  // A configuration file may carry comments, as Orthanc's do (curia init writes them).
+  const Json doc = Json::Parse(StripJsonComments(ReadTextFile(path)), path);
+  return ParseCuriaSettings(doc, path, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 }  // namespace curia::config

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "curia/config/error.h"
 
 namespace curia::config {
@@ -90,6 +92,22 @@ TEST(Json, Paths) {
   EXPECT_EQ(JsonPath(JsonPath("$", "Rules"), 2), "$.Rules[2]");
   EXPECT_EQ(JsonPath("$", "odd key"), "$[\"odd key\"]");
   EXPECT_EQ(JsonPath("$.id2label", "2"), "$.id2label[\"2\"]");
+}
+
+TEST(Json, CommentsAreStrippedOutsideStringsKeepingLines) {
+  const std::string text = "{ // a comment\n  \"url\": \"http://x/*y*/\", /* two\nlines */ \"n\": 1 }";
+  const std::string stripped = StripJsonComments(text);
+  EXPECT_EQ(std::count(stripped.begin(), stripped.end(), '\n'), 2);
+  const Json doc = Json::Parse(stripped, "t");
+  EXPECT_EQ(doc.Find("url")->AsString(), "http://x/*y*/");
+  EXPECT_EQ(doc.Find("n")->AsInt64(), 1);
+  // An error after a block comment still names the file's line.
+  try {
+    Json::Parse(StripJsonComments("{ /* a\nb */ \"n\": }"), "t");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t:2:"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Json, MissingFileIsNotFound) {

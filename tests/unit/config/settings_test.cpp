@@ -107,5 +107,60 @@ TEST(Settings, EveryProblemIsReportedWithItsPath) {
                 "curia.json: $.Curia.Model: required member is missing (at least {\"Path\": \"<model folder>\"})"}));
 }
 
+TEST(Settings, QueueExportAndRoutingDefaults) {
+  const CuriaSettings s = Parse(R"({"Model": {"Path": "/m"}})");
+  EXPECT_EQ(s.database, "");
+  EXPECT_EQ(s.trigger, Trigger::kStudy);
+  EXPECT_EQ(s.routing_mode, RoutingMode::kFirstMatch);
+  EXPECT_EQ(s.queue.lease_seconds, 60);
+  EXPECT_EQ(s.queue.max_attempts, 3);
+  EXPECT_EQ(s.queue.workers, 2);
+  EXPECT_EQ(s.export_.max_attempts, 8);
+  EXPECT_EQ(s.export_.backoff_min_s, 2);
+  EXPECT_EQ(s.export_.backoff_max_s, 600);
+  EXPECT_TRUE(s.rules.empty());
+
+  const CuriaSettings t = Parse(R"({"Curia": {"Model": {"Path": "/m"}, "Database": "db/curia.sqlite",
+      "Trigger": "series", "RoutingMode": "all-matches", "Queue": {"LeaseSeconds": 0.5e1, "MaxAttempts": 1, "Workers": 64},
+      "Export": {"MaxAttempts": 1000, "BackoffSeconds": [0.5, 0.5]}}})");
+  EXPECT_EQ(t.database, "/etc/curia/db/curia.sqlite");
+  EXPECT_EQ(t.trigger, Trigger::kSeries);
+  EXPECT_EQ(t.routing_mode, RoutingMode::kAllMatches);
+  EXPECT_EQ(t.queue.lease_seconds, 5);
+  EXPECT_EQ(t.queue.max_attempts, 1);
+  EXPECT_EQ(t.queue.workers, 64);
+  EXPECT_EQ(t.export_.max_attempts, 1000);
+  EXPECT_EQ(t.export_.backoff_min_s, 0.5);
+  EXPECT_EQ(t.export_.backoff_max_s, 0.5);
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Database": "/var/lib/curia.sqlite"})").database, "/var/lib/curia.sqlite");
+}
+
+TEST(Settings, QueueExportAndRoutingErrors) {
+  EXPECT_EQ(Problems(R"({"Curia": {"Model": {"Path": "/m"}, "Database": 1, "Trigger": "instance",
+      "RoutingMode": "best-match", "Queue": {"LeaseSeconds": 0, "MaxAttempts": 101, "Workers": 0, "Size": 1},
+      "Export": {"MaxAttempts": 0, "BackoffSeconds": [600, 2]}, "Rules": {}}})"),
+            (std::vector<std::string>{
+                "curia.json: $.Curia.Database: expected a string, found 1",
+                "curia.json: $.Curia.Trigger: expected one of \"study\", \"series\", found \"instance\"",
+                "curia.json: $.Curia.RoutingMode: expected one of \"first-match\", \"all-matches\", found "
+                "\"best-match\"",
+                "curia.json: $.Curia.Queue.LeaseSeconds: expected a number in [1, 86400], found 0",
+                "curia.json: $.Curia.Queue.MaxAttempts: expected an integer in [1, 100], found 101",
+                "curia.json: $.Curia.Queue.Workers: expected an integer in [1, 64], found 0",
+                "curia.json: $.Curia.Queue.Size: unknown key",
+                "curia.json: $.Curia.Export.MaxAttempts: expected an integer in [1, 1000], found 0",
+                "curia.json: $.Curia.Export.BackoffSeconds: expected [min, max] with 0 < min <= max <= 86400 "
+                "(seconds), found [600,2]",
+                "curia.json: $.Curia.Rules: expected an array of rules, found an object"}));
+  for (const char* backoff : {"[0, 1]", "[1, 86401]", "[1]", "[1, \"2\"]", "5"}) {
+    const auto problems = Problems(std::string(R"({"Model": {"Path": "/m"}, "Export": {"BackoffSeconds": )") + backoff + "}}");
+    ASSERT_EQ(problems.size(), 1u) << backoff;
+    EXPECT_EQ(problems[0].rfind("curia.json: $.Export.BackoffSeconds: expected [min, max]", 0), 0u) << problems[0];
+  }
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Queue": [], "Export": 1})"),
+            (std::vector<std::string>{"curia.json: $.Queue: expected an object, found an array",
+                                      "curia.json: $.Export: expected an object, found 1"}));
+}
+
 }  // namespace
 }  // namespace curia::config

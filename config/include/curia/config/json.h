@@ -92,6 +92,10 @@ class Json {
 std::string JsonPath(const std::string& base, std::string_view key);
 std::string JsonPath(const std::string& base, size_t index);
 
+// `text` without its // and /* */ comments (outside strings), as Orthanc's configuration files
+// allow; newlines are kept so that parse errors give the file's line numbers.
+std::string StripJsonComments(std::string_view text);
+
 // Reads a whole file; throws curia::Error(kNotFound / kInvalidArgument) naming the path.
 std::string ReadTextFile(const std::string& path);
 // Writes `parts` one after another into a temporary file beside `path`, then renames it over

@@ -19,7 +19,11 @@
 //                "Window": { "Center": 40, "Width": 80 } } },
 //     "Dicom": { "UidRoot": "2.25", "SeriesNumber": 9901, "Manufacturer": "Curia Node",
 //                "SrClass": "comprehensive-3d", "ScClass": "secondary-capture", "KeyImages": "positive",
-//                "HeatMap": false }
+//                "HeatMap": false },
+//     "Database": "curia.sqlite", "Trigger": "study", "RoutingMode": "first-match",
+//     "Queue": { "LeaseSeconds": 60, "MaxAttempts": 3, "Workers": 2 },
+//     "Export": { "MaxAttempts": 8, "BackoffSeconds": [2, 600] },
+//     "Rules": [ { "Name": "head-ct", "Match": { "Tag": "Modality", "Equals": "CT" }, "Tasks": ["ich"] } ]
 //   }
 // }
 #include <cstdint>
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "curia/config/json.h"
+#include "curia/config/rules.h"
 
 namespace curia::config {
 
@@ -89,11 +94,38 @@ struct DicomSettings {
   bool heat_map = false;  // key images of 2-D classification tasks carry the patch heat map
 };
 
+// What makes a study ready for routing: Orthanc's StableStudy or StableSeries event.
+enum class Trigger { kStudy, kSeries };
+
+// first-match: the first rule (in file order) that matches gives the jobs; all-matches: every one.
+enum class RoutingMode { kFirstMatch, kAllMatches };
+
+// The persistent job queue.
+struct QueueSettings {
+  double lease_seconds = 60;  // a job taken by a worker returns to the queue after this long
+  int64_t max_attempts = 3;   // processing attempts before a job fails for good
+  int64_t workers = 2;        // jobs loaded (read from Orthanc, processed) concurrently
+};
+
+// Sending results to the rule's destinations.
+struct ExportSettings {
+  int64_t max_attempts = 8;
+  double backoff_min_s = 2, backoff_max_s = 600;  // exponential backoff between attempts, clamped
+};
+
 struct CuriaSettings {
   int64_t schema_version = 1;
   ModelSettings model;
   DicomSettings dicom;
   std::vector<TaskSettings> tasks;  // in file order
+  // The node's SQLite database, resolved against the configuration's folder; empty: the plugin
+  // puts it in Orthanc's IndexDirectory.
+  std::string database;
+  Trigger trigger = Trigger::kStudy;
+  RoutingMode routing_mode = RoutingMode::kFirstMatch;
+  QueueSettings queue;
+  ExportSettings export_;
+  std::vector<RuleSettings> rules;  // in file order
   std::string source;               // file name, for messages
 
   const TaskSettings* FindTask(const std::string& name) const;
