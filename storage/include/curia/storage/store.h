@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The node's durable state, in one SQLite file (WAL mode, schema versioned with migrations, every
+// write in a transaction): what arrived, the job queue with leases, attempts and idempotency keys,
+// the results and the DICOM objects made for them, their exports to each destination with retries,
+// and an audit trail. Survives kill -9: a job whose lease expired is queued again, an export not
+// yet acknowledged is sent again (same SOP Instance UID, so the PACS keeps one copy).
+//
+//   Store store("/var/lib/orthanc/db-v6/curia.sqlite");
+//   auto [id, inserted] = store.Enqueue(job, Now());
+//   while (auto job = store.Claim(Now(), 60)) { ... store.Complete(job->id, ...); }
+//
+// Thread-safe (one connection behind a mutex; SQLite's busy timeout for other processes). Times are
+// seconds since the Unix epoch (double). Only IDs and UIDs are stored besides results: no names.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace curia::storage {
+
+// queued -> running -> exporting -> done; running -> queued (lease expired, retryable failure);
+// running -> failed (permanent, or out of attempts); exporting -> dead (an export out of attempts);
+// failed | dead | cancelled -> queued | exporting by Retry; queued | running | exporting | dead ->
+// cancelled; done | exporting | queued -> superseded (a newer job of the same rule and series).
+enum class JobState { kQueued, kRunning, kExporting, kDone, kFailed, kDead, kCancelled, kSuperseded };
+const char* JobStateName(JobState s);  // "queued", "running", "exporting", "done", "failed", "dead", "cancelled", "superseded"
+std::optional<JobState> ParseJobState(const std::string& name);
+
+struct NewJob {
+  std::string idempotency_key;  // the same key is never queued twice
+  std::string study_id;         // Orthanc ID of the study
+  std::string study_uid;        // Study Instance UID
+  std::string series_id;        // Orthanc ID of the series
+  std::string series_uid;       // Series Instance UID
+  std::string rule;             // the rule that made it ("manual" for a REST request)
+  std::vector<std::string> tasks;
+  int priority = 1;             // 0 stat, 1 routine, 2 off-peak
+  std::vector<std::string> outputs;       // "SR", "SC"
+  std::vector<std::string> destinations;  // Orthanc DICOM modality names
+  int64_t instances = 0;        // instances of the series when routed
+};
+
+struct JobRow : NewJob {
+  int64_t id = 0;
+  JobState state = JobState::kQueued;
+  int attempts = 0;               // processing attempts started
+  double created_at = 0, updated_at = 0;
+  double started_at = 0;          // last claim (0: never)
+  double finished_at = 0;         // processing finished (0: not yet)
+  double lease_until = 0;         // while running
+  std::string error;              // why it failed / is dead (empty otherwise)
+  int64_t progress_done = 0, progress_total = 0;
+  int64_t superseded_by = 0;      // job id, 0: none
+  std::string model_digest;       // backbone digest of the result
+  std::string findings_json;      // the result (JSON text, written by the node), empty before
+  std::string timings_json;
+};
+
+struct NewOutput {
+  std::string kind;  // "SR" | "SC"
+  std::string sop_class_uid, sop_instance_uid, series_uid;
+  std::string bytes;  // the DICOM file
+};
+
+struct OutputRow {
+  int64_t id = 0, job_id = 0;
+  std::string kind, sop_class_uid, sop_instance_uid, series_uid;
+  int64_t size = 0;
+};
+
+enum class ExportState { kPending, kDelivered, kDead, kCancelled };
+const char* ExportStateName(ExportState s);  // "pending", "delivered", "dead", "cancelled"
+
+struct ExportRow {
+  int64_t id = 0, job_id = 0, output_id = 0;
+  std::string destination;
+  ExportState state = ExportState::kPending;
+  int attempts = 0;
+  double next_at = 0;        // when the next attempt is due (pending)
+  double delivered_at = 0;
+  std::string last_error;
+};
+
+// An export that is due, with the object to send.
+struct ExportTask {
+  ExportRow row;
+  std::string sop_instance_uid;
+  std::string bytes;
+};
+
+struct AuditRow {
+  int64_t id = 0;
+  double at = 0;
+  int64_t job_id = 0;     // 0: not about one job
+  std::string study_id;   // Orthanc ID, may be empty
+  std::string event;      // "received", "routed", "not-routed", "queued", "started", "finished", "failed",
+                          // "exported", "export-failed", "dead", "retried", "cancelled", "superseded", "recovered"
+  std::string detail;     // human-readable, no patient data
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string study_id;  // empty: any
+  std::string rule;      // empty: any
+  int64_t offset = 0;
+  int64_t limit = 100;   // newest first (by id)
+};
+
+struct QueueCount {
+  int priority = 1;
+  JobState state = JobState::kQueued;
+  int64_t jobs = 0;
+};
+
+struct ExportPolicy {
+  int max_attempts = 8;
+  double backoff_min_s = 2, backoff_max_s = 600;  // delay after attempt n: min(max, min * 2^(n-1))
+};
+
+class Store {
+ public:
+  // Opens (creating it and its folder if needed) and migrates the database. Throws
+  // curia::Error(kIo or kInvalidArgument) naming the file: not a Curia database, corrupt (SQLite's
+  // integrity check fails), written by a newer schema version, not writable.
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  static constexpr int kSchemaVersion = 1;
+  const std::string& path() const;
+
+  // --- arrivals: one cheap upsert per stored instance (calling/called AET of the last one) ---
+  void RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
+                     double now);
+  struct Arrival {
+    std::string study_id, calling_aet, called_aet;
+    double first_at = 0, last_at = 0, routed_at = 0;  // routed_at 0: never
+    int64_t instances = 0;                             // arrivals recorded
+  };
+  std::optional<Arrival> GetArrival(const std::string& study_id);
+  // Studies with arrivals after their last routing (or never routed) whose last arrival is older
+  // than `quiet_before`: what a crash or restart left unrouted.
+  std::vector<std::string> UnroutedStudies(double quiet_before);
+  void MarkRouted(const std::string& study_id, double at);
+
+  // --- jobs ---
+  // Inserts the job unless one with the same idempotency key exists: {id, true} or {existing id,
+  // false}. A queued (not yet started) job of the same rule and series UID is superseded by it.
+  // Audits "queued".
+  std::pair<int64_t, bool> Enqueue(const NewJob& job, double now);
+  // The most urgent queued job (priority, then oldest): running, attempts + 1, leased until
+  // now + lease_s. Audits "started". nullopt when none is queued.
+  std::optional<JobRow> Claim(double now, double lease_s);
+  // False when the job is no longer running (cancelled meanwhile): the worker should stop.
+  bool RenewLease(int64_t job_id, double until);
+  void SetProgress(int64_t job_id, int64_t done, int64_t total);
+  // Processing succeeded: stores the result and the objects and one pending export per object and
+  // destination, in one transaction. State exporting (done when there is nothing to export). Older
+  // done or exporting jobs of the same rule and series UID become superseded (their pending exports
+  // cancelled).
+  // Returns false (and stores nothing) when the job is no longer running.
+  bool Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+                const std::string& model_digest, const std::vector<NewOutput>& outputs, double now);
+  // Processing failed: queued again when `retryable` and attempts < max_attempts, else failed with
+  // the error. Audits "failed" with the error either way. Ignored when the job is no longer running
+  // (cancelled or superseded meanwhile).
+  void Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now);
+  // queued | running | exporting | dead -> cancelled (pending exports cancelled). False otherwise.
+  bool Cancel(int64_t job_id, double now);
+  // failed | cancelled -> queued (attempts reset); dead -> exporting (dead and cancelled exports of
+  // it pending again, attempts reset, due now). False otherwise. Audits "retried".
+  bool Retry(int64_t job_id, double now);
+  // Running jobs whose lease ended before `now` (or every running job, at start-up, when this node
+  // is the database's only user) -> queued, or failed when out of attempts. Audits "recovered".
+  // Returns how many.
+  int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false);
+
+  // --- exports ---
+  // The oldest due pending export (next_at <= now) with its object, nullopt when none is due.
+  std::optional<ExportTask> NextExport(double now);
+  // When the next pending export is due (nullopt: none pending).
+  std::optional<double> NextExportDue();
+  // Delivered; the job is done when all its exports are (dead when one of them died).
+  void ExportDelivered(int64_t export_id, double now);
+  // attempts + 1; pending again after the policy's backoff, or dead after max_attempts. Audits
+  // "export-failed" / "dead". The job's other exports go on; once none is pending the job is done,
+  // or dead (with "<destination>: <error>" of its first dead export as its error) when one died.
+  void ExportFailed(int64_t export_id, const std::string& error, const ExportPolicy& policy, double now);
+
+  // --- reading ---
+  std::optional<JobRow> GetJob(int64_t job_id);
+  std::vector<JobRow> Jobs(const JobFilter& filter);   // without findings/timings JSON (list view)
+  int64_t CountJobs(const JobFilter& filter);          // ignores offset/limit
+  std::vector<OutputRow> Outputs(int64_t job_id);
+  std::optional<std::string> OutputBytes(int64_t output_id);
+  std::vector<ExportRow> Exports(int64_t job_id);
+  std::vector<AuditRow> Audit(int64_t job_id);                   // oldest first
+  std::vector<AuditRow> StudyAudit(const std::string& study_id);  // oldest first
+  std::vector<QueueCount> CountByPriorityAndState();
+  int64_t CountExportFailures();  // failed export attempts ever recorded
+  void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,
+                double now);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace curia::storage
