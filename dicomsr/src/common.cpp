@@ -44,6 +44,30 @@ Identity Identity::Now(std::string job_key, std::string software_version) {
   return id;
 }
 
+std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker::IVolumeSource& volume,
+                                       const worker::StudyFindings& findings, const config::CuriaSettings& settings,
+                                       const Identity& identity, bool sr, bool sc) {
+  std::vector<ResultObject> out;
+  if (sr) out.push_back({"SR", "", WriteStructuredReport(source, findings, settings.dicom, identity)});
+  if (!sc) return out;
+  const worker::VolumeInfo info = volume.Info();
+  for (size_t i = 0; i < findings.findings.size(); ++i) {
+    const worker::TaskFinding& f = findings.findings[i];
+    if (!f.present && !settings.dicom.key_images_for_all) continue;
+    KeyImage key;
+    key.rows = info.rows;
+    key.cols = info.cols;
+    key.values.resize(static_cast<size_t>(key.rows * key.cols));
+    volume.ReadSlice(f.key_slice, key.values.data());
+    if (const config::TaskSettings* t = settings.FindTask(f.task)) {
+      key.window_center = t->window_center;
+      key.window_width = t->window_width;
+    }
+    out.push_back({"SC", f.task, WriteKeyImage(source, findings, i, key, settings.dicom, identity)});
+  }
+  return out;
+}
+
 namespace internal {
 
 namespace {
@@ -181,3 +205,4 @@ std::string ToBytes(DcmFileFormat& file) {
 
 }  // namespace internal
 }  // namespace curia::dicomsr
+

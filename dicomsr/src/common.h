@@ -11,7 +11,7 @@
 
 namespace curia::dicomsr::internal {
 
-inline constexpr const char* kModelName = "Curia Node";
+inline constexpr const char* kModelName = kOwnModelName;
 inline constexpr const char* kResearchUse = "RESEARCH USE ONLY - NOT FOR CLINICAL USE";
 
 // A copy of the source header converted to UTF-8 (the results declare ISO_IR 192). Throws when the

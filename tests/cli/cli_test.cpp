@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "curia/config/json.h"
+#include "curia/config/settings.h"
 #include "curia/model/safetensors.h"
 #include "test_support.h"
 
@@ -320,6 +321,175 @@ TEST(Cli, BenchPoolWritesItsRatios) {
   EXPECT_GT(j.Find("rss_ratio")->AsDouble(), 0.0);
   EXPECT_EQ(j.Find("rss_large_slices")->AsInt64(), 16);
 }
+
+#ifdef CURIA_WITH_POOL
+// `curia phantom`: a series per call, UIDs fixed by --seed, printed for the user.
+TEST(CliPhantom, WritesASeriesWhoseUidsTheSeedFixes) {
+  TempDir dir;
+  auto uid_line = [](const std::string& out, const std::string& label) {
+    const size_t at = out.find(label);
+    return at == std::string::npos ? std::string("(none)") : out.substr(at, out.find('\n', at) - at);
+  };
+  const auto a = RunTool({"phantom", "--out", dir.File("a"), "--slices", "3", "--size", "64", "--seed", "5"});
+  ASSERT_EQ(a.status, 0) << a.err;
+  const auto b = RunTool({"phantom", "--out", dir.File("b"), "--slices", "3", "--size", "64", "--seed", "5"});
+  const auto c = RunTool({"phantom", "--out", dir.File("c"), "--slices", "3", "--size", "64", "--modality", "MR",
+                          "--patient-name", "DOE^JANE", "--patient-id", "P1"});
+  ASSERT_EQ(b.status, 0) << b.err;
+  ASSERT_EQ(c.status, 0) << c.err;
+  for (const char* label : {"Study Instance UID", "Series Instance UID"}) {
+    EXPECT_NE(uid_line(a.out, label), "(none)") << a.out;
+    EXPECT_EQ(uid_line(a.out, label), uid_line(b.out, label));
+    EXPECT_NE(uid_line(a.out, label), uid_line(c.out, label));
+  }
+  EXPECT_NE(a.out.find(dir.File("a")), std::string::npos) << a.out;
+  for (const char* f : {"a/slice-0001.dcm", "a/slice-0003.dcm", "c/slice-0003.dcm"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.File(f))) << f;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.File("a/slice-0004.dcm")));
+  const std::string mr = test::ReadFile(dir.File("c/slice-0001.dcm"));
+  EXPECT_NE(mr.find("1.2.840.10008.5.1.4.1.1.4"), std::string::npos);  // MR Image Storage
+  EXPECT_NE(mr.find("DOE^JANE"), std::string::npos);
+
+  auto r = RunTool({"phantom", "--out", dir.File("d"), "--modality", "US"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--modality must be CT or MR"), std::string::npos) << r.err;
+  r = RunTool({"phantom", "--out", dir.File("d"), "--slices", "0"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("d")));
+}
+
+// `curia init`: the written configuration, as Orthanc and the plugin's own parser read it.
+class CliInit : public ::testing::Test {
+ protected:
+  // orthanc.json without its comments, parsed (strict JSON) as Orthanc reads it.
+  config::Json Load(const std::string& node) {
+    const std::string text = test::ReadFile(node + "/orthanc.json");
+    EXPECT_NE(text.find("// "), std::string::npos);  // commented
+    return config::Json::Parse(config::StripJsonComments(text), node + "/orthanc.json");
+  }
+  TempDir dir_;
+};
+
+TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
+  const std::string node = dir_.File("node");
+  const auto r = RunTool({"init", "--out", node, "--pacs", "PACS@127.0.0.1:4343", "--aet", "CURIA_T", "--dicom-port",
+                          "14242", "--http-port", "18042", "--plugin", dir_.File("missing.so")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("DEMO"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("warning: the plugin " + dir_.File("missing.so") + " does not exist"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("TCP_NODELAY=1 Orthanc " + node + "/orthanc.json"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(node + "/demo-model/config.json"));
+  EXPECT_TRUE(std::filesystem::exists(node + "/demo-model/demo-2d/model.safetensors"));
+
+  const config::Json doc = Load(node);
+  EXPECT_EQ(doc.Find("DicomAet")->AsString(), "CURIA_T");
+  EXPECT_EQ(doc.Find("DicomPort")->AsInt64(), 14242);
+  EXPECT_EQ(doc.Find("HttpPort")->AsInt64(), 18042);
+  EXPECT_EQ(doc.Find("StorageDirectory")->AsString(), node + "/storage");
+  EXPECT_EQ(doc.Find("IndexDirectory")->AsString(), node + "/index");
+  EXPECT_FALSE(doc.Find("RemoteAccessAllowed")->AsBool());
+  EXPECT_FALSE(doc.Find("AuthenticationEnabled")->AsBool());
+  EXPECT_EQ(doc.Find("StableAge")->AsInt64(), 5);
+  EXPECT_EQ(doc.Find("DicomScuTimeout")->AsInt64(), 10);
+  EXPECT_EQ(doc.Find("Plugins")->AsArray().at(0).AsString(), dir_.File("missing.so"));
+  const config::Json& pacs = *doc.Find("DicomModalities")->Find("pacs");
+  EXPECT_EQ(pacs.Find("AET")->AsString(), "PACS");
+  EXPECT_EQ(pacs.Find("Host")->AsString(), "127.0.0.1");
+  EXPECT_EQ(pacs.Find("Port")->AsInt64(), 4343);
+
+  // The Curia section, through the node's own parser.
+  const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
+  EXPECT_EQ(s.database, node + "/curia.sqlite");
+  EXPECT_EQ(s.model.path, node + "/demo-model");
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].name, "demo-finding");
+  EXPECT_EQ(s.tasks[1].name, "demo-3d-finding");
+  ASSERT_EQ(s.rules.size(), 1u);
+  EXPECT_EQ(s.rules[0].name, "ct-and-mr");
+  EXPECT_EQ(s.rules[0].tasks, (std::vector<std::string>{"demo-finding", "demo-3d-finding"}));
+  EXPECT_EQ(s.rules[0].outputs, (std::vector<std::string>{"SR", "SC"}));
+  EXPECT_EQ(s.rules[0].destinations, (std::vector<std::string>{"pacs"}));
+  ASSERT_TRUE(s.rules[0].match.has_value());
+  EXPECT_EQ(s.rules[0].match->tag, "Modality");
+  EXPECT_EQ(s.rules[0].match->values, (std::vector<std::string>{"CT", "MR"}));
+  EXPECT_TRUE(s.dicom.key_images_for_all);
+  EXPECT_TRUE(s.dicom.heat_map);
+
+  const std::string readme = test::ReadFile(node + "/README.txt");
+  EXPECT_NE(readme.find("TCP_NODELAY=1 Orthanc " + node + "/orthanc.json"), std::string::npos) << readme;
+  EXPECT_NE(readme.find("http://127.0.0.1:18042/curia/jobs"), std::string::npos) << readme;
+}
+
+TEST_F(CliInit, ARealModelGetsNoTasksAndNoPacsNoDestination) {
+  const std::string node = dir_.File("node");
+  const std::string model = dir_.File("curia-b");  // not downloaded yet
+  const auto r = RunTool({"init", "--out", node, "--model", model, "--plugin", dir_.File("p.so")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find(model + "/config.json does not exist"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(node + "/demo-model"));
+  const config::Json doc = Load(node);
+  EXPECT_EQ(doc.Find("DicomAet")->AsString(), "CURIA");
+  EXPECT_EQ(doc.Find("DicomPort")->AsInt64(), 4242);
+  EXPECT_EQ(doc.Find("HttpPort")->AsInt64(), 8042);
+  EXPECT_EQ(doc.Find("DicomModalities")->AsObject().size(), 0u);
+  const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
+  EXPECT_EQ(s.model.path, model);
+  EXPECT_TRUE(s.tasks.empty());
+  EXPECT_TRUE(s.rules.empty());
+  EXPECT_NE(test::ReadFile(node + "/orthanc.json").find("add one task per head"), std::string::npos);
+
+  // A demo model given with --model keeps the demo tasks (they name its heads).
+  ASSERT_EQ(RunTool({"demo-model", "--out", dir_.File("demo")}).status, 0);
+  ASSERT_EQ(RunTool({"init", "--out", dir_.File("node3"), "--model", dir_.File("demo"), "--plugin", "p.so"}).status, 0);
+  Load(dir_.File("node3"));
+  EXPECT_EQ(config::LoadCuriaSettings(dir_.File("node3") + "/orthanc.json").tasks.size(), 2u);
+}
+
+TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {
+  const std::string node = dir_.File("node");
+  const std::vector<std::string> base = {"init", "--out", node, "--plugin", dir_.File("p.so")};
+  ASSERT_EQ(RunTool(base).status, 0);
+  const std::string first = test::ReadFile(node + "/orthanc.json");
+  auto r = RunTool(base);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(node + "/orthanc.json exists; pass --force to replace it"), std::string::npos) << r.err;
+  std::vector<std::string> forced = base;
+  forced.push_back("--force");
+  forced.push_back("--http-port");
+  forced.push_back("8043");
+  r = RunTool(forced);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(test::ReadFile(node + "/orthanc.json"), first);
+
+  const std::string fresh = dir_.File("fresh");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--pacs", "PACS127.0.0.1:4343"}, "--pacs must be AET@HOST:PORT"},
+      {{"--pacs", "PACS@127.0.0.1"}, "no ':PORT' after the host"},
+      {{"--pacs", "PACS@127.0.0.1:70000"}, "the PACS port must be a port number from 1 to 65535"},
+      {{"--pacs", "PACS@:104"}, "the host is empty"},
+      {{"--pacs", "@host:104"}, "the AE title is empty"},
+      {{"--pacs", "WAY_TOO_LONG_AE_TITLE@host:104"}, "the PACS AE title must be 1 to 16 characters"},
+      {{"--aet", "BAD\\AET"}, "--aet 'BAD\\AET': only printable ASCII"},
+      {{"--aet", "SEVENTEEN_CHARS_X"}, "--aet must be 1 to 16 characters"},
+      {{"--dicom-port", "0"}, "--dicom-port must be a port number from 1 to 65535"},
+      {{"--http-port", "80a"}, "--http-port must be a port number"},
+      {{"--dicom-port", "9000", "--http-port", "9000"}, "--dicom-port and --http-port are both 9000"},
+  };
+  for (const auto& [extra, message] : bad) {
+    std::vector<std::string> args = {"init", "--out", fresh};
+    args.insert(args.end(), extra.begin(), extra.end());
+    r = RunTool(args);
+    EXPECT_EQ(r.status, 2) << extra[1];
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(fresh));  // nothing written for a usage error
+  // IPv6 in brackets is accepted.
+  r = RunTool({"init", "--out", fresh, "--pacs", "PACS@[::1]:104", "--plugin", "p.so"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Load(fresh).Find("DicomModalities")->Find("pacs")->Find("Host")->AsString(), "::1");
+}
+#endif  // CURIA_WITH_POOL
 
 }  // namespace
 }  // namespace curia

@@ -27,6 +27,8 @@ const std::map<std::string, Command>& Commands() {
       {"bench", {curia::cli::BenchCommand, "measure throughput (bench model: backbone vs matrix product)"}},
 #ifdef CURIA_WITH_POOL
       {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
+      {"phantom", {curia::cli::PhantomCommand, "write a synthetic head phantom as a DICOM series (CT or MR)"}},
+      {"init", {curia::cli::InitCommand, "write a commented Orthanc configuration for a Curia Node"}},
 #endif
   };
   return commands;

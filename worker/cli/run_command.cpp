@@ -41,14 +41,9 @@ config::CuriaSettings DemoSettings(const std::string& dir) {
     std::cout << "generating the DEMO model in " << dir << " (random weights: meaningless output)\n";
     model::WriteDemoModel(dir, model::DemoSize::kTiny, 0);
   }
-  config::Json root = config::Json::Parse(R"json({
-    "Tasks": {
-      "demo-finding": {"Head": "demo-2d", "Aggregate": "max", "Threshold": 0.5,
-                       "Finding": {"Code": "DEMO2D", "Scheme": "99CURIA", "Meaning": "Demo finding (meaningless)"}},
-      "demo-3d-finding": {"Head": "demo-3d", "Threshold": 0.5,
-                          "Finding": {"Code": "DEMO3D", "Scheme": "99CURIA", "Meaning": "Demo 3-D finding (meaningless)"}}},
-    "Dicom": {"KeyImages": "all", "HeatMap": true}})json",
-                                          "demo settings");
+  config::Json root = config::Json::Object{};
+  root["Tasks"] = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
+  root["Dicom"] = config::Json::Parse(R"json({"KeyImages": "all", "HeatMap": true})json", "demo settings");
   root["Model"] = config::Json::Object{};
   root["Model"]["Path"] = dir;
   return config::ParseCuriaSettings(root, "demo settings", "");
@@ -134,23 +129,13 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
     config::WriteFileAtomic(path, {bytes});
     o.files.push_back(path);
   };
-  const dicomsr::DicomObject sr = dicomsr::WriteStructuredReport(source, o.findings, settings.dicom, identity);
-  save(stem + "-sr.dcm", sr.bytes);
-  save(stem + "-sr.html", dicomsr::RenderHtml(sr.bytes));
-  for (size_t i = 0; i < o.findings.findings.size(); ++i) {
-    const worker::TaskFinding& f = o.findings.findings[i];
-    if (!f.present && !settings.dicom.key_images_for_all) continue;
-    dicomsr::KeyImage key;
-    key.rows = info.rows;
-    key.cols = info.cols;
-    key.values.resize(static_cast<size_t>(key.rows * key.cols));
-    o.volume->ReadSlice(f.key_slice, key.values.data());
-    if (const config::TaskSettings* t = settings.FindTask(f.task)) {
-      key.window_center = t->window_center;
-      key.window_width = t->window_width;
+  for (const dicomsr::ResultObject& r : dicomsr::WriteResults(source, *o.volume, o.findings, settings, identity)) {
+    if (r.kind == "SR") {
+      save(stem + "-sr.dcm", r.object.bytes);
+      save(stem + "-sr.html", dicomsr::RenderHtml(r.object.bytes));
+    } else {
+      save(stem + "-sc-" + Safe(r.task) + ".dcm", r.object.bytes);
     }
-    save(stem + "-sc-" + Safe(f.task) + ".dcm",
-         dicomsr::WriteKeyImage(source, o.findings, i, key, settings.dicom, identity).bytes);
   }
 }
 

@@ -132,20 +132,32 @@ Dinov2Config DemoConfig(DemoSize size) {
   return c;
 }
 
+std::string DemoTasksJson() {
+  return R"json({
+  "demo-finding": {"Head": "demo-2d", "Aggregate": "max", "Threshold": 0.5,
+                   "Finding": {"Code": "DEMO2D", "Scheme": "99CURIA", "Meaning": "Demo finding (meaningless)"}},
+  "demo-3d-finding": {"Head": "demo-3d", "Threshold": 0.5,
+                      "Finding": {"Code": "DEMO3D", "Scheme": "99CURIA", "Meaning": "Demo 3-D finding (meaningless)"}}
+})json";
+}
+
+bool IsDemoModel(const std::string& dir) {
+  try {
+    const config::Json existing = config::ParseJsonFile(dir + "/config.json");
+    const config::Json* flag = existing.Find("curia_demo");
+    return flag && flag->IsBool() && flag->AsBool();
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(ErrorCode::kInvalidArgument, dir + ": cannot create folder (" + ec.message() + ")");
   const std::string config_path = dir + "/config.json";
   if (std::filesystem::exists(config_path)) {
-    bool is_demo = false;
-    try {
-      const config::Json existing = config::ParseJsonFile(config_path);
-      const config::Json* flag = existing.Find("curia_demo");
-      is_demo = flag && flag->IsBool() && flag->AsBool();
-    } catch (const Error&) {
-    }
-    if (!is_demo) {
+    if (!IsDemoModel(dir)) {
       throw Error(ErrorCode::kInvalidArgument,
                   dir + " already holds a model that is not a Curia demo model; refusing to overwrite it");
     }

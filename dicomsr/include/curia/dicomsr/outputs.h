@@ -65,6 +65,21 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
 DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFindings& findings, size_t finding,
                           const KeyImage& image, const config::DicomSettings& settings, const Identity& identity);
 
+// Every object of a job: the SR (when `sr`), then the key images (when `sc`) of the present findings,
+// or of every finding with Dicom.KeyImages "all". `volume` supplies the key slices; the task's
+// display window comes from `settings`.
+struct ResultObject {
+  std::string kind;  // "SR" | "SC"
+  std::string task;  // SC: the finding's task
+  DicomObject object;
+};
+std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker::IVolumeSource& volume,
+                                       const worker::StudyFindings& findings, const config::CuriaSettings& settings,
+                                       const Identity& identity, bool sr = true, bool sc = true);
+
+// Manufacturer's Model Name of every object the node writes: how the node recognises its own outputs.
+inline constexpr const char* kOwnModelName = "Curia Node";
+
 // A readable rendering of an SR (DCMTK's HTML, every string escaped).
 std::string RenderHtml(const std::string& sr_bytes);
 

@@ -32,6 +32,14 @@ Dinov2Config DemoConfig(DemoSize size);
 // demo model's.
 void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed);
 
+// The demo tasks, as the text of a "Tasks" object of the Curia configuration: "demo-finding" (the
+// demo-2d head, max over slices) and "demo-3d-finding" (the demo-3d head). They name the demo
+// model's heads, so they are valid only with a demo model. One definition for `curia run` (no
+// --config) and `curia init` (no --model).
+std::string DemoTasksJson();
+// True when `dir`/config.json is a demo model's (written by WriteDemoModel).
+bool IsDemoModel(const std::string& dir);
+
 // Deterministic generator (SplitMix64 + Box-Muller): the same seed gives the same weights on any
 // machine and LibTorch version.
 class DemoRandom {
