@@ -30,6 +30,8 @@ if [ "$model_only" = 0 ]; then
     libboost-dev libsqlite3-dev libssl-dev libjsoncpp-dev
     # validators and readers used by the tests
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
+    # the demo script and the integration tests talk to Orthanc over HTTP
+    curl
   )
 fi
 

@@ -22,6 +22,11 @@ void RegisterCodecs() {
   });
 }
 
+bool IsDicomKeyword(const std::string& keyword) {
+  DcmTag tag;
+  return !keyword.empty() && DcmTag::findTagFromName(keyword.c_str(), tag).good();
+}
+
 void QuietDcmtkLogging() { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); }
 
 namespace internal {

@@ -114,6 +114,9 @@ ScanResult LoadSeries(const IInstanceSource& source, const std::vector<std::stri
 
 // DCMTK's decoders for JPEG, JPEG-LS and RLE, registered once per process. LoadSeries calls it.
 void RegisterCodecs();
+// True when `keyword` names an attribute of DCMTK's data dictionary ("SeriesDescription"): for
+// checking routing rules, whose tags Orthanc reports by the same keywords.
+bool IsDicomKeyword(const std::string& keyword);
 // Keeps DCMTK's own log quiet (errors only): for the command-line tool; the plugin leaves
 // Orthanc's DCMTK settings alone.
 void QuietDcmtkLogging();

@@ -1,0 +1,437 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Integration tests of the Orthanc plugin: a real Orthanc with the plugin (the node, configured by
+`curia init`) and a plain Orthanc as the PACS, on loopback, DICOM sent with storescu.
+
+Run from this folder: /usr/bin/python3 -m unittest -v test_plugin            (every class)
+                      /usr/bin/python3 -m unittest -v test_plugin.EndToEnd   (one class)
+CURIA_KEEP_TMP=1 keeps the temporary folders (configurations, Orthanc logs, databases).
+"""
+import json
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+SR_CLASSES = ("1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.22")
+JOB_TIMEOUT = 180  # seconds for a small study to be received, routed, analysed and exported (2 busy cores)
+
+
+def make_study(outdir, slices, seed):
+    """A CT head phantom from `curia phantom`."""
+    return h.phantom(outdir, slices, seed=seed)
+
+
+def study_uid_of(files):
+    return str(h.read_tags(files[0]).StudyInstanceUID)
+
+
+class PluginTestCase(unittest.TestCase):
+    """Starts a PACS and a node per class; subclasses set CURIA / OVERRIDES / START_PACS."""
+    CURIA = None
+    OVERRIDES = None
+    START_PACS = True
+    START_NODE = True
+
+    @classmethod
+    def setUpClass(cls):
+        for path, what in ((h.CURIA_TOOL, "CURIA_TOOL"), (h.CURIA_PLUGIN, "CURIA_PLUGIN")):
+            if not os.path.exists(path):
+                raise RuntimeError(f"{what} {path} does not exist (build it first)")
+        cls.ws = h.Workspace(cls.__name__)
+        cls.pacs = h.make_pacs(cls.ws.path)
+        cls.node = None
+        try:
+            if cls.START_PACS:
+                cls.pacs.start()
+            if cls.START_NODE:
+                cls.node = h.make_node(cls.ws.path, cls.pacs, curia_overrides=cls.CURIA, overrides=cls.OVERRIDES)
+                cls.node.start(timeout=120)
+        except BaseException:
+            cls._shutdown()
+            raise
+
+    @classmethod
+    def _shutdown(cls):
+        for o in (getattr(cls, "node", None), getattr(cls, "pacs", None)):
+            if o is not None:
+                o.stop()
+        cls.ws.cleanup()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._shutdown()
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def send(self, files, **kw):
+        h.storescu(self.node.dicom_port, files, **kw)
+
+    def pacs_outputs(self, study_uid):
+        """{SOPInstanceUID: instance} of what the PACS holds in this study."""
+        return {i["tags"]["SOPInstanceUID"]: i for i in self.pacs.study_instances(study_uid)}
+
+    def wait_stable(self, study_uid, after_seq=0, timeout=30):
+        """Waits for the node's StableStudy change of this study (after change `after_seq`)."""
+        study = h.wait_for(lambda: self.node.lookup_study(study_uid), timeout, f"study {study_uid} on the node")
+
+        def stable():
+            since = after_seq
+            while True:
+                page = self.node.get(f"/changes?since={since}&limit=1000")
+                if any(c["ChangeType"] == "StableStudy" and c["ID"] == study for c in page["Changes"]):
+                    return True
+                if page["Done"] or not page["Changes"]:
+                    return False
+                since = page["Last"]
+
+        h.wait_for(stable, timeout, f"StableStudy of {study_uid} after change {after_seq}")
+        return study
+
+    def last_change(self):
+        return self.node.get("/changes?last")["Last"]
+
+    def check_delivered(self, job_id, study_uid, source_file):
+        """The job's REST view is complete, and its SR and SC(s) are at the PACS, valid, in the study."""
+        job = self.node.job(job_id)
+        dump = json.dumps(job, indent=1)[:8000]
+        self.assertEqual(job["State"], "done", dump)
+        self.assertEqual(job["StudyInstanceUID"], study_uid, dump)
+        self.assertTrue(job.get("Findings"), f"no Findings: {dump}")
+        kinds = [o["Kind"] for o in job.get("Outputs", [])]
+        self.assertEqual(kinds.count("SR"), 1, f"one SR expected: {dump}")
+        self.assertGreaterEqual(kinds.count("SC"), 1, f"at least one SC expected: {dump}")
+        self.assertTrue(job.get("Exports"), f"no Exports: {dump}")
+        for e in job["Exports"]:
+            self.assertEqual(e["State"], "delivered", dump)
+            self.assertEqual(e["Destination"], "pacs", dump)
+        at_pacs = self.pacs_outputs(study_uid)
+        source = h.read_tags(source_file)
+        for out in job["Outputs"]:
+            uid = out["SOPInstanceUID"]
+            self.assertIn(uid, at_pacs, f"{out['Kind']} {uid} not at the PACS (holds {sorted(at_pacs)})")
+            path = os.path.join(self.ws.sub("fetched"), f"{uid}.dcm")
+            with open(path, "wb") as f:
+                f.write(self.pacs.instance_file(at_pacs[uid]["ID"]))
+            self.assertEqual(h.dciodvfy_errors(path), [], f"dciodvfy on the {out['Kind']} {uid}")
+            ds = h.read_tags(path)
+            self.assertEqual(ds.StudyInstanceUID, source.StudyInstanceUID, f"{out['Kind']} not in the source study")
+            self.assertEqual(ds.SOPInstanceUID, uid)
+            self.assertEqual(ds.SOPClassUID, out["SOPClassUID"])
+            self.assertNotEqual(ds.SeriesInstanceUID, source.SeriesInstanceUID)
+            if out["Kind"] == "SR":
+                self.assertIn(ds.SOPClassUID, SR_CLASSES)
+                self.assertEqual(ds.Modality, "SR")
+                self.assertEqual(str(ds.PatientID), str(source.PatientID))
+            else:
+                self.assertEqual(ds.SOPClassUID[:25], "1.2.840.10008.5.1.4.1.1.7")
+        events = [a["Event"] for a in job.get("Audit", [])]
+        received = [i for i, e in enumerate(events) if "receiv" in e.lower()]
+        exported = [i for i, e in enumerate(events) if "export" in e.lower()]
+        self.assertTrue(received and exported and received[0] < exported[-1],
+                        f"Audit should run from received to exported: {events}")
+        return job
+
+
+class EndToEnd(PluginTestCase):
+    """A phantom study and a real MR series → one job each, done, SR + SC at the PACS; an ultrasound
+    study matches no rule; /curia/rules/test explains both."""
+
+    def test_studies_are_processed_and_explained(self):
+        phantom = make_study(self.ws.sub("phantom"), 8, seed=11)
+        mr = h.dicom_files(h.MR_SERIES_DIR)
+        self.assertGreater(len(mr), 5, f"the MR series {h.MR_SERIES_DIR} is missing")
+        self.send(phantom)
+        self.send(mr)
+        self.send(h.US_FILE, extra=["-xy"])  # JPEG baseline: propose it
+
+        for files in (phantom, mr):
+            uid = study_uid_of(files)
+            [job] = self.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+            self.check_delivered(job["ID"], uid, files[0])
+            routing = self.node.post("/curia/rules/test", {"Study": self.node.lookup_study(uid)})
+            text = json.dumps(routing, indent=1)
+            rules = routing["Routing"]["Rules"]
+            self.assertTrue(rules[0]["Matched"], text)
+            self.assertTrue(any(s["Chosen"] for s in rules[0]["Series"]), text)
+            self.assertEqual(rules[0]["Name"], job["Rule"], text)
+
+        # The ultrasound study: stable, but no job; the dry run names the condition that failed.
+        us_uid = str(h.read_tags(h.US_FILE).StudyInstanceUID)
+        us_study = self.wait_stable(us_uid)
+        time.sleep(3)  # routing follows StableStudy: give it time to (wrongly) queue something
+        self.assertEqual(self.node.jobs_of(us_uid), [], self.node.diagnostics(us_uid))
+        total = self.node.jobs()["Total"]
+        routing = self.node.post("/curia/rules/test", {"Study": us_study})
+        text = json.dumps(routing, indent=1)
+        self.assertEqual(routing["Study"], us_study, text)
+        self.assertEqual(routing["Routing"]["Jobs"], [], text)
+        for rule in routing["Routing"]["Rules"]:
+            self.assertFalse(rule["Matched"], text)
+        reasons = [r for s in routing["Routing"]["Rules"][0]["Series"] for r in s["Reasons"]]
+        self.assertTrue(any(re.search(r"\$\.Curia\.Rules\[0\]\.Match", r) and "Modality" in r and '"US"' in r
+                            for r in reasons), f"a reason naming $.Curia.Rules[0].Match and the modality: {text}")
+        self.assertEqual(self.node.jobs()["Total"], total, "the dry run queued something")
+        self.assertEqual(self.node.jobs_of(us_uid), [])
+
+
+class Idempotency(PluginTestCase):
+    """Re-sent images and our own outputs create no job; a new instance in a processed series does,
+    and supersedes the old job."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.files = make_study(cls.ws.sub("phantom"), 8, seed=21)
+        cls.uid = study_uid_of(cls.files)
+        h.storescu(cls.node.dicom_port, cls.files[:7])
+
+    def test_1_first_job_done(self):
+        [job] = self.node.wait_job(self.uid, "done", timeout=JOB_TIMEOUT)
+        self.check_delivered(job["ID"], self.uid, self.files[0])
+        self.assertEqual(job["Progress"]["Total"], job["Progress"]["Done"])
+
+    def test_2_resend_creates_no_job(self):
+        self.send(self.files[:7])
+        time.sleep(3)  # StableAge 1: a re-armed timer would have fired by now
+        self.assertEqual(len(self.node.jobs_of(self.uid)), 1, self.node.diagnostics(self.uid))
+        # Routing the study by hand finds the same job: nothing new is queued.
+        study = self.node.lookup_study(self.uid)
+        answer = self.node.post(f"/curia/studies/{study}/process")
+        time.sleep(1)
+        js = self.node.jobs_of(self.uid)
+        self.assertEqual(len(js), 1, f"process answered {answer}; {self.node.diagnostics(self.uid)}")
+        self.assertEqual(js[0]["State"], "done")
+
+    def test_3_own_outputs_create_no_job(self):
+        [job] = self.node.jobs_of(self.uid)
+        outputs = self.node.job(job["ID"])["Outputs"]
+        at_pacs = self.pacs_outputs(self.uid)
+        fetched = []
+        for out in outputs:
+            path = os.path.join(self.ws.sub("own"), out["SOPInstanceUID"] + ".dcm")
+            with open(path, "wb") as f:
+                f.write(self.pacs.instance_file(at_pacs[out["SOPInstanceUID"]]["ID"]))
+            fetched.append(path)
+        before = self.last_change()
+        self.send(fetched, extra=["-R"])  # storescu does not propose Comprehensive 3D SR by default
+        self.wait_stable(self.uid, after_seq=before)
+        time.sleep(2)
+        js = self.node.jobs_of(self.uid)
+        self.assertEqual(len(js), 1, self.node.diagnostics(self.uid))
+        self.assertEqual(js[0]["ID"], job["ID"])
+        self.assertEqual(js[0]["State"], "done")
+        # The dry run says why: the outputs' series are the node's own.
+        routing = self.node.post("/curia/rules/test", {"Study": self.node.lookup_study(self.uid)})
+        text = json.dumps(routing)
+        own = [s for s in routing["Routing"]["Rules"][0]["Series"]
+               if s["SeriesInstanceUID"] in {o["SeriesInstanceUID"] for o in outputs}]
+        self.assertEqual(len(own), len({o["SeriesInstanceUID"] for o in outputs}), text)
+        for s in own:
+            self.assertFalse(s["Chosen"], text)
+            self.assertTrue(any("own output" in r for r in s["Reasons"]), text)
+
+    def test_4_new_instance_supersedes(self):
+        [old] = self.node.jobs_of(self.uid)
+        self.send(self.files[7:])
+        js = self.node.wait_job(self.uid, ["done", "superseded"], timeout=JOB_TIMEOUT, count=2)
+        by_state = {j["State"]: j for j in js}
+        self.assertEqual(set(by_state), {"done", "superseded"}, json.dumps(js, indent=1))
+        new = by_state["done"]
+        self.assertEqual(by_state["superseded"]["ID"], old["ID"])
+        self.assertEqual(by_state["superseded"]["SupersededBy"], new["ID"])
+        self.assertNotEqual(new["ID"], old["ID"])
+        self.assertEqual(new["Progress"]["Total"], new["Progress"]["Done"])
+        job = self.check_delivered(new["ID"], self.uid, self.files[0])
+        old_sr = [o["SOPInstanceUID"] for o in self.node.job(old["ID"])["Outputs"] if o["Kind"] == "SR"]
+        new_sr = [o["SOPInstanceUID"] for o in job["Outputs"] if o["Kind"] == "SR"]
+        self.assertNotEqual(old_sr, new_sr, "the new job's SR must be a new object")
+
+
+class PacsDown(PluginTestCase):
+    """Exports retry while the PACS is down, die after Export.MaxAttempts, and resume on retry."""
+    # [first, last] backoff: attempts at about 0, 2 and 6 s, so the PACS can come back in between.
+    CURIA = {"Export": {"MaxAttempts": 3, "BackoffSeconds": [2, 4]}}
+
+    def test_1_pacs_back_before_giving_up(self):
+        files = make_study(self.ws.sub("p1"), 8, seed=31)
+        uid = study_uid_of(files)
+        self.pacs.stop()
+        self.send(files)
+
+        def failed_once():
+            js = self.node.jobs_of(uid)
+            if len(js) != 1 or js[0]["State"] != "exporting":
+                return None
+            job = self.node.job(js[0]["ID"])
+            return job if any(e["Attempts"] >= 1 and e.get("LastError") for e in job["Exports"]) else None
+
+        job = h.wait_for(failed_once, JOB_TIMEOUT, "an exporting job with a failed attempt",
+                         diagnostics=lambda: self.node.diagnostics(uid))
+        self.pacs.start()
+        [job] = self.node.wait_job(uid, "done", timeout=60)
+        job = self.check_delivered(job["ID"], uid, files[0])
+        self.assertTrue(any(e["Attempts"] >= 1 for e in job["Exports"]), json.dumps(job["Exports"]))
+
+    def test_2_pacs_gone_job_dead_then_retry(self):
+        files = make_study(self.ws.sub("p2"), 8, seed=32)
+        uid = study_uid_of(files)
+        self.pacs.stop()
+        self.send(files)
+        [job] = self.node.wait_job(uid, "dead", timeout=JOB_TIMEOUT)
+        job = self.node.job(job["ID"])
+        dump = json.dumps(job, indent=1)
+        self.assertIn("pacs", (job.get("Error") or "").lower(), f"the reason should name the destination: {dump}")
+        self.assertTrue(job["Exports"], dump)
+        # Checked at the end, so that a failure here does not hide the retry's outcome.
+        unfinished = [(e["ID"], e["State"], e["Attempts"]) for e in job["Exports"]
+                      if e["State"] != "dead" or e["Attempts"] != 3 or not e["LastError"]]
+
+        self.pacs.start()
+        self.assertEqual(self.pacs_outputs(uid), {}, "nothing should have reached the PACS")
+        answer = self.node.post(f"/curia/jobs/{job['ID']}/retry")
+        self.assertEqual(answer["ID"], job["ID"])
+        self.assertIn(answer["State"], ("exporting", "done"), json.dumps(answer))
+        self.node.wait_job(uid, "done", timeout=60)
+        self.check_delivered(job["ID"], uid, files[0])
+        # A done job is not retryable.
+        status, body = self.node.status_of("POST", f"/curia/jobs/{job['ID']}/retry", {})
+        self.assertEqual(status, 409, body)
+        self.assertEqual(unfinished, [], "(ID, State, Attempts) of exports of the dead job that were not dead after "
+                                         f"3 attempts with an error: {dump}")
+
+
+class Crash(PluginTestCase):
+    """SIGKILL while a job runs: after a restart the job completes once, and nothing received is lost."""
+    SLICES = 40
+    CURIA = {"Model": {"Threads": 1, "MaxBatch": 1}}  # slow enough to be caught running
+
+    def test_kill_while_running(self):
+        files = make_study(self.ws.sub("big"), self.SLICES, seed=41)
+        uid = study_uid_of(files)
+        self.send(files)
+
+        def running():
+            js = self.node.jobs_of(uid)
+            return js if js and js[0]["State"] == "running" else None
+
+        [job] = h.wait_for(running, JOB_TIMEOUT, "a running job", interval=0.1,
+                           diagnostics=lambda: self.node.diagnostics(uid))
+        self.node.kill9()
+        self.assertEqual(self.pacs_outputs(uid), {}, "the job was killed before exporting (make it longer)")
+        self.node.start(timeout=120)
+        self.assertEqual(len(self.node.get(f"/studies/{self.node.lookup_study(uid)}/instances")), self.SLICES)
+        [done] = self.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+        self.assertEqual(done["ID"], job["ID"], "the interrupted job itself should complete")
+        self.check_delivered(done["ID"], uid, files[0])
+        srs = [i for i in self.pacs.study_instances(uid) if i["tags"]["Modality"] == "SR"]
+        self.assertEqual(len(srs), 1, f"exactly one SR expected at the PACS: {[s['tags']['SOPInstanceUID'] for s in srs]}")
+        self.assertEqual(len(self.node.get(f"/studies/{self.node.lookup_study(uid)}/instances")), self.SLICES,
+                         "the node lost instances")
+
+
+class BadConfiguration(PluginTestCase):
+    """An invalid Curia section stops Orthanc at start-up with a message naming the JSON path."""
+    START_PACS = False
+    START_NODE = False
+
+    def start_with(self, name, curia_overrides_fn):
+        node = h.make_node(self.ws.sub(name), self.pacs)
+        node.config["Curia"] = curia_overrides_fn(node.config["Curia"])
+        node.spawn()
+        status = node.wait_exit(60)
+        if status is None:
+            node.kill9()
+            self.fail(f"Orthanc kept running with an invalid configuration; log tail:\n{node.log_tail()}")
+        self.assertNotEqual(status, 0, node.log_tail())
+        return node.log()
+
+    def test_unknown_task_in_rule(self):
+        def change(curia):
+            curia["Rules"][0]["Tasks"] = ["no-such-task"]
+            return curia
+
+        log = self.start_with("task", change)
+        self.assertRegex(log, r"\$\.Curia\.Rules\[0\]\.Tasks(\[0\])?: .*no-such-task", log[-3000:])
+
+    def test_unknown_key_deep_in_match(self):
+        def change(curia):
+            curia["Rules"][0]["Match"] = {"All": [{"Tag": "Modality", "In": ["CT", "MR"]},
+                                                  {"Not": {"Tag": "BodyPartExamined", "Equals": "FOOT",
+                                                           "Bogus": 1}}]}
+            return curia
+
+        log = self.start_with("match", change)
+        self.assertIn("$.Curia.Rules[0].Match.All[1].Not.Bogus: unknown key", log, log[-3000:])
+
+
+class HealthAndMetrics(PluginTestCase):
+    """/curia/health, /curia/metrics, /curia/config, and /curia/jobs paging and filters."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.studies = []
+        for seed in (51, 52, 53):
+            files = make_study(cls.ws.sub(f"s{seed}"), 4, seed=seed)
+            h.storescu(cls.node.dicom_port, files)
+            cls.studies.append(study_uid_of(files))
+        for uid in cls.studies:
+            cls.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+
+    def test_health(self):
+        health = self.node.get("/curia/health")
+        self.assertEqual(health["Status"], "ok", health)
+        for key in ("Version", "Database", "Model"):
+            self.assertIn(key, health)
+        self.assertTrue(health["Model"]["Digest"], health)
+        self.assertTrue(health["Model"]["Demo"], health)  # `curia init` sets up the demo model
+        self.assertEqual(health["Model"]["Devices"], ["cpu"], health)
+
+    def test_health_queue(self):
+        health = self.node.get("/curia/health")
+        self.assertIsInstance(health.get("Queue"), dict, f"plugin-api.md: health has \"Queue\": {{...}}: {health}")
+
+    def test_metrics(self):
+        text = self.node.get("/curia/metrics", raw=True).decode()
+        depth = [line for line in text.splitlines() if line.startswith("curia_queue_depth")]
+        self.assertEqual(len(depth), 3, text)
+        for priority in ("stat", "routine", "off-peak"):
+            self.assertIn(f'curia_queue_depth{{priority="{priority}"}} 0', depth, text)
+        self.assertRegex(text, r'(?m)^curia_jobs\{state="done"(,[^}]*)?\} 3(\.0+)?$')
+        self.assertRegex(text, r"(?m)^curia_job_seconds_count(\{[^}]*\})? 3(\.0+)?$")
+        self.assertRegex(text, r"(?m)^curia_export_failures_total(\{[^}]*\})? 0(\.0+)?$")
+
+    def test_config(self):
+        config = self.node.get("/curia/config")
+        self.assertEqual(config["Configured"]["Rules"][0]["Name"], "ct-and-mr", config)  # as `curia init` wrote it
+        self.assertEqual(config["Effective"]["LeaseSeconds"], 5, config)  # the test's override
+        self.assertEqual(config["Effective"]["StableAge"], 1, config)
+
+    def test_jobs_paging_and_filters(self):
+        everything = self.node.jobs()
+        self.assertEqual(everything["Total"], 3, everything)
+        ids = [j["ID"] for j in everything["Jobs"]]
+        self.assertEqual(ids, sorted(ids, reverse=True), "newest first")
+        page1 = self.node.jobs(limit=2)
+        page2 = self.node.jobs(limit=2, offset=2)
+        self.assertEqual([j["ID"] for j in page1["Jobs"]], ids[:2])
+        self.assertEqual([j["ID"] for j in page2["Jobs"]], ids[2:])
+        self.assertEqual(page1["Total"], 3)
+        self.assertEqual(page2["Total"], 3)
+        self.assertEqual(self.node.jobs(state="done")["Total"], 3)
+        self.assertEqual(self.node.jobs(state="queued")["Jobs"], [])
+        study = self.node.lookup_study(self.studies[1])
+        by_study = self.node.jobs(study=study)["Jobs"]
+        self.assertEqual([j["StudyInstanceUID"] for j in by_study], [self.studies[1]])
+        rule = everything["Jobs"][0]["Rule"]
+        self.assertEqual(self.node.jobs(rule=rule)["Total"], 3)
+        self.assertEqual(self.node.jobs(rule="no-such-rule")["Total"], 0)
+        status, _ = self.node.status_of("GET", "/curia/jobs/987654")
+        self.assertEqual(status, 404)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// The node service: what happens between "Orthanc holds a stable study" and "the SR is at the PACS".
+//
+//   Node node(settings, std::make_unique<storage::Store>(db), *model, orthanc, {version, 60});
+//   node.Start();                                  // on OrthancStarted
+//   node.OnInstanceStored(study_uid, calling, called);   // storing thread: one row, no waiting
+//   node.OnStable(false, study_id);                // change thread: an in-memory push
+//   HttpResponse r = node.Handle({"GET", "/jobs", {}, ""});
+//   node.Stop();                                   // on OrthancStopped: joins every thread
+//
+// Threads: a router (stable events and reconciliation of what a restart left unrouted, lease
+// recovery, metrics), Queue.Workers job runners (claim a job, load its series from Orthanc, run it
+// through the worker pool, write the SR and key images into the store), and an exporter (sends
+// each object to each destination with store-straight, retrying with backoff, dead-lettering).
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "curia/config/json.h"
+#include "curia/config/rules.h"
+#include "curia/config/settings.h"
+#include "curia/node/orthanc.h"
+#include "curia/storage/store.h"
+#include "curia/worker/model.h"
+
+namespace curia::worker {
+class WorkerPool;
+}
+
+namespace curia::node {
+
+struct NodeInfo {
+  std::string version;       // Curia Node's version
+  double stable_age_s = 60;  // Orthanc's StableAge: how long a study must be quiet to be reconciled
+  config::Json section;      // the Curia section as configured (served by GET /curia/config)
+};
+
+struct HttpRequest {
+  std::string method;                         // "GET", "POST"
+  std::string path;                           // after "/curia", e.g. "/jobs/12/retry"
+  std::map<std::string, std::string> query;   // GET arguments
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+class Node {
+ public:
+  Node(config::CuriaSettings settings, std::unique_ptr<storage::Store> store, worker::IModel& model,
+       IOrthanc& orthanc, NodeInfo info);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  void Start();
+  // Idempotent. Running jobs are cancelled in the pool and queued again (their lease is released).
+  void Stop();
+
+  // From Orthanc's callbacks: cheap, never waiting on work.
+  void OnInstanceStored(const std::string& study_uid, const std::string& calling_aet, const std::string& called_aet);
+  void OnStable(bool series_level, const std::string& orthanc_id);
+
+  // The /curia REST API (thread-safe; any HTTP thread).
+  HttpResponse Handle(const HttpRequest& request);
+  // Figures for Orthanc's metrics (name, value).
+  std::vector<std::pair<std::string, double>> Metrics();
+
+  // Routes a study now: the explanation, and the jobs queued when `enqueue`. Throws
+  // curia::Error(kNotFound) for a study Orthanc does not hold.
+  config::Json RouteStudy(const std::string& study_id, const std::string& only_series, bool enqueue,
+                          std::vector<int64_t>* job_ids);
+
+ private:
+  struct Event {
+    bool series_level = false;
+    std::string id;
+  };
+
+  void RouterLoop();
+  void RunnerLoop();
+  void ExporterLoop();
+  void RunJob(const storage::JobRow& job);
+  void Reconcile(double now);
+  void Wake();
+
+  HttpResponse JobView(int64_t id);
+  config::Json JobJson(const storage::JobRow& job, bool detail);
+  std::string PrometheusText();
+
+  config::CuriaSettings settings_;
+  std::unique_ptr<storage::Store> store_;
+  worker::IModel& model_;
+  IOrthanc& orthanc_;
+  NodeInfo info_;
+  std::unique_ptr<worker::WorkerPool> pool_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  bool started_ = false;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> threads_;
+  double last_reconcile_ = 0;
+  std::atomic<int64_t> slices_done_{0};
+  std::atomic<double> device_seconds_{0};
+  std::atomic<double> job_seconds_sum_{0};
+  std::atomic<int64_t> jobs_finished_{0};
+};
+
+// Seconds since the Unix epoch.
+double Now();
+
+}  // namespace curia::node

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// A job's findings and timings as the JSON the store keeps and the REST API serves.
+#include "internal.h"
+
+namespace curia::node::internal {
+namespace {
+
+config::Json Concept(const config::CodedConcept& c) {
+  config::Json j = config::Json::Object{};
+  j["Code"] = c.value;
+  j["Scheme"] = c.scheme;
+  j["Meaning"] = c.meaning;
+  return j;
+}
+
+config::Json Floats(const std::vector<float>& values) {
+  config::Json a = config::Json::Array{};
+  for (float v : values) a.PushBack(static_cast<double>(v));
+  return a;
+}
+
+}  // namespace
+
+config::Json FindingsToJson(const worker::StudyFindings& findings) {
+  config::Json j = config::Json::Object{};
+  j["Backbone"] = findings.backbone;
+  j["BackboneDigest"] = findings.backbone_digest;
+  j["Demo"] = findings.demo;
+  j["Slices"] = findings.slices;
+  config::Json tasks = config::Json::Array{};
+  for (const worker::TaskFinding& f : findings.findings) {
+    config::Json t = config::Json::Object{};
+    t["Task"] = f.task;
+    t["Head"] = f.head;
+    t["HeadDigest"] = f.head_digest;
+    t["Finding"] = Concept(f.finding);
+    if (f.has_finding_site) t["FindingSite"] = Concept(f.finding_site);
+    if (f.regression) {
+      t["Value"] = f.probability;
+    } else {
+      t["Probability"] = f.probability;
+      t["Threshold"] = f.threshold;
+      t["Present"] = f.present;
+      t["PositiveLabel"] = f.positive_label;
+      t["ClassProbabilities"] = Floats(f.class_probabilities);
+    }
+    t["KeySlice"] = f.key_slice;
+    t["ThreeD"] = f.is3d;
+    tasks.PushBack(std::move(t));
+  }
+  j["Tasks"] = std::move(tasks);
+  config::Json skipped = config::Json::Array{};
+  for (const worker::SkippedTask& s : findings.skipped) {
+    config::Json k = config::Json::Object{};
+    k["Task"] = s.task;
+    k["Reason"] = s.reason;
+    skipped.PushBack(std::move(k));
+  }
+  j["Skipped"] = std::move(skipped);
+  return j;
+}
+
+config::Json TimingsToJson(const worker::JobTimings& t) {
+  config::Json j = config::Json::Object{};
+  j["QueuedSeconds"] = t.queued_seconds;
+  j["PreprocessSeconds"] = t.preprocess_seconds;
+  j["DeviceSeconds"] = t.device_seconds;
+  j["TotalSeconds"] = t.total_seconds;
+  return j;
+}
+
+}  // namespace curia::node::internal
