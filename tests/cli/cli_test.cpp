@@ -227,14 +227,10 @@ class CliRun : public ::testing::Test {
   test::ToolResult Run(const std::vector<std::string>& args) {
     return RunTool(args, {"XDG_CACHE_HOME=" + cache_.path(), "HOME=" + cache_.path()});
   }
+  // Output and "exit N" of a command.
   static std::string Shell(const std::string& command) {
-    std::string out;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while (pipe && (n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-    if (pipe) out += "\nexit " + std::to_string(WEXITSTATUS(::pclose(pipe)));
-    return out;
+    const test::ShellResult r = test::RunShell(command);
+    return r.output + "\nexit " + std::to_string(r.status);
   }
   TempDir cache_;
 };

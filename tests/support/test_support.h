@@ -49,6 +49,16 @@ struct ToolResult {
 // `env`: extra NAME=VALUE settings for the tool's environment.
 ToolResult RunTool(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
+// Runs a shell command; its exit status (-1 when it did not exit normally) and its stdout and
+// stderr together.
+struct ShellResult {
+  int status = -1;
+  std::string output;
+};
+ShellResult RunShell(const std::string& command);
+// The lines of `text` that start with `prefix`, each ending with a newline.
+std::string LinesStartingWith(const std::string& text, const std::string& prefix);
+
 // Copies a file byte for byte; writes bytes to a file.
 void CopyFile(const std::string& from, const std::string& to);
 std::string ReadFile(const std::string& path);

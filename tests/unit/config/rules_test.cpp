@@ -6,6 +6,7 @@
 #include "curia/config/error.h"
 #include "curia/config/settings.h"
 
+#include "error_lines.h"
 namespace curia::config {
 namespace {
 
@@ -22,21 +23,7 @@ CuriaSettings Parse(const std::string& rules, const std::string& extra = "") {
 }
 
 std::vector<std::string> Problems(const std::string& rules) {
-  try {
-    Parse(rules);
-  } catch (const Error& e) {
-    std::vector<std::string> lines;
-    const std::string text = e.what();
-    size_t start = 0;
-    while (true) {
-      const size_t end = text.find('\n', start);
-      lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    return lines;
-  }
-  return {};
+  return ErrorLines([&] { Parse(rules); });
 }
 
 // One rule "r" with the given Match (a JSON condition) and task "ich".

@@ -5,6 +5,7 @@
 
 #include "curia/config/error.h"
 
+#include "error_lines.h"
 namespace curia::config {
 namespace {
 
@@ -13,21 +14,7 @@ CuriaSettings Parse(const std::string& json, const std::string& base = "/etc/cur
 }
 
 std::vector<std::string> Problems(const std::string& json) {
-  try {
-    Parse(json);
-  } catch (const Error& e) {
-    std::vector<std::string> lines;
-    std::string text = e.what();
-    size_t start = 0;
-    while (start <= text.size()) {
-      const size_t end = text.find('\n', start);
-      lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    return lines;
-  }
-  return {};
+  return ErrorLines([&] { Parse(json); });
 }
 
 TEST(Settings, DefaultsAndResolvedPaths) {

@@ -22,35 +22,8 @@
 namespace curia::dicomsr {
 namespace {
 
-struct Command {
-  int status = -1;
-  std::string output;
-};
-
-Command Run(const std::string& command) {
-  Command c;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return c;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) c.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  c.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return c;
-}
-
-std::string Lines(const std::string& text, const std::string& prefix) {
-  std::string out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(start, end - start);
-    if (line.rfind(prefix, 0) == 0) out += line + "\n";
-    start = end + 1;
-  }
-  return out;
-}
+using test::LinesStartingWith;
+using test::RunShell;
 
 // Every CT and MR series of the corpora that loads, as "folder" or "file" paths.
 std::vector<std::string> LoadableSeries() {
@@ -132,30 +105,30 @@ std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string
   test::WriteFile(sc_path, sc.bytes);
 
   for (const std::string& path : {sr_path, sc_path}) {
-    const Command v = Run("dciodvfy " + path);
+    const test::ShellResult v = RunShell("dciodvfy " + path);
     EXPECT_EQ(v.status, 0) << path << "\n" << v.output;
-    EXPECT_EQ(Lines(v.output, "Error"), "") << path;
+    EXPECT_EQ(LinesStartingWith(v.output, "Error"), "") << path;
   }
-  const Command dump = Run("dsrdump " + sr_path);  // strict: relationship constraints enforced
+  const test::ShellResult dump = RunShell("dsrdump " + sr_path);  // strict: relationship constraints enforced
   EXPECT_EQ(dump.status, 0) << dump.output;
   const std::string cp = "/usr/share/java/pixelmed.jar:/usr/share/java/commons-codec.jar:/usr/share/java/slf4j-api.jar:"
                          "/usr/share/java/vecmath.jar";
-  const Command pixelmed = Run("java -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathExprOpLimit=0 "
+  const test::ShellResult pixelmed = RunShell("java -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathExprOpLimit=0 "
                                "-Djdk.xml.xpathTotalOpLimit=0 -Xss8m -XX:TieredStopAtLevel=1 -cp " + cp +
                                " com.pixelmed.validate.DicomSRValidator " + sr_path);
   EXPECT_NE(pixelmed.output.find("Found Root Template TID_1500 (MeasurementReport)"), std::string::npos) << pixelmed.output;
-  EXPECT_EQ(Lines(pixelmed.output, "Error"), "") << pixelmed.output;
+  EXPECT_EQ(LinesStartingWith(pixelmed.output, "Error"), "") << pixelmed.output;
   const std::string expect =
       "{\"uid_root\": \"" + settings.uid_root + "\", \"findings\": [" +
       "{\"code\": \"DEMO2D\", \"scheme\": \"99CURIA\", \"probability\": 0.873, \"present\": true, \"key_sop\": \"" +
       source.images[static_cast<size_t>(findings.findings[0].key_slice)].sop_instance_uid + "\"}, " +
       "{\"code\": \"DEMO3D\", \"scheme\": \"99CURIA\", \"probability\": 0.21, \"present\": false, \"key_sop\": \"" +
       source.images[static_cast<size_t>(findings.findings[1].key_slice)].sop_instance_uid + "\"}]}";
-  const Command py = Run("/usr/bin/python3 " + test::TestDataPath("unit/dicomsr/check_outputs.py") + " " + sr_path + " " +
+  const test::ShellResult py = RunShell("/usr/bin/python3 " + test::TestDataPath("unit/dicomsr/check_outputs.py") + " " + sr_path + " " +
                          sc_path + " " + source_file + " '" + expect + "'");
   EXPECT_EQ(py.status, 0) << py.output;
   // DCMTK renders the key image; the statement's yellow text is in its bottom band.
-  const Command render = Run("dcmj2pnm --write-raw-pnm " + sc_path + " " + dir + "/sc.ppm");
+  const test::ShellResult render = RunShell("dcmj2pnm --write-raw-pnm " + sc_path + " " + dir + "/sc.ppm");
   EXPECT_EQ(render.status, 0) << render.output;
   const std::string ppm = test::ReadFile(dir + "/sc.ppm");
   int width = 0, height = 0, max = 0, header = 0;
@@ -289,8 +262,9 @@ TEST(Outputs, HeatMapIsBlendedWhereTheHeadResponds) {
     settings.heat_map = heat;
     const DicomObject sc = WriteKeyImage(source, findings, 0, key, settings, identity);
     test::WriteFile(dir.File("sc.dcm"), sc.bytes);
-    const Command v = dicomsr::Run("dciodvfy " + dir.File("sc.dcm"));
-    EXPECT_EQ(Lines(v.output, "Error"), "") << v.output;
+    const test::ShellResult v = RunShell("dciodvfy " + dir.File("sc.dcm"));
+    EXPECT_EQ(v.status, 0) << v.output;
+    EXPECT_EQ(LinesStartingWith(v.output, "Error"), "") << v.output;
     DcmFileFormat file;
     EXPECT_TRUE(file.loadFile(dir.File("sc.dcm").c_str()).good());
     Uint16 rows = 0, cols = 0;

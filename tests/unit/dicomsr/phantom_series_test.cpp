@@ -18,35 +18,8 @@
 namespace curia::dicomsr {
 namespace {
 
-struct Command {
-  int status = -1;
-  std::string output;
-};
-
-Command Run(const std::string& command) {
-  Command c;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return c;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) c.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  c.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return c;
-}
-
-std::string Lines(const std::string& text, const std::string& prefix) {
-  std::string out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(start, end - start);
-    if (line.rfind(prefix, 0) == 0) out += line + "\n";
-    start = end + 1;
-  }
-  return out;
-}
+using test::LinesStartingWith;
+using test::RunShell;
 
 PhantomSeriesOptions Small(const std::string& modality, uint64_t seed = 7) {
   PhantomSeriesOptions o;
@@ -68,9 +41,9 @@ void CheckRoundTrip(const PhantomSeriesOptions& o) {
   ASSERT_EQ(info.files.size(), 5u);
   EXPECT_EQ(std::filesystem::path(info.files[0]).filename(), "slice-0001.dcm");
   for (const std::string& f : info.files) {
-    const Command v = Run("dciodvfy " + f);
+    const test::ShellResult v = RunShell("dciodvfy " + f);
     EXPECT_EQ(v.status, 0) << f << "\n" << v.output;
-    EXPECT_EQ(Lines(v.output, "Error"), "") << f << "\n" << v.output;
+    EXPECT_EQ(LinesStartingWith(v.output, "Error"), "") << f << "\n" << v.output;
     EXPECT_NE(v.output.find(o.modality == "CT" ? "CTImage" : "MRImage"), std::string::npos) << v.output;
   }
 

@@ -104,7 +104,9 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
   config::Json explanation = config::RoutingToJson(routing);
   if (!enqueue) return explanation;
 
-  if (std::optional<storage::Store::Arrival> a = store_->GetArrival(snap.facts.uid)) {
+  // What arrived since the study was last routed (a study routed twice is received once).
+  const std::optional<storage::Store::Arrival> a = store_->GetArrival(snap.facts.uid);
+  if (a && a->last_at > a->routed_at) {
     store_->AddAudit(0, study_id, "received",
                      std::to_string(a->instances) + " instance(s) from " + (a->calling_aet.empty() ? "?" : a->calling_aet) +
                          " to " + (a->called_aet.empty() ? "?" : a->called_aet),
