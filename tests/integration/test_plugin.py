@@ -367,6 +367,85 @@ class BadConfiguration(PluginTestCase):
         self.assertIn("$.Curia.Rules[0].Match.All[1].Not.Bogus: unknown key", log, log[-3000:])
 
 
+    def test_corrupt_database(self):
+        node = h.make_node(self.ws.sub("corrupt"), self.pacs)
+        database = node.config["Curia"]["Database"]
+        os.makedirs(os.path.dirname(database), exist_ok=True)
+        with open(database, "wb") as f:
+            f.write(b"this is not an SQLite database, but it has the node's file name" * 100)
+        node.spawn()
+        status = node.wait_exit(60)
+        if status is None:
+            node.kill9()
+            self.fail(f"Orthanc kept running with a corrupt database; log tail:\n{node.log_tail()}")
+        self.assertNotEqual(status, 0)
+        log = node.log()
+        self.assertIn(database, log, log[-3000:])
+        self.assertRegex(log, r"not (a usable )?(a )?Curia database|not a database", log[-3000:])
+
+
+class Access(PluginTestCase):
+    """With Orthanc's authentication on, every /curia route refuses missing and wrong credentials,
+    and our log lines carry no patient names or IDs."""
+
+    ROUTES = [("GET", "/curia/health"), ("GET", "/curia/jobs"), ("GET", "/curia/jobs/1"),
+              ("POST", "/curia/jobs/1/retry"), ("POST", "/curia/jobs/1/cancel"),
+              ("POST", "/curia/studies/x/process"), ("POST", "/curia/rules/test"), ("GET", "/curia/metrics"),
+              ("GET", "/curia/config"), ("GET", "/curia/no-such-route")]
+
+    def test_routes_need_credentials(self):
+        for auth in (None, ("test", "wrong"), ("nobody", "test")):
+            for method, path in self.ROUTES:
+                self.node.auth = auth
+                try:
+                    status, body = self.node.status_of(method, path, {} if method == "POST" else None)
+                finally:
+                    self.node.auth = (h.USER, h.PASSWORD)
+                self.assertEqual(status, 401, f"{method} {path} with {auth}: {status} {str(body)[:300]}")
+        status, _ = self.node.status_of("GET", "/curia/health", None)
+        self.assertEqual(status, 200)
+
+    def test_no_patient_data_in_our_log(self):
+        files = h.phantom(self.ws.sub("named"), 4, seed=71,
+                          extra=["--patient-name", "ZEBRA^QUENTIN", "--patient-id", "PID-778899"])
+        uid = study_uid_of(files)
+        self.send(files)
+        self.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+        ours = [line for line in self.node.log().splitlines() if "Curia Node" in line]
+        self.assertTrue(any(uid in line for line in ours), "the node should log the study by its UID:\n" +
+                        "\n".join(ours[-20:]))
+        for secret in ("ZEBRA", "QUENTIN", "PID-778899"):
+            leaks = [line for line in ours if secret in line]
+            self.assertEqual(leaks, [], f"{secret} in our log lines")
+
+
+class PacsRejects(PluginTestCase):
+    """A PACS that refuses our association: retries, then a dead letter naming the destination."""
+    CURIA = {"Export": {"MaxAttempts": 2, "BackoffSeconds": [1, 1]}}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.START_PACS = False
+        super().setUpClass()
+        # Only known modalities may store, and the node is not one of them.
+        cls.pacs.config["DicomAlwaysAllowStore"] = False
+        cls.pacs.config["DicomModalities"] = {}
+        cls.pacs.start()
+
+    def test_rejected_then_dead(self):
+        files = make_study(self.ws.sub("rej"), 4, seed=81)
+        uid = study_uid_of(files)
+        self.send(files)
+        [job] = self.node.wait_job(uid, "dead", timeout=JOB_TIMEOUT)
+        job = self.node.job(job["ID"])
+        dump = json.dumps(job, indent=1)[:6000]
+        self.assertTrue(job["Error"].startswith("pacs: "), dump)
+        for e in job["Exports"]:
+            self.assertEqual(e["State"], "dead", dump)
+            self.assertEqual(e["Attempts"], 2, dump)
+        self.assertEqual(self.pacs_outputs(uid), {}, dump)
+
+
 class HealthAndMetrics(PluginTestCase):
     """/curia/health, /curia/metrics, /curia/config, and /curia/jobs paging and filters."""
 
@@ -409,6 +488,8 @@ class HealthAndMetrics(PluginTestCase):
         self.assertEqual(config["Configured"]["Rules"][0]["Name"], "ct-and-mr", config)  # as `curia init` wrote it
         self.assertEqual(config["Effective"]["LeaseSeconds"], 5, config)  # the test's override
         self.assertEqual(config["Effective"]["StableAge"], 1, config)
+        # The destination as Orthanc knows it (credentials, if any, would read "(redacted)").
+        self.assertEqual(config["Destinations"]["pacs"]["AET"], "PACS", config)
 
     def test_jobs_paging_and_filters(self):
         everything = self.node.jobs()

@@ -130,7 +130,8 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
     if (job_ids) job_ids->push_back(id);
     if (inserted) {
       store_->AddAudit(id, study_id, "routed", "rule " + r.rule + " chose series " + r.series_uid, Now());
-      log::Info("node", "job " + std::to_string(id) + ": rule " + r.rule + ", series " + r.series_uid);
+      log::Info("node", "job " + std::to_string(id) + ": rule " + r.rule + ", study " + snap.facts.uid + ", series " +
+                            r.series_uid);
     }
   }
   if (routing.jobs.empty()) {
