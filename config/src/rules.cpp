@@ -14,6 +14,9 @@ namespace {
 constexpr const char* kCalledAet = "CalledAET";
 constexpr const char* kCallingAet = "CallingAET";
 constexpr size_t kMaxShownValue = 128;  // longer DICOM values are cut in explanations
+// std::regex recurses about once per character: longer values (long text tags) are not searched,
+// so that a rule cannot exhaust a thread's stack. Short and long strings (LO, SH, CS, PN) fit.
+constexpr size_t kMaxRegexValue = 1024;
 
 bool IsPseudoTag(const std::string& tag) { return tag == kCalledAet || tag == kCallingAet; }
 
@@ -370,6 +373,10 @@ std::string CheckPattern(const std::string& tag, const std::optional<std::string
                          std::string* held) {
   const std::string shown = "/" + p.source + "/";
   if (!value) return tag + " is missing, expected a match of " + shown;
+  if (value->size() > kMaxRegexValue) {
+    return tag + " is " + std::to_string(value->size()) + " characters long, more than the " +
+           std::to_string(kMaxRegexValue) + " a regular expression is matched against";
+  }
   bool found = false;
   try {
     found = p.regex && std::regex_search(*value, *p.regex);

@@ -222,6 +222,13 @@ TEST(Rules, Regex) {
   // Search semantics, and "(?i)" for case-insensitive.
   EXPECT_TRUE(Holds(R"({"Tag": "SeriesDescription", "Regex": "(?i)brain"})", {{"SeriesDescription", "Head BRAIN 5mm"}}));
   EXPECT_FALSE(Holds(R"({"Tag": "SeriesDescription", "Regex": "brain"})", {{"SeriesDescription", "Head BRAIN 5mm"}}));
+  // A long text value is not searched (std::regex recurses per character): the condition fails
+  // with the reason, and nothing overflows.
+  const std::string text(1025, 'a');
+  EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": "a*"})", {{"ImageComments", text.substr(0, 1024)}}));
+  EXPECT_EQ(Decide(R"({"Tag": "ImageComments", "Regex": ".*"})", {{"ImageComments", text + text}}).reasons,
+            (Reasons{"$.Curia.Rules[0].Match: ImageComments is 2050 characters long, more than the 1024 a regular "
+                     "expression is matched against"}));
 }
 
 TEST(Rules, Range) {
