@@ -167,6 +167,14 @@ void Initialize() {
   info.version = CURIA_VERSION_STRING;
   info.stable_age_s = stable_age && stable_age->IsNumber() && stable_age->AsDouble() > 0 ? stable_age->AsDouble() : 60;
   info.section = *section;
+  info.destinations = config::Json::Object{};
+  if (const config::Json* modalities = doc.Find("DicomModalities")) {
+    for (const config::RuleSettings& rule : settings.rules) {
+      for (const std::string& d : rule.destinations) {
+        if (const config::Json* entry = modalities->Find(d)) info.destinations[d] = *entry;
+      }
+    }
+  }
 
   auto plugin = std::make_unique<Plugin>();
   auto store = std::make_unique<storage::Store>(database);
@@ -184,6 +192,9 @@ void Initialize() {
   OrthancPluginRegisterOnChangeCallback(g_context, OnChange);
   OrthancPluginRegisterRestCallbackNoLock(g_context, "/curia/(.*)", OnRest);
   OrthancPluginRegisterRefreshMetricsCallback(g_context, OnRefreshMetrics);
+  // The Curia panel on Orthanc Explorer's study page (plugin/ui/explorer.js; the dashboard is /curia/ui).
+  const std::string explorer = node::ExplorerScript();
+  if (!explorer.empty()) OrthancPluginExtendOrthancExplorer(g_context, explorer.c_str());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The /curia REST API and the metrics.
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <sstream>
 
@@ -50,6 +51,27 @@ const char* PriorityText(int p) { return worker::PriorityName(static_cast<worker
 config::Json Embedded(const std::string& text) {
   if (text.empty()) return nullptr;
   return config::Json::Parse(text, "stored result");
+}
+
+// A copy of a configuration with the values of secret-looking keys (passwords, tokens, keys)
+// replaced, so that the effective configuration can be shown to anyone allowed to read the API.
+config::Json Redacted(const config::Json& value) {
+  if (value.IsArray()) {
+    config::Json out = config::Json::Array{};
+    for (const config::Json& v : value.AsArray()) out.PushBack(Redacted(v));
+    return out;
+  }
+  if (!value.IsObject()) return value;
+  config::Json out = config::Json::Object{};
+  for (const auto& [key, v] : value.AsObject()) {
+    std::string lower;
+    for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool secret = lower.find("password") != std::string::npos || lower.find("token") != std::string::npos ||
+                        lower.find("secret") != std::string::npos || lower.find("privatekey") != std::string::npos ||
+                        lower.find("credential") != std::string::npos;
+    out[key] = secret ? config::Json("(redacted)") : Redacted(v);
+  }
+  return out;
 }
 
 std::string Query(const HttpRequest& r, const std::string& key) {
@@ -141,6 +163,8 @@ HttpResponse Node::Handle(const HttpRequest& request) {
   const std::vector<std::string> parts = Split(request.path);
   const bool get = request.method == "GET", post = request.method == "POST";
   try {
+    // The web UI's pages and data (ui.cpp).
+    if (std::optional<HttpResponse> ui = internal::HandleUi(request, parts, {*store_, settings_, model_.info()})) return *ui;
     if (parts.size() == 1 && parts[0] == "health" && get) {
       config::Json j = config::Json::Object{};
       j["Status"] = "ok";
@@ -247,7 +271,8 @@ HttpResponse Node::Handle(const HttpRequest& request) {
     }
     if (parts.size() == 1 && parts[0] == "config" && get) {
       config::Json j = config::Json::Object{};
-      j["Configured"] = info_.section;
+      j["Configured"] = Redacted(info_.section);
+      j["Destinations"] = Redacted(info_.destinations);
       config::Json eff = config::Json::Object{};
       eff["Database"] = store_->path();
       eff["ModelPath"] = settings_.model.path;

@@ -42,6 +42,7 @@ struct NodeInfo {
   std::string version;       // Curia Node's version
   double stable_age_s = 60;  // Orthanc's StableAge: how long a study must be quiet to be reconciled
   config::Json section;      // the Curia section as configured (served by GET /curia/config)
+  config::Json destinations; // Orthanc's DicomModalities entries the rules send to (name -> entry)
 };
 
 struct HttpRequest {
@@ -122,5 +123,8 @@ class Node {
 
 // Seconds since the Unix epoch.
 double Now();
+
+// plugin/ui/explorer.js, compiled in: the Curia panel the plugin appends to Orthanc Explorer.
+std::string ExplorerScript();
 
 }  // namespace curia::node
