@@ -32,7 +32,13 @@ if [ "$model_only" = 0 ]; then
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     # the demo script and the integration tests talk to Orthanc over HTTP
     curl
+    # the web UI's browser test: Chromium driven by playwright-core from npm
+    chromium
+    # fuzzing (fuzz/run.sh): clang and its libFuzzer/sanitizer runtimes (libclang_rt.fuzzer)
+    clang libclang-rt-14-dev
   )
+  # npm, unless a Node.js from elsewhere (NodeSource's nodejs package bundles it) provides it.
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "curia/config/json.h"
 #include "curia/config/settings.h"
@@ -486,6 +487,195 @@ TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {
   EXPECT_EQ(Load(fresh).Find("DicomModalities")->Find("pacs")->Find("Host")->AsString(), "::1");
 }
 #endif  // CURIA_WITH_POOL
+
+// The CPU half of the GPU check (bench/gpu_check.sh --cpu-only): the float64 reference, every
+// precision's error against it, and the throughput table.
+TEST(Cli, BenchGpuChecksPrecisionsAgainstTheFloat64Reference) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "gpu", "--device", "cpu", "--size", "tiny", "--batches", "1,2", "--precisions",
+                          "fp32,bf16", "--iterations", "1", "--check-batch", "1", "--json", dir.File("gpu.json")});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("reference   float64 on cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("accuracy: every precision that ran is within its limit"), std::string::npos) << r.out;
+  const config::Json j = config::ParseJsonFile(dir.File("gpu.json"));
+  const config::Json::Array& accuracy = j.Find("accuracy")->AsArray();
+  ASSERT_EQ(accuracy.size(), 2u);
+  EXPECT_EQ(accuracy[0].Find("precision")->AsString(), "fp32");
+  EXPECT_LT(accuracy[0].Find("last_hidden_rel")->AsDouble(), 1e-5);
+  EXPECT_LT(accuracy[0].Find("pooler_rel")->AsDouble(), 1e-5);
+  EXPECT_GT(accuracy[0].Find("last_hidden_rel")->AsDouble(), 0.0);  // really computed in float32
+  EXPECT_EQ(accuracy[1].Find("precision")->AsString(), "bf16");
+  EXPECT_LT(accuracy[1].Find("last_hidden_rel")->AsDouble(), 2e-2);
+  EXPECT_LT(accuracy[1].Find("pooler_rel")->AsDouble(), 2e-2);
+  EXPECT_GT(accuracy[1].Find("last_hidden_rel")->AsDouble(), 1e-4);  // really computed in bf16
+  const config::Json::Array& rows = j.Find("throughput")->AsArray();
+  ASSERT_EQ(rows.size(), 4u);  // fp32 x {1, 2}, bf16 x {1, 2}
+  for (const config::Json& row : rows) {
+    EXPECT_EQ(row.Find("error"), nullptr) << row.Dump();
+    EXPECT_GT(row.Find("ratio")->AsDouble(), 0.0);
+  }
+  EXPECT_EQ(rows[3].Find("batch")->AsInt64(), 2);
+  EXPECT_EQ(rows[3].Find("gemm_shape")->AsArray()[0].AsInt64(), 2050);  // 2 x 1025 tokens
+  for (const char* line : {"  fp32            1 ", "  fp32            2 ", "  bf16            1 ", "  bf16            2 "}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  }
+}
+
+TEST(Cli, BenchGpuRefusesBadListsAndReportsAPrecisionItCannotRunInItsRow) {
+  auto r = RunTool({"bench", "gpu", "--device", "cpu", "--size", "tiny", "--precisions", "fp32,nope"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--precisions: unknown precision 'nope'"), std::string::npos) << r.err;
+  r = RunTool({"bench", "gpu", "--device", "cpu", "--size", "tiny", "--batches", "1,,2"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--batches: empty item"), std::string::npos) << r.err;
+  r = RunTool({"bench", "gpu", "--device", "cuda:7", "--size", "tiny"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("device cuda:7"), std::string::npos) << r.err;
+
+  // fp16 on the CPU: LibTorch 1.13 lacks its kernels (a row saying why), later versions run it.
+  TempDir dir;
+  r = RunTool({"bench", "gpu", "--device", "cpu", "--size", "tiny", "--batches", "1", "--precisions", "fp16",
+               "--iterations", "1", "--check-batch", "1", "--json", dir.File("gpu.json")});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  const config::Json j = config::ParseJsonFile(dir.File("gpu.json"));
+  const config::Json& accuracy = j.Find("accuracy")->AsArray().at(0);
+  const config::Json& row = j.Find("throughput")->AsArray().at(0);
+  if (accuracy.Find("error")) {
+    EXPECT_NE(r.out.find("not run: precision fp16 is not supported on cpu"), std::string::npos) << r.out;
+    EXPECT_EQ(row.Find("error")->AsString(), accuracy.Find("error")->AsString());
+  } else {
+    EXPECT_LT(accuracy.Find("pooler_rel")->AsDouble(), 5e-3);
+    EXPECT_GT(row.Find("ratio")->AsDouble(), 0.0);
+  }
+}
+
+// Every command `curia --help` lists answers --help with its usage and exit status 0.
+TEST(Cli, HelpWorksForEveryListedCommand) {
+  const auto r = RunTool({"--help"});
+  ASSERT_EQ(r.status, 0);
+  std::istringstream lines(r.out.substr(r.out.find("commands:")));
+  std::string line;
+  std::getline(lines, line);
+  int commands = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  ", 0) != 0) continue;
+    const std::string name = line.substr(2, line.find(' ', 2) - 2);
+    const auto h = RunTool({name, "--help"});
+    EXPECT_EQ(h.status, 0) << name << ": " << h.err;
+    const std::string expected = name == "version" ? "curia " : "usage: curia " + name;
+    EXPECT_EQ(h.out.rfind(expected, 0), 0u) << name << ": " << h.out;
+    ++commands;
+  }
+  EXPECT_GE(commands, 8);
+}
+
+#ifdef CURIA_WITH_POOL
+// `curia validate-config`: a configuration from `curia init` is valid; a broken one gets every
+// problem on its own line, with its JSON path and a hint.
+class CliValidate : public ::testing::Test {
+ protected:
+  std::string Init() {
+    const std::string node = dir_.File("node");
+    const auto r = RunTool({"init", "--out", node, "--pacs", "PACS@127.0.0.1:4343", "--plugin", dir_.File("plugin.so")});
+    EXPECT_EQ(r.status, 0) << r.err;
+    test::WriteFile(dir_.File("plugin.so"), "not a plugin, but it exists");
+    return node + "/orthanc.json";
+  }
+  // The init file with `from` replaced by `to` (each must occur).
+  std::string Edit(const std::string& file, const std::vector<std::pair<std::string, std::string>>& edits,
+                   const std::string& name) {
+    std::string text = test::ReadFile(file);
+    for (const auto& [from, to] : edits) {
+      const size_t at = text.find(from);
+      EXPECT_NE(at, std::string::npos) << from;
+      if (at != std::string::npos) text.replace(at, from.size(), to);
+    }
+    test::WriteFile(dir_.File(name), text);
+    return dir_.File(name);
+  }
+  TempDir dir_;
+};
+
+TEST_F(CliValidate, AConfigurationFromInitIsValid) {
+  const std::string file = Init();
+  const auto r = RunTool({"validate-config", file});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(file + ": valid Curia Node configuration"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DEMO"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tasks         2: demo-finding, demo-3d-finding"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rules         1: ct-and-mr (routine)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("destinations  1: pacs (PACS@127.0.0.1:4343)"), std::string::npos) << r.out;
+}
+
+TEST_F(CliValidate, ReportsEveryProblemWithItsPathAndAHint) {
+  const std::string file = Init();
+  const std::string bad = Edit(file,
+                               {{"\"Path\":", "\"Pathh\": 1, \"Path\":"},
+                                {"\"Threshold\"", "\"Treshold\""},
+                                {"\"Trigger\": \"study\"", "\"Trigger\": \"Study\""},
+                                {"\"Tag\": \"Modality\"", "\"Tag\": \"Modalty\""},
+                                {"\"Destinations\": [\"pacs\"]", "\"Destinations\": [\"pacss\"]"},
+                                {"\"demo-3d-finding\"]", "\"demo-3d-findng\"]"}},
+                               "bad.json");
+  const auto r = RunTool({"validate-config", bad});
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  const std::string p = bad + ": ";
+  for (const std::string& line : {
+           p + "$.Curia.Model.Pathh: unknown key (hint: did you mean \"Path\"?)",
+           p + "$.Curia.Tasks.demo-finding.Treshold: unknown key (hint: did you mean \"Threshold\"?)",
+           p + "$.Curia.Trigger: expected one of \"study\", \"series\", found \"Study\" (hint: did you mean \"study\"?",
+           p + "$.Curia.Rules[0].Tasks[1]: \"demo-3d-findng\" is not a task of $.Curia.Tasks",
+           p + "$.Curia.Rules[0].Match.Tag: \"Modalty\" is not a DICOM keyword (hint: ",
+           p + "$.Curia.Rules[0].Destinations[0]: \"pacss\" is not in Orthanc's DicomModalities (hint: did you mean \"pacs\"?)",
+       }) {
+    EXPECT_NE(r.out.find("\n" + line), std::string::npos) << "missing: " << line << "\n" << r.out;
+  }
+  EXPECT_NE(r.out.find("(hint: did you mean \"demo-3d-finding\"?)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("6 problems: the node would not start"), std::string::npos) << r.out;
+}
+
+TEST_F(CliValidate, MissingModelDisabledSectionAndBrokenJson) {
+  const std::string file = Init();
+  const std::string text = test::ReadFile(file);
+  // A model folder that is not there: the hint says how to get one.
+  const size_t at = text.find("/demo-model\"");
+  ASSERT_NE(at, std::string::npos);
+  std::string moved = text;
+  moved.replace(at, 12, "/no-model\"");
+  test::WriteFile(dir_.File("nomodel.json"), moved);
+  auto r = RunTool({"validate-config", dir_.File("nomodel.json")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("$.Curia.Model.Path: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("`curia demo-model --out " + dir_.File("node") + "/no-model` writes the demo model"),
+            std::string::npos) << r.out;
+  EXPECT_EQ(RunTool({"validate-config", "--skip-model", dir_.File("nomodel.json")}).status, 0);
+
+  // The packaged example's inert section.
+  std::string disabled = text;
+  disabled.replace(disabled.find("\"Curia\":"), 8, "\"CuriaDisabled\":");
+  test::WriteFile(dir_.File("disabled.json"), disabled);
+  r = RunTool({"validate-config", dir_.File("disabled.json")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("$.Curia: no \"Curia\" section: the plugin stays idle (hint: the packaged example is disabled: "
+                       "rename \"CuriaDisabled\" to \"Curia\""),
+            std::string::npos) << r.out;
+
+  // A folder as Orthanc reads it: a key in two files is refused, as Orthanc refuses it.
+  std::filesystem::create_directories(dir_.File("etc"));
+  test::WriteFile(dir_.File("etc/orthanc.json"), "{\"HttpPort\": 8042, \"DicomModalities\": {}}");
+  test::WriteFile(dir_.File("etc/curia-node.json"), text);
+  r = RunTool({"validate-config", "--skip-model", dir_.File("etc")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("$.DicomModalities: defined in both "), std::string::npos) << r.out;
+
+  // Not JSON: the parser's message, with the line.
+  test::WriteFile(dir_.File("broken.json"), "{\n  \"Curia\": {\n    \"Model\": \n}\n");
+  r = RunTool({"validate-config", dir_.File("broken.json")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(dir_.File("broken.json") + ":"), std::string::npos) << r.err;
+  EXPECT_EQ(RunTool({"validate-config"}).status, 2);
+}
+#endif
 
 }  // namespace
 }  // namespace curia

@@ -22,6 +22,7 @@ int DemoCommand(const Args& args);
 int RunCommand(const Args& args);
 int PhantomCommand(const Args& args);  // CURIA_WITH_POOL builds (DICOM writers)
 int InitCommand(const Args& args);     // CURIA_WITH_POOL builds
+int ValidateConfigCommand(const Args& args);  // CURIA_WITH_POOL builds
 
 // --device, --precision, --threads: declared once for every command that runs the model.
 void AddRuntimeOptions(ArgParser& parser);

@@ -29,6 +29,7 @@ const std::map<std::string, Command>& Commands() {
       {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
       {"phantom", {curia::cli::PhantomCommand, "write a synthetic head phantom as a DICOM series (CT or MR)"}},
       {"init", {curia::cli::InitCommand, "write a commented Orthanc configuration for a Curia Node"}},
+      {"validate-config", {curia::cli::ValidateConfigCommand, "check a configuration: every problem with its JSON path and a hint"}},
 #endif
   };
   return commands;
@@ -40,9 +41,9 @@ void PrintHelp() {
                ": the Curia radiology foundation model in a DICOM network. RESEARCH USE ONLY.\n\n"
                "commands:\n";
   for (const auto& [name, c] : Commands()) {
-    std::cout << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << c.summary << "\n";
+    std::cout << "  " << name << std::string(name.size() < 17 ? 17 - name.size() : 1, ' ') << c.summary << "\n";
   }
-  std::cout << "  version       print the version\n";
+  std::cout << "  version          print the version\n";
 }
 
 }  // namespace

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# CHANGELOG.md (Keep a Changelog) -> a Debian changelog, gzipped (changelog.Debian.gz), at build time:
+#
+#   cmake -DCHANGELOG=CHANGELOG.md -DOUT=changelog.Debian.gz -DPACKAGE=curia-node -DVERSION=0.1.0
+#         -DRELEASE=1 "-DMAINTAINER=Name <mail>" -P debian-changelog.cmake
+#
+# Each "## [x.y.z] - YYYY-MM-DD" section becomes an entry "PACKAGE (x.y.z-RELEASE)" dated that day;
+# "## [Unreleased]" becomes the entry of VERSION-RELEASE (the version being built), dated
+# SOURCE_DATE_EPOCH when set, else now. "### Added" and the like become "  Added:" lines; each bullet
+# becomes "  * ..." re-wrapped to 80 columns.
+foreach(var CHANGELOG OUT PACKAGE VERSION RELEASE MAINTAINER)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "debian-changelog.cmake: -D${var}= is required")
+  endif()
+endforeach()
+
+# Lines as a CMake list: semicolons (list separators) are hidden first and restored at the end.
+# (one character each, so that line lengths stay right), and so are brackets inside bullets.
+string(ASCII 31 SEMI)
+string(ASCII 29 OPEN)
+string(ASCII 30 CLOSE)
+file(READ "${CHANGELOG}" content)
+string(REPLACE ";" "${SEMI}" content "${content}")
+string(REPLACE "\n" ";" lines "${content}")
+
+set(text "")
+set(entry_open FALSE)
+set(bullet "")
+
+# Appends the pending bullet, wrapped: "  * " on the first line, 4 spaces on the next ones.
+macro(flush_bullet)
+  if(NOT bullet STREQUAL "")
+    string(REGEX REPLACE "[ \t]+" " " bullet "${bullet}")
+    string(STRIP "${bullet}" bullet)
+    string(REPLACE "[" "${OPEN}" bullet "${bullet}")
+    string(REPLACE "]" "${CLOSE}" bullet "${bullet}")
+    string(REPLACE " " ";" words "${bullet}")
+    set(line "  *")
+    foreach(word IN LISTS words)
+      string(LENGTH "${line} ${word}" len)
+      if(len GREATER 80 AND NOT line STREQUAL "  *" AND NOT line STREQUAL "   ")
+        string(APPEND text "${line}\n")
+        set(line "   ")
+      endif()
+      string(APPEND line " ${word}")
+    endforeach()
+    string(APPEND text "${line}\n")
+    set(bullet "")
+  endif()
+endmacro()
+
+macro(close_entry)
+  flush_bullet()
+  if(entry_open)
+    string(APPEND text "\n -- ${MAINTAINER}  ${entry_date}\n\n")
+    set(entry_open FALSE)
+  endif()
+endmacro()
+
+foreach(raw IN LISTS lines)
+  set(l "${raw}")
+  if(l MATCHES "^## \\[([^]]+)\\](.*)$")
+    set(name "${CMAKE_MATCH_1}")
+    set(rest "${CMAKE_MATCH_2}")
+    close_entry()
+    if(name STREQUAL "Unreleased")
+      set(version "${VERSION}")
+      if(DEFINED ENV{SOURCE_DATE_EPOCH})
+        execute_process(COMMAND date -u -R -d "@$ENV{SOURCE_DATE_EPOCH}" OUTPUT_VARIABLE entry_date
+                        OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+      else()
+        string(TIMESTAMP entry_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
+      endif()
+    else()
+      set(version "${name}")
+      if(rest MATCHES "([0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])")
+        execute_process(COMMAND date -u -R -d "${CMAKE_MATCH_1} 12:00:00" OUTPUT_VARIABLE entry_date
+                        OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+      else()
+        string(TIMESTAMP entry_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
+      endif()
+    endif()
+    string(APPEND text "${PACKAGE} (${version}-${RELEASE}) unstable; urgency=medium\n\n")
+    set(entry_open TRUE)
+  elseif(NOT entry_open)
+    # The preamble before the first version.
+  elseif(l MATCHES "^### (.+)$")
+    set(heading "${CMAKE_MATCH_1}")
+    flush_bullet()
+    if(NOT text MATCHES "urgency=medium\n\n$")
+      string(APPEND text "\n")
+    endif()
+    string(APPEND text "  ${heading}:\n")
+  elseif(l MATCHES "^[-*] (.*)$")
+    set(first "${CMAKE_MATCH_1}")
+    flush_bullet()
+    set(bullet "${first}")
+  elseif(l MATCHES "^[ \t]+(.*)$" AND NOT bullet STREQUAL "")
+    string(APPEND bullet " ${CMAKE_MATCH_1}")
+  elseif(l MATCHES "^[ \t]*$")
+    flush_bullet()
+  else()
+    flush_bullet()
+    set(bullet "${l}")
+  endif()
+endforeach()
+close_entry()
+
+if(text STREQUAL "")
+  message(FATAL_ERROR "debian-changelog.cmake: no '## [version]' section in ${CHANGELOG}")
+endif()
+get_filename_component(out_dir "${OUT}" DIRECTORY)
+file(MAKE_DIRECTORY "${out_dir}")
+string(REGEX REPLACE "\\.gz$" "" plain "${OUT}")
+string(REPLACE "${SEMI}" ";" text "${text}")
+string(REPLACE "${OPEN}" "[" text "${text}")
+string(REPLACE "${CLOSE}" "]" text "${text}")
+file(WRITE "${plain}" "${text}")
+# gzip -n: no name or time stamp in the header, so the same changelog gives the same bytes.
+execute_process(COMMAND gzip -9 -n -f "${plain}" COMMAND_ERROR_IS_FATAL ANY)
