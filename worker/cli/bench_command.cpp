@@ -1,14 +1,21 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // curia bench model: backbone throughput and its ratio to a plain matrix product, in one run.
+// curia bench gpu: accuracy of every precision on a device against a float64 CPU reference, then
+// throughput by batch size and precision with the same ratio.
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <thread>
+#include <vector>
 
 #include "commands.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/model/demo_model.h"
 #include "curia/nn/bench.h"
+#include "curia/nn/gpu_check.h"
 #include "scratch_dir.h"
 #include "version.h"
 
@@ -108,6 +115,253 @@ int BenchModel(const Args& args) {
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
   }
   return 0;
+}
+
+// The accuracy limits of `curia bench gpu`: worst relative error ||a-b||/||b|| of an image's
+// last_hidden_state or pooler_output against the float64 reference. Unit roundoffs: fp32 6e-8,
+// fp16 4.9e-4, bf16 3.9e-3. The half precisions keep the weights and the residual stream in 16
+// bits, so errors build up over the layers: Curia-B shapes in bf16 on the CPU give 1.3e-2
+// (last_hidden_state) and 2.6e-2 (pooler_output, a single token); the limits are about ten unit
+// roundoffs, far below what a wrong kernel gives (order 1).
+double AccuracyLimit(nn::Precision p) {
+  switch (p) {
+    case nn::Precision::kFp32: return 1e-5;
+    case nn::Precision::kFp16: return 5e-3;
+    case nn::Precision::kBf16: return 4e-2;
+  }
+  return 0;
+}
+
+std::vector<std::string> SplitList(const std::string& text, const std::string& option) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) throw UsageError(option + ": empty item in '" + text + "'");
+    items.push_back(item);
+  }
+  if (items.empty()) throw UsageError(option + " needs at least one value");
+  return items;
+}
+
+std::string Sci(double v) {
+  if (!std::isfinite(v)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+std::string Pad(std::string s, size_t width, bool right = false) {
+  if (s.size() >= width) return s + " ";
+  const std::string fill(width - s.size(), ' ');
+  return (right ? fill + s : s + fill) + " ";
+}
+
+config::Json Finite(double v) { return std::isfinite(v) ? config::Json(v) : config::Json(nullptr); }
+
+int BenchGpu(const Args& args) {
+  ArgParser p("curia bench gpu",
+              "The GPU check of the model code. Computes a float64 reference of the backbone on the CPU\n"
+              "(an independent, plain formulation of transformers' Dinov2Model) on a fixed random batch,\n"
+              "runs the backbone on --device in every precision on the same batch and reports the worst\n"
+              "relative error ||a-b||/||b|| of an image's last_hidden_state and pooler_output, and the\n"
+              "largest absolute error, against a limit per precision (fp32 1e-5, fp16 5e-3, bf16 4e-2).\n"
+              "Then times the backbone at each batch size and precision, with its FLOP rate and the ratio\n"
+              "to a plain matrix product of the backbone's dominant shape at the same precision on the\n"
+              "same device (as `curia bench model`). A precision or batch the device cannot run is\n"
+              "reported in its row. Exit status 1 when an accuracy is over its limit.");
+  p.Option("--size", "SIZE", "demo model shapes when --model is not given: tiny or base (Curia-B)", false, "base")
+      .Option("--model", "DIR", "check this model folder instead of a generated demo model")
+      .Option("--device", "D", "cpu, cuda or cuda:N", false, "cuda:0")
+      .Option("--precisions", "LIST", "comma-separated precisions to check and time", false, "fp32,fp16,bf16")
+      .Option("--batches", "LIST", "comma-separated batch sizes to time", false, "1,8,32,64,128")
+      .Option("--image-size", "N", "input height and width (default: the model's image_size)")
+      .Option("--check-batch", "N", "images in the accuracy check", false, "2")
+      .Option("--seed", "N", "seed of the check images", false, "0")
+      .Option("--iterations", "N", "timed forward passes per row (median reported)", false, "5")
+      .Option("--threads", "N", "intra-op CPU threads for the reference and CPU runs (0 = one per core)", false, "0")
+      .Flag("--accuracy-only", "skip the throughput table")
+      .Option("--json", "FILE", "also write every figure as JSON");
+  if (!p.Parse(args)) return 0;
+  const bool throughput = !p.IsSet("--accuracy-only");
+  const nn::Device device = nn::ParseDevice(p.Get("--device"));
+  std::vector<nn::Precision> precisions;
+  for (const std::string& s : SplitList(p.Get("--precisions"), "--precisions")) {
+    try {
+      precisions.push_back(nn::ParsePrecision(s));
+    } catch (const Error& e) {
+      throw UsageError(std::string("--precisions: ") + e.what());
+    }
+  }
+  std::vector<int64_t> batches;
+  for (const std::string& s : SplitList(p.Get("--batches"), "--batches")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > 65536) throw UsageError("--batches: '" + s + "' is not a batch size (1 to 65536)");
+    batches.push_back(v);
+  }
+  const int64_t check_batch = p.GetInt("--check-batch", 1, 1024);
+  const uint64_t seed = static_cast<uint64_t>(p.GetInt("--seed", 0, INT64_MAX));
+  const int iterations = static_cast<int>(p.GetInt("--iterations", 1, 1000));
+  int threads = static_cast<int>(p.GetInt("--threads", 0, 1024));
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  nn::SetIntraOpThreads(threads);
+  nn::CheckDeviceAvailable(device);
+
+  std::unique_ptr<ScratchDir> scratch;
+  std::string model_dir = p.Get("--model");
+  std::string model_name = model_dir;
+  if (model_dir.empty()) {
+    scratch = std::make_unique<ScratchDir>("curia-bench-gpu");
+    model_dir = scratch->path();
+    model::WriteDemoModel(model_dir, model::ParseDemoSize(p.Get("--size")), 0);
+    model_name = "DEMO " + p.Get("--size") + " (random weights, " +
+                 (p.Get("--size") == "base" ? "Curia-B shapes)" : "tiny shapes)");
+  }
+  const model::Dinov2Config cfg = model::LoadDinov2Config(model_dir + "/config.json");
+  const int64_t image = p.Has("--image-size") ? p.GetInt("--image-size", cfg.patch_size, 8192) : cfg.image_size;
+  const double flops_per_slice = model::BackboneFlopsPerImage(cfg, image, image);
+
+  std::cout << "Curia GPU check (curia " CURIA_VERSION_STRING ")\n"
+            << "  model       " << model_name << ": hidden " << cfg.hidden_size << ", " << cfg.num_hidden_layers
+            << " layers, " << (cfg.use_swiglu_ffn ? "SwiGLU" : "GELU") << "\n"
+            << "  device      " << device.ToString() << ", LibTorch " << nn::TorchVersion() << "; CPU: " << threads
+            << " threads, BLAS: " << nn::DetectBlas().library << "\n"
+            << "  input       " << image << "x" << image << " slices, " << Fixed(flops_per_slice / 1e12, 4)
+            << " TFLOP/slice\n"
+            << std::flush;
+  auto reference = nn::BackboneReference::Compute(model_dir, check_batch, image, image, seed);
+  std::cout << "  reference   float64 on cpu, " << check_batch << (check_batch == 1 ? " image" : " images")
+            << " of N(0,1) pixels (seed " << seed << "), " << reference->tokens() << " tokens, "
+            << Fixed(reference->seconds(), 2) << " s\n\n"
+            << "Accuracy against the float64 reference (relative: ||a-b||/||b||, worst image; absolute: max |a-b|)\n"
+            << "  " << Pad("precision", 10) << Pad("last_hidden rel", 16) << Pad("abs", 9) << Pad("pooler rel", 11)
+            << Pad("abs", 9) << Pad("limit", 8) << "result\n"
+            << std::flush;
+
+  config::Json accuracy_json = config::Json::Array{};
+  std::vector<std::string> failures;
+  for (nn::Precision precision : precisions) {
+    const char* name = nn::PrecisionName(precision);
+    const double limit = AccuracyLimit(precision);
+    nn::AccuracyResult a;
+    const std::string error = nn::ErrorMessageOf([&] {
+      auto backbone = nn::Dinov2Backbone::Load(model_dir, {device, precision});
+      a = reference->Check(*backbone);
+    });
+    config::Json row = config::Json::Object{};
+    row["precision"] = name;
+    row["limit"] = limit;
+    std::cout << "  " << Pad(name, 10);
+    if (!error.empty()) {
+      std::cout << "not run: " << error << "\n";
+      row["error"] = error;
+    } else {
+      const bool ok = a.Worst() <= limit;  // false for NaN
+      if (!ok) failures.push_back(std::string(name) + " (" + Sci(a.Worst()) + " > " + Sci(limit) + ")");
+      std::cout << Pad(Sci(a.last_hidden_rel), 16) << Pad(Sci(a.last_hidden_max_abs), 9) << Pad(Sci(a.pooler_rel), 11)
+                << Pad(Sci(a.pooler_max_abs), 9) << Pad(Sci(limit), 8) << (ok ? "ok" : "OVER LIMIT") << "\n";
+      row["last_hidden_rel"] = Finite(a.last_hidden_rel);
+      row["last_hidden_max_abs"] = Finite(a.last_hidden_max_abs);
+      row["pooler_rel"] = Finite(a.pooler_rel);
+      row["pooler_max_abs"] = Finite(a.pooler_max_abs);
+      row["ok"] = ok;
+    }
+    std::cout << std::flush;
+    accuracy_json.MutableArray().push_back(std::move(row));
+  }
+  reference.reset();
+
+  config::Json throughput_json = config::Json::Array{};
+  double target_ratio = -1;
+  if (throughput) {
+    std::cout << "\nThroughput (median of " << iterations
+              << " passes; matmul: the backbone's dominant product m x k x n at the same precision, interleaved)\n"
+              << "  " << Pad("precision", 10) << Pad("batch", 6, true) << Pad("ms/batch", 10, true)
+              << Pad("slices/s", 10, true) << Pad("TFLOP/s", 9, true) << Pad("matmul TFLOP/s", 15, true)
+              << Pad("ratio", 7, true) << "matmul m x k x n\n"
+              << std::flush;
+    for (nn::Precision precision : precisions) {
+      const char* name = nn::PrecisionName(precision);
+      std::unique_ptr<nn::Dinov2Backbone> backbone;
+      const std::string load_error = nn::ErrorMessageOf([&] {
+        backbone = nn::Dinov2Backbone::Load(model_dir, {device, precision});
+      });
+      for (int64_t batch : batches) {
+        nn::BackboneBenchResult r;
+        const std::string error =
+            load_error.empty()
+                ? nn::ErrorMessageOf([&] { r = nn::BenchBackbone(*backbone, batch, image, image, iterations); })
+                : load_error;
+        config::Json row = config::Json::Object{};
+        row["precision"] = name;
+        row["batch"] = batch;
+        std::cout << "  " << Pad(name, 10) << Pad(std::to_string(batch), 6, true);
+        if (!error.empty()) {
+          std::cout << "  not run: " << error << "\n" << std::flush;
+          row["error"] = error;
+          throughput_json.MutableArray().push_back(std::move(row));
+          if (!load_error.empty()) break;  // one line for a precision that does not load
+          continue;
+        }
+        std::cout << Pad(Fixed(r.seconds_per_batch * 1e3, 2), 10, true) << Pad(Fixed(r.images_per_second, 1), 10, true)
+                  << Pad(Fixed(r.backbone_flops_per_second / 1e12, 3), 9, true)
+                  << Pad(Fixed(r.gemm_flops_per_second / 1e12, 3), 15, true) << Pad(Fixed(r.ratio, 3), 7, true)
+                  << r.gemm.m << " x " << r.gemm.k << " x " << r.gemm.n << "\n"
+                  << std::flush;
+        row["seconds_per_batch"] = r.seconds_per_batch;
+        row["slices_per_second"] = r.images_per_second;
+        row["backbone_tflops"] = r.backbone_flops_per_second / 1e12;
+        row["gemm_shape"] = config::Json::Array{config::Json(r.gemm.m), config::Json(r.gemm.k), config::Json(r.gemm.n)};
+        row["gemm_tflops"] = r.gemm_flops_per_second / 1e12;
+        row["ratio"] = r.ratio;
+        throughput_json.MutableArray().push_back(std::move(row));
+        if (precision == nn::Precision::kBf16 && batch == 64) target_ratio = r.ratio;
+      }
+    }
+  }
+
+  std::cout << "\n";
+  if (target_ratio >= 0) {
+    std::cout << "design target: bf16, batch 64: backbone / matmul FLOP rate = " << Fixed(target_ratio, 3)
+              << " (target >= 0.5: " << (target_ratio >= 0.5 ? "met" : "NOT met") << ")\n";
+  }
+  if (failures.empty()) {
+    std::cout << "accuracy: every precision that ran is within its limit\n";
+  } else {
+    std::cout << "accuracy: OVER LIMIT:";
+    for (const std::string& f : failures) std::cout << " " << f;
+    std::cout << "\n";
+  }
+
+  if (p.Has("--json")) {
+    config::Json j = config::Json::Object{};
+    j["benchmark"] = "gpu";
+    j["curia_version"] = CURIA_VERSION_STRING;
+    j["model"] = model_name;
+    j["device"] = device.ToString();
+    j["libtorch"] = nn::TorchVersion();
+    j["threads"] = threads;
+    j["image_size"] = image;
+    j["flops_per_slice"] = flops_per_slice;
+    config::Json ref = config::Json::Object{};
+    ref["dtype"] = "float64";
+    ref["device"] = "cpu";
+    ref["batch"] = check_batch;
+    ref["seed"] = seed;
+    j["reference"] = std::move(ref);
+    j["accuracy"] = std::move(accuracy_json);
+    if (throughput) {
+      j["iterations"] = iterations;
+      j["throughput"] = std::move(throughput_json);
+    }
+    if (target_ratio >= 0) j["bf16_batch64_ratio"] = target_ratio;
+    j["accuracy_ok"] = failures.empty();
+    std::ofstream out(p.Get("--json"));
+    out << j.Dump() << "\n";
+    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+  }
+  return failures.empty() ? 0 : 1;
 }
 
 #ifdef CURIA_WITH_POOL
@@ -328,16 +582,19 @@ int BenchPool(const Args& args) {
 
 int BenchCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: curia bench model|pool [options]   (curia bench <name> --help)\n\n"
+    std::cout << "usage: curia bench model|gpu|pool [options]   (curia bench <name> --help)\n\n"
                  "  model   backbone throughput against a plain matrix product (backbone_gemm_ratio)\n"
+                 "  gpu     accuracy of each precision on a device against a float64 CPU reference, and\n"
+                 "          throughput by batch size and precision against a plain matrix product\n"
                  "  pool    worker pool throughput against the raw backbone (pool_ratio), memory growth (rss_ratio)\n";
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "model") return BenchModel(Args(args.begin() + 1, args.end()));
+  if (args[0] == "gpu") return BenchGpu(Args(args.begin() + 1, args.end()));
 #ifdef CURIA_WITH_POOL
   if (args[0] == "pool") return BenchPool(Args(args.begin() + 1, args.end()));
 #endif
-  throw UsageError("unknown benchmark '" + args[0] + "' (available: model" +
+  throw UsageError("unknown benchmark '" + args[0] + "' (available: model, gpu" +
 #ifdef CURIA_WITH_POOL
                    std::string(", pool") +
 #else
