@@ -102,7 +102,8 @@ function showError(e) {
 
 function renderHealth(health, stats) {
   document.getElementById('version').textContent = `version ${health.Version}`;
-  const warnings = stats.Warnings || [];
+  // Passing problems (the database's disk full, ...) first, then the configuration's warnings.
+  const warnings = (health.Problems || []).map(p => `Now: ${p}`).concat(stats.Warnings || []);
   document.getElementById('warnings-section').hidden = warnings.length === 0;
   document.getElementById('warnings').replaceChildren(...warnings.map(w => el('li', {}, w)));
 

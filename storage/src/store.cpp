@@ -103,6 +103,10 @@ CREATE TABLE audit(
 CREATE INDEX audit_job ON audit(job_id);
 CREATE INDEX audit_study ON audit(study_id);
 )sql",
+    // 2: interruptions (Orthanc stopped while the job ran) counted apart from attempts.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -452,14 +456,14 @@ const std::string& Store::path() const { return impl_->path(); }
 // --- arrivals ---
 
 void Store::RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
-                          double now) {
+                          double now, int64_t instances) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Statement(impl_->db,
             "INSERT INTO arrivals(study_id, calling_aet, called_aet, first_at, last_at, instances) "
-            "VALUES (?1, ?2, ?3, ?4, ?4, 1) "
+            "VALUES (?1, ?2, ?3, ?4, ?4, ?5) "
             "ON CONFLICT(study_id) DO UPDATE SET calling_aet = excluded.calling_aet, "
-            "called_aet = excluded.called_aet, last_at = excluded.last_at, instances = instances + 1")
-      .Bind(study_id, calling_aet, called_aet, now)
+            "called_aet = excluded.called_aet, last_at = excluded.last_at, instances = instances + excluded.instances")
+      .Bind(study_id, calling_aet, called_aet, now, instances)
       .Run();
 }
 
@@ -687,28 +691,48 @@ int Store::RecoverExpiredLeases(double now, int max_attempts, bool every_running
     int64_t id;
     std::string study_id;
     int attempts;
+    int interruptions;
   };
   std::vector<Expired> expired;
   {
-    Statement s(db, "SELECT id, study_id, attempts FROM jobs WHERE state = 'running' AND (lease_until < ?1 OR ?2) ORDER BY id");
+    Statement s(db,
+                "SELECT id, study_id, attempts, interruptions FROM jobs "
+                "WHERE state = 'running' AND (lease_until < ?1 OR ?2) ORDER BY id");
     s.Bind(now, every_running ? 1 : 0);
-    while (s.Step()) expired.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2))});
+    while (s.Step()) {
+      expired.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2)), static_cast<int>(s.Int(3))});
+    }
   }
   for (const Expired& e : expired) {
-    const bool again = e.attempts < max_attempts;
-    const std::string attempts = std::string(every_running ? "interrupted, " : "lease expired, ") + "attempt " +
-                                 std::to_string(e.attempts) + " of " + std::to_string(max_attempts);
+    std::string why;
+    bool again = false;
+    if (every_running) {
+      // Orthanc stopped under the job: not the job's fault, so the attempt is given back.
+      const int interruptions = e.interruptions + 1;
+      again = interruptions < kMaxInterruptions;
+      why = "interrupted by Orthanc stopping, " + std::to_string(interruptions) + " time" +
+            (interruptions == 1 ? "" : "s") + " of " + std::to_string(kMaxInterruptions);
+      Statement(db, "UPDATE jobs SET attempts = MAX(attempts - 1, 0), interruptions = ?2 WHERE id = ?1")
+          .Bind(e.id, interruptions)
+          .Run();
+    } else {
+      again = e.attempts < max_attempts;
+      why = "lease expired, attempt " + std::to_string(e.attempts) + " of " + std::to_string(max_attempts);
+    }
     if (again) {
       Statement(db, "UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ?2 WHERE id = ?1")
           .Bind(e.id, now)
           .Run();
-      impl_->Audit(e.id, e.study_id, "recovered", "(" + attempts + "): queued again", now);
+      impl_->Audit(e.id, e.study_id, "recovered", "(" + why + "): queued again", now);
     } else {
-      const std::string error = "(" + attempts + "): the worker stopped or hung";
+      const std::string error = every_running ? "(" + why + "): Orthanc stopped each time this job ran; it may be "
+                                                "what makes Orthanc stop (see Orthanc's log)"
+                                              : "(" + why + "): the worker stopped or hung";
       Statement(db, "UPDATE jobs SET state = 'failed', error = ?2, lease_until = 0, updated_at = ?3 WHERE id = ?1")
           .Bind(e.id, error, now)
           .Run();
-      impl_->Audit(e.id, e.study_id, "recovered", "(" + attempts + "): failed, out of attempts", now);
+      impl_->Audit(e.id, e.study_id, "recovered",
+                   "(" + why + "): failed, " + (every_running ? "interrupted too often" : "out of attempts"), now);
     }
   }
   tx.Commit();

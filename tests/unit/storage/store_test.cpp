@@ -205,21 +205,86 @@ TEST(Store, LeaseRenewalAndExpiry) {
                                                                "recovered", "started", "recovered"}));
 }
 
-// At start-up the node takes back everything a previous process left running, leased or not.
+// At start-up the node takes back everything a previous process left running, leased or not, and
+// gives the interrupted attempt back: being killed is not the job's fault.
 TEST(Store, RecoversEveryRunningJobAtStartUp) {
   TempDir dir;
   Store store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 600));
+  EXPECT_EQ(store.GetJob(id)->attempts, 1);
   EXPECT_EQ(store.RecoverExpiredLeases(20, 3), 0);  // its lease still holds
   EXPECT_EQ(store.RecoverExpiredLeases(20, 3, true), 1);
   const JobRow job = *store.GetJob(id);
   EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.attempts, 0);
   const std::vector<AuditRow> audit = store.Audit(id);
   ASSERT_FALSE(audit.empty());
   EXPECT_EQ(audit.back().event, "recovered");
   EXPECT_EQ(audit.back().at, 20);
-  EXPECT_NE(audit.back().detail.find("interrupted"), std::string::npos) << audit.back().detail;
+  EXPECT_EQ(audit.back().detail, "(interrupted by Orthanc stopping, 1 time of 10): queued again");
+}
+
+// More restarts than Queue.MaxAttempts under the same job do not fail it (the 20-kill reliability
+// run); a job under which Orthanc stopped kMaxInterruptions times does fail, with the reason.
+TEST(Store, InterruptionsDoNotUseUpAttemptsButAreLimited) {
+  TempDir dir;
+  Store store(dir.File("curia.sqlite"));
+  const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
+  double now = 10;
+  for (int i = 1; i < Store::kMaxInterruptions; ++i) {
+    ASSERT_TRUE(store.Claim(now, 600)) << i;
+    EXPECT_EQ(store.RecoverExpiredLeases(now + 1, 3, true), 1);
+    ASSERT_EQ(store.GetJob(id)->state, JobState::kQueued) << i;
+    now += 10;
+  }
+  // A real failure still has its full attempts.
+  ASSERT_TRUE(store.Claim(now, 600));
+  store.Fail(id, "device busy", true, 3, now + 1);
+  EXPECT_EQ(store.GetJob(id)->state, JobState::kQueued);
+  ASSERT_TRUE(store.Claim(now + 2, 600));
+  EXPECT_EQ(store.GetJob(id)->attempts, 2);
+  EXPECT_EQ(store.RecoverExpiredLeases(now + 3, 3, true), 1);
+  const JobRow job = *store.GetJob(id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error,
+            "(interrupted by Orthanc stopping, 10 times of 10): Orthanc stopped each time this job ran; it may be "
+            "what makes Orthanc stop (see Orthanc's log)");
+  EXPECT_EQ(store.Audit(id).back().detail, "(interrupted by Orthanc stopping, 10 times of 10): failed, interrupted too often");
+  // Retried by a user: it runs again.
+  EXPECT_TRUE(store.Retry(id, now + 4));
+  EXPECT_TRUE(store.Claim(now + 5, 600));
+}
+
+// A schema 1 database (the first release) is migrated in place, its jobs kept.
+TEST(Store, MigratesASchema1Database) {
+  TempDir dir;
+  const std::string path = dir.File("curia.sqlite");
+  int64_t id = 0;
+  {
+    Store store(path);
+    id = store.Enqueue(MakeJob("k1"), 0).first;
+    ASSERT_TRUE(store.Claim(10, 600));
+  }
+  RawExec(path, "ALTER TABLE jobs DROP COLUMN interruptions; PRAGMA user_version = 1");
+  ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
+  Store store(path);
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(store.GetJob(id)->state, JobState::kRunning);
+  EXPECT_EQ(store.RecoverExpiredLeases(20, 3, true), 1);
+  EXPECT_EQ(store.GetJob(id)->state, JobState::kQueued);
+}
+
+TEST(Store, RecordsSeveralArrivalsAtOnce) {
+  TempDir dir;
+  Store store(dir.File("curia.sqlite"));
+  store.RecordArrival("s1", "MODALITY", "CURIA", 10);
+  store.RecordArrival("s1", "MODALITY", "CURIA", 20, 5);
+  const std::optional<Store::Arrival> a = store.GetArrival("s1");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->instances, 6);
+  EXPECT_EQ(a->first_at, 10);
+  EXPECT_EQ(a->last_at, 20);
 }
 
 TEST(Store, CompleteExportDeliverDone) {
@@ -662,7 +727,8 @@ TEST(Store, RefusesANewerSchema) {
   { Store store(path); }
   RawExec(path, "PRAGMA user_version = 7");
   const std::string message = test::ErrorMessage([&] { Store store(path); });
-  EXPECT_EQ(message, path + ": written by a newer Curia Node (schema 7, this version reads up to 1)");
+  EXPECT_EQ(message, path + ": written by a newer Curia Node (schema 7, this version reads up to " +
+                         std::to_string(Store::kSchemaVersion) + ")");
 }
 
 TEST(Store, RefusesAForeignSqliteDatabase) {

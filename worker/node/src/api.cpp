@@ -167,7 +167,11 @@ HttpResponse Node::Handle(const HttpRequest& request) {
     if (std::optional<HttpResponse> ui = internal::HandleUi(request, parts, {*store_, settings_, model_.info()})) return *ui;
     if (parts.size() == 1 && parts[0] == "health" && get) {
       config::Json j = config::Json::Object{};
-      j["Status"] = "ok";
+      // "degraded": the node runs but something it needs refused it lately (its database's disk
+      // full, ...); what, in Problems. Received studies are kept and retried meanwhile.
+      const std::vector<std::string> problems = Problems(Now());
+      j["Status"] = problems.empty() ? "ok" : "degraded";
+      j["Problems"] = Strings(problems);
       j["Version"] = info_.version;
       j["Database"] = store_->path();
       config::Json model = config::Json::Object{};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "curia/config/error.h"
 #include "curia/config/log.h"
@@ -17,6 +18,8 @@ namespace {
 
 constexpr double kReconcileSeconds = 5;
 constexpr double kProgressSeconds = 1;
+constexpr double kProblemSeconds = 60;      // how long /curia/health shows a passing problem
+constexpr double kRetryMaxSeconds = 60;     // routing retries back off up to this
 
 // Instances read from Orthanc by their Orthanc IDs.
 class OrthancSource : public dicom::IInstanceSource {
@@ -79,12 +82,78 @@ void Node::Wake() { cv_.notify_all(); }
 
 void Node::OnInstanceStored(const std::string& study_uid, const std::string& calling_aet,
                             const std::string& called_aet) {
+  const double now = Now();
   try {
-    store_->RecordArrival(study_uid, calling_aet, called_aet, Now());
+    store_->RecordArrival(study_uid, calling_aet, called_aet, now);
   } catch (const std::exception& e) {
-    // Not lost: the study is still in Orthanc and its stable event still comes.
-    log::Error("node", std::string("recording an arrival failed: ") + e.what());
+    // Not lost: the study is in Orthanc, its stable event still comes (and is retried while the
+    // database refuses it), and the router records the arrival once the database takes it.
+    std::lock_guard<std::mutex> lock(mu_);
+    Unrecorded& u = unrecorded_[study_uid];
+    if (u.instances == 0) {
+      log::Error("node", "recording an arrival of study " + study_uid + " failed (retried): " + e.what());
+    }
+    u.calling_aet = calling_aet;
+    u.called_aet = called_aet;
+    u.at = now;
+    ++u.instances;
+    NoteProblem(std::string("recording an arrival failed: ") + e.what());
   }
+}
+
+void Node::RecordUnrecordedArrivals() {
+  std::map<std::string, Unrecorded> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending.swap(unrecorded_);
+  }
+  for (auto it = pending.begin(); it != pending.end(); ++it) {
+    try {
+      store_->RecordArrival(it->first, it->second.calling_aet, it->second.called_aet, it->second.at,
+                            it->second.instances);
+      log::Info("node", "recorded " + std::to_string(it->second.instances) + " arrival(s) of study " + it->first +
+                            " received while the database refused them");
+    } catch (const std::exception&) {
+      // Still refused: keep these (merged with any newer ones) for the next pass.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto rest = it; rest != pending.end(); ++rest) {
+        Unrecorded& u = unrecorded_[rest->first];
+        if (u.instances == 0) {
+          u = rest->second;
+        } else {
+          u.instances += rest->second.instances;  // the newer entry keeps its AE titles and time
+        }
+      }
+      return;
+    }
+  }
+}
+
+void Node::NoteProblem(const std::string& what) {
+  std::lock_guard<std::mutex> lock(problem_mu_);
+  last_problem_ = what;
+  last_problem_at_ = Now();
+}
+
+std::vector<std::string> Node::Problems(double now) {
+  std::vector<std::string> problems;
+  {
+    std::lock_guard<std::mutex> lock(problem_mu_);
+    if (last_problem_at_ > 0 && now - last_problem_at_ < kProblemSeconds) {
+      problems.push_back(last_problem_ + " (" + std::to_string(static_cast<int64_t>(now - last_problem_at_)) + " s ago)");
+    }
+  }
+  if (const int64_t n = routing_retries_; n > 0) {
+    problems.push_back(std::to_string(n) + " stable stud" + (n == 1 ? "y" : "ies") + " waiting to be routed again");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!unrecorded_.empty()) {
+      problems.push_back(std::to_string(unrecorded_.size()) + " received stud" + (unrecorded_.size() == 1 ? "y" : "ies") +
+                         " not yet recorded in the database");
+    }
+  }
+  return problems;
 }
 
 void Node::OnStable(bool series_level, const std::string& orthanc_id) {
@@ -153,6 +222,7 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
 
 void Node::Reconcile(double now) {
   last_reconcile_ = now;
+  RecordUnrecordedArrivals();
   const int recovered = store_->RecoverExpiredLeases(now, static_cast<int>(settings_.queue.max_attempts));
   if (recovered > 0) {
     log::Warning("node", std::to_string(recovered) + " job(s) whose lease expired queued again");
@@ -170,6 +240,20 @@ void Node::Reconcile(double now) {
   }
 }
 
+void Node::RouteEvent(const Event& event) {
+  std::string study = event.id, series;
+  if (event.series_level) {
+    series = event.id;
+    const std::optional<std::string> text = orthanc_.Get("/series/" + series);
+    if (!text) return;
+    const config::Json s = internal::ParseAnswer(*text, "/series/" + series);
+    const config::Json* parent = s.Find("ParentStudy");
+    if (!parent || !parent->IsString()) return;
+    study = parent->AsString();
+  }
+  RouteStudy(study, series, true, nullptr);
+}
+
 void Node::RouterLoop() {
   while (!stopping_) {
     std::optional<Event> event;
@@ -182,25 +266,38 @@ void Node::RouterLoop() {
         events_.pop_front();
       }
     }
-    try {
-      if (event) {
-        std::string study = event->id, series;
-        if (event->series_level) {
-          series = event->id;
-          const std::optional<std::string> text = orthanc_.Get("/series/" + series);
-          if (!text) continue;
-          const config::Json s = internal::ParseAnswer(*text, "/series/" + series);
-          const config::Json* parent = s.Find("ParentStudy");
-          if (!parent || !parent->IsString()) continue;
-          study = parent->AsString();
-        }
-        RouteStudy(study, series, true, nullptr);
+    if (!event) {
+      // A stable event whose routing met an unavailable database or Orthanc, when due.
+      const double now = Now();
+      auto due = std::min_element(retries_.begin(), retries_.end(),
+                                  [](const Event& a, const Event& b) { return a.due < b.due; });
+      if (due != retries_.end() && due->due <= now) {
+        event = std::move(*due);
+        retries_.erase(due);
+        routing_retries_ = static_cast<int64_t>(retries_.size());
       }
+    }
+    try {
+      if (event) RouteEvent(*event);
       const double now = Now();
       if (now - last_reconcile_ >= kReconcileSeconds) Reconcile(now);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kNotFound) continue;  // deleted before we got to it
       log::Error("node", std::string("routing: ") + e.what());
+      if (e.code() == ErrorCode::kUnavailable) {
+        NoteProblem(std::string("routing: ") + e.what());
+        if (event) {
+          // Kept, not dropped: Orthanc sends a study's stable event once.
+          ++event->failures;
+          const double wait = std::min(kRetryMaxSeconds, std::pow(2.0, std::min(event->failures, 6)));
+          event->due = Now() + wait;
+          log::Warning("node", (event->series_level ? "series " : "study ") + event->id + ": routing again in " +
+                                   std::to_string(static_cast<int>(wait)) + " s (attempt " +
+                                   std::to_string(event->failures + 1) + ")");
+          retries_.push_back(std::move(*event));
+          routing_retries_ = static_cast<int64_t>(retries_.size());
+        }
+      }
     } catch (const std::exception& e) {
       log::Error("node", std::string("routing: ") + e.what());
     }
@@ -214,6 +311,7 @@ void Node::RunnerLoop() {
       job = store_->Claim(Now(), settings_.queue.lease_seconds);
     } catch (const std::exception& e) {
       log::Error("node", std::string("claiming a job: ") + e.what());
+      NoteProblem(std::string("claiming a job: ") + e.what());
     }
     if (!job) {
       std::unique_lock<std::mutex> lock(mu_);
@@ -233,6 +331,7 @@ void Node::RunJob(const storage::JobRow& job) {
       store_->Fail(job.id, error, retryable, attempts_limit, Now());
     } catch (const std::exception& e) {
       log::Error("node", name + ": recording the failure: " + std::string(e.what()));
+      NoteProblem(name + ": recording the failure: " + std::string(e.what()));
     }
     Wake();
   };
@@ -356,6 +455,7 @@ void Node::ExporterLoop() {
       }
     } catch (const std::exception& e) {
       log::Error("node", std::string("reading the export queue: ") + e.what());
+      NoteProblem(std::string("reading the export queue: ") + e.what());
     }
     if (!task) {
       std::unique_lock<std::mutex> lock(mu_);
@@ -373,6 +473,7 @@ void Node::ExporterLoop() {
         store_->ExportFailed(row.id, e.what(), policy, Now());
       } catch (const std::exception& e2) {
         log::Error("node", std::string("recording an export failure: ") + e2.what());
+        NoteProblem(std::string("recording an export failure: ") + e2.what());
       }
     }
   }

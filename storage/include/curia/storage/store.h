@@ -130,12 +130,13 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   const std::string& path() const;
 
   // --- arrivals: one cheap upsert per stored instance (calling/called AET of the last one) ---
+  // `instances` > 1 records several at once (arrivals the node could not record when they came).
   void RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
-                     double now);
+                     double now, int64_t instances = 1);
   struct Arrival {
     std::string study_id, calling_aet, called_aet;
     double first_at = 0, last_at = 0, routed_at = 0;  // routed_at 0: never
@@ -174,10 +175,14 @@ class Store {
   // failed | cancelled -> queued (attempts reset); dead -> exporting (dead and cancelled exports of
   // it pending again, attempts reset, due now). False otherwise. Audits "retried".
   bool Retry(int64_t job_id, double now);
-  // Running jobs whose lease ended before `now` (or every running job, at start-up, when this node
-  // is the database's only user) -> queued, or failed when out of attempts. Audits "recovered".
-  // Returns how many.
+  // Running jobs whose lease ended before `now` -> queued, or failed when out of attempts (a worker
+  // that hung). Audits "recovered". Returns how many.
+  // `every_running` (at start-up, when this node is the database's only user): every running job
+  // was interrupted by Orthanc stopping (a restart, a kill, a power cut); it is queued again without
+  // using up an attempt, up to kMaxInterruptions times (a job that makes Orthanc crash then fails
+  // instead of crashing it for ever).
   int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false);
+  static constexpr int kMaxInterruptions = 10;
 
   // --- exports ---
   // The oldest due pending export (next_at <= now) with its object, nullopt when none is due.

@@ -88,6 +88,14 @@ class Node {
   struct Event {
     bool series_level = false;
     std::string id;
+    int failures = 0;  // routing attempts that met an unavailable database or Orthanc
+    double due = 0;    // when to try again (retries only)
+  };
+  // Arrivals the database could not record (its disk full, ...), recorded by the router later.
+  struct Unrecorded {
+    std::string calling_aet, called_aet;
+    double at = 0;
+    int64_t instances = 0;
   };
 
   void RouterLoop();
@@ -95,7 +103,13 @@ class Node {
   void ExporterLoop();
   void RunJob(const storage::JobRow& job);
   void Reconcile(double now);
+  void RouteEvent(const Event& event);
+  void RecordUnrecordedArrivals();
   void Wake();
+  // A database or Orthanc operation failed for a reason that may pass (kUnavailable): shown by
+  // /curia/health as "degraded" for a while (kProblemSeconds).
+  void NoteProblem(const std::string& what);
+  std::vector<std::string> Problems(double now);
 
   HttpResponse JobView(int64_t id);
   config::Json JobJson(const storage::JobRow& job, bool detail);
@@ -111,6 +125,12 @@ class Node {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Event> events_;
+  std::vector<Event> retries_;                     // router thread only
+  std::atomic<int64_t> routing_retries_{0};       // retries_.size(), for health
+  std::map<std::string, Unrecorded> unrecorded_;  // by Study Instance UID, under mu_
+  std::mutex problem_mu_;
+  std::string last_problem_;
+  double last_problem_at_ = 0;
   bool started_ = false;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
