@@ -7,12 +7,13 @@
 #                                the result; both keep running (files, logs, pids in DIR, default
 #                                demo-output; the folder is wiped first)
 #   packaging/dev.sh stop [DIR]  stop the two Orthancs the demo started
-#   packaging/dev.sh test        install dependencies, build, run every test
+#   packaging/dev.sh test        install dependencies, build, run every test, then the unit and
+#                                integration tests under ASan/UBSan and each fuzz target for a minute
 #   packaging/dev.sh build       install dependencies and build only
 #
 # Environment: BUILD_DIR (default: build), CURIA_SHARED_DIR (golden files and DICOM corpus,
 # default: ../shared next to the checkout), JOBS (default: number of cores), DEMO_TIMEOUT (seconds
-# the demo waits for its job, default 300).
+# the demo waits for its job, default 300), FUZZ_SECONDS (per fuzz target in `test`, default 60).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ build_dir=${BUILD_DIR:-$root/build}
 jobs=${JOBS:-$(nproc)}
 action=${1:-}
 
-usage() { sed -n '3,15p' "$0"; }
+usage() { sed -n '3,16p' "$0"; }
 
 build() {
   "$root/packaging/install-deps.sh"
@@ -28,6 +29,25 @@ build() {
   [ -n "${CURIA_SHARED_DIR:-}" ] && args+=("-DCURIA_SHARED_DIR=$CURIA_SHARED_DIR")
   cmake "${args[@]}" >/dev/null
   cmake --build "$build_dir" -j "$jobs"
+}
+
+# The unit and integration tests built with -fsanitize=address,undefined; fails on any report,
+# including one in a process whose exit status a test does not check (build-asan/sanitizer-logs).
+sanitize() {
+  local logs="$root/build-asan/sanitizer-logs"
+  local args=(--preset sanitize -S "$root")
+  [ -n "${CURIA_SHARED_DIR:-}" ] && args+=("-DCURIA_SHARED_DIR=$CURIA_SHARED_DIR")
+  cmake "${args[@]}" >/dev/null
+  cmake --build --preset sanitize -j "$jobs"
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  (cd "$root" && ctest --preset sanitize -j "$jobs")
+  if [ -n "$(ls -A "$logs")" ]; then
+    echo "sanitizers reported problems:" >&2
+    head -n 60 "$logs"/* >&2
+    return 1
+  fi
+  echo "sanitize: no ASan/UBSan reports"
 }
 
 # --- the demo: a PACS and a Curia Node on loopback ----------------------------------------------
@@ -281,8 +301,12 @@ case "$action" in
     ;;
   test)
     build
-    cd "$build_dir"
-    ctest --output-on-failure -j "$jobs"
+    (cd "$build_dir" && ctest --output-on-failure -j "$jobs")
+    # The same unit and integration tests under ASan + UBSan (CMakePresets.json "sanitize", in
+    # build-asan; not the browser and package tests), then every fuzz target for about a minute
+    # (fuzz/run.sh). docs/reliability.md: "Fuzzing and sanitizers".
+    sanitize
+    CURIA_TOOL="$build_dir/worker/cli/curia" "$root/fuzz/run.sh" "${FUZZ_SECONDS:-60}"
     ;;
   build)
     build

@@ -34,9 +34,13 @@ MR_SERIES_DIR = os.path.join(SHARED_DIR, "dicom/Brainix/Flair")
 US_FILE = os.path.join(SHARED_DIR, "dicom/edge/Issue16.dcm")
 
 
-def env():
+def env(orthanc=False):
     e = dict(os.environ)
     e["TCP_NODELAY"] = "1"
+    # A sanitized plugin (CMakePresets.json "sanitize") in Debian's uninstrumented Orthanc needs the
+    # ASan runtime loaded first: tests/CMakeLists.txt sets CURIA_ORTHANC_PRELOAD to libasan.so.
+    if orthanc and e.get("CURIA_ORTHANC_PRELOAD"):
+        e["LD_PRELOAD"] = e["CURIA_ORTHANC_PRELOAD"]
     return e
 
 
@@ -156,8 +160,14 @@ class Orthanc:
         return self.config["DicomAet"]
 
     def write_config(self):
+        config = self.config
+        if os.environ.get("CURIA_ORTHANC_PRELOAD"):
+            # Debian's Orthanc with libasan preloaded deadlocks in std::locale("en_US.UTF-8") (glibc's
+            # setlocale lock) and fails on mallopt(M_ARENA_MAX) (ASan's allocator): "C" and no
+            # arena limit for sanitized runs only.
+            config = {**config, "Locale": "C", "MallocArenaMax": 0}
         with open(self.config_path, "w") as f:
-            json.dump(self.config, f, indent=2)
+            json.dump(config, f, indent=2)
 
     def spawn(self):
         """Starts the process without waiting for it to answer."""
@@ -166,7 +176,7 @@ class Orthanc:
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n===== {time.strftime('%H:%M:%S')} starting {self.name} =====\n".encode())
         self._log_file.flush()
-        self.process = subprocess.Popen([ORTHANC, "--verbose", self.config_path], cwd=self.workdir, env=env(),
+        self.process = subprocess.Popen([ORTHANC, "--verbose", self.config_path], cwd=self.workdir, env=env(orthanc=True),
                                         stdout=self._log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
 
