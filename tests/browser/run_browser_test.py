@@ -104,7 +104,7 @@ def main():
         if os.environ.get("CURIA_UPDATE_SCREENSHOTS") == "1":
             images = os.path.join(h.SOURCE_DIR, "docs", "images")
             os.makedirs(images, exist_ok=True)
-            for name in ("dashboard.png", "explorer-panel.png"):
+            for name in ("dashboard.png", "sr-view.png", "explorer-panel.png"):
                 shutil.copyfile(os.path.join(shots, name), os.path.join(images, name))
             log(f"screenshots copied into {images}")
         ok = True

@@ -62,6 +62,7 @@ async function noScriptRan(page, dialogs, where) {
     // DCMTK shows the name's first component group ("=" separates groups in a DICOM PN), as text.
     assert.ok(srText.includes('<img src'), 'the SR view shows the patient name as text');
     await noScriptRan(sr, dialogs, 'SR view');
+    await sr.screenshot({ path: path.join(P.screenshots, 'sr-view.png'), fullPage: true });
     await sr.close();
 
     // --- a key image decodes as a picture ---
