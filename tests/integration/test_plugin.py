@@ -331,6 +331,24 @@ class Crash(PluginTestCase):
         self.assertEqual(len(self.node.get(f"/studies/{self.node.lookup_study(uid)}/instances")), self.SLICES,
                          "the node lost instances")
 
+    def test_stop_while_running(self):
+        """A clean stop (SIGTERM) under a running job: it runs again at the next start without using up
+        an attempt, and the audit says it was interrupted."""
+        files = make_study(self.ws.sub("stopped"), self.SLICES, seed=43)
+        uid = study_uid_of(files)
+        self.send(files)
+        [job] = h.wait_for(lambda: [j for j in self.node.jobs_of(uid) if j["State"] == "running"], JOB_TIMEOUT,
+                           "a running job", interval=0.1, diagnostics=lambda: self.node.diagnostics(uid))
+        self.assertEqual(self.node.stop(), 0, "Orthanc should stop cleanly under a running job")
+        self.node.start(timeout=120)
+        [done] = self.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+        self.assertEqual(done["ID"], job["ID"])
+        detail = self.node.job(done["ID"])
+        self.assertEqual(detail["Attempts"], 1, "the interruption should not count as an attempt")
+        recovered = [a["Detail"] for a in detail["Audit"] if a["Event"] == "recovered"]
+        self.assertEqual(recovered, ["(interrupted by Orthanc stopping, 1 time of 10): queued again"], detail["Audit"])
+        self.check_delivered(done["ID"], uid, files[0])
+
 
 class BadConfiguration(PluginTestCase):
     """An invalid Curia section stops Orthanc at start-up with a message naming the JSON path."""

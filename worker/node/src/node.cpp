@@ -405,9 +405,10 @@ void Node::RunJob(const storage::JobRow& job) {
     }
     worker::JobResult result = std::move(*wait->result);
     if (result.status == worker::JobStatus::kCancelled) {
-      // Stopping: queued again (the interruption does not use up an attempt's budget). Cancelled by
-      // a user: the store already says so.
-      if (stopping_) fail("interrupted: Orthanc is stopping", true, max_attempts + 1);
+      // Stopping: the job stays running in the database, and the next start-up queues it again as
+      // interrupted, like after a crash (without using up an attempt). Cancelled by a user: the
+      // store already says so.
+      if (stopping_) log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
       return;
     }
     if (result.status == worker::JobStatus::kFailed) return fail(result.error, false, max_attempts);

@@ -67,7 +67,8 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   void Start();
-  // Idempotent. Running jobs are cancelled in the pool and queued again (their lease is released).
+  // Idempotent. Running jobs are cancelled in the pool; they stay running in the database and the
+  // next Start() queues them again as interrupted.
   void Stop();
 
   // From Orthanc's callbacks: cheap, never waiting on work.
