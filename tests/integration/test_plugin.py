@@ -334,7 +334,7 @@ class Crash(PluginTestCase):
     def test_stop_while_running(self):
         """A clean stop (SIGTERM) under a running job: it runs again at the next start without using up
         an attempt, and the audit says it was interrupted."""
-        files = make_study(self.ws.sub("stopped"), self.SLICES, seed=43)
+        files = make_study(self.ws.sub("stopped"), 3 * self.SLICES, seed=43)  # long enough to be stopped in
         uid = study_uid_of(files)
         self.send(files)
         [job] = h.wait_for(lambda: [j for j in self.node.jobs_of(uid) if j["State"] == "running"], JOB_TIMEOUT,

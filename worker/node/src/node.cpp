@@ -75,6 +75,7 @@ void Node::Stop() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   pool_.reset();
+  FlushArrivals(Now());  // the counts of the last second
   log::Info("node", "stopped");
 }
 
@@ -83,48 +84,81 @@ void Node::Wake() { cv_.notify_all(); }
 void Node::OnInstanceStored(const std::string& study_uid, const std::string& calling_aet,
                             const std::string& called_aet) {
   const double now = Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = arrivals_.find(study_uid);
+    if (it != arrivals_.end() && it->second.durable) {
+      // Recorded already: counted here, written by the router (FlushArrivals).
+      PendingArrival& a = it->second;
+      a.calling_aet = calling_aet;
+      a.called_aet = called_aet;
+      a.at = now;
+      ++a.instances;
+      return;
+    }
+  }
   try {
     store_->RecordArrival(study_uid, calling_aet, called_aet, now);
+    std::lock_guard<std::mutex> lock(mu_);
+    PendingArrival& a = arrivals_[study_uid];
+    a.durable = true;
+    a.at = std::max(a.at, now);
   } catch (const std::exception& e) {
     // Not lost: the study is in Orthanc, its stable event still comes (and is retried while the
     // database refuses it), and the router records the arrival once the database takes it.
     std::lock_guard<std::mutex> lock(mu_);
-    Unrecorded& u = unrecorded_[study_uid];
-    if (u.instances == 0) {
+    PendingArrival& a = arrivals_[study_uid];
+    if (!a.reported) {
       log::Error("node", "recording an arrival of study " + study_uid + " failed (retried): " + e.what());
+      a.reported = true;
     }
-    u.calling_aet = calling_aet;
-    u.called_aet = called_aet;
-    u.at = now;
-    ++u.instances;
+    a.calling_aet = calling_aet;
+    a.called_aet = called_aet;
+    a.at = now;
+    ++a.instances;
     NoteProblem(std::string("recording an arrival failed: ") + e.what());
   }
 }
 
-void Node::RecordUnrecordedArrivals() {
-  std::map<std::string, Unrecorded> pending;
+void Node::FlushArrivals(double now) {
+  constexpr double kForgetSeconds = 60;  // a quiet study's next instance is written at once again
+  std::vector<std::pair<std::string, PendingArrival>> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pending.swap(unrecorded_);
-  }
-  for (auto it = pending.begin(); it != pending.end(); ++it) {
-    try {
-      store_->RecordArrival(it->first, it->second.calling_aet, it->second.called_aet, it->second.at,
-                            it->second.instances);
-      log::Info("node", "recorded " + std::to_string(it->second.instances) + " arrival(s) of study " + it->first +
-                            " received while the database refused them");
-    } catch (const std::exception&) {
-      // Still refused: keep these (merged with any newer ones) for the next pass.
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto rest = it; rest != pending.end(); ++rest) {
-        Unrecorded& u = unrecorded_[rest->first];
-        if (u.instances == 0) {
-          u = rest->second;
-        } else {
-          u.instances += rest->second.instances;  // the newer entry keeps its AE titles and time
-        }
+    for (auto it = arrivals_.begin(); it != arrivals_.end();) {
+      if (it->second.instances > 0) {
+        batch.emplace_back(it->first, it->second);
+        it->second.instances = 0;
+        ++it;
+      } else if (it->second.durable && now - it->second.at > kForgetSeconds) {
+        it = arrivals_.erase(it);
+      } else {
+        ++it;
       }
-      return;
+    }
+  }
+  for (const auto& [uid, a] : batch) {
+    try {
+      store_->RecordArrival(uid, a.calling_aet, a.called_aet, a.at, a.instances);
+      std::lock_guard<std::mutex> lock(mu_);
+      PendingArrival& b = arrivals_[uid];
+      if (!b.durable && b.reported) {
+        log::Info("node", "recorded the arrival of study " + uid + " received while the database refused it");
+      }
+      b.durable = true;
+      b.reported = false;
+      b.at = std::max(b.at, a.at);
+    } catch (const std::exception& e) {
+      // Still refused: counted again for the next pass.
+      std::lock_guard<std::mutex> lock(mu_);
+      PendingArrival& b = arrivals_[uid];
+      b.instances += a.instances;
+      if (b.at < a.at) {
+        b.at = a.at;
+        b.calling_aet = a.calling_aet;
+        b.called_aet = a.called_aet;
+      }
+      NoteProblem(std::string("recording an arrival failed: ") + e.what());
     }
   }
 }
@@ -148,8 +182,9 @@ std::vector<std::string> Node::Problems(double now) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!unrecorded_.empty()) {
-      problems.push_back(std::to_string(unrecorded_.size()) + " received stud" + (unrecorded_.size() == 1 ? "y" : "ies") +
+    const auto unrecorded = std::count_if(arrivals_.begin(), arrivals_.end(), [](const auto& a) { return !a.second.durable; });
+    if (unrecorded > 0) {
+      problems.push_back(std::to_string(unrecorded) + " received stud" + (unrecorded == 1 ? "y" : "ies") +
                          " not yet recorded in the database");
     }
   }
@@ -222,7 +257,6 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
 
 void Node::Reconcile(double now) {
   last_reconcile_ = now;
-  RecordUnrecordedArrivals();
   const int recovered = store_->RecoverExpiredLeases(now, static_cast<int>(settings_.queue.max_attempts));
   if (recovered > 0) {
     log::Warning("node", std::to_string(recovered) + " job(s) whose lease expired queued again");
@@ -278,6 +312,7 @@ void Node::RouterLoop() {
       }
     }
     try {
+      FlushArrivals(Now());  // before routing: its "received" audit counts every instance
       if (event) RouteEvent(*event);
       const double now = Now();
       if (now - last_reconcile_ >= kReconcileSeconds) Reconcile(now);
@@ -390,12 +425,19 @@ void Node::RunJob(const storage::JobRow& job) {
     const double lease = settings_.queue.lease_seconds;
     bool cancelled = false;
     {
+      // Every 0.25 s: is Orthanc stopping (it waits for us)? Every lease / 3: renew the lease (false
+      // when the job was cancelled or superseded meanwhile).
       std::unique_lock<std::mutex> lock(wait->mu);
+      double renewed = Now();
       while (!wait->result) {
-        wait->cv.wait_for(lock, std::chrono::duration<double>(std::max(0.2, lease / 3)));
+        wait->cv.wait_for(lock, std::chrono::milliseconds(250));
         if (wait->result) break;
         lock.unlock();
-        const bool still_mine = store_->RenewLease(job.id, Now() + lease);
+        bool still_mine = true;
+        if (Now() - renewed >= std::max(0.2, lease / 3)) {
+          renewed = Now();
+          still_mine = store_->RenewLease(job.id, renewed + lease);
+        }
         if ((!still_mine || stopping_) && !cancelled) {
           pool_->Cancel(pool_id);
           cancelled = true;

@@ -92,11 +92,16 @@ class Node {
     int failures = 0;  // routing attempts that met an unavailable database or Orthanc
     double due = 0;    // when to try again (retries only)
   };
-  // Arrivals the database could not record (its disk full, ...), recorded by the router later.
-  struct Unrecorded {
+  // Instances received, by study, not yet written to the database. The first instance of a study
+  // is written at once (the study's arrival is durable before Orthanc acknowledges it); later ones
+  // are counted here and written by the router within a second (one row update instead of one per
+  // instance: ingest must not wait on us), or later when the database refuses them (its disk full).
+  struct PendingArrival {
     std::string calling_aet, called_aet;
-    double at = 0;
-    int64_t instances = 0;
+    double at = 0;              // the last instance
+    int64_t instances = 0;      // not yet written
+    bool durable = false;       // the study's arrival row exists
+    bool reported = false;      // its failure is logged
   };
 
   void RouterLoop();
@@ -105,7 +110,7 @@ class Node {
   void RunJob(const storage::JobRow& job);
   void Reconcile(double now);
   void RouteEvent(const Event& event);
-  void RecordUnrecordedArrivals();
+  void FlushArrivals(double now);
   void Wake();
   // A database or Orthanc operation failed for a reason that may pass (kUnavailable): shown by
   // /curia/health as "degraded" for a while (kProblemSeconds).
@@ -128,7 +133,7 @@ class Node {
   std::deque<Event> events_;
   std::vector<Event> retries_;                     // router thread only
   std::atomic<int64_t> routing_retries_{0};       // retries_.size(), for health
-  std::map<std::string, Unrecorded> unrecorded_;  // by Study Instance UID, under mu_
+  std::map<std::string, PendingArrival> arrivals_;  // by Study Instance UID, under mu_
   std::mutex problem_mu_;
   std::string last_problem_;
   double last_problem_at_ = 0;
