@@ -229,7 +229,12 @@ int InitCommand(const Args& args) {
        "  \"StableAge\": 5,\n"
        "  // Seconds the node waits for a peer's answer when it sends (results to the PACS); failed\n"
        "  // sends are retried (Curia.Export).\n"
-       "  \"DicomScuTimeout\": 10,\n\n"
+       "  \"DicomScuTimeout\": 10,\n"
+       "  // MB of stored DICOM files Orthanc keeps in memory (its default is 128). The node reads a\n"
+       "  // study's files back a few times in a row while it analyses it; the system's file cache serves\n"
+       "  // those reads as well, and Orthanc's cache would make the node's memory grow with the study's\n"
+       "  // size (docs/performance.md): 0 turns it off.\n"
+       "  \"MaximumStorageCacheSize\": 0,\n\n"
        "  // The Curia Node plugin, loaded at start-up.\n"
        "  \"Plugins\": ["
     << Q(plugin) << "],\n\n";
