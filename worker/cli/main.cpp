@@ -24,7 +24,7 @@ const std::map<std::string, Command>& Commands() {
       {"forward", {curia::cli::ForwardCommand, "run the backbone on pixel_values from a safetensors file"}},
       {"head", {curia::cli::HeadCommand, "run the backbone and a task head on one study's slices"}},
       {"preprocess", {curia::cli::PreprocessCommand, "run Curia's image processor on an image or volume"}},
-      {"bench", {curia::cli::BenchCommand, "measure throughput (bench model: backbone vs matrix product)"}},
+      {"bench", {curia::cli::BenchCommand, "benchmarks: all (the whole table), model, gpu, pool"}},
 #ifdef CURIA_WITH_POOL
       {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
       {"phantom", {curia::cli::PhantomCommand, "write a synthetic head phantom as a DICOM series (CT or MR)"}},
