@@ -133,7 +133,8 @@ class Store {
   static constexpr int kSchemaVersion = 2;
   const std::string& path() const;
 
-  // --- arrivals: one cheap upsert per stored instance (calling/called AET of the last one) ---
+  // --- arrivals: one cheap upsert per study's first instance, then per batch of its instances
+  // (calling/called AET of the last one) ---
   // `instances` > 1 records several at once (arrivals the node could not record when they came).
   void RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
                      double now, int64_t instances = 1);

@@ -4,7 +4,7 @@
 //
 //   Node node(settings, std::make_unique<storage::Store>(db), *model, orthanc, {version, 60});
 //   node.Start();                                  // on OrthancStarted
-//   node.OnInstanceStored(study_uid, calling, called);   // storing thread: one row, no waiting
+//   node.OnInstanceStored(study_uid, calling, called);   // storing thread: a study's first: one row
 //   node.OnStable(false, study_id);                // change thread: an in-memory push
 //   HttpResponse r = node.Handle({"GET", "/jobs", {}, ""});
 //   node.Stop();                                   // on OrthancStopped: joins every thread
