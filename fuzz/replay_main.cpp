@@ -3,7 +3,12 @@
 // crash inputs kept in fuzz/regressions/<target>/ run as ordinary ctest tests with any compiler.
 //
 //   fuzz_replay_<target> FILE_OR_FOLDER...     every regular file, folders recursively
+//
+// An input that runs longer than kSlowInputSeconds fails the replay, as libFuzzer's -timeout
+// (fuzz/run.sh: 20 s) would: timeout-* inputs are regressions too. The fixed code takes
+// milliseconds on them, so the limit is far from anything a loaded machine could reach.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +19,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) __attribute__((weak));
+
+namespace {
+constexpr double kSlowInputSeconds = 10.0;
+}
 
 int main(int argc, char** argv) {
   if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
@@ -38,8 +47,15 @@ int main(int argc, char** argv) {
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::printf("%s (%zu bytes)\n", f.c_str(), bytes.size());
     std::fflush(stdout);
+    const auto start = std::chrono::steady_clock::now();
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (seconds > kSlowInputSeconds) {
+      std::fprintf(stderr, "%s took %.1f s (limit %.0f s): a hang the fuzzer would report as a timeout\n", f.c_str(),
+                   seconds, kSlowInputSeconds);
+      return 1;
+    }
   }
-  std::printf("%zu inputs replayed without a crash\n", files.size());
+  std::printf("%zu inputs replayed without a crash or a hang\n", files.size());
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <unordered_set>
 
 #include <unistd.h>
 
@@ -107,14 +108,14 @@ class Parser {
       ++pos_;
       return Json(std::move(members));
     }
+    std::unordered_set<std::string> seen;
     while (true) {
       SkipSpace();
       if (Peek() != '"') Fail("expected a quoted object key" + Found());
       size_t key_pos = pos_;
       std::string key = ParseString();
-      for (const auto& m : members) {
-        if (m.first == key) FailAt(key_pos, "duplicate key \"" + key + "\"");
-      }
+      // A set, not a scan of `members`: an object with many keys must not take quadratic time.
+      if (!seen.insert(key).second) FailAt(key_pos, "duplicate key \"" + key + "\"");
       SkipSpace();
       Expect(':');
       SkipSpace();

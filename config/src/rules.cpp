@@ -62,6 +62,41 @@ bool IsRuleName(const std::string& name) {
   return true;
 }
 
+// libstdc++'s regex compiler reads the number of a repeat count ("a{5,9}") or a back-reference
+// ("\\12") into a long without an overflow check, which is undefined behaviour for long digit runs.
+// Such numbers mean nothing in a routing rule, so they are refused before the compiler sees them.
+// Returns a reason, or "" when the pattern is fine.
+constexpr size_t kMaxRegexNumberDigits = 6;
+std::string RegexNumberProblem(std::string_view re) {
+  const auto digits_at = [&](size_t i) {
+    size_t n = 0;
+    while (i + n < re.size() && re[i + n] >= '0' && re[i + n] <= '9') ++n;
+    return n;
+  };
+  bool in_class = false;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\') {
+      if (digits_at(i + 1) > kMaxRegexNumberDigits) return "a back-reference number longer than 6 digits";
+      ++i;  // the escaped character
+    } else if (in_class) {
+      if (c == ']') in_class = false;
+    } else if (c == '[') {
+      in_class = true;
+      if (i + 1 < re.size() && re[i + 1] == '^') ++i;
+      if (i + 1 < re.size() && re[i + 1] == ']') ++i;  // a leading ']' is a member
+    } else if (c == '{') {
+      const size_t low = digits_at(i + 1);
+      const size_t comma = i + 1 + low;
+      const size_t high = comma < re.size() && re[comma] == ',' ? digits_at(comma + 1) : 0;
+      if (low > kMaxRegexNumberDigits || high > kMaxRegexNumberDigits) {
+        return "a repeat count longer than 6 digits";
+      }
+    }
+  }
+  return "";
+}
+
 // The shape of a DICOM keyword ("SeriesDescription"); the dictionary is the plugin's to check.
 bool IsKeyword(const std::string& tag) {
   if (tag.empty() || tag.size() > 64 || tag[0] < 'A' || tag[0] > 'Z') return false;
@@ -86,6 +121,10 @@ std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, D
   if (body.rfind("(?i)", 0) == 0) {
     p.icase = true;
     body = body.substr(4);
+  }
+  if (const std::string problem = RegexNumberProblem(body); !problem.empty()) {
+    diag.Add(path, "invalid regular expression " + Quote(p.source) + ": " + problem);
+    return std::nullopt;
   }
   try {
     auto flags = std::regex::ECMAScript;

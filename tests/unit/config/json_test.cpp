@@ -44,6 +44,17 @@ TEST(Json, KeepsLargeIntegersExact) {
   EXPECT_FALSE(j.AsArray()[2].IsInteger());  // beyond int64: a plain number
 }
 
+TEST(Json, ManyKeysKeepOrderAndDuplicatesAreFound) {
+  // 100,000 members (a head's id2label can be that large): order kept, a late duplicate found.
+  std::string text = "{";
+  for (int i = 0; i < 100000; ++i) text += (i ? ",\"" : "\"") + std::to_string(i) + "\":" + std::to_string(i);
+  const Json j = Json::Parse(text + "}", "t");
+  ASSERT_EQ(j.AsObject().size(), 100000u);
+  EXPECT_EQ(j.AsObject()[99999].first, "99999");
+  EXPECT_EQ(j.Find("54321")->AsInt64(), 54321);
+  EXPECT_EQ(ParseError(text + ",\"7\":0}"), "test.json:1:" + std::to_string(text.size() + 2) + ": duplicate key \"7\"");
+}
+
 TEST(Json, ErrorsNameSourceLineAndColumn) {
   EXPECT_EQ(ParseError("{\n  \"a\": 1,\n}"), "test.json:3:1: expected a quoted object key, found '}'");
   EXPECT_EQ(ParseError("{\"a\": 1, \"a\": 2}"), "test.json:1:10: duplicate key \"a\"");

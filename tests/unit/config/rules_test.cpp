@@ -117,6 +117,19 @@ TEST(Rules, ParsingErrorsNameTheirPath) {
   ASSERT_EQ(bad_regex.size(), 1u);
   EXPECT_EQ(bad_regex[0].rfind("curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression \"(ab\": ", 0), 0u)
       << bad_regex[0];
+  // Numbers libstdc++ would overflow on (found by fuzz_settings): refused with a reason, not compiled.
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(?i)CHEST{6666666666666666666}"}}])"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                     "\"(?i)CHEST{6666666666666666666}\": a repeat count longer than 6 digits"}));
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(a)b{1,99999999}"}}])"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                     "\"(a)b{1,99999999}\": a repeat count longer than 6 digits"}));
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(a)\\12345678901234567890"}}])"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                     "\"(a)\\\\12345678901234567890\": a back-reference number longer than 6 digits"}));
+  // Long digit runs that are plain text, or inside a character class, are fine.
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "StudyID", "Regex": "^1234567890123[{12345678901}]{1,3}$"}}])"),
+            Reasons{});
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich", "brain"]}])"),
             (Reasons{"curia.json: $.Curia.Rules[0].Tasks[1]: \"brain\" is not a task of $.Curia.Tasks (\"ich\", \"lung\")"}));
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"]}, {"Name": "a", "Tasks": ["ich"]}])"),

@@ -167,9 +167,10 @@ Json HeadConfigToJson(const HeadConfig& h) {
   } else {
     j["attention_cfg"] = Json();
   }
-  Json labels = Json::Object{};
-  for (size_t i = 0; i < h.labels.size(); ++i) labels[std::to_string(i)] = h.labels[i];
-  j["id2label"] = std::move(labels);
+  Json::Object labels;  // keys are unique by construction: appended, not looked up (num_classes can be large)
+  labels.reserve(h.labels.size());
+  for (size_t i = 0; i < h.labels.size(); ++i) labels.emplace_back(std::to_string(i), h.labels[i]);
+  j["id2label"] = Json(std::move(labels));
   j["kernel_size"] = h.kernel_size ? Json(*h.kernel_size) : Json();
   j["model_name"] = h.model_name;
   j["model_type"] = "dinov2_custom_classifier";

@@ -67,6 +67,7 @@ class Json {
   // Object lookup; nullptr when absent or when this is not an object.
   const Json* Find(std::string_view key) const;
   // Object member, appended (as null) when absent. Turns a null value into an empty object.
+  // A linear search: to build an object with many members, append to a Json::Object instead.
   Json& operator[](std::string_view key);
   // Appends to an array. Turns a null value into an empty array.
   void PushBack(Json value);
