@@ -169,8 +169,11 @@ int BenchGpu(const Args& args) {
               "largest absolute error, against a limit per precision (fp32 1e-5, fp16 5e-3, bf16 4e-2).\n"
               "Then times the backbone at each batch size and precision, with its FLOP rate and the ratio\n"
               "to a plain matrix product of the backbone's dominant shape at the same precision on the\n"
-              "same device (as `curia bench model`). A precision or batch the device cannot run is\n"
-              "reported in its row. Exit status 1 when an accuracy is over its limit.");
+              "same device (as `curia bench model`), and host/dev: the time of a forward pass on pixels\n"
+              "already on the device / the time of the worker's path from host memory (pinned staging,\n"
+              "asynchronous copy on the worker's own stream) to the pooled features back on the host.\n"
+              "A precision or batch the device cannot run is reported in its row. Exit status 1 when an\n"
+              "accuracy is over its limit.");
   p.Option("--size", "SIZE", "demo model shapes when --model is not given: tiny or base (Curia-B)", false, "base")
       .Option("--model", "DIR", "check this model folder instead of a generated demo model")
       .Option("--device", "D", "cpu, cuda or cuda:N", false, "cuda:0")
@@ -280,7 +283,7 @@ int BenchGpu(const Args& args) {
               << " passes; matmul: the backbone's dominant product m x k x n at the same precision, interleaved)\n"
               << "  " << Pad("precision", 10) << Pad("batch", 6, true) << Pad("ms/batch", 10, true)
               << Pad("slices/s", 10, true) << Pad("TFLOP/s", 9, true) << Pad("matmul TFLOP/s", 15, true)
-              << Pad("ratio", 7, true) << "matmul m x k x n\n"
+              << Pad("ratio", 7, true) << Pad("host/dev", 9, true) << "  matmul m x k x n\n"
               << std::flush;
     for (nn::Precision precision : precisions) {
       const char* name = nn::PrecisionName(precision);
@@ -292,7 +295,7 @@ int BenchGpu(const Args& args) {
         nn::BackboneBenchResult r;
         const std::string error =
             load_error.empty()
-                ? nn::ErrorMessageOf([&] { r = nn::BenchBackbone(*backbone, batch, image, image, iterations); })
+                ? nn::ErrorMessageOf([&] { r = nn::BenchBackbone(*backbone, batch, image, image, iterations, true); })
                 : load_error;
         config::Json row = config::Json::Object{};
         row["precision"] = name;
@@ -308,7 +311,7 @@ int BenchGpu(const Args& args) {
         std::cout << Pad(Fixed(r.seconds_per_batch * 1e3, 2), 10, true) << Pad(Fixed(r.images_per_second, 1), 10, true)
                   << Pad(Fixed(r.backbone_flops_per_second / 1e12, 3), 9, true)
                   << Pad(Fixed(r.gemm_flops_per_second / 1e12, 3), 15, true) << Pad(Fixed(r.ratio, 3), 7, true)
-                  << r.gemm.m << " x " << r.gemm.k << " x " << r.gemm.n << "\n"
+                  << Pad(Fixed(r.host_input_ratio, 3), 9, true) << "  " << r.gemm.m << " x " << r.gemm.k << " x " << r.gemm.n << "\n"
                   << std::flush;
         row["seconds_per_batch"] = r.seconds_per_batch;
         row["slices_per_second"] = r.images_per_second;
@@ -316,6 +319,7 @@ int BenchGpu(const Args& args) {
         row["gemm_shape"] = config::Json::Array{config::Json(r.gemm.m), config::Json(r.gemm.k), config::Json(r.gemm.n)};
         row["gemm_tflops"] = r.gemm_flops_per_second / 1e12;
         row["ratio"] = r.ratio;
+        row["host_input_ratio"] = r.host_input_ratio;
         throughput_json.MutableArray().push_back(std::move(row));
         if (precision == nn::Precision::kBf16 && batch == 64) target_ratio = r.ratio;
       }

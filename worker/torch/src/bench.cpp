@@ -3,10 +3,15 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/StreamGuard.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <vector>
+
+#include "curia/nn/device_input.h"
+#include "curia/nn/tensor_io.h"
 
 namespace curia::nn {
 namespace {
@@ -30,7 +35,7 @@ double TimeOnce(F&& f) {
 }  // namespace
 
 BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch, int64_t height, int64_t width,
-                                  int iterations) {
+                                  int iterations, bool host_input) {
   c10::InferenceMode guard;
   BackboneBenchResult r;
   r.batch = batch;
@@ -55,15 +60,25 @@ BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch,
     at::mm_out(c, a, w.t());
     Sync(c);
   };
+  // The worker's path: pageable host slices in, pooled features out on the host.
+  const std::vector<float> host_pixels = ToFloatVector(pixels);
+  std::unique_ptr<DeviceInput> input;
+  if (host_input) input = std::make_unique<DeviceInput>(dev, std::vector<int64_t>{cfg.num_channels, height, width});
+  auto from_host = [&] {
+    const c10::OptionalStreamGuard on_stream(input->stream());
+    (void)ToFloatVector(backbone.Forward(input->Upload(host_pixels.data(), batch)).pooler_output);
+  };
 
   // Warm-up (allocator, kernels, caches), then rounds that time one forward pass and then the
   // matrix product for about a third of that time, so that both see the same machine conditions.
   forward();
   gemm();
-  std::vector<double> times, gemm_times;
+  if (input) from_host();
+  std::vector<double> times, gemm_times, host_times;
   for (int64_t i = 0; i < r.iterations; ++i) {
     const double t = TimeOnce(forward);
     times.push_back(t);
+    if (input) host_times.push_back(TimeOnce(from_host));
     double spent = 0;
     for (int k = 0; k < 3 || (spent < t / 3 && k < 1000); ++k) {
       const double g = TimeOnce(gemm);
@@ -78,6 +93,10 @@ BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch,
   r.gemm_seconds = Median(gemm_times);
   r.gemm_flops_per_second = r.gemm.Flops() / r.gemm_seconds;
   r.ratio = r.backbone_flops_per_second / r.gemm_flops_per_second;
+  if (input) {
+    r.host_seconds_per_batch = Median(host_times);
+    r.host_input_ratio = r.seconds_per_batch / r.host_seconds_per_batch;
+  }
   return r;
 }
 

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/StreamGuard.h>
 
 #include <filesystem>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "curia/config/json_fields.h"
 #include "curia/config/log.h"
 #include "curia/nn/backbone.h"
+#include "curia/nn/device_input.h"
 #include "curia/nn/head.h"
 #include "curia/nn/tensor_io.h"
 
@@ -34,7 +36,9 @@ struct DeviceModel {
 
 class Runner : public worker::IDeviceRunner {
  public:
-  Runner(const DeviceModel& model, const worker::ModelInfo& info) : model_(model), info_(info) {}
+  // One runner per worker thread: on a GPU each has its own stream and pinned staging buffer.
+  Runner(const DeviceModel& model, const worker::ModelInfo& info)
+      : model_(model), info_(info), input_(model.backbone->device(), {1, info.image_size, info.image_size}) {}
 
   void Run(const float* pixels, int64_t n, const std::vector<worker::SliceRequest>& requests,
            std::vector<worker::SliceResult>& results) override {
@@ -42,7 +46,10 @@ class Runner : public worker::IDeviceRunner {
     const int64_t size = info_.image_size;
     results.assign(static_cast<size_t>(n), worker::SliceResult{});
     try {
-      const at::Tensor x = at::from_blob(const_cast<float*>(pixels), {n, 1, size, size}, at::TensorOptions().dtype(at::kFloat));
+      // Everything below runs on this worker's stream; the copies of results to the host
+      // (ToFloatVector, .to(kCPU)) wait for it.
+      const c10::OptionalStreamGuard on_stream(input_.stream());
+      const at::Tensor x = input_.Upload(pixels, n);
       const BackboneOutput out = model_.backbone->Forward(x);
       // Each 2-D task once over the whole batch, then handed to the slices that asked for it.
       std::vector<at::Tensor> probabilities(model_.heads.size()), patch_probabilities(model_.heads.size());
@@ -81,6 +88,7 @@ class Runner : public worker::IDeviceRunner {
  private:
   const DeviceModel& model_;
   const worker::ModelInfo& info_;
+  DeviceInput input_;
 };
 
 }  // namespace

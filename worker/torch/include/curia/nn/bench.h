@@ -20,11 +20,18 @@ struct BackboneBenchResult {
   double gemm_seconds = 0;  // median
   double gemm_flops_per_second = 0;
   double ratio = 0;  // backbone FLOP rate / matrix-product FLOP rate
+  // With host_input: the worker's path, from slices in ordinary host memory through DeviceInput
+  // (pinned staging and an asynchronous copy on the worker's stream on a GPU) to the pooled
+  // features back on the host. host_input_ratio = seconds_per_batch / host_seconds_per_batch:
+  // 1 when moving the batch in and out costs nothing next to the forward pass.
+  double host_seconds_per_batch = 0;  // median; 0 when not measured
+  double host_input_ratio = 0;
 };
 
 // One warm-up pass of each, then `iterations` rounds: one timed forward pass of random pixels,
 // then the matrix product repeated for about a third of that time (at least 3 times). Medians.
+// With host_input, each round also times the worker's path (above).
 BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch, int64_t height, int64_t width,
-                                  int iterations);
+                                  int iterations, bool host_input = false);
 
 }  // namespace curia::nn
