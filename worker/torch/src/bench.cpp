@@ -61,9 +61,12 @@ BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch,
     Sync(c);
   };
   // The worker's path: pageable host slices in, pooled features out on the host.
-  const std::vector<float> host_pixels = ToFloatVector(pixels);
+  std::vector<float> host_pixels;
   std::unique_ptr<DeviceInput> input;
-  if (host_input) input = std::make_unique<DeviceInput>(dev, std::vector<int64_t>{cfg.num_channels, height, width});
+  if (host_input) {
+    host_pixels = ToFloatVector(pixels);
+    input = std::make_unique<DeviceInput>(dev, std::vector<int64_t>{cfg.num_channels, height, width});
+  }
   auto from_host = [&] {
     const c10::OptionalStreamGuard on_stream(input->stream());
     (void)ToFloatVector(backbone.Forward(input->Upload(host_pixels.data(), batch)).pooler_output);

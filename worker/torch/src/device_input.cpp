@@ -8,17 +8,18 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
-#include <utility>
 
 #include "curia/config/error.h"
 #include "curia/nn/tensor_io.h"
 
 namespace curia::nn {
 
-DeviceInput::DeviceInput(const Device& device, std::vector<int64_t> slice_shape)
-    : device_(device), slice_shape_(std::move(slice_shape)) {
-  for (int64_t v : slice_shape_) slice_values_ *= v;
-  CURIA_CHECK(!slice_shape_.empty() && slice_values_ > 0);
+DeviceInput::DeviceInput(const Device& device, const std::vector<int64_t>& slice_shape)
+    : device_(device), shape_{0} {
+  CURIA_CHECK(!slice_shape.empty());
+  for (int64_t v : slice_shape) slice_values_ *= v;
+  CURIA_CHECK(slice_values_ > 0);
+  shape_.insert(shape_.end(), slice_shape.begin(), slice_shape.end());
   if (device_.is_cuda()) {
     const c10::impl::VirtualGuardImpl cuda(c10::DeviceType::CUDA);
     stream_ = cuda.getStreamFromGlobalPool(ToAtDevice(device_), /*isHighPriority=*/false);
@@ -40,14 +41,13 @@ void DeviceInput::WaitForLastCopy() {
 
 at::Tensor DeviceInput::Upload(const float* pixels, int64_t n) {
   CURIA_CHECK(n > 0);
-  std::vector<int64_t> shape{n};
-  shape.insert(shape.end(), slice_shape_.begin(), slice_shape_.end());
+  shape_[0] = n;
   if (!stream_) {
-    return at::from_blob(const_cast<float*>(pixels), shape, at::TensorOptions().dtype(at::kFloat));
+    return at::from_blob(const_cast<float*>(pixels), shape_, at::TensorOptions().dtype(at::kFloat));
   }
   WaitForLastCopy();
   if (!staging_.defined() || staging_.size(0) < n) {
-    staging_ = at::empty(shape, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+    staging_ = at::empty(shape_, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
   }
   const c10::OptionalStreamGuard on_stream(stream_);  // the copy and its event on this worker's stream
   at::Tensor host = staging_.narrow(0, 0, n);

@@ -35,7 +35,7 @@ namespace curia::nn {
 class DeviceInput {
  public:
   // `slice_shape`: the shape of one slice, channels first, e.g. {1, 512, 512}.
-  DeviceInput(const Device& device, std::vector<int64_t> slice_shape);
+  DeviceInput(const Device& device, const std::vector<int64_t>& slice_shape);
   ~DeviceInput();
   DeviceInput(const DeviceInput&) = delete;
   DeviceInput& operator=(const DeviceInput&) = delete;
@@ -54,7 +54,7 @@ class DeviceInput {
   void WaitForLastCopy();
 
   Device device_;
-  std::vector<int64_t> slice_shape_;
+  std::vector<int64_t> shape_;  // (n, slice_shape...): n set by each Upload
   int64_t slice_values_ = 1;
   c10::optional<c10::Stream> stream_;
   at::Tensor staging_;                 // pinned host memory, capacity >= the largest batch so far
