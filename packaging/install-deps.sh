@@ -27,7 +27,7 @@ if [ "$model_only" = 0 ]; then
   packages+=(
     # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite, TLS, JSON
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
-    libboost-dev libsqlite3-dev libssl-dev libjsoncpp-dev
+    libboost-dev libsqlite3-dev libssl-dev libjsoncpp-dev libre2-dev
     # validators and readers used by the tests
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     # the demo script and the integration tests talk to Orthanc over HTTP

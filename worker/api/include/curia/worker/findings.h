@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "curia/config/settings.h"
+#include "curia/config/task.h"
 
 namespace curia::worker {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "curia/config/settings.h"
+#include "curia/config/task.h"
 #include "curia/worker/findings.h"
 
 namespace curia::worker {
