@@ -103,9 +103,9 @@ else
   cmake "${COMMON[@]}" >"$configure_log" 2>&1 || { cat "$configure_log"; echo "gpu_check.sh: configure failed" >&2; exit 1; }
 fi
 grep -E '^-- LibTorch' "$configure_log" | sed 's/^-- /    /' | cut -c1-200 || true
-cmake --build "$BUILD" --target curia -j "$JOBS" >"$BUILD/gpu-check-build.log" 2>&1 ||
+cmake --build "$BUILD" --target curia_cli -j "$JOBS" >"$BUILD/gpu-check-build.log" 2>&1 ||
   { tail -n 40 "$BUILD/gpu-check-build.log"; echo "gpu_check.sh: build failed (log: $BUILD/gpu-check-build.log)" >&2; exit 1; }
-CURIA="$BUILD/worker/cli/curia"
+CURIA="$BUILD/cli/curia"
 echo "built $CURIA"
 
 # --- Which part: GPU when a CUDA device is visible ------------------------------------------------

@@ -51,7 +51,7 @@ def log(text):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--curia", help="the curia tool (default: $CURIA_TOOL, else build/worker/cli/curia)")
+    p.add_argument("--curia", help="the curia tool (default: $CURIA_TOOL, else build/cli/curia)")
     p.add_argument("--plugin", help="libOrthancCuriaNode.so (default: $CURIA_PLUGIN, else build/plugin/...)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))

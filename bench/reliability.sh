@@ -7,7 +7,7 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$here/build}" && pwd)
-export CURIA_TOOL="${CURIA_TOOL:-$build/worker/cli/curia}"
+export CURIA_TOOL="${CURIA_TOOL:-$build/cli/curia}"
 export CURIA_PLUGIN="${CURIA_PLUGIN:-$build/plugin/libOrthancCuriaNode.so}"
 if [ -z "${CURIA_SHARED_DIR:-}" ]; then
   for d in "$here/../shared" /work/shared; do

@@ -6,7 +6,7 @@
 #   fuzz/run.sh SECONDS [TARGET...]    targets: series safetensors hf_config settings (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default: build-fuzz), CURIA_SHARED_DIR (default: ../shared next to
-# the checkout, else /work/shared, as for the tests), CURIA_TOOL (a built `curia`, for `curia init` seeds; default: build/worker/cli/curia),
+# the checkout, else /work/shared, as for the tests), CURIA_TOOL (a built `curia`, for `curia init` seeds; default: build/cli/curia),
 # JOBS (targets run side by side, default: number of cores).
 # The corpus grows in FUZZ_BUILD_DIR/corpus/<target> and is kept between runs. Findings (crash-*,
 # leak-*, timeout-*, oom-*) land in FUZZ_BUILD_DIR/findings/<target>/; after fixing one, copy it
@@ -22,7 +22,7 @@ if [ -z "$shared" ]; then
   done
   shared=${shared:-$root/../shared}
 fi
-curia=${CURIA_TOOL:-$root/build/worker/cli/curia}
+curia=${CURIA_TOOL:-$root/build/cli/curia}
 jobs=${JOBS:-$(nproc)}
 python=/usr/bin/python3
 

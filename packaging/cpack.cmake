@@ -15,7 +15,7 @@
 # postrm removes it on purge. Depends: computed by dpkg-shlibdeps (DCMTK, SQLite, LibTorch, C++
 # runtime) plus orthanc and OpenBLAS (LibTorch only links the generic libblas.so.3).
 # Included from the top CMakeLists.txt; full builds only (the plugin and the node's tool).
-if(CURIA_MODEL_ONLY OR NOT TARGET curia_plugin)
+if(CURIA_MODEL_ONLY OR NOT TARGET curia_sdk)
   return()
 endif()
 
@@ -27,14 +27,14 @@ set(_curia_doc share/doc/curia-node)
 set(_curia_plugin_file "libOrthancCuriaNode.so.${CURIA_VERSION}")
 
 # The plugin and its symlink (relative, as Debian's own plugins have it).
-install(FILES $<TARGET_FILE:curia_plugin> DESTINATION lib/orthanc
+install(FILES $<TARGET_FILE:curia_sdk> DESTINATION lib/orthanc
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 set(_curia_link_dir ${CMAKE_BINARY_DIR}/packaging/plugins)
 file(MAKE_DIRECTORY ${_curia_link_dir})
 file(CREATE_LINK ../../../lib/orthanc/${_curia_plugin_file} ${_curia_link_dir}/libOrthancCuriaNode.so SYMBOLIC)
 install(FILES ${_curia_link_dir}/libOrthancCuriaNode.so DESTINATION share/orthanc/plugins)
 
-install(TARGETS curia RUNTIME DESTINATION bin)
+install(TARGETS curia_cli RUNTIME DESTINATION bin)
 
 # /etc and /lib/systemd are absolute on purpose: they are where Debian's orthanc package looks.
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/curia-node.json DESTINATION /etc/orthanc

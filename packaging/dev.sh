@@ -174,7 +174,7 @@ for e in job.get("Exports", []):
 }
 
 run_demo() {
-  local out curia="$build_dir/worker/cli/curia" tool port
+  local out curia="$build_dir/cli/curia" tool port
   out=$(absolute "$1")
   for tool in Orthanc storescu curl "$python"; do
     command -v "$tool" >/dev/null || {
@@ -306,7 +306,7 @@ case "$action" in
     # build-asan; not the browser and package tests), then every fuzz target for about a minute
     # (fuzz/run.sh). docs/reliability.md: "Fuzzing and sanitizers".
     sanitize
-    CURIA_TOOL="$build_dir/worker/cli/curia" "$root/fuzz/run.sh" "${FUZZ_SECONDS:-60}"
+    CURIA_TOOL="$build_dir/cli/curia" "$root/fuzz/run.sh" "${FUZZ_SECONDS:-60}"
     ;;
   build)
     build

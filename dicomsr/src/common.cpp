@@ -10,7 +10,7 @@
 #include "curia/config/error.h"
 #include "curia/config/log.h"
 #include "curia/config/sha256.h"
-#include "dcmtk_check.h"
+#include "curia/dicomsr/dataset.h"
 
 namespace curia::dicomsr {
 
@@ -144,20 +144,7 @@ std::string Get(DcmItem& item, const DcmTagKey& tag) {
   return v.c_str();
 }
 
-void Put(DcmItem& item, const DcmTagKey& tag, const std::string& value) {
-  Check(item.putAndInsertString(tag, value.c_str()), std::string("setting ") + DcmTag(tag).getTagName());
-}
 
-void Now(std::string& date, std::string& time) {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char d[16], h[16];
-  std::strftime(d, sizeof d, "%Y%m%d", &tm);
-  std::strftime(h, sizeof h, "%H%M%S", &tm);
-  date = d;
-  time = h;
-}
 
 std::string DeviceUid(const config::DicomSettings& settings, const worker::StudyFindings& findings) {
   std::string key = "device/" + findings.backbone_digest;
@@ -186,6 +173,23 @@ std::string AlgorithmVersion(const worker::StudyFindings& findings, const worker
          (findings.demo ? " (DEMO)" : "");
 }
 
+}  // namespace internal
+
+void Put(DcmItem& item, const DcmTagKey& tag, const std::string& value) {
+  Check(item.putAndInsertString(tag, value.c_str()), std::string("setting ") + DcmTag(tag).getTagName());
+}
+
+void Now(std::string& date, std::string& time) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char d[16], h[16];
+  std::strftime(d, sizeof d, "%Y%m%d", &tm);
+  std::strftime(h, sizeof h, "%H%M%S", &tm);
+  date = d;
+  time = h;
+}
+
 std::string ToBytes(DcmFileFormat& file) {
   const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
   Check(file.validateMetaInfo(xfer), "meta header");
@@ -203,6 +207,5 @@ std::string ToBytes(DcmFileFormat& file) {
   return buffer;
 }
 
-}  // namespace internal
 }  // namespace curia::dicomsr
 

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "curia/dicomsr/dataset.h"
 #include "curia/dicomsr/outputs.h"
 
 namespace curia::dicomsr::internal {
@@ -18,15 +19,14 @@ inline constexpr const char* kResearchUse = "RESEARCH USE ONLY - NOT FOR CLINICA
 // source has no Study Instance UID.
 std::unique_ptr<DcmDataset> Utf8Source(const SourceSeries& source);
 std::string Get(DcmItem& item, const DcmTagKey& tag);
-void Put(DcmItem& item, const DcmTagKey& tag, const std::string& value);
-// Now, as DICOM date and time.
-void Now(std::string& date, std::string& time);
+using dicomsr::Now;
+using dicomsr::Put;
 // The device UID of this algorithm (backbone and heads): stable while the weights are.
 std::string DeviceUid(const config::DicomSettings& settings, const worker::StudyFindings& findings);
 // Contributing Equipment Sequence as IHE AIR asks (one item: the algorithm).
 void AddContributingEquipment(DcmDataset& ds, const config::DicomSettings& settings, const Identity& identity,
                               const worker::StudyFindings& findings);
 std::string AlgorithmVersion(const worker::StudyFindings& findings, const worker::TaskFinding& finding);
-std::string ToBytes(DcmFileFormat& file);
+using dicomsr::ToBytes;
 
 }  // namespace curia::dicomsr::internal

@@ -12,7 +12,7 @@
 #include "codes.h"
 #include "common.h"
 #include "curia/config/error.h"
-#include "dcmtk_check.h"
+#include "curia/dicomsr/dataset.h"
 #include "font.h"
 
 namespace curia::dicomsr {

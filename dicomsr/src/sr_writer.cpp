@@ -15,7 +15,7 @@
 #include "codes.h"
 #include "common.h"
 #include "curia/config/error.h"
-#include "dcmtk_check.h"
+#include "curia/dicomsr/dataset.h"
 
 namespace curia::dicomsr {
 namespace {

@@ -22,7 +22,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
-CURIA_TOOL = os.environ.get("CURIA_TOOL", os.path.join(SOURCE_DIR, "build/worker/cli/curia"))
+CURIA_TOOL = os.environ.get("CURIA_TOOL", os.path.join(SOURCE_DIR, "build/cli/curia"))
 CURIA_PLUGIN = os.environ.get("CURIA_PLUGIN", os.path.join(SOURCE_DIR, "build/plugin/libOrthancCuriaNode.so"))
 SHARED_DIR = os.environ.get("CURIA_SHARED_DIR", os.path.join(os.path.dirname(SOURCE_DIR), "shared"))
 ORTHANC = "/usr/sbin/Orthanc"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "curia/worker/pool.h"
+#include "curia/pool/pool.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -17,7 +17,10 @@
 #include "curia/config/log.h"
 #include "curia/model/preprocess.h"
 
-namespace curia::worker {
+namespace curia::pool {
+
+// The worker's contract types (volumes, model, findings) are used throughout.
+using namespace curia::worker;  // NOLINT(google-build-using-namespace)
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -806,4 +809,4 @@ PoolStats WorkerPool::Stats() const {
   return impl_->stats;
 }
 
-}  // namespace curia::worker
+}  // namespace curia::pool

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// curia bench all: every figure of design.md section 5 that this machine can measure, in one run.
+// The model figures (backbone_gemm_ratio, throughput by batch size) are measured here, in process;
+// the plugin figures (e2e_ratio, ingest_ratio, latency_overhead_s, rss_ratio) by
+// bench/plugin_bench.py, which starts real Orthanc processes with the plugin through the
+// integration-test harness. This command runs the script, merges its JSON and prints one table.
+#include "bench_all.h"
+
+#include <malloc.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/model/demo_model.h"
+#include "backbone_bench.h"
+#include "curia/nn/backbone.h"
+#include "curia/nn/device.h"
+#include "plugin_path.h"
+#include "scratch_dir.h"
+#include "version.h"
+
+#ifndef CURIA_SOURCE_DIR
+#define CURIA_SOURCE_DIR "."
+#endif
+
+namespace curia::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ') + " ";
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+fs::path SelfPath() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error(ErrorCode::kUnavailable, "cannot find this tool's path (/proc/self/exe): " + ec.message());
+  return exe;
+}
+
+std::vector<int64_t> ParseBatches(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 4096) {
+      throw UsageError("--sweep-batches: '" + item + "' is not a batch size (1 to 4096)");
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError("--sweep-batches needs at least one batch size");
+  return out;
+}
+
+std::vector<std::string> SplitWords(const std::string& text) {
+  std::vector<std::string> words;
+  std::stringstream in(text);
+  std::string w;
+  while (in >> w) words.push_back(w);
+  return words;
+}
+
+std::string Today() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::localtime(&now));
+  return buf;
+}
+
+// Runs argv[0] with argv (TCP_NODELAY=1 in its environment); its output goes to ours. Exit status.
+int RunChild(const std::vector<std::string>& argv) {
+  std::cout << "$";
+  for (const std::string& a : argv) std::cout << " " << a;
+  std::cout << "\n" << std::flush;
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw Error(ErrorCode::kUnavailable, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    setenv("TCP_NODELAY", "1", 1);
+    execv(cargv[0], cargv.data());
+    std::fprintf(stderr, "curia bench all: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw Error(ErrorCode::kUnavailable, std::string("waitpid: ") + std::strerror(errno));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+const config::Json* Path(const config::Json& j, std::initializer_list<const char*> keys) {
+  const config::Json* at = &j;
+  for (const char* k : keys) {
+    if (!at->IsObject()) return nullptr;
+    at = at->Find(k);
+    if (!at) return nullptr;
+  }
+  return at;
+}
+
+double Number(const config::Json& j, std::initializer_list<const char*> keys) {
+  const config::Json* v = Path(j, keys);
+  return v && v->IsNumber() ? v->AsDouble() : std::nan("");
+}
+
+std::string Text(const config::Json& j, std::initializer_list<const char*> keys) {
+  const config::Json* v = Path(j, keys);
+  return v && v->IsString() ? v->AsString() : "";
+}
+
+struct Row {
+  std::string figure, key, value, target, result, setup;
+};
+
+// "met" / "MISSED" for a measured value against a bound; "not run" for a missing one.
+std::string Verdict(double v, double bound, bool at_least) {
+  if (!std::isfinite(v)) return "not run";
+  return (at_least ? v >= bound : v <= bound) ? "met" : "MISSED";
+}
+
+}  // namespace
+
+int BenchAll(const Args& args) {
+  const std::string default_script = std::string(CURIA_SOURCE_DIR) + "/bench/plugin_bench.py";
+  ArgParser p("curia bench all",
+              "The benchmark table of design.md section 5, every figure a ratio (or a difference) of two\n"
+              "quantities measured in this one run (CPU, fp32, one intra-op thread per core):\n"
+              "  1 backbone_gemm_ratio  backbone FLOP rate / plain matrix product of its dominant shape\n"
+              "                         (Curia-B-shaped demo model, 512x512, batch 1; as `curia bench model`)\n"
+              "  2 e2e_ratio            slices/s through a running node (Orthanc + plugin + a PACS Orthanc on\n"
+              "                         loopback, studies queued, first C-STORE to last SR accepted by the PACS)\n"
+              "                         / raw backbone slices/s of the same model, image size and batch\n"
+              "  3 ingest_ratio         C-STORE time of a 500-instance study into Orthanc with the plugin /\n"
+              "                         without it (same configuration; alternated repetitions, median)\n"
+              "  4 latency_overhead_s   StableStudy -> SR accepted by the PACS, minus the job's model compute\n"
+              "  5 rss_ratio            peak RSS (VmHWM) of the node's Orthanc for a 1,000-slice study /\n"
+              "                         a 100-slice study (separate processes, same configuration)\n"
+              "  6 throughput against batch size (rounds over the batches, median), drawn as a PNG (--plot)\n"
+              "Parts 1 and 6 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
+              "(the script is found in the source tree this tool was built from: " +
+                  default_script +
+                  ";\n"
+                  "--script names another). It needs Orthanc, DCMTK's storescu and the built plugin\n"
+                  "(--plugin). About 7 minutes on 2 cores. Prints the table; --json writes every figure.");
+  p.Option("--json", "FILE", "also write every figure (and the script's details) as JSON")
+      .Option("--plot", "FILE", "write the throughput-by-batch PNG here (default: beside --json, else none)")
+      .Option("--iterations", "N", "timed passes for backbone_gemm_ratio (median)", false, "3")
+      .Option("--sweep-size", "SIZE", "demo model of the batch sweep: tiny or base (Curia-B)", false, "base")
+      .Option("--sweep-image", "N", "image size of the batch sweep", false, "224")
+      .Option("--sweep-batches", "LIST", "comma-separated batch sizes of the sweep", false, "1,2,4,8")
+      .Option("--sweep-rounds", "N", "rounds over the batch sizes (median per batch)", false, "3")
+      .Option("--script", "FILE", "the plugin benchmark script", false, default_script)
+      .Option("--python", "EXE", "the python that runs it (needs pydicom)", false, "/usr/bin/python3")
+      .Option("--plugin", "FILE", "libOrthancCuriaNode.so (default: the build tree's, else the installed one)")
+      .Option("--script-args", "ARGS", "more options for the script, space-separated, e.g. \"--e2e-studies 8\"\n"
+                                       "                          (python3 bench/plugin_bench.py --help lists them)")
+      .Flag("--no-plugin", "run only the model parts (1, 6) and the plot: no Orthanc");
+  if (!p.Parse(args)) return 0;
+  const int iterations = static_cast<int>(p.GetInt("--iterations", 1, 1000));
+  const int64_t sweep_image = p.GetInt("--sweep-image", 16, 8192);
+  const std::vector<int64_t> batches = ParseBatches(p.Get("--sweep-batches"));
+  const int rounds = static_cast<int>(p.GetInt("--sweep-rounds", 1, 100));
+  const std::string sweep_size = p.Get("--sweep-size");
+  const model::DemoSize sweep_demo = model::ParseDemoSize(sweep_size);
+  const bool with_plugin = !p.IsSet("--no-plugin");
+  const fs::path exe = SelfPath();
+  const std::string plugin = p.Has("--plugin") ? fs::absolute(p.Get("--plugin")).string() : FindPlugin().path;
+  std::string plot = p.Has("--plot") ? p.Get("--plot") : "";
+  if (plot.empty() && p.Has("--json")) plot = fs::path(p.Get("--json")).replace_extension("").string() + "-batch.png";
+  const std::string script = p.Get("--script");
+  if ((with_plugin || !plot.empty()) && !fs::exists(script)) {
+    throw Error(ErrorCode::kNotFound, "the benchmark script " + script + " does not exist (pass --script)");
+  }
+  if (with_plugin && !fs::exists(plugin)) {
+    throw Error(ErrorCode::kNotFound, "the plugin " + plugin + " does not exist: build it, pass --plugin, or "
+                                      "--no-plugin for the model parts alone");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  nn::SetIntraOpThreads(threads);
+  const nn::BackboneOptions runtime;  // cpu, fp32: what the node runs with its default settings
+  const std::string runtime_text = "cpu, fp32, " + std::to_string(threads) + " threads, BLAS: " +
+                                   nn::DetectBlas().library + ", LibTorch " + nn::TorchVersion();
+  std::cout << "Curia benchmark table (curia " CURIA_VERSION_STRING ", " << Today() << ")\n"
+            << "  runtime  " << runtime_text << "\n\n"
+            << std::flush;
+
+  ScratchDir scratch("curia-bench-all");
+  // 1. backbone_gemm_ratio: Curia-B shapes at 512x512, batch 1.
+  std::cout << "[1/6] backbone / matrix product: Curia-B-shaped demo model, 512x512, batch 1, " << iterations
+            << " timed passes\n"
+            << std::flush;
+  const std::string base_dir = scratch.path() + "/base";
+  model::WriteDemoModel(base_dir, model::DemoSize::kBase, 0);
+  auto base = nn::Dinov2Backbone::Load(base_dir, runtime);
+  const BackboneBenchResult model_r = BenchBackbone(*base, 1, 512, 512, iterations);
+  std::cout << "      backbone " << Fixed(model_r.images_per_second, 3) << " slices/s, "
+            << Fixed(model_r.backbone_flops_per_second / 1e9, 1) << " GFLOP/s; matmul " << model_r.gemm.m << "x"
+            << model_r.gemm.k << "x" << model_r.gemm.n << " " << Fixed(model_r.gemm_flops_per_second / 1e9, 1)
+            << " GFLOP/s; ratio " << Fixed(model_r.ratio, 3) << "\n"
+            << std::flush;
+
+  // 6. Throughput against batch size: rounds over the batch sizes so that every batch sees the same
+  // machine, one timed pass per batch and round, the median per batch.
+  std::unique_ptr<nn::Dinov2Backbone> sweep_model;
+  if (sweep_demo != model::DemoSize::kBase) {
+    base.reset();
+    ::malloc_trim(0);
+    const std::string dir = scratch.path() + "/sweep";
+    model::WriteDemoModel(dir, sweep_demo, 0);
+    sweep_model = nn::Dinov2Backbone::Load(dir, runtime);
+  }
+  const nn::Dinov2Backbone& sweep_backbone = sweep_model ? *sweep_model : *base;
+  const std::string sweep_name =
+      "DEMO " + sweep_size + (sweep_demo == model::DemoSize::kBase ? " (Curia-B shapes)" : " (tiny shapes)");
+  std::cout << "[6/6] throughput against batch size: " << sweep_name << ", " << sweep_image << "x" << sweep_image
+            << ", batches " << p.Get("--sweep-batches") << ", " << rounds << " rounds\n"
+            << std::flush;
+  std::map<int64_t, std::vector<double>> rates, sweep_ratios;
+  for (int r = 0; r < rounds; ++r) {
+    for (int64_t b : batches) {
+      const BackboneBenchResult x = BenchBackbone(sweep_backbone, b, sweep_image, sweep_image, 1);
+      rates[b].push_back(x.images_per_second);
+      sweep_ratios[b].push_back(x.ratio);
+    }
+  }
+  config::Json sweep_rows = config::Json::Array{};
+  std::string sweep_text;
+  for (int64_t b : batches) {
+    config::Json row = config::Json::Object{};
+    row["batch"] = b;
+    row["slices_per_second"] = Median(rates[b]);
+    row["backbone_gemm_ratio"] = Median(sweep_ratios[b]);
+    config::Json all = config::Json::Array{};
+    for (double v : rates[b]) all.PushBack(v);
+    row["rounds"] = std::move(all);
+    sweep_rows.PushBack(std::move(row));
+    sweep_text += (sweep_text.empty() ? "" : ", ") + std::to_string(b) + ": " + Fixed(Median(rates[b]), 2);
+    std::cout << "      batch " << b << ": " << Fixed(Median(rates[b]), 3) << " slices/s (median of " << rounds
+              << "), ratio to matmul " << Fixed(Median(sweep_ratios[b]), 3) << "\n";
+  }
+  std::cout << std::flush;
+  config::Json sweep = config::Json::Object{};
+  sweep["model"] = sweep_name;
+  sweep["image_size"] = sweep_image;
+  sweep["title"] = sweep_size + " " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) + ", cpu fp32, " +
+                   std::to_string(threads) + " threads";
+  sweep["rows"] = std::move(sweep_rows);
+  const std::string sweep_path = scratch.path() + "/sweep.json";
+  {
+    std::ofstream out(sweep_path);
+    out << sweep.Dump() << "\n";
+  }
+  base.reset();
+  sweep_model.reset();
+  ::malloc_trim(0);  // the node and the raw backbones of the script get the memory back
+
+  // 2-5 (and the PNG): the script.
+  config::Json plugin_json = config::Json::Object{};
+  std::string script_error;
+  if (with_plugin || !plot.empty()) {
+    std::cout << "[2-5] the plugin on loopback (bench/plugin_bench.py)\n" << std::flush;
+    const std::string out_path = scratch.path() + "/plugin.json";
+    std::vector<std::string> argv = {p.Get("--python"), script, "--curia", exe.string(), "--json", out_path};
+    if (with_plugin) argv.insert(argv.end(), {"--plugin", plugin});
+    if (!plot.empty()) argv.insert(argv.end(), {"--sweep", sweep_path, "--plot", plot});
+    if (!with_plugin) argv.insert(argv.end(), {"--parts", "plot"});
+    for (const std::string& w : SplitWords(p.Get("--script-args"))) argv.push_back(w);
+    const int status = RunChild(argv);
+    if (status != 0) {
+      script_error = "bench/plugin_bench.py failed (exit status " + std::to_string(status) + ")";
+    } else {
+      std::ifstream in(out_path);
+      std::stringstream text;
+      text << in.rdbuf();
+      plugin_json = config::Json::Parse(text.str(), out_path);
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  // The table.
+  const double e2e = Number(plugin_json, {"e2e_ratio"}), ingest = Number(plugin_json, {"ingest_ratio"});
+  const double latency = Number(plugin_json, {"latency_overhead_s"}), rss = Number(plugin_json, {"rss_ratio"});
+  auto value = [](double v, int digits) { return std::isfinite(v) ? Fixed(v, digits) : std::string("-"); };
+  std::vector<Row> rows;
+  rows.push_back({"backbone FLOP rate / matmul FLOP rate", "backbone_gemm_ratio", Fixed(model_r.ratio, 3), ">= 0.7",
+                  Verdict(model_r.ratio, 0.7, true),
+                  "DEMO base (Curia-B shapes), 512x512, batch 1; " + Fixed(model_r.backbone_flops_per_second / 1e9, 1) +
+                      " / " + Fixed(model_r.gemm_flops_per_second / 1e9, 1) + " GFLOP/s"});
+  rows.push_back({"plugin slices/s / raw backbone slices/s", "e2e_ratio", value(e2e, 3), ">= 0.90", Verdict(e2e, 0.9, true),
+                  std::isfinite(e2e)
+                      ? Text(plugin_json, {"e2e", "model"}) + ", " +
+                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) + "x" +
+                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) +
+                            ", batch " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "batch"}))) +
+                            ", " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "studies"}))) +
+                            " studies x " +
+                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "slices_per_study"}))) +
+                            " slices; " + Fixed(Number(plugin_json, {"e2e", "plugin_slices_per_second"}), 3) + " / " +
+                            Fixed(Number(plugin_json, {"e2e", "raw_slices_per_second"}), 3) + " slices/s"
+                      : ""});
+  rows.push_back({"C-STORE time with plugin / without", "ingest_ratio", value(ingest, 3), "<= 1.05",
+                  Verdict(ingest, 1.05, false),
+                  std::isfinite(ingest)
+                      ? std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "instances"}))) +
+                            " instances, median of " +
+                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "reps"}))) +
+                            " alternated pairs; " + Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
+                            " / " + Fixed(Number(plugin_json, {"ingest", "without_plugin_median_s"}), 2) + " s"
+                      : ""});
+  rows.push_back({"stable -> SR at PACS, minus model compute", "latency_overhead_s", value(latency, 3), "<= 1 s",
+                  Verdict(latency, 1.0, false),
+                  std::isfinite(latency)
+                      ? Text(plugin_json, {"latency", "model"}) + ", median; stable -> SR " +
+                            Fixed(Number(plugin_json, {"latency", "stable_to_sr_median_s"}), 3) + " s, compute " +
+                            Fixed(Number(plugin_json, {"latency", "device_median_s"}), 3) + " s"
+                      : ""});
+  rows.push_back({"peak RSS 1,000-slice / 100-slice study", "rss_ratio", value(rss, 3), "<= 1.2", Verdict(rss, 1.2, false),
+                  std::isfinite(rss)
+                      ? Text(plugin_json, {"rss", "model"}) + "; " +
+                            Fixed(Number(plugin_json, {"rss", "large", "peak_rss_kib"}) / 1024, 1) + " / " +
+                            Fixed(Number(plugin_json, {"rss", "small", "peak_rss_kib"}) / 1024, 1) + " MiB"
+                      : ""});
+  rows.push_back({"backbone slices/s by batch size", "batch_sweep", sweep_text, "-", "-",
+                  sweep_name + ", " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) +
+                      (plot.empty() ? "" : "; plot " + plot)});
+
+  std::cout << "\nCuria benchmark table (curia " CURIA_VERSION_STRING ", " << runtime_text << ", " << Fixed(seconds, 0)
+            << " s)\n"
+            << "  " << Pad("figure", 42) << Pad("[key]", 21) << Pad("value", 8) << Pad("target", 8) << Pad("result", 8)
+            << "measured on\n";
+  for (const Row& r : rows) {
+    if (r.key == "batch_sweep") {
+      std::cout << "  " << Pad(r.figure, 42) << Pad("", 21) << r.value << "\n"
+                << "  " << Pad("", 42) << Pad("", 21) << Pad("", 8) << Pad("", 8) << Pad("", 8) << r.setup << "\n";
+      continue;
+    }
+    std::cout << "  " << Pad(r.figure, 42) << Pad("[" + r.key + "]", 21) << Pad(r.value, 8) << Pad(r.target, 8)
+              << Pad(r.result, 8) << r.setup << "\n";
+  }
+  if (!with_plugin) std::cout << "  (--no-plugin: parts 2-5 not run)\n";
+  if (!script_error.empty()) std::cout << "  " << script_error << ": parts 2-5 not measured\n";
+
+  if (p.Has("--json")) {
+    config::Json j = config::Json::Object{};
+    j["benchmark"] = "all";
+    j["curia_version"] = CURIA_VERSION_STRING;
+    j["runtime"] = runtime_text;
+    j["seconds"] = seconds;
+    j["backbone_gemm_ratio"] = model_r.ratio;
+    auto put = [&](const char* key, double v) { j[key] = std::isfinite(v) ? config::Json(v) : config::Json(nullptr); };
+    put("e2e_ratio", e2e);
+    put("ingest_ratio", ingest);
+    put("latency_overhead_s", latency);
+    put("rss_ratio", rss);
+    config::Json m = config::Json::Object{};
+    m["model"] = "DEMO base (Curia-B shapes)";
+    m["image_size"] = 512;
+    m["batch"] = 1;
+    m["iterations"] = model_r.iterations;
+    m["slices_per_second"] = model_r.images_per_second;
+    m["backbone_gflops"] = model_r.backbone_flops_per_second / 1e9;
+    m["gemm_shape"] =
+        config::Json::Array{config::Json(model_r.gemm.m), config::Json(model_r.gemm.k), config::Json(model_r.gemm.n)};
+    m["gemm_gflops"] = model_r.gemm_flops_per_second / 1e9;
+    m["backbone_gemm_ratio"] = model_r.ratio;
+    j["model"] = std::move(m);
+    j["batch_sweep"] = sweep;
+    if (!plot.empty() && script_error.empty()) j["plot"] = plot;
+    j["plugin"] = plugin_json;
+    if (!script_error.empty()) j["error"] = script_error;
+    std::ofstream out(p.Get("--json"));
+    out << j.Dump() << "\n";
+    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+  }
+  return script_error.empty() ? 0 : 1;
+}
+
+}  // namespace curia::cli

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// curia init: a complete, commented Orthanc configuration for a Curia Node (OUT/orthanc.json) that
+// `Orthanc OUT/orthanc.json` starts as is, with the demo model and demo tasks unless --model names
+// a real model, and OUT/README.txt saying how to start and use it.
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "commands.h"
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/config/settings.h"
+#include "curia/model/demo_model.h"
+#include "plugin_path.h"
+#include "version.h"
+
+namespace curia::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+
+struct Pacs {
+  std::string aet, host;
+  int64_t port = 0;
+};
+
+// DICOM AE title: 1 to 16 characters of the default repertoire, no backslash, no control
+// characters, not only spaces (leading and trailing spaces are not significant: refused here).
+void CheckAet(const std::string& aet, const std::string& what) {
+  if (aet.empty() || aet.size() > 16) {
+    throw UsageError(what + " must be 1 to 16 characters, got '" + aet + "' (" + std::to_string(aet.size()) + ")");
+  }
+  for (char c : aet) {
+    if (c < 0x20 || c > 0x7E || c == '\\') {
+      throw UsageError(what + " '" + aet + "': only printable ASCII characters without backslash are allowed");
+    }
+  }
+  if (aet.front() == ' ' || aet.back() == ' ') throw UsageError(what + " '" + aet + "' starts or ends with a space");
+}
+
+int64_t ParsePort(const std::string& text, const std::string& what) {
+  int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || v < 1 || v > 65535) {
+    throw UsageError(what + " must be a port number from 1 to 65535, got '" + text + "'");
+  }
+  return v;
+}
+
+// AET@HOST:PORT, HOST a name, an IPv4 address or a bracketed IPv6 address ([::1]).
+Pacs ParsePacs(const std::string& text) {
+  const std::string form = "--pacs must be AET@HOST:PORT (e.g. PACS@10.0.0.5:104), got '" + text + "': ";
+  const size_t at = text.rfind('@');
+  if (at == std::string::npos) throw UsageError(form + "no '@' between the AE title and the host");
+  Pacs p;
+  p.aet = text.substr(0, at);
+  const std::string rest = text.substr(at + 1);
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) throw UsageError(form + "no ':PORT' after the host");
+  p.host = rest.substr(0, colon);
+  if (p.host.size() >= 2 && p.host.front() == '[' && p.host.back() == ']') p.host = p.host.substr(1, p.host.size() - 2);
+  if (p.aet.empty()) throw UsageError(form + "the AE title is empty");
+  if (p.host.empty()) throw UsageError(form + "the host is empty");
+  for (char c : p.host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '_')) {
+      throw UsageError(form + "the host '" + p.host + "' holds a character a host name or address cannot");
+    }
+  }
+  if (p.host.find(':') != std::string::npos && rest.front() != '[') {
+    throw UsageError(form + "write an IPv6 address in brackets, e.g. PACS@[::1]:104");
+  }
+  CheckAet(p.aet, "the PACS AE title");
+  p.port = ParsePort(rest.substr(colon + 1), "the PACS port");
+  return p;
+}
+
+// A JSON string literal.
+std::string Q(const std::string& s) { return config::Json(s).Dump(-1); }
+
+// `json` pretty-printed, every line after the first indented by `indent` spaces.
+std::string Nested(const config::Json& json, int indent) {
+  std::string text = json.Dump(2), out;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += std::string(static_cast<size_t>(indent), ' ');
+  }
+  return out;
+}
+
+std::string Absolute(const std::string& path) {
+  std::string p = fs::absolute(fs::path(path)).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+}  // namespace
+
+int InitCommand(const Args& args) {
+  ArgParser p("curia init",
+              "Writes OUT/orthanc.json: a complete Orthanc configuration for a Curia Node, every key explained\n"
+              "in a comment (docs/node-setup.md has the same), that `TCP_NODELAY=1 Orthanc OUT/orthanc.json`\n"
+              "starts as is, and OUT/README.txt. Without --model it generates the DEMO model (random weights:\n"
+              "meaningless output) into OUT/demo-model and configures the demo tasks; with a real model the\n"
+              "Tasks and Rules are left empty for you to fill in. One rule sends every CT and MR study to all\n"
+              "the tasks; with --pacs the results (SR and key images) go to that PACS.");
+  p.Option("--out", "DIR", "folder of the node (configuration, storage, index, queue database)", true)
+      .Option("--model", "DIR", "Curia model folder (a raidium/curia download); default: a DEMO model in OUT/demo-model")
+      .Option("--aet", "AET", "the node's DICOM AE title", false, "CURIA")
+      .Option("--dicom-port", "PORT", "DICOM port the node listens on", false, "4242")
+      .Option("--http-port", "PORT", "HTTP port of Orthanc's REST API and web UI (loopback only)", false, "8042")
+      .Option("--pacs", "AET@HOST:PORT", "where results are sent, e.g. PACS@10.0.0.5:104 (default: nowhere)")
+      .Option("--plugin", "FILE", "the Curia Node plugin (default: the build tree's, else " + std::string(kInstalledPlugin) + ")")
+      .Flag("--force", "replace an existing OUT/orthanc.json");
+  if (!p.Parse(args)) return 0;
+
+  // Everything is checked before anything is written.
+  const std::string aet = p.Get("--aet");
+  CheckAet(aet, "--aet");
+  const int64_t dicom_port = ParsePort(p.Get("--dicom-port"), "--dicom-port");
+  const int64_t http_port = ParsePort(p.Get("--http-port"), "--http-port");
+  if (dicom_port == http_port) throw UsageError("--dicom-port and --http-port are both " + std::to_string(http_port));
+  std::optional<Pacs> pacs;
+  if (p.Has("--pacs")) pacs = ParsePacs(p.Get("--pacs"));
+  const std::string out = Absolute(p.Get("--out"));
+  const std::string config_path = out + "/orthanc.json";
+  if (fs::exists(config_path) && !p.IsSet("--force")) {
+    throw Error(ErrorCode::kInvalidArgument, config_path + " exists; pass --force to replace it");
+  }
+  const PluginLocation found = FindPlugin();
+  const std::string plugin = p.Has("--plugin") ? Absolute(p.Get("--plugin")) : found.path;
+  const bool plugin_exists = p.Has("--plugin") ? fs::is_regular_file(plugin) : found.exists;
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(ErrorCode::kInvalidArgument, out + ": cannot create folder (" + ec.message() + ")");
+
+  // The model: a real one as given, or the demo model (generated here, deterministic).
+  std::string model_dir;
+  bool demo = false;
+  std::vector<std::string> notes;
+  if (p.Has("--model")) {
+    model_dir = Absolute(p.Get("--model"));
+    demo = model::IsDemoModel(model_dir);
+    if (!fs::exists(model_dir + "/config.json")) {
+      notes.push_back("warning: " + model_dir + "/config.json does not exist (yet): the node will not start until the "
+                      "model is there (README.md: Using the real Curia weights)");
+    }
+  } else {
+    model_dir = out + "/demo-model";
+    demo = true;
+    if (!model::IsDemoModel(model_dir)) {
+      model::WriteDemoModel(model_dir, model::DemoSize::kTiny, 0);
+      std::cout << "wrote the DEMO model to " << model_dir << " (random weights: its findings are MEANINGLESS)\n";
+    } else {
+      std::cout << "using the DEMO model in " << model_dir << " (random weights: its findings are MEANINGLESS)\n";
+    }
+  }
+  const config::Json demo_tasks = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
+  std::vector<std::string> task_names;
+  if (demo) {
+    for (const auto& [name, value] : demo_tasks.AsObject()) task_names.push_back(name);
+  }
+
+  std::ostringstream j;
+  j << "// Curia Node: Orthanc configuration written by `curia init` (Curia Node " CURIA_VERSION_STRING ").\n"
+       "// RESEARCH USE ONLY - NOT FOR CLINICAL USE.\n"
+       "//\n"
+       "// Start the node:   TCP_NODELAY=1 Orthanc "
+    << config_path
+    << "\n"
+       "// (TCP_NODELAY=1 turns off Nagle's algorithm in DCMTK: DICOM transfers are about 10x faster.)\n"
+       "// Orthanc accepts these // comments. Every key is explained here and in docs/node-setup.md.\n"
+       "{\n"
+       "  // Shown in Orthanc Explorer and GET /system.\n"
+       "  \"Name\": "
+    << Q("Curia Node " + aet)
+    << ",\n\n"
+       "  // Where Orthanc keeps the DICOM files it receives, and its SQLite index (created on first start).\n"
+       "  \"StorageDirectory\": "
+    << Q(out + "/storage") << ",\n  \"IndexDirectory\": " << Q(out + "/index")
+    << ",\n\n"
+       "  // The node's DICOM identity: modalities and PACS send studies to this AE title and port (C-STORE).\n"
+       "  \"DicomAet\": "
+    << Q(aet) << ",\n  \"DicomPort\": " << dicom_port
+    << ",\n\n"
+       "  // Orthanc's REST API (and Curia's, under /curia/) and its web UI, /app/explorer.html.\n"
+       "  \"HttpPort\": "
+    << http_port
+    << ",\n"
+       "  // false: only this machine can reach the HTTP port.\n"
+       "  \"RemoteAccessAllowed\": false,\n"
+       "  // No login, acceptable while the HTTP port is reachable from this machine only. Before exposing\n"
+       "  // it (RemoteAccessAllowed true), set this to true and add \"RegisteredUsers\": {\"user\": \"password\"}.\n"
+       "  \"AuthenticationEnabled\": false,\n\n"
+       "  // Seconds without a new instance after which a study is complete (Orthanc's StableStudy) and\n"
+       "  // the node routes it. 5 s suits a modality that sends a study in one go; raise it (Orthanc's\n"
+       "  // default is 60) when studies arrive in parts: a study routed early is processed again, and\n"
+       "  // the new job supersedes the first, when the rest arrives.\n"
+       "  \"StableAge\": 5,\n"
+       "  // Seconds the node waits for a peer's answer when it sends (results to the PACS); failed\n"
+       "  // sends are retried (Curia.Export).\n"
+       "  \"DicomScuTimeout\": 10,\n"
+       "  // MB of stored DICOM files Orthanc keeps in memory (its default is 128). The node reads a\n"
+       "  // study's files back a few times in a row while it analyses it; the system's file cache serves\n"
+       "  // those reads as well, and Orthanc's cache would make the node's memory grow with the study's\n"
+       "  // size (docs/performance.md): 0 turns it off.\n"
+       "  \"MaximumStorageCacheSize\": 0,\n\n"
+       "  // The Curia Node plugin, loaded at start-up.\n"
+       "  \"Plugins\": ["
+    << Q(plugin) << "],\n\n";
+  if (pacs) {
+    j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations).\n"
+         "  \"DicomModalities\": {\n"
+         "    \"pacs\": {\"AET\": "
+      << Q(pacs->aet) << ", \"Host\": " << Q(pacs->host) << ", \"Port\": " << pacs->port
+      << "}\n"
+         "  },\n\n";
+  } else {
+    j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations).\n"
+         "  // None yet: add one, e.g. \"pacs\": {\"AET\": \"PACS\", \"Host\": \"10.0.0.5\", \"Port\": 104}.\n"
+         "  \"DicomModalities\": {},\n\n";
+  }
+  j << "  // Curia Node's own section (README.md, docs/node-setup.md).\n"
+       "  \"Curia\": {\n"
+       "    // The durable queue, results and audit trail (SQLite).\n"
+       "    \"Database\": "
+    << Q(out + "/curia.sqlite")
+    << ",\n"
+       "    // Route a study when it is stable (\"series\": each series when it is stable).\n"
+       "    \"Trigger\": \"study\",\n"
+       "    // The backbone folder (config.json, model.safetensors, heads in subfolders) and where it runs:\n"
+       "    // [\"cuda\"] (or [\"cuda:0\", \"cuda:1\"]) on a machine with NVIDIA GPUs.\n";
+  if (demo) {
+    j << "    // DEMO model: random weights in Curia's layout. Its findings are MEANINGLESS.\n";
+  }
+  j << "    \"Model\": {\"Path\": " << Q(model_dir) << ", \"Devices\": [\"cpu\"]},\n";
+  if (demo) {
+    j << "    // What the model reports: each task is a head (a subfolder of Model.Path) and how its output\n"
+         "    // becomes a finding. These DEMO tasks name the demo model's heads: they are valid only with it.\n"
+         "    \"Tasks\": "
+      << Nested(demo_tasks, 4)
+      << ",\n"
+         "    // Which studies are analysed, by which tasks, and where the results go; the first rule that\n"
+         "    // matches wins. This one sends every CT and MR study to every task.\n"
+         "    \"Rules\": [\n"
+         "      {\n"
+         "        \"Name\": \"ct-and-mr\",\n"
+         "        \"Priority\": \"routine\",\n"
+         "        \"Match\": {\"Tag\": \"Modality\", \"In\": [\"CT\", \"MR\"]},\n"
+         "        \"Tasks\": [";
+    for (size_t i = 0; i < task_names.size(); ++i) j << (i ? ", " : "") << Q(task_names[i]);
+    j << "],\n"
+         "        // SR: a TID 1500 Structured Report; SC: Secondary Capture key images.\n"
+         "        \"Outputs\": [\"SR\", \"SC\"]";
+    if (pacs) {
+      j << ",\n        // Names in DicomModalities the results are sent to.\n"
+           "        \"Destinations\": [\"pacs\"]\n";
+    } else {
+      j << "\n        // No \"Destinations\": the results are not sent anywhere. Add a DicomModalities entry and\n"
+           "        // \"Destinations\": [\"<its name>\"] to send them to a PACS.\n";
+    }
+    j << "      }\n"
+         "    ],\n"
+         "    // Results as DICOM: a key image for every finding (not only present ones), with the heat map.\n"
+         "    \"Dicom\": {\"KeyImages\": \"all\", \"HeatMap\": true}\n";
+  } else {
+    j << "    // What the model reports: add one task per head you use, for example (README.md, Tasks):\n"
+         "    //   \"ich\": {\"Head\": \"ich\", \"Class\": 1, \"Aggregate\": \"max\", \"Threshold\": 0.5,\n"
+         "    //           \"Finding\": {\"Code\": \"50960005\", \"Scheme\": \"SCT\", \"Meaning\": \"Hemorrhage\"}}\n"
+         "    // Until there is a task and a rule, the node receives studies but analyses none.\n"
+         "    \"Tasks\": {},\n"
+         "    // Which studies are analysed, by which tasks, and where the results go; add rules once\n"
+         "    // there are tasks, for example:\n"
+         "    //   {\"Name\": \"ct-and-mr\", \"Priority\": \"routine\",\n"
+         "    //    \"Match\": {\"Tag\": \"Modality\", \"In\": [\"CT\", \"MR\"]},\n"
+         "    //    \"Tasks\": [\"ich\"], \"Outputs\": [\"SR\", \"SC\"]"
+      << (pacs ? ", \"Destinations\": [\"pacs\"]" : "")
+      << "}\n"
+         "    \"Rules\": [],\n"
+         "    // Results as DICOM: key images for present findings only, no heat map (the defaults).\n"
+         "    \"Dicom\": {\"KeyImages\": \"positive\", \"HeatMap\": false}\n";
+  }
+  j << "  }\n}\n";
+  const std::string text = j.str();
+
+  // What is written must be what the node accepts: valid JSON once Orthanc strips the comments,
+  // and a Curia section our own parser takes.
+  const config::Json doc = config::Json::Parse(config::StripJsonComments(text), config_path);
+  config::ParseCuriaSettings(doc, config_path, out);
+  config::WriteFileAtomic(config_path, {text});
+
+  std::ostringstream readme;
+  readme << "Curia Node " CURIA_VERSION_STRING " - written by `curia init`. RESEARCH USE ONLY - NOT FOR CLINICAL USE.\n\n"
+         << "Start the node (stop it with Ctrl-C, or kill -TERM its pid):\n\n"
+         << "  TCP_NODELAY=1 Orthanc " << config_path << "\n\n"
+         << "TCP_NODELAY=1 turns off Nagle's algorithm in DCMTK (Orthanc's DICOM library): without it DICOM\n"
+         << "transfers are about ten times slower. Set it for every Orthanc and DCMTK tool you run.\n\n"
+         << "Send it a study (any CT or MR series; `curia phantom --out DIR` writes a synthetic one):\n\n"
+         << "  TCP_NODELAY=1 storescu -aec " << aet << " 127.0.0.1 " << dicom_port << " DIR/*\n\n"
+         << "About " << 5 << " seconds after the last image the study is routed and queued. Watch it:\n\n"
+         << "  http://127.0.0.1:" << http_port << "/app/explorer.html   Orthanc Explorer\n"
+         << "  http://127.0.0.1:" << http_port << "/curia/jobs          the node's jobs (JSON)\n"
+         << "  http://127.0.0.1:" << http_port << "/curia/health        model, queue, database\n\n"
+         << (pacs ? "Results (an SR and key images per analysed series) are sent to " + pacs->aet + " at " +
+                        pacs->host + ":" + std::to_string(pacs->port) + ".\n\n"
+                  : std::string("No PACS is configured: results are not sent anywhere (see DicomModalities and\n"
+                                "Destinations in orthanc.json).\n\n"))
+         << (demo ? "DEMO model (" + model_dir + "): random weights, the findings are MEANINGLESS.\n\n" : std::string())
+         << "Files here:\n"
+         << "  orthanc.json   the configuration; every key is explained in its comments and in docs/node-setup.md\n"
+         << "  storage/       received DICOM files (Orthanc), index/ Orthanc's index\n"
+         << "  curia.sqlite   the node's queue, results and audit trail\n"
+         << (p.Has("--model") ? "" : "  demo-model/    the DEMO model\n");
+  config::WriteFileAtomic(out + "/README.txt", {readme.str()});
+
+  std::cout << "wrote " << config_path << "\n"
+            << "wrote " << out << "/README.txt\n"
+            << "  DICOM " << aet << " on port " << dicom_port << ", HTTP http://127.0.0.1:" << http_port << "/\n"
+            << "  results to " << (pacs ? pacs->aet + "@" + pacs->host + ":" + std::to_string(pacs->port) : "nowhere (no --pacs)")
+            << "\n  model " << model_dir << (demo ? " (DEMO: meaningless findings)" : "") << "\n"
+            << "  plugin " << plugin << "\n";
+  if (!demo) {
+    std::cout << "  no tasks or rules yet: add them to the \"Curia\" section (see the comments in orthanc.json)\n";
+  }
+  for (const std::string& n : notes) std::cout << n << "\n";
+  if (!plugin_exists) {
+    std::cout << "warning: the plugin " << plugin << " does not exist (yet): build it (cmake --build build) or pass "
+              << "--plugin: Orthanc starts without it (logging \"Inexistent path to plugins\") and the node does nothing\n";
+  }
+  std::cout << "start it with:  TCP_NODELAY=1 Orthanc " << config_path << "\n";
+  return 0;
+}
+
+}  // namespace curia::cli

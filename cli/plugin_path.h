@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#pragma once
+// Where the Curia Node plugin is, for the commands that start or configure an Orthanc with it
+// (init, validate-config, bench all): the one built beside this tool (build/cli/curia ->
+// build/plugin/libOrthancCuriaNode.so), else the packaged one.
+#include <string>
+
+namespace curia::cli {
+
+inline constexpr const char* kPluginFile = "libOrthancCuriaNode.so";
+inline constexpr const char* kInstalledPlugin = "/usr/share/orthanc/plugins/libOrthancCuriaNode.so";
+
+struct PluginLocation {
+  std::string path;
+  bool exists = false;
+};
+
+// The build tree's plugin when it exists, or when this tool runs from a build tree where it is not
+// built yet (it will appear there); else the packaged path. `exists` says whether the file is there.
+PluginLocation FindPlugin();
+
+}  // namespace curia::cli

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// curia run: a folder of DICOM files -> series -> volumes -> the worker pool -> an SR and key images
+// per series, in one folder per study, with a summary. Every series ends processed or refused with
+// its reason.
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include "commands.h"
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/config/sha256.h"
+#include "curia/dicom/series.h"
+#include "curia/dicomsr/outputs.h"
+#include "curia/model/demo_model.h"
+#include "curia/nn/torch_model.h"
+#include "curia/pool/pool.h"
+#include "version.h"
+
+namespace curia::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string DemoModelDir() {
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string base = cache && *cache ? cache : home && *home ? std::string(home) + "/.cache" : "/tmp";
+  return base + "/curia/demo-model";
+}
+
+// The demo model (generated on first use) with one 2-D and one 3-D demo task.
+config::CuriaSettings DemoSettings(const std::string& dir) {
+  if (!std::filesystem::exists(dir + "/config.json")) {
+    std::cout << "generating the DEMO model in " << dir << " (random weights: meaningless output)\n";
+    model::WriteDemoModel(dir, model::DemoSize::kTiny, 0);
+  }
+  config::Json root = config::Json::Object{};
+  root["Tasks"] = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
+  root["Dicom"] = config::Json::Parse(R"json({"KeyImages": "all", "HeatMap": true})json", "demo settings");
+  root["Model"] = config::Json::Object{};
+  root["Model"]["Path"] = dir;
+  return config::ParseCuriaSettings(root, "demo settings", "");
+}
+
+// Slices done over slices to do, for every job together: a bar on a terminal, lines otherwise.
+class Progress {
+ public:
+  explicit Progress(bool tty) : tty_(tty), start_(Clock::now()) {}
+
+  // Before a job reports, its slice count stands for its total.
+  void Expect(const std::string& job, int64_t slices) { total_by_job_[job] = slices; }
+
+  // Steps are slice passes: a slice z-scored with its volume's statistics is read twice.
+  void Update(const std::string& job, int64_t done, int64_t job_total) {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_by_job_[job] = done;
+    total_by_job_[job] = job_total;
+    int64_t done_all = 0, total_all = 0;
+    for (const auto& [id, d] : done_by_job_) done_all += d;
+    for (const auto& [id, t] : total_by_job_) total_all += t;
+    if (!tty_) return;
+    const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done_all) / seconds : 0;
+    const double left = rate > 0 ? static_cast<double>(total_all - done_all) / rate : 0;
+    const int width = 30;
+    const int filled = total_all > 0 ? static_cast<int>(width * done_all / total_all) : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "\r[%s%s] %lld/%lld slice steps  %.1f slices/s  %d:%02d left ",
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(done_all),
+                  static_cast<long long>(total_all), rate, static_cast<int>(left) / 60, static_cast<int>(left) % 60);
+    std::fputs(line, stderr);
+    std::fflush(stderr);
+  }
+
+  void Line(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tty_) std::fputs("\r\033[K", stderr);
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+
+ private:
+  std::mutex mu_;
+  bool tty_;
+  Clock::time_point start_;
+  std::map<std::string, int64_t> done_by_job_, total_by_job_;
+};
+
+struct Outcome {
+  std::string series_uid, study_uid, modality, description, folder;
+  int64_t slices = 0, instances = 0;
+  std::string status = "refused";  // "done", "refused", "failed"
+  std::string reason;
+  std::vector<std::string> files;
+  worker::StudyFindings findings;
+  std::shared_ptr<dicom::DicomVolume> volume;
+};
+
+// Identifies a job's results: the same images, tasks and weights give the same UIDs.
+std::string JobKey(const dicom::DicomVolume& v, const worker::StudyFindings& f) {
+  config::Sha256 h;
+  h.Update(v.study_uid + "|" + v.series_uid + "|" + f.backbone_digest);
+  for (const auto& s : v.slices()) h.Update("|" + s.sop_instance_uid + "#" + std::to_string(s.frame));
+  for (const auto& t : f.findings) h.Update("|" + t.task + "=" + t.head_digest);
+  return h.HexDigest();
+}
+
+std::string Safe(const std::string& uid) {
+  std::string s;
+  for (char c : uid) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  return s.empty() ? "unknown" : s;
+}
+
+void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::string& out_dir) {
+  const worker::VolumeInfo info = o.volume->Info();
+  const dicomsr::SourceSeries source{&o.volume->header(), info.references, info.modality};
+  const dicomsr::Identity identity = dicomsr::Identity::Now(JobKey(*o.volume, o.findings), CURIA_VERSION_STRING);
+  const std::string folder = out_dir + "/" + Safe(o.study_uid);
+  std::filesystem::create_directories(folder);
+  const std::string stem = folder + "/" + Safe(o.series_uid);
+  auto save = [&](const std::string& path, const std::string& bytes) {
+    config::WriteFileAtomic(path, {bytes});
+    o.files.push_back(path);
+  };
+  for (const dicomsr::ResultObject& r : dicomsr::WriteResults(source, *o.volume, o.findings, settings, identity)) {
+    if (r.kind == "SR") {
+      save(stem + "-sr.dcm", r.object.bytes);
+      save(stem + "-sr.html", dicomsr::RenderHtml(r.object.bytes));
+    } else {
+      save(stem + "-sc-" + Safe(r.task) + ".dcm", r.object.bytes);
+    }
+  }
+}
+
+std::string Percent(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100 * p);
+  return buf;
+}
+
+}  // namespace
+
+int RunCommand(const Args& args) {
+  ArgParser p("curia run",
+              "Processes a folder of DICOM files end to end: groups the files into series, builds each CT or MR\n"
+              "series' volume, runs the tasks of the configuration through the worker pool, and writes an SR\n"
+              "(TID 1500) and key images (Secondary Capture) per series into OUT/<Study Instance UID>/, with\n"
+              "OUT/summary.txt. Without --config it uses the demo model and demo tasks (generated on first use:\n"
+              "meaningless output). Every series ends processed, or refused with its reason (exit status 0).");
+  p.Positional("DIR", "folder of DICOM files (searched recursively)")
+      .Option("--out", "DIR", "output folder", true)
+      .Option("--config", "FILE", "configuration (the Curia section of an Orthanc configuration, or a file of it)")
+      .Option("--priority", "P", "stat, routine or off-peak", false, "routine");
+  if (!p.Parse(args)) return 0;
+  dicom::QuietDcmtkLogging();
+  const pool::Priority priority = pool::ParsePriority(p.Get("--priority"));
+  const std::string out_dir = p.Get("--out");
+  const config::CuriaSettings settings =
+      p.Has("--config") ? config::LoadCuriaSettings(p.Get("--config")) : DemoSettings(DemoModelDir());
+  if (settings.tasks.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, settings.source + ": $.Curia.Tasks: no task to run");
+  }
+
+  const std::vector<std::string> files = dicom::FindDicomFiles(p.Get("DIR"));
+  if (files.empty()) throw Error(ErrorCode::kNotFound, p.Get("DIR") + ": no DICOM files found");
+  dicom::FileSource source;
+  const dicom::ScanResult scan = dicom::LoadSeries(source, files, {});
+  std::cout << "found " << files.size() << " DICOM file(s): " << scan.series.size() << " series, "
+            << scan.unreadable.size() << " unreadable file(s)\n";
+
+  std::vector<Outcome> outcomes;
+  for (const dicom::SeriesResult& s : scan.series) {
+    Outcome o;
+    o.series_uid = s.series_uid;
+    o.study_uid = s.study_uid;
+    o.modality = s.modality;
+    o.description = s.description;
+    o.instances = static_cast<int64_t>(s.instances.size());
+    o.folder = std::filesystem::path(s.instances.front()).parent_path().string();
+    if (!s.volume) {
+      o.reason = s.error;
+    } else if (s.modality != "CT" && s.modality != "MR") {
+      o.reason = "modality " + (s.modality.empty() ? std::string("(none)") : s.modality) + ": only CT and MR are analysed";
+    } else {
+      try {
+        s.volume->Verify();
+        o.volume = s.volume;
+        o.slices = s.volume->Info().slices;
+        o.status = "queued";
+      } catch (const Error& e) {
+        o.reason = e.what();
+      }
+    }
+    outcomes.push_back(std::move(o));
+  }
+
+  size_t queued = 0;
+  for (const Outcome& o : outcomes) queued += o.status == "queued" ? 1 : 0;
+  if (queued > 0) {
+    auto model = nn::TorchModel::Load(settings);
+    Progress progress(::isatty(STDERR_FILENO));
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].status == "queued") progress.Expect(std::to_string(i), outcomes[i].slices);
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t finished = 0;
+    {
+      pool::WorkerPool pool(*model, settings.model);
+      for (size_t i = 0; i < outcomes.size(); ++i) {
+        Outcome& o = outcomes[i];
+        if (o.status != "queued") continue;
+        const std::string id = std::to_string(i);
+        pool.Submit(
+            {id, priority, o.volume, {}, settings.dicom.heat_map},
+            [&, i](pool::JobResult r) {
+              Outcome& done = outcomes[i];
+              if (r.status == pool::JobStatus::kDone) {
+                done.findings = std::move(r.findings);
+                try {
+                  WriteOutputs(done, settings, out_dir);
+                  done.status = "done";
+                } catch (const std::exception& e) {
+                  done.status = "failed";
+                  done.reason = std::string("writing the results: ") + e.what();
+                }
+              } else {
+                done.status = "refused";
+                done.reason = r.error.empty() ? pool::JobStatusName(r.status) : r.error;
+              }
+              progress.Line(done.modality + " series " + done.series_uid + ": " + done.status +
+                            (done.reason.empty() ? "" : " (" + done.reason + ")"));
+              std::lock_guard<std::mutex> lock(mu);
+              ++finished;
+              cv.notify_all();
+            },
+            [&progress](const pool::JobProgress& pr) { progress.Update(pr.id, pr.done, pr.total); });
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return finished == queued; });
+    }
+  }
+
+  // Summary: on the terminal and in OUT/summary.txt.
+  std::filesystem::create_directories(out_dir);
+  std::ostringstream summary;
+  summary << "Curia Node " << CURIA_VERSION_STRING << " - " << p.Get("DIR") << " - RESEARCH USE ONLY\n";
+  if (settings.model.path.find("demo-model") != std::string::npos) {
+    summary << "DEMO model and tasks: the findings are meaningless\n";
+  }
+  int done = 0, refused = 0, failed = 0;
+  for (const Outcome& o : outcomes) {
+    summary << "\n" << (o.modality.empty() ? "??" : o.modality) << " series " << o.series_uid;
+    if (!o.description.empty()) summary << " \"" << o.description << "\"";
+    summary << " (" << o.instances << " file(s) in " << o.folder << ")\n  " << o.status;
+    if (o.status == "done") {
+      ++done;
+      summary << ": " << o.slices << " slices\n";
+      for (const worker::TaskFinding& f : o.findings.findings) {
+        summary << "  " << f.task << ": " << f.finding.meaning << " "
+                << (f.regression ? std::to_string(f.probability)
+                                 : std::string(f.present ? "PRESENT" : "absent") + " (p = " + Percent(f.probability) + ")")
+                << ", key slice " << f.key_slice + 1 << "\n";
+      }
+      for (const worker::SkippedTask& s : o.findings.skipped) summary << "  " << s.task << ": not applicable: " << s.reason << "\n";
+      for (const std::string& f : o.files) summary << "  -> " << f << "\n";
+    } else {
+      (o.status == "failed" ? failed : refused) += 1;
+      summary << ": " << o.reason << "\n";
+    }
+  }
+  for (const dicom::InstanceError& u : scan.unreadable) summary << "\nunreadable: " << u.error << "\n";
+  summary << "\n" << done << " series processed, " << refused << " refused with their reason, " << failed << " failed, "
+          << scan.unreadable.size() << " unreadable file(s)\n";
+  std::cout << summary.str();
+  config::WriteFileAtomic(out_dir + "/summary.txt", {summary.str()});
+  std::cout << "summary written to " << out_dir << "/summary.txt\n";
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace curia::cli

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// curia validate-config FILE|DIR: what the plugin would say about a configuration when Orthanc
+// starts, without starting Orthanc. Every problem is printed on its own line with its JSON path
+// and a hint; exit status 0 when the node would start, 1 when it would not.
+//
+// FILE is an Orthanc configuration with a "Curia" section (comments allowed), or a file holding the
+// Curia section alone (as `curia run --config` takes). DIR is a configuration folder as Orthanc
+// reads it (`Orthanc /etc/orthanc`): every *.json file in it, merged, a top-level key defined twice
+// being an error as it is for Orthanc.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "commands.h"
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/config/log.h"
+#include "curia/config/settings.h"
+#include "plugin_path.h"
+#include "curia/dicom/series.h"
+#include "curia/model/demo_model.h"
+#include "curia/nn/torch_model.h"
+
+namespace curia::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDisabledKey = "CuriaDisabled";  // the packaged example's inert section
+
+struct Problem {
+  std::string path, message, hint;
+};
+
+// The members each object of the Curia section accepts (config/src/settings.cpp, rules.cpp), for
+// "did you mean" hints on unknown keys.
+const std::map<std::string, std::vector<std::string>>& KnownKeys() {
+  static const std::map<std::string, std::vector<std::string>> keys = {
+      {"Curia", {"SchemaVersion", "Model", "Dicom", "Tasks", "Database", "Trigger", "RoutingMode", "Queue", "Export", "Rules"}},
+      {"Model", {"Path", "Devices", "Precision", "Threads", "WorkersPerDevice", "MaxBatch", "MaxBatchDelayMs",
+                 "PreprocessThreads", "QueuedSlices", "MaxActiveJobs", "AgingSeconds"}},
+      {"Task", {"Head", "Class", "Aggregate", "TopK", "Threshold", "Normalization", "Finding", "FindingSite", "Window"}},
+      {"Concept", {"Code", "Scheme", "Meaning"}},
+      {"Window", {"Center", "Width"}},
+      {"Dicom", {"UidRoot", "SeriesNumber", "Manufacturer", "InstitutionName", "SrClass", "ScClass", "KeyImages", "HeatMap"}},
+      {"Queue", {"LeaseSeconds", "MaxAttempts", "Workers"}},
+      {"Export", {"MaxAttempts", "BackoffSeconds"}},
+      {"Rule", {"Name", "Priority", "Match", "Series", "Tasks", "Outputs", "Destinations", "Enabled"}},
+      {"Series", {"Modalities", "Orientation", "MinSlices", "MaxSlices", "Description", "Thickness"}},
+      {"Condition", {"Tag", "Equals", "In", "Regex", "Range", "Exists", "All", "Any", "Not", "CalledAET", "CallingAET"}},
+  };
+  return keys;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest of `candidates` to `word` when it is close enough to be a typo, else "".
+std::string Nearest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::string::npos;
+  for (const std::string& c : candidates) {
+    const size_t d = EditDistance(word, c);
+    if (d < best_distance) best_distance = d, best = c;
+  }
+  const size_t allowed = std::max<size_t>(2, std::max(word.size(), best.size()) / 3);
+  return best_distance <= allowed ? best : std::string();
+}
+
+std::string QuoteList(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", \"" : "\"") + items[i] + "\"";
+  return out;
+}
+
+// "$.Curia.Tasks.ich.Treshold" -> ("$.Curia.Tasks.ich", "Treshold"); bracketed keys and indexes too.
+std::pair<std::string, std::string> SplitLast(const std::string& path) {
+  if (!path.empty() && path.back() == ']') {
+    const size_t open = path.rfind('[');
+    std::string key = path.substr(open + 1, path.size() - open - 2);
+    if (key.size() >= 2 && key.front() == '"') key = key.substr(1, key.size() - 2);
+    return {path.substr(0, open), key};
+  }
+  const size_t dot = path.rfind('.');
+  if (dot == std::string::npos) return {path, ""};
+  return {path.substr(0, dot), path.substr(dot + 1)};
+}
+
+// Which kind of object a JSON path names (a key of KnownKeys), "" when unknown.
+std::string KindOf(const std::string& parent, const std::string& root) {
+  static const std::regex rule(R"(\.Rules\[\d+\]$)");
+  static const std::regex task(R"(^.*\.Tasks(\.[A-Za-z_][A-Za-z0-9_-]*|\[[^\]]*\])$)");
+  if (parent == root) return "Curia";
+  if (parent.find(".Match") != std::string::npos) return "Condition";
+  if (std::regex_search(parent, rule)) return "Rule";
+  const std::string last = SplitLast(parent).second;
+  if (last == "Series" && parent.find(".Rules[") != std::string::npos) return "Series";
+  if (last == "Finding" || last == "FindingSite") return "Concept";
+  if (last == "Window") return "Window";
+  if (parent.find(".Rules[") == std::string::npos && std::regex_match(parent, task) &&
+      SplitLast(parent).first == root + ".Tasks") {
+    return "Task";
+  }
+  if (SplitLast(parent).first == root && KnownKeys().count(last)) return last;
+  return "";
+}
+
+// A hint for one problem of the parser, from its message and path.
+std::string HintFor(const std::string& path, const std::string& message, const std::string& root,
+                    const std::vector<std::string>& task_names) {
+  if (message == "unknown key") {
+    const auto [parent, key] = SplitLast(path);
+    const std::string kind = KindOf(parent, root);
+    if (kind.empty()) return "remove it";
+    const std::vector<std::string>& known = KnownKeys().at(kind);
+    const std::string near = Nearest(key, known);
+    if (!near.empty()) return "did you mean \"" + near + "\"?";
+    return "known keys here: " + QuoteList(known) + " (docs/configuration.md)";
+  }
+  if (message.find("is not a task of") != std::string::npos) {
+    const size_t q = message.find('"');
+    const size_t q2 = message.find('"', q + 1);
+    const std::string name = q != std::string::npos && q2 != std::string::npos ? message.substr(q + 1, q2 - q - 1) : "";
+    const std::string near = Nearest(name, task_names);
+    if (!near.empty()) return "did you mean \"" + near + "\"?";
+    return task_names.empty() ? "define the task under " + root + ".Tasks first (docs/configuration.md)"
+                              : "use one of the tasks defined under " + root + ".Tasks, or define it there";
+  }
+  if (path == root + ".Model" || path == root + ".Model.Path") {
+    return "point Model.Path to a model folder: `curia demo-model --out /var/lib/curia/demo-model` writes the demo "
+           "model; the real weights: docs/real-weights.md";
+  }
+  if (path == root + ".Model.QueuedSlices") return "raise QueuedSlices or lower MaxBatch";
+  if (path.find(".Devices") != std::string::npos) return "\"cpu\", \"cuda\" (the first GPU) or \"cuda:N\"";
+  if (path.find(".Finding") != std::string::npos && message.find("missing") != std::string::npos) {
+    return "e.g. {\"Code\": \"50960005\", \"Scheme\": \"SCT\", \"Meaning\": \"Hemorrhage\"} (docs/configuration.md)";
+  }
+  if (path.find(".Head") != std::string::npos) {
+    return "Head is a head subfolder of Model.Path (holding config.json and model.safetensors)";
+  }
+  if (message.find("invalid regular expression") != std::string::npos) {
+    return "ECMAScript syntax; write \"(?i)\" at the start for case-insensitive matching, and double backslashes in JSON";
+  }
+  if (message.find("is already the name of") != std::string::npos) return "give each rule its own Name";
+  if (message.find("UID root") != std::string::npos) return "\"2.25\" (the default) or your organisation's root";
+  if (path == root + ".SchemaVersion") return "remove it or write 1";
+  if (message.rfind("expected one of ", 0) == 0) {
+    // expected one of "a", "b", found "X"
+    static const std::regex quoted("\"([^\"]*)\"");
+    std::vector<std::string> values;
+    for (auto it = std::sregex_iterator(message.begin(), message.end(), quoted); it != std::sregex_iterator(); ++it) {
+      values.push_back((*it)[1]);
+    }
+    if (values.size() >= 2 && message.find(", found \"") != std::string::npos) {
+      const std::string found = values.back();
+      values.pop_back();
+      const std::string near = Nearest(found, values);
+      if (!near.empty()) return "did you mean \"" + near + "\"? (the values are case-sensitive)";
+    }
+    return "the values are case-sensitive";
+  }
+  if (message.find("required member is missing") != std::string::npos) return "add it (docs/configuration.md)";
+  return "";
+}
+
+// "source: $.path: message" lines of a curia::Error from the parser -> problems.
+std::vector<Problem> ProblemsOf(const std::string& text, const std::string& source, const std::string& root,
+                                const std::vector<std::string>& task_names) {
+  std::vector<Problem> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(source + ": ", 0) == 0) line = line.substr(source.size() + 2);
+    Problem p;
+    const size_t sep = line.find(": ");
+    if (line.rfind("$", 0) == 0 && sep != std::string::npos) {
+      p.path = line.substr(0, sep);
+      p.message = line.substr(sep + 2);
+    } else {
+      p.path = root;
+      p.message = line;
+    }
+    p.hint = HintFor(p.path, p.message, root, task_names);
+    out.push_back(p);
+  }
+  return out;
+}
+
+// The task names of the section as written (even when some of them are invalid), for hints.
+std::vector<std::string> TaskNames(const config::Json* section) {
+  std::vector<std::string> names;
+  const config::Json* tasks = section && section->IsObject() ? section->Find("Tasks") : nullptr;
+  if (tasks && tasks->IsObject()) {
+    for (const auto& [name, value] : tasks->AsObject()) names.push_back(name);
+  }
+  return names;
+}
+
+struct Loaded {
+  config::Json doc;
+  std::string base_dir;  // relative paths are resolved against it, as the tool does
+  std::vector<std::string> files;
+};
+
+// A file, or a folder merged as Orthanc merges it (problems: duplicate top-level keys).
+Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector<std::string>& warnings) {
+  Loaded l;
+  if (fs::is_directory(path)) {
+    l.base_dir = path;
+    for (const auto& entry : fs::directory_iterator(path)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".json") l.files.push_back(entry.path().string());
+    }
+    std::sort(l.files.begin(), l.files.end());
+    if (l.files.empty()) throw Error(ErrorCode::kNotFound, path + ": no *.json file in this folder");
+    config::Json::Object merged;
+    std::map<std::string, std::string> origin;
+    for (const std::string& file : l.files) {
+      std::string text;
+      try {
+        text = config::ReadTextFile(file);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kNotFound) throw;
+        // Debian's credentials.json is readable by root and the orthanc group only.
+        warnings.push_back(std::string(e.what()) + ": skipped (run as root, e.g. with sudo, to check it too)");
+        continue;
+      }
+      const config::Json doc = config::Json::Parse(config::StripJsonComments(text), file);
+      if (!doc.IsObject()) throw Error(ErrorCode::kInvalidArgument, file + ": expected a JSON object");
+      for (const auto& [key, value] : doc.AsObject()) {
+        if (origin.count(key)) {
+          problems.push_back({config::JsonPath("$", key),
+                              "defined in both " + origin[key] + " and " + file + ": Orthanc refuses to start",
+                              "keep it in one file (the Curia section in curia-node.json, DicomModalities in orthanc.json)"});
+          continue;
+        }
+        origin[key] = file;
+        merged.emplace_back(key, value);
+      }
+    }
+    l.doc = config::Json(std::move(merged));
+  } else {
+    const size_t slash = path.rfind('/');
+    l.base_dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    l.files.push_back(path);
+    l.doc = config::Json::Parse(config::StripJsonComments(config::ReadTextFile(path)), path);
+  }
+  return l;
+}
+
+// Looks like an Orthanc configuration (rather than a Curia section alone).
+bool IsOrthancConfiguration(const config::Json& doc) {
+  for (const char* key : {"Plugins", "DicomAet", "DicomPort", "HttpPort", "StorageDirectory", "DicomModalities", kDisabledKey}) {
+    if (doc.Find(key)) return true;
+  }
+  return false;
+}
+
+// Whether Orthanc's "Plugins" list loads the Curia Node plugin; problems for missing paths.
+void CheckPlugins(const config::Json& plugins, std::vector<Problem>& problems, std::vector<std::string>& warnings) {
+  if (!plugins.IsArray()) {
+    problems.push_back({"$.Plugins", "expected an array of files and folders, found " + plugins.Describe(), ""});
+    return;
+  }
+  bool found = false;
+  for (size_t i = 0; i < plugins.AsArray().size(); ++i) {
+    const config::Json& e = plugins.AsArray()[i];
+    if (!e.IsString()) continue;
+    const std::string p = e.AsString();
+    const std::string at = config::JsonPath("$.Plugins", i);
+    std::error_code ec;
+    if (!fs::exists(p, ec)) {
+      problems.push_back({at, "\"" + p + "\" does not exist: Orthanc starts without it (logging \"Inexistent path to plugins\")",
+                          "build the plugin, or point to the installed /usr/share/orthanc/plugins/" + std::string(kPluginFile)});
+      continue;
+    }
+    if (fs::is_directory(p, ec)) {
+      found = found || fs::exists(fs::path(p) / kPluginFile, ec);
+    } else {
+      found = found || fs::path(p).filename().string().find("OrthancCuriaNode") != std::string::npos;
+    }
+  }
+  if (!found) warnings.push_back("$.Plugins: no entry loads " + std::string(kPluginFile) + ": Orthanc would not run the node");
+}
+
+// Every {"Tag": K} of a Match tree, against the DICOM dictionary (as the plugin checks them).
+void CheckTags(const config::Json& condition, const std::string& path, std::vector<Problem>& problems) {
+  if (!condition.IsObject()) return;
+  if (const config::Json* tag = condition.Find("Tag"); tag && tag->IsString() && !tag->AsString().empty() &&
+                                                      tag->AsString() != "CalledAET" && tag->AsString() != "CallingAET" &&
+                                                      !dicom::IsDicomKeyword(tag->AsString())) {
+    problems.push_back({path + ".Tag", "\"" + tag->AsString() + "\" is not a DICOM keyword",
+                        "keywords are as in DICOM PS3.6 and case-sensitive, e.g. \"Modality\", \"BodyPartExamined\", "
+                        "\"SeriesDescription\""});
+  }
+  for (const char* list : {"All", "Any"}) {
+    const config::Json* children = condition.Find(list);
+    if (!children || !children->IsArray()) continue;
+    for (size_t i = 0; i < children->AsArray().size(); ++i) {
+      CheckTags(children->AsArray()[i], config::JsonPath(path + "." + list, i), problems);
+    }
+  }
+  if (const config::Json* n = condition.Find("Not")) CheckTags(*n, path + ".Not", problems);
+}
+
+}  // namespace
+
+int ValidateConfigCommand(const Args& args) {
+  ArgParser p("curia validate-config",
+              "Checks a Curia Node configuration as the plugin does when Orthanc starts, without starting it:\n"
+              "the Curia section (every key, task and rule), rule destinations against DicomModalities,\n"
+              "rule tags against the DICOM dictionary, the plugin path, and that the model and its heads\n"
+              "load. FILE is an Orthanc configuration (comments allowed) or a file with the Curia section\n"
+              "alone; a folder (/etc/orthanc) is read as Orthanc reads it: every *.json file, merged.\n"
+              "Prints every problem on one line with its JSON path and a hint. Exit status: 0 valid, 1 not.");
+  p.Positional("FILE", "the configuration file or folder")
+      .Flag("--skip-model", "do not load the model (only check the file)");
+  if (!p.Parse(args)) return 0;
+  log::SetMinLevel(log::Level::kWarning);  // the model loader's progress lines are noise here
+  const std::string path = p.Get("FILE");
+  if (!fs::exists(path)) throw Error(ErrorCode::kNotFound, path + ": no such file or folder");
+
+  std::vector<Problem> problems;
+  std::vector<std::string> warnings;
+  const Loaded loaded = Load(path, problems, warnings);
+  const config::Json& doc = loaded.doc;
+  const bool orthanc = IsOrthancConfiguration(doc);
+  const config::Json* section = doc.Find("Curia");
+  const std::string root = section || orthanc ? "$.Curia" : "$";
+
+  if (!section && orthanc) {
+    problems.push_back({"$.Curia", "no \"Curia\" section: the plugin stays idle",
+                        doc.Find(kDisabledKey) ? "the packaged example is disabled: rename \"" + std::string(kDisabledKey) +
+                                                     "\" to \"Curia\" (docs/installation.md)"
+                                               : "add a Curia section (curia init writes a complete configuration)"});
+  }
+  if (doc.Find("Curia") && doc.Find(kDisabledKey)) {
+    warnings.push_back("$." + std::string(kDisabledKey) + ": ignored (a \"Curia\" section is there too)");
+  }
+  if (const config::Json* plugins = doc.Find("Plugins")) CheckPlugins(*plugins, problems, warnings);
+
+  std::optional<config::CuriaSettings> settings;
+  if (section || !orthanc) {
+    try {
+      settings = config::ParseCuriaSettings(doc, path, loaded.base_dir);
+    } catch (const Error& e) {
+      for (Problem& pr : ProblemsOf(e.what(), path, root, TaskNames(section ? section : &doc))) problems.push_back(pr);
+    }
+  }
+
+  // Rule tags and destinations, read from the JSON as written: checked even when other parts of the
+  // section are wrong, so that one run shows every problem.
+  const config::Json* curia = section ? section : (orthanc ? nullptr : &doc);
+  const config::Json* rules = curia && curia->IsObject() ? curia->Find("Rules") : nullptr;
+  if (rules && rules->IsArray()) {
+    const config::Json* modalities = doc.Find("DicomModalities");
+    const config::Json* in_db = doc.Find("DicomModalitiesInDatabase");
+    const bool modalities_in_db = in_db && in_db->IsBool() && in_db->AsBool();
+    std::vector<std::string> known;
+    if (modalities && modalities->IsObject()) {
+      for (const auto& [name, value] : modalities->AsObject()) known.push_back(name);
+    }
+    bool unchecked = false;
+    for (size_t i = 0; i < rules->AsArray().size(); ++i) {
+      const config::Json& rule = rules->AsArray()[i];
+      if (!rule.IsObject()) continue;
+      const std::string rule_path = config::JsonPath(root + ".Rules", i);
+      if (const config::Json* match = rule.Find("Match")) CheckTags(*match, rule_path + ".Match", problems);
+      const config::Json* d = rule.Find("Destinations");
+      if (!d || !d->IsArray()) continue;
+      for (size_t k = 0; k < d->AsArray().size(); ++k) {
+        if (!d->AsArray()[k].IsString()) continue;
+        const std::string name = d->AsArray()[k].AsString();
+        if (modalities_in_db || (modalities && modalities->Find(name))) continue;
+        if (!modalities) {
+          unchecked = true;
+          continue;
+        }
+        const std::string near = Nearest(name, known);
+        problems.push_back({config::JsonPath(rule_path + ".Destinations", k),
+                            "\"" + name + "\" is not in Orthanc's DicomModalities",
+                            !near.empty() ? "did you mean \"" + near + "\"?"
+                                          : "add \"" + name + "\": {\"AET\": \"PACS\", \"Host\": \"10.0.0.5\", \"Port\": 104} to "
+                                            "DicomModalities" + (known.empty() ? "" : " (known: " + QuoteList(known) + ")")});
+      }
+    }
+    if (unchecked) {
+      warnings.push_back("no DicomModalities here: rule destinations not checked (validate the whole configuration, "
+                         "e.g. the folder /etc/orthanc)");
+    }
+  }
+
+  // The model and heads, as the plugin loads them, once the file itself is right.
+  std::string model_line;
+  if (settings && problems.empty() && !p.IsSet("--skip-model")) {
+    try {
+      const auto model = nn::TorchModel::Load(*settings);
+      const worker::ModelInfo& info = model->info();
+      model_line = info.path + " (backbone " + info.backbone_digest.substr(0, 12) + (info.demo ? ", DEMO: meaningless findings" : "") +
+                   "), devices";
+      for (const std::string& d : info.devices) model_line += " " + d;
+    } catch (const Error& e) {
+      std::string hint;
+      const std::string text = e.what();
+      if (!fs::exists(settings->model.path + "/config.json")) {
+        hint = "no model at " + settings->model.path + ": `curia demo-model --out " + settings->model.path +
+               "` writes the demo model; the real weights: docs/real-weights.md";
+      } else if (text.find("cuda") != std::string::npos || text.find("CUDA") != std::string::npos) {
+        hint = "no usable GPU here: set Model.Devices to [\"cpu\"], or check the NVIDIA driver (nvidia-smi)";
+      }
+      for (Problem& pr : ProblemsOf(text, path, root, TaskNames(section ? section : &doc))) {
+        if (!hint.empty()) pr.hint = hint;
+        problems.push_back(pr);
+      }
+    }
+  }
+
+  for (const std::string& w : warnings) std::cout << "warning: " << w << "\n";
+  if (!problems.empty()) {
+    for (const Problem& pr : problems) {
+      std::cout << path << ": " << pr.path << ": " << pr.message;
+      if (!pr.hint.empty()) std::cout << " (hint: " << pr.hint << ")";
+      std::cout << "\n";
+    }
+    std::cout << problems.size() << " problem" << (problems.size() == 1 ? "" : "s")
+              << ": the node would not start (Orthanc stops with these messages)\n";
+    return 1;
+  }
+
+  const config::CuriaSettings& s = *settings;
+  std::cout << path << ": valid Curia Node configuration\n";
+  std::cout << "  model         " << (model_line.empty() ? s.model.path + " (not loaded: --skip-model)" : model_line) << "\n";
+  std::cout << "  tasks         " << s.tasks.size();
+  for (size_t i = 0; i < s.tasks.size(); ++i) std::cout << (i ? ", " : ": ") << s.tasks[i].name;
+  std::cout << "\n  rules         " << s.rules.size();
+  std::set<std::string> destinations;
+  for (size_t i = 0; i < s.rules.size(); ++i) {
+    const config::RuleSettings& r = s.rules[i];
+    std::cout << (i ? "; " : ": ") << r.name << " (" << r.priority << (r.enabled ? "" : ", disabled") << ")";
+    destinations.insert(r.destinations.begin(), r.destinations.end());
+  }
+  std::cout << "\n  destinations  " << destinations.size();
+  const config::Json* modalities = doc.Find("DicomModalities");
+  size_t i = 0;
+  for (const std::string& d : destinations) {
+    std::cout << (i++ ? ", " : ": ") << d;
+    const config::Json* m = modalities ? modalities->Find(d) : nullptr;
+    if (m && m->IsObject() && m->Find("AET") && m->Find("Host") && m->Find("Port")) {
+      const auto text = [](const config::Json* v) { return v->IsString() ? v->AsString() : v->Dump(-1); };
+      std::cout << " (" << text(m->Find("AET")) << "@" << text(m->Find("Host")) << ":" << text(m->Find("Port")) << ")";
+    } else if (m && m->IsArray() && m->AsArray().size() >= 3) {
+      std::cout << " (" << m->Dump(-1) << ")";
+    }
+  }
+  std::cout << "\n";
+  if (s.rules.empty()) std::cout << "note: no rule: the node keeps studies but analyses none\n";
+  if (!s.rules.empty() && destinations.empty()) std::cout << "note: no rule has Destinations: results stay on the node\n";
+  return 0;
+}
+
+}  // namespace curia::cli

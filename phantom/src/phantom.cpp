@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "curia/phantom/phantom.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "curia/config/error.h"
+#include "curia/model/demo_model.h"
+
+namespace curia::phantom {
+namespace {
+
+struct Ellipsoid {
+  double cx, cy, cz;  // centre, mm (x = left, y = posterior, z = superior)
+  double ax, ay, az;  // semi-axes, mm
+  double hu;          // value inside (painted in order: later ones win)
+  bool Contains(double x, double y, double z) const {
+    const double dx = (x - cx) / ax, dy = (y - cy) / ay, dz = (z - cz) / az;
+    return dx * dx + dy * dy + dz * dz <= 1.0;
+  }
+};
+
+void CheckPhantomOptions(const PhantomOptions& o) {
+  if (o.rows < 1 || o.cols < 1 || o.slices < 1 || o.rows > 4096 || o.cols > 4096 || o.slices > 100000 ||
+      !(o.pixel_mm > 0) || !(o.slice_mm > 0) || !(o.noise_hu >= 0)) {
+    throw Error(ErrorCode::kInvalidArgument, "phantom: sizes and spacings must be positive (and at most 4096 pixels a side)");
+  }
+}
+
+}  // namespace
+
+void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
+  CheckPhantomOptions(o);
+  if (k < 0 || k >= o.slices) throw Error(ErrorCode::kInvalidArgument, "phantom: no slice " + std::to_string(k));
+  std::vector<Ellipsoid> parts = {
+      {0, 0, 0, 78, 98, 92, 40},      // scalp and soft tissue
+      {0, 0, 0, 73, 93, 87, 1200},    // skull
+      {0, 0, 0, 67, 87, 81, 38},      // grey matter
+      {0, 2, 5, 55, 74, 64, 28},      // white matter
+      {-9, 0, 10, 7, 24, 14, 5},      // right lateral ventricle (patient right = -x)
+      {9, 0, 10, 7, 24, 14, 5},       // left lateral ventricle
+  };
+  if (o.lesion) parts.push_back({-30, -35, 22, 9, 9, 9, 70});
+  // Noise from a stream per slice, so that any slice can be made alone.
+  model::DemoRandom rng(o.seed ^ 0x5048414E544F4DULL ^ (static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ULL));
+  const double z = (static_cast<double>(k) - (o.slices - 1) / 2.0) * o.slice_mm;
+  size_t i = 0;
+  for (int64_t r = 0; r < o.rows; ++r) {
+    const double y = (static_cast<double>(r) - (o.rows - 1) / 2.0) * o.pixel_mm;
+    for (int64_t c = 0; c < o.cols; ++c, ++i) {
+      const double x = (static_cast<double>(c) - (o.cols - 1) / 2.0) * o.pixel_mm;
+      double hu = -1000.0;
+      for (const Ellipsoid& e : parts) {
+        if (e.Contains(x, y, z)) hu = e.hu;
+      }
+      if (o.noise_hu > 0) hu += o.noise_hu * rng.Normal();
+      out[i] = static_cast<int16_t>(std::lround(std::clamp(hu, -1024.0, 3071.0)));
+    }
+  }
+}
+
+PhantomVolume MakeHeadPhantom(const PhantomOptions& o) {
+  CheckPhantomOptions(o);
+  PhantomVolume v;
+  v.slices = o.slices;
+  v.rows = o.rows;
+  v.cols = o.cols;
+  v.pixel_mm = o.pixel_mm;
+  v.slice_mm = o.slice_mm;
+  v.hu.resize(static_cast<size_t>(o.slices * o.rows * o.cols));
+  for (int64_t k = 0; k < o.slices; ++k) MakeHeadPhantomSlice(o, k, v.hu.data() + k * o.rows * o.cols);
+  return v;
+}
+
+}  // namespace curia::phantom

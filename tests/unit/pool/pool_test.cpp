@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The worker pool with the real LibTorch model (the tiny demo model and its demo heads) and
+// generated phantom volumes.
+#include "curia/pool/pool.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "curia/config/error.h"
+#include "curia/model/demo_model.h"
+#include "curia/model/preprocess.h"
+#include "curia/nn/backbone.h"
+#include "curia/nn/head.h"
+#include "curia/nn/tensor_io.h"
+#include "curia/nn/torch_model.h"
+#include "curia/phantom/volume_source.h"
+#include "test_support.h"
+
+namespace curia::pool {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Collects results; Wait blocks until `n` jobs have finished.
+class Results {
+ public:
+  DoneCallback Callback() {
+    return [this](JobResult r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      order_.push_back(r.id);
+      results_[r.id] = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  bool Wait(size_t n, std::chrono::seconds timeout = 120s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return results_.size() >= n; });
+  }
+  JobResult Get(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return results_.at(id);
+  }
+  std::vector<std::string> Order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, JobResult> results_;
+  std::vector<std::string> order_;
+};
+
+std::shared_ptr<PhantomSource> Phantom(int64_t slices, int64_t size = 128, uint64_t seed = 0) {
+  phantom::PhantomOptions o;
+  o.slices = slices;
+  o.rows = o.cols = size;
+  o.pixel_mm = 256.0 / static_cast<double>(size);
+  o.seed = seed;
+  return std::make_shared<PhantomSource>(o);
+}
+
+// A volume whose slice `bad` cannot be read.
+class BrokenSource : public PhantomSource {
+ public:
+  BrokenSource(phantom::PhantomOptions o, int64_t bad) : PhantomSource(o), bad_(bad) {}
+  void ReadSlice(int64_t index, float* out) const override {
+    if (index == bad_) throw Error(ErrorCode::kInvalidArgument, "pixel data truncated");
+    PhantomSource::ReadSlice(index, out);
+  }
+
+ private:
+  int64_t bad_;
+};
+
+// The real model on a slow device: every batch takes 100 ms longer, so that slices queue up.
+class SlowDevice : public IModel {
+ public:
+  explicit SlowDevice(IModel& model) : model_(model) {}
+  const ModelInfo& info() const override { return model_.info(); }
+  std::unique_ptr<IDeviceRunner> CreateRunner(size_t device) override {
+    return std::make_unique<Runner>(model_.CreateRunner(device));
+  }
+  std::vector<int64_t> KeptSlices(int task, int64_t slices) const override { return model_.KeptSlices(task, slices); }
+  std::vector<float> Run3D(int task, const std::vector<const SliceTokens*>& slices) const override {
+    return model_.Run3D(task, slices);
+  }
+
+ private:
+  struct Runner : IDeviceRunner {
+    explicit Runner(std::unique_ptr<IDeviceRunner> r) : runner(std::move(r)) {}
+    void Run(const float* pixels, int64_t n, const std::vector<SliceRequest>& requests,
+             std::vector<SliceResult>& results) override {
+      std::this_thread::sleep_for(100ms);
+      runner->Run(pixels, n, requests, results);
+    }
+    std::unique_ptr<IDeviceRunner> runner;
+  };
+  IModel& model_;
+};
+
+class PoolTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    model::WriteDemoModel(dir_->path(), model::DemoSize::kTiny, 0);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  // Two tasks on the demo heads: 2-D over every slice, 3-D over a window of 5.
+  config::CuriaSettings Settings(const std::string& norm3d = "auto") {
+    const std::string json = R"({"Curia": {
+        "Model": {"Path": ")" + dir_->path() + R"(", "Threads": 1, "MaxBatch": 4, "MaxBatchDelayMs": 20,
+                  "PreprocessThreads": 2, "QueuedSlices": 8, "MaxActiveJobs": 4},
+        "Tasks": {
+          "finding-2d": {"Head": "demo-2d", "Aggregate": "max", "Threshold": 0.5,
+                         "Finding": {"Code": "C1", "Scheme": "99DEMO", "Meaning": "Demo finding"}},
+          "finding-3d": {"Head": "demo-3d", "Normalization": ")" + norm3d + R"(",
+                         "Finding": {"Code": "C2", "Scheme": "99DEMO", "Meaning": "Demo 3-D finding"}}}}})";
+    return config::ParseCuriaSettings(config::Json::Parse(json, "test.json"), "test.json", "");
+  }
+
+  static test::TempDir* dir_;
+};
+
+test::TempDir* PoolTest::dir_ = nullptr;
+
+TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
+  const config::CuriaSettings settings = Settings();
+  auto model = nn::TorchModel::Load(settings);
+  Results results;
+  auto volume = Phantom(12, 96);
+  {
+    WorkerPool pool(*model, settings.model);
+    pool.Submit({"study", Priority::kRoutine, volume, {}, /*heat_maps=*/true}, results.Callback());
+    ASSERT_TRUE(results.Wait(1));
+  }
+  const JobResult r = results.Get("study");
+  ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
+  ASSERT_EQ(r.findings.findings.size(), 2u);
+  EXPECT_TRUE(r.findings.demo);
+  EXPECT_EQ(r.findings.slices, 12);
+
+  // The same study computed directly: Curia's processor on the whole (H, W, S) volume and on each
+  // slice, the backbone, the heads.
+  nn::BackboneOptions options;
+  auto backbone = nn::Dinov2Backbone::Load(dir_->path(), options);
+  auto head2d = nn::TaskHead::Load(dir_->path() + "/demo-2d", *backbone);
+  auto head3d = nn::TaskHead::Load(dir_->path() + "/demo-3d", *backbone);
+  const VolumeInfo info = volume->Info();
+  std::vector<std::vector<float>> slices(12, std::vector<float>(96 * 96));
+  std::vector<int16_t> hws(96 * 96 * 12);
+  std::vector<std::vector<int16_t>> slices16(12, std::vector<int16_t>(96 * 96));
+  for (int64_t k = 0; k < 12; ++k) {
+    volume->ReadSlice(k, slices[static_cast<size_t>(k)].data());
+    for (int i = 0; i < 96 * 96; ++i) {
+      slices16[static_cast<size_t>(k)][static_cast<size_t>(i)] = static_cast<int16_t>(slices[static_cast<size_t>(k)][static_cast<size_t>(i)]);
+      hws[static_cast<size_t>(i * 12 + k)] = slices16[static_cast<size_t>(k)][static_cast<size_t>(i)];
+    }
+  }
+  auto view = [](const std::vector<int16_t>& v, std::vector<int64_t> shape) {
+    model::TensorView t;
+    t.name = "image";
+    t.dtype = model::DType::kI16;
+    t.shape = std::move(shape);
+    t.data = reinterpret_cast<const uint8_t*>(v.data());
+    t.nbytes = v.size() * 2;
+    return t;
+  };
+  model::PreprocessOptions opt;
+  opt.crop_size = 512;
+  std::vector<model::TensorView> views;
+  for (const auto& s : slices16) views.push_back(view(s, {96, 96}));
+  const model::PreprocessResult per_slice = model::Preprocess(views, opt);
+  const at::Tensor x2d = at::from_blob(const_cast<float*>(per_slice.pixel_values.data()), {12, 1, 512, 512});
+  const nn::BackboneOutput out2d = backbone->Forward(x2d);
+  const at::Tensor p2d = head2d->Probabilities(head2d->Logits2D(out2d));
+  const TaskFinding& f2 = r.findings.findings[0];
+  EXPECT_EQ(f2.task, "finding-2d");
+  ASSERT_EQ(f2.slice_scores.size(), 12u);
+  EXPECT_TRUE(test::AllClose(f2.slice_scores, nn::ToFloatVector(p2d.select(1, 1)), 1e-5));
+  EXPECT_NEAR(f2.probability, p2d.select(1, 1).max().item<float>(), 1e-5);
+  EXPECT_EQ(f2.key_slice, p2d.select(1, 1).argmax().item<int64_t>());
+  EXPECT_EQ(f2.present, f2.probability >= 0.5);
+  // The key slice's heat map: the head's classifier on each of the 32 x 32 patch tokens.
+  ASSERT_EQ(f2.heat_map.rows, 32);
+  ASSERT_EQ(f2.heat_map.cols, 32);
+  const at::Tensor map = head2d->PatchProbabilities(out2d)[f2.key_slice].select(1, 1);
+  EXPECT_TRUE(test::AllClose(f2.heat_map.values, nn::ToFloatVector(map), 1e-5));
+  EXPECT_GT(map.max().item<float>() - map.min().item<float>(), 1e-3);  // a map, not a constant
+
+  const model::PreprocessResult volume3d = model::Preprocess({view(hws, {96, 96, 12})}, opt);  // one z-score
+  const at::Tensor x3d = at::from_blob(const_cast<float*>(volume3d.pixel_values.data()), {12, 1, 512, 512});
+  const at::Tensor p3d = head3d->Probabilities(head3d->Logits3D({backbone->Forward(x3d).encoder_output}));
+  const TaskFinding& f3 = r.findings.findings[1];
+  EXPECT_EQ(f3.pooled_slices, (std::vector<int64_t>{4, 5, 6, 7, 8}));
+  EXPECT_EQ(f3.key_slice, 6);
+  EXPECT_TRUE(f3.heat_map.values.empty());  // 3-D heads have no per-patch classifier
+  EXPECT_NEAR(f3.probability, p3d[0][1].item<float>(), 1e-5);
+  EXPECT_NEAR(f3.class_probabilities[0], p3d[0][0].item<float>(), 1e-5);
+  EXPECT_GT(r.findings.timings.device_seconds, 0.0);
+  EXPECT_GT(r.findings.timings.preprocess_seconds, 0.0);
+}
+
+TEST_F(PoolTest, TwentyConcurrentJobsStatFirstAndBatchedAcrossJobs) {
+  const config::CuriaSettings settings = Settings("per-slice");
+  auto model = nn::TorchModel::Load(settings);
+  Results results;
+  WorkerPool pool(*model, settings.model);
+  pool.Pause();  // queue everything first, so that the order is the pool's doing
+  std::map<std::string, Priority> priority;
+  std::map<std::string, std::vector<int64_t>> progress;
+  std::mutex progress_mu;
+  for (int i = 0; i < 20; ++i) {
+    const Priority p = i % 4 == 1 ? Priority::kStat : i % 4 == 3 ? Priority::kOffPeak : Priority::kRoutine;
+    const std::string id = std::string(PriorityName(p)) + "-" + std::to_string(i);
+    priority[id] = p;
+    pool.Submit({id, p, Phantom(5 + i % 3, 64, static_cast<uint64_t>(i)), {}}, results.Callback(),
+                [&, id](const JobProgress& pr) {
+                  std::lock_guard<std::mutex> lock(progress_mu);
+                  EXPECT_EQ(pr.id, id);
+                  progress[id].push_back(pr.done);
+                  EXPECT_LE(pr.done, pr.total);
+                });
+  }
+  pool.Resume();
+  ASSERT_TRUE(results.Wait(20));
+  const std::vector<std::string> order = results.Order();
+  ASSERT_EQ(order.size(), 20u);
+  for (const auto& id : order) {
+    EXPECT_EQ(results.Get(id).status, JobStatus::kDone) << id << results.Get(id).error;
+    EXPECT_TRUE(results.Get(id).findings.findings.at(0).heat_map.values.empty()) << id;  // not asked for
+  }
+  // Every stat job finishes before any routine one, every routine one before any off-peak one.
+  for (size_t i = 1; i < order.size(); ++i) {
+    EXPECT_LE(static_cast<int>(priority[order[i - 1]]), static_cast<int>(priority[order[i]]))
+        << order[i - 1] << " finished before " << order[i];
+  }
+  const PoolStats stats = pool.Stats();
+  EXPECT_EQ(stats.jobs_done, 20);
+  EXPECT_GT(stats.largest_batch, 1);
+  EXPECT_GT(stats.multi_job_batches, 0);
+  EXPECT_LE(stats.peak_queued, 8);  // QueuedSlices
+  // Progress only moves forward and ends at the total.
+  for (const auto& [id, steps] : progress) {
+    EXPECT_TRUE(std::is_sorted(steps.begin(), steps.end())) << id;
+    // Both tasks z-score per slice here, so the 3-D window reuses the 2-D slices: one pass each.
+    EXPECT_EQ(steps.back(), results.Get(id).findings.slices) << id;
+  }
+}
+
+TEST_F(PoolTest, RoutineWorkIsNotStarvedByAStreamOfStatJobs) {
+  config::CuriaSettings settings = Settings("per-slice");
+  settings.model.aging_seconds = 0.3;
+  auto model = nn::TorchModel::Load(settings);
+  Results results;
+  WorkerPool pool(*model, settings.model);
+  pool.Submit({"routine", Priority::kRoutine, Phantom(6, 64), {"finding-2d"}}, results.Callback());
+  // Keep stat jobs waiting for as long as the routine job has not finished (at most 60 s).
+  std::atomic<int> submitted{0};
+  const auto start = std::chrono::steady_clock::now();
+  bool routine_done = false;
+  while (!routine_done && std::chrono::steady_clock::now() - start < 60s) {
+    while (submitted - static_cast<int>(pool.Stats().jobs_done) < 6) {
+      pool.Submit({"stat-" + std::to_string(submitted++), Priority::kStat, Phantom(6, 64), {"finding-2d"}},
+                  results.Callback());
+    }
+    std::this_thread::sleep_for(20ms);
+    for (const auto& id : results.Order()) routine_done = routine_done || id == "routine";
+  }
+  EXPECT_TRUE(routine_done) << "the routine job starved behind " << submitted << " stat jobs";
+  EXPECT_GT(submitted.load(), 6);  // it did have to compete
+}
+
+TEST_F(PoolTest, CancelFailureAndShortVolumesLeaveOtherJobsAlone) {
+  const config::CuriaSettings settings = Settings();
+  auto model = nn::TorchModel::Load(settings);
+  Results results;
+  WorkerPool pool(*model, settings.model);
+  phantom::PhantomOptions broken;
+  broken.slices = 6;
+  broken.rows = broken.cols = 64;
+  pool.Submit({"long", Priority::kRoutine, Phantom(300, 64), {"finding-2d"}}, results.Callback());
+  pool.Submit({"broken", Priority::kRoutine, std::make_shared<BrokenSource>(broken, 3), {}}, results.Callback());
+  pool.Submit({"short", Priority::kRoutine, Phantom(2, 64), {"finding-3d"}}, results.Callback());
+  pool.Submit({"good", Priority::kRoutine, Phantom(7, 64), {}}, results.Callback());
+  pool.Submit({"two-slices", Priority::kRoutine, Phantom(2, 64), {}}, results.Callback());
+  EXPECT_THROW(pool.Submit({"good", Priority::kRoutine, Phantom(7, 64), {}}, results.Callback()), Error);
+  EXPECT_THROW(pool.Submit({"x", Priority::kRoutine, Phantom(7, 64), {"no-such-task"}}, results.Callback()), Error);
+  while (pool.Progress("long") && pool.Progress("long")->done < 10) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(pool.Cancel("long"));
+  EXPECT_FALSE(pool.Cancel("nobody"));
+  ASSERT_TRUE(results.Wait(5));
+  EXPECT_EQ(results.Get("long").status, JobStatus::kCancelled);
+  EXPECT_EQ(results.Get("broken").status, JobStatus::kFailed);
+  EXPECT_EQ(results.Get("broken").error, "slice 3: pixel data truncated");
+  EXPECT_EQ(results.Get("short").status, JobStatus::kFailed);
+  EXPECT_NE(results.Get("short").error.find("task finding-3d: the volume has 2 slice(s): too few for the head's window of 5"),
+            std::string::npos)
+      << results.Get("short").error;
+  EXPECT_EQ(results.Get("good").status, JobStatus::kDone) << results.Get("good").error;
+  // Where a 3-D window does not fit, that task is skipped with its reason and the others run.
+  const JobResult two = results.Get("two-slices");
+  ASSERT_EQ(two.status, JobStatus::kDone) << two.error;
+  ASSERT_EQ(two.findings.findings.size(), 1u);
+  EXPECT_EQ(two.findings.findings[0].task, "finding-2d");
+  ASSERT_EQ(two.findings.skipped.size(), 1u);
+  EXPECT_EQ(two.findings.skipped[0].task, "finding-3d");
+  EXPECT_NE(two.findings.skipped[0].reason.find("too few for the head's window of 5"), std::string::npos);
+  EXPECT_FALSE(pool.Progress("long"));  // gone from the pool
+}
+
+// A job cancelled while its slices wait in the queue leaves when the device drops them: its callback
+// runs while the pool lives, and its place among the active jobs goes to the next job.
+TEST_F(PoolTest, CancelledQueuedWorkFreesItsPlace) {
+  config::CuriaSettings settings = Settings();
+  settings.model.max_batch = 2;
+  settings.model.queued_slices = 4;
+  settings.model.max_active_jobs = 1;
+  settings.model.preprocess_threads = 1;
+  settings.model.max_batch_delay_ms = 1;
+  auto model = nn::TorchModel::Load(settings);
+  SlowDevice slow(*model);
+  Results results;
+  WorkerPool pool(slow, settings.model);
+  pool.Submit({"a", Priority::kRoutine, Phantom(100, 32), {"finding-2d"}}, results.Callback());
+  while (!pool.Progress("a") || pool.Progress("a")->done < 2) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);  // the queue is full again: the pump waits for room
+  ASSERT_TRUE(pool.Cancel("a"));
+  ASSERT_TRUE(results.Wait(1, 10s)) << "the cancelled job never left the pool";
+  EXPECT_EQ(results.Get("a").status, JobStatus::kCancelled);
+  pool.Submit({"b", Priority::kRoutine, Phantom(4, 32), {"finding-2d"}}, results.Callback());
+  ASSERT_TRUE(results.Wait(2, 20s)) << "the next job never started";
+  EXPECT_EQ(results.Get("b").status, JobStatus::kDone) << results.Get("b").error;
+}
+
+// With several workers on a device, progress still only rises and never follows the job's end.
+TEST_F(PoolTest, ProgressRisesAndStopsAtTheEndWithSeveralWorkers) {
+  config::CuriaSettings settings = Settings("per-slice");
+  settings.model.workers_per_device = 3;
+  settings.model.max_batch = 1;
+  auto model = nn::TorchModel::Load(settings);
+  std::mutex mu;
+  std::map<std::string, std::vector<int64_t>> steps;
+  std::map<std::string, bool> ended;
+  int late = 0;
+  Results results;
+  {
+    WorkerPool pool(*model, settings.model);
+    for (int i = 0; i < 4; ++i) {
+      const std::string id = "job-" + std::to_string(i);
+      pool.Submit({id, Priority::kRoutine, Phantom(12, 32, static_cast<uint64_t>(i)), {}},
+                  [&, done = results.Callback()](JobResult r) {
+                    {
+                      std::lock_guard<std::mutex> lock(mu);
+                      ended[r.id] = true;
+                    }
+                    done(std::move(r));
+                  },
+                  [&](const JobProgress& p) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(p.done % 3 * 4));  // uneven delivery
+                    std::lock_guard<std::mutex> lock(mu);
+                    if (ended[p.id]) ++late;
+                    steps[p.id].push_back(p.done);
+                  });
+    }
+    ASSERT_TRUE(results.Wait(4));
+  }
+  EXPECT_EQ(late, 0);
+  for (const auto& [id, s] : steps) {
+    EXPECT_TRUE(std::adjacent_find(s.begin(), s.end(), std::greater_equal<int64_t>()) == s.end()) << id;
+    EXPECT_EQ(s.back(), 12) << id;
+  }
+}
+
+TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {
+  std::string json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"organ": {"Head": "demo-mask",
+      "Class": "region A", "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "Organ"}}}})";
+  const auto settings = config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "");
+  std::string msg = test::ErrorMessage([&] { nn::TorchModel::Load(settings); });
+  EXPECT_NE(msg.find("c.json: $.Tasks.organ.Head: " + dir_->path() + "/demo-mask is a mask-prompted head"),
+            std::string::npos)
+      << msg;
+  json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"t": {"Head": "demo-2d", "Class": "maybe",
+      "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "X"}}}})";
+  msg = test::ErrorMessage(
+      [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "")); });
+  EXPECT_NE(msg.find("c.json: $.Tasks.t.Class: \"maybe\" is not a class of"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace curia::pool
