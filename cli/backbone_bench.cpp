@@ -14,6 +14,12 @@
 #include "curia/nn/tensor_io.h"
 
 namespace curia::cli {
+
+using nn::Device;
+using nn::DeviceInput;
+using nn::Dinov2Backbone;
+using nn::Precision;
+using nn::ToFloatVector;
 namespace {
 
 double Median(std::vector<double> v) {

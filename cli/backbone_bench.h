@@ -31,7 +31,7 @@ struct BackboneBenchResult {
 // One warm-up pass of each, then `iterations` rounds: one timed forward pass of random pixels,
 // then the matrix product repeated for about a third of that time (at least 3 times). Medians.
 // With host_input, each round also times the worker's path (above).
-BackboneBenchResult BenchBackbone(const Dinov2Backbone& backbone, int64_t batch, int64_t height, int64_t width,
+BackboneBenchResult BenchBackbone(const nn::Dinov2Backbone& backbone, int64_t batch, int64_t height, int64_t width,
                                   int iterations, bool host_input = false);
 
 }  // namespace curia::cli

@@ -16,6 +16,10 @@
 #include "curia/nn/tensor_io.h"
 
 namespace curia::cli {
+
+using nn::BackboneOutput;
+using nn::Dinov2Backbone;
+using nn::ToTensor;
 namespace {
 
 // transformers' Dinov2Model, eager attention, every tensor float64 on the CPU.

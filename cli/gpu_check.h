@@ -41,7 +41,7 @@ class BackboneReference {
 
   // Runs `backbone` on the same float32 pixels and compares its last_hidden_state and pooler_output
   // with the reference, in float64 on the CPU. Non-finite outputs give NaN errors.
-  AccuracyResult Check(const Dinov2Backbone& backbone) const;
+  AccuracyResult Check(const nn::Dinov2Backbone& backbone) const;
 
   double seconds() const;  // wall time of the reference forward pass
   int64_t batch() const;

@@ -21,13 +21,15 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev libopenblas0-openmp
+  # config/: JSON (JsonCpp, Orthanc's own JSON library), SHA-256 (OpenSSL), routing rules (RE2)
+  libjsoncpp-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev
 )
 if [ "$model_only" = 0 ]; then
   packages+=(
-    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite, TLS, JSON
+    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
-    libboost-dev libsqlite3-dev libssl-dev libjsoncpp-dev libre2-dev
+    libboost-dev libsqlite3-dev
     # validators and readers used by the tests
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     # the demo script and the integration tests talk to Orthanc over HTTP
