@@ -830,5 +830,107 @@ TEST(Store, DiskFullErrorCode) {
   }
 }
 
+// OpenStore: a file path opens a SqliteStore, used through the interface alone.
+TEST(Store, OpenStoreOpensAFilePathAsSqlite) {
+  TempDir dir;
+  const std::string path = dir.File("db/curia.sqlite");
+  int64_t id = 0;
+  {
+    std::unique_ptr<Store> store = OpenStore(path);
+    ASSERT_TRUE(store);
+    EXPECT_NE(dynamic_cast<SqliteStore*>(store.get()), nullptr);
+    EXPECT_EQ(store->path(), path);
+    id = store->Enqueue(MakeJob("k1"), 0).first;
+    ASSERT_EQ(store->Claim(1, 60)->id, id);
+  }
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
+  SqliteStore reopened(path);
+  EXPECT_EQ(reopened.GetJob(id)->state, JobState::kRunning);
+  // "://" inside a path is not a URL scheme.
+  const std::string odd = dir.File("a://b.sqlite");
+  EXPECT_EQ(OpenStore(odd)->path(), odd);
+}
+
+// A database URL is refused with a message that names it without its credentials, before anything
+// is created (a PostgreSQL store comes with a later issue).
+TEST(Store, OpenStoreRefusesDatabaseUrlsWithoutTheirSecrets) {
+  const std::string postgres =
+      test::ErrorMessage([] { OpenStore("postgresql://curia:s3cret@db.example:5432/curia?sslpassword=hush"); });
+  EXPECT_EQ(postgres,
+            "postgresql://db.example:5432/curia: PostgreSQL is not supported by this build yet; give the database "
+            "as a file path (SQLite)");
+  EXPECT_EQ(test::ErrorMessage([] { OpenStore("postgres://u:p/w@h/d#frag"); }),
+            "postgres://h/d: PostgreSQL is not supported by this build yet; give the database as a file path "
+            "(SQLite)");
+  EXPECT_EQ(test::ErrorMessage([] { OpenStore("mysql://h/d"); }),
+            "mysql://h/d: 'mysql' URLs are not supported; give the database as a file path (SQLite)");
+  EXPECT_FALSE(std::filesystem::exists("postgresql:"));
+  EXPECT_FALSE(std::filesystem::exists("postgres:"));
+  EXPECT_FALSE(std::filesystem::exists("mysql:"));
+}
+
+TEST(Store, ExportStateNames) {
+  for (ExportState s : {ExportState::kPending, ExportState::kDelivered, ExportState::kDead, ExportState::kCancelled}) {
+    EXPECT_EQ(ParseExportState(ExportStateName(s)), s);
+  }
+  EXPECT_FALSE(ParseExportState("Pending"));
+  EXPECT_FALSE(ParseExportState(""));
+}
+
+// Unknown ids: reads give nothing, state changes say false, and the calls whose contract is "this
+// one exists" throw kNotFound naming the database; nothing is written.
+TEST(Store, UnknownJobsAndExports) {
+  TempDir dir;
+  const std::string path = dir.File("curia.sqlite");
+  SqliteStore store(path);
+  EXPECT_FALSE(store.GetJob(42));
+  EXPECT_FALSE(store.RenewLease(42, 100));
+  EXPECT_FALSE(store.Cancel(42, 1));
+  EXPECT_FALSE(store.Retry(42, 1));
+  EXPECT_FALSE(store.Complete(42, "{}", "{}", "d", {MakeOutput("SR", "1")}, 1));
+  EXPECT_EQ(test::ErrorMessage([&] { store.Fail(42, "x", true, 3, 1); }, ErrorCode::kNotFound),
+            path + ": no job 42");
+  EXPECT_EQ(test::ErrorMessage([&] { store.ExportDelivered(7, 1); }, ErrorCode::kNotFound), path + ": no export 7");
+  EXPECT_EQ(test::ErrorMessage([&] { store.ExportFailed(7, "x", ExportPolicy{}, 1); }, ErrorCode::kNotFound),
+            path + ": no export 7");
+  EXPECT_EQ(store.CountExportFailures(), 0);  // not counted for an export that does not exist
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM audit"), "0");
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM outputs"), "0");
+}
+
+// The wording of the audit details that cancelling and superseding write (pending exports
+// cancelled with the job).
+TEST(Store, CancelAndSupersedeAuditDetails) {
+  TempDir dir;
+  SqliteStore store(dir.File("curia.sqlite"));
+  const int64_t queued = store.Enqueue(MakeJob("q", 1, "s1"), 0).first;
+  ASSERT_TRUE(store.Cancel(queued, 1));
+  EXPECT_EQ(store.Audit(queued).back().detail, "was queued");
+
+  NewJob two = MakeJob("e", 0, "s2");
+  two.destinations = {"PACS", "ARCHIVE"};
+  const int64_t exporting = store.Enqueue(two, 2).first;
+  ASSERT_EQ(store.Claim(3, 60)->id, exporting);
+  ASSERT_TRUE(store.Complete(exporting, "{}", "{}", "d", {MakeOutput("SR", "1")}, 4));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "1 object, 2 exports pending");
+  ASSERT_TRUE(store.Cancel(exporting, 5));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "was exporting; 2 pending exports cancelled");
+  ASSERT_TRUE(store.Retry(exporting, 6));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "was cancelled; 2 exports pending again");
+
+  // A newer job of the rule and series completes: the exporting one is superseded, its exports cancelled.
+  const int64_t newer = store.Enqueue(MakeJob("e2", 0, "s2"), 7).first;
+  EXPECT_EQ(store.Audit(exporting).back().event, "retried");  // only queued jobs are superseded at enqueue
+  ASSERT_EQ(store.Claim(8, 60)->id, newer);
+  ASSERT_TRUE(store.Complete(newer, "{}", "{}", "d", {}, 9));
+  const AuditRow last = store.Audit(exporting).back();
+  EXPECT_EQ(last.event, "superseded");
+  EXPECT_EQ(last.detail, "by job " + std::to_string(newer) + "; 2 pending exports cancelled");
+
+  const int64_t old_queued = store.Enqueue(MakeJob("v1", 1, "s3"), 10).first;
+  const int64_t new_queued = store.Enqueue(MakeJob("v2", 1, "s3"), 11).first;
+  EXPECT_EQ(store.Audit(old_queued).back().detail, "by job " + std::to_string(new_queued));
+}
+
 }  // namespace
 }  // namespace curia::storage
