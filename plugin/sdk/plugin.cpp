@@ -196,7 +196,7 @@ void Initialize() {
   }
 
   auto plugin = std::make_unique<Plugin>();
-  auto store = std::make_unique<storage::Store>(database);
+  std::unique_ptr<storage::Store> store = storage::OpenStore(database);
   plugin->model = nn::TorchModel::Load(settings);
   plugin->orthanc = std::make_unique<OrthancRest>(g_context);
   log::Info("plugin", "model " + plugin->model->info().path + " (" + plugin->model->info().backbone_digest.substr(0, 12) +

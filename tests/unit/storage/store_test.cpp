@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "curia/storage/store.h"
+#include "curia/storage/sqlite_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -95,7 +95,7 @@ TEST(Store, CreatesSchemaAndFolderAndReopens) {
   const std::string path = dir.File("a/b/curia.sqlite");
   int64_t id = 0;
   {
-    Store store(path);
+    SqliteStore store(path);
     EXPECT_EQ(store.path(), path);
     NewJob job = MakeJob("k1");
     job.tasks = {"a\nb", "\"quoted\"", ""};  // round-trips exactly
@@ -105,12 +105,12 @@ TEST(Store, CreatesSchemaAndFolderAndReopens) {
   }
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'application'"), "curia-node");
   EXPECT_EQ(RawQuery(path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                            "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
             "arrivals,audit,exports,jobs,meta,outputs");
-  Store store(path);
+  SqliteStore store(path);
   const std::optional<JobRow> job = store.GetJob(id);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->tasks, (std::vector<std::string>{"a\nb", "\"quoted\"", ""}));
@@ -133,7 +133,7 @@ TEST(Store, CreatesSchemaAndFolderAndReopens) {
 
 TEST(Store, UnroutedStudies) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   store.RecordArrival("quiet", "A", "B", 10);
   store.RecordArrival("busy", "A", "B", 50);
   store.RecordArrival("routed", "A", "B", 10);
@@ -147,7 +147,7 @@ TEST(Store, UnroutedStudies) {
 
 TEST(Store, EnqueueIsIdempotent) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const auto [id, inserted] = store.Enqueue(MakeJob("k1"), 1);
   EXPECT_TRUE(inserted);
   const auto [again, inserted_again] = store.Enqueue(MakeJob("k1", 0, "other"), 2);
@@ -160,7 +160,7 @@ TEST(Store, EnqueueIsIdempotent) {
 
 TEST(Store, ClaimsByPriorityThenAge) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t off_peak = store.Enqueue(MakeJob("off-peak", 2, "s1"), 1).first;
   const int64_t routine_new = store.Enqueue(MakeJob("routine-new", 1, "s2"), 5).first;
   const int64_t routine_old = store.Enqueue(MakeJob("routine-old", 1, "s3"), 3).first;
@@ -179,7 +179,7 @@ TEST(Store, ClaimsByPriorityThenAge) {
 
 TEST(Store, LeaseRenewalAndExpiry) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 60));
   EXPECT_TRUE(store.RenewLease(id, 200));
@@ -209,7 +209,7 @@ TEST(Store, LeaseRenewalAndExpiry) {
 // gives the interrupted attempt back: being killed is not the job's fault.
 TEST(Store, RecoversEveryRunningJobAtStartUp) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 600));
   EXPECT_EQ(store.GetJob(id)->attempts, 1);
@@ -229,7 +229,7 @@ TEST(Store, RecoversEveryRunningJobAtStartUp) {
 // run); a job under which Orthanc stopped kMaxInterruptions times does fail, with the reason.
 TEST(Store, InterruptionsDoNotUseUpAttemptsButAreLimited) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   double now = 10;
   for (int i = 1; i < Store::kMaxInterruptions; ++i) {
@@ -262,14 +262,14 @@ TEST(Store, MigratesASchema1Database) {
   const std::string path = dir.File("curia.sqlite");
   int64_t id = 0;
   {
-    Store store(path);
+    SqliteStore store(path);
     id = store.Enqueue(MakeJob("k1"), 0).first;
     ASSERT_TRUE(store.Claim(10, 600));
   }
   RawExec(path, "ALTER TABLE jobs DROP COLUMN interruptions; PRAGMA user_version = 1");
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
-  Store store(path);
-  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(Store::kSchemaVersion));
+  SqliteStore store(path);
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(store.GetJob(id)->state, JobState::kRunning);
   EXPECT_EQ(store.RecoverExpiredLeases(20, 3, true), 1);
   EXPECT_EQ(store.GetJob(id)->state, JobState::kQueued);
@@ -277,7 +277,7 @@ TEST(Store, MigratesASchema1Database) {
 
 TEST(Store, RecordsSeveralArrivalsAtOnce) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   store.RecordArrival("s1", "MODALITY", "CURIA", 10);
   store.RecordArrival("s1", "MODALITY", "CURIA", 20, 5);
   const std::optional<Store::Arrival> a = store.GetArrival("s1");
@@ -289,7 +289,7 @@ TEST(Store, RecordsSeveralArrivalsAtOnce) {
 
 TEST(Store, CompleteExportDeliverDone) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   NewJob nj = MakeJob("k1");
   nj.destinations = {"PACS", "ARCHIVE"};
   const int64_t id = store.Enqueue(nj, 0).first;
@@ -353,7 +353,7 @@ TEST(Store, CompleteExportDeliverDone) {
 
 TEST(Store, NothingToExportIsDone) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   NewJob nj = MakeJob("k1");
   nj.destinations.clear();
   const int64_t id = store.Enqueue(nj, 0).first;
@@ -366,7 +366,7 @@ TEST(Store, NothingToExportIsDone) {
 
 TEST(Store, FailRetriesThenGivesUp) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 60));
   store.Fail(id, "CUDA out of memory", true, 2, 11);
@@ -401,7 +401,7 @@ TEST(Store, FailRetriesThenGivesUp) {
 
 TEST(Store, ExportBackoffDeadLetterAndRetry) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 60));
   ASSERT_TRUE(store.Complete(id, "{}", "{}", "d", {MakeOutput("SR", "7.1")}, 100));
@@ -457,7 +457,7 @@ TEST(Store, ExportBackoffDeadLetterAndRetry) {
 // pending, and a retry sends again only what did not arrive.
 TEST(Store, OneDeadExportLetsTheOthersFinish) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t id = store.Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store.Claim(10, 60));
   ASSERT_TRUE(store.Complete(id, "{}", "{}", "d", {MakeOutput("SR", "7.1"), MakeOutput("SC", "7.2")}, 100));
@@ -486,7 +486,7 @@ TEST(Store, OneDeadExportLetsTheOthersFinish) {
 
 TEST(Store, Cancel) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   // Queued -> cancelled: never claimed.
   const int64_t queued = store.Enqueue(MakeJob("q", 1, "s1"), 0).first;
   EXPECT_TRUE(store.Cancel(queued, 1));
@@ -527,7 +527,7 @@ TEST(Store, Cancel) {
 
 TEST(Store, SupersedesQueuedJobOfSameRuleAndSeries) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   const int64_t old_job = store.Enqueue(MakeJob("v1", 1, "1.2.3.4"), 0).first;
   const int64_t other_series = store.Enqueue(MakeJob("v1-other", 1, "5.6.7"), 0).first;
   NewJob other_rule_job = MakeJob("v1-rule", 1, "1.2.3.4");
@@ -547,7 +547,7 @@ TEST(Store, SupersedesQueuedJobOfSameRuleAndSeries) {
 
 TEST(Store, SupersedesDoneAndExportingJobsWhenNewerCompletes) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   ExportPolicy policy;
   // v1: done (delivered).
   const int64_t v1 = store.Enqueue(MakeJob("v1"), 0).first;
@@ -591,12 +591,12 @@ TEST(Store, SurvivesReopenMidFlight) {
   const std::string path = dir.File("curia.sqlite");
   int64_t id = 0;
   {
-    Store store(path);
+    SqliteStore store(path);
     id = store.Enqueue(MakeJob("k1"), 0).first;
     ASSERT_TRUE(store.Claim(10, 60));
     // Destroyed while the job runs: as after a crash, nothing completes it.
   }
-  Store store(path);
+  SqliteStore store(path);
   JobRow job = *store.GetJob(id);
   EXPECT_EQ(job.state, JobState::kRunning);
   EXPECT_EQ(job.lease_until, 70);
@@ -612,7 +612,7 @@ TEST(Store, SurvivesReopenMidFlight) {
 
 TEST(Store, ListsCountsAndFilters) {
   TempDir dir;
-  Store store(dir.File("curia.sqlite"));
+  SqliteStore store(dir.File("curia.sqlite"));
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) {
     NewJob j = MakeJob("k" + std::to_string(i), i % 3, "s" + std::to_string(i));
@@ -676,8 +676,8 @@ TEST(Store, ConcurrentClaimsTakeEachJobOnce) {
   // Two connections (as two processes would have) and two threads on each.
   TempDir dir;
   const std::string path = dir.File("curia.sqlite");
-  Store first(path);
-  Store second(path);
+  SqliteStore first(path);
+  SqliteStore second(path);
   constexpr int kJobs = 60;
   for (int i = 0; i < kJobs; ++i) first.Enqueue(MakeJob("k" + std::to_string(i), i % 3, std::to_string(i)), i);
   std::mutex mutex;
@@ -715,7 +715,7 @@ TEST(Store, RefusesAFileThatIsNotSqlite) {
   std::string garbage(8192, '\0');
   for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
   test::WriteFile(path, garbage);
-  const std::string message = test::ErrorMessage([&] { Store store(path); });
+  const std::string message = test::ErrorMessage([&] { SqliteStore store(path); });
   EXPECT_NE(message.find(path + ": not a usable Curia database: "), std::string::npos) << message;
   EXPECT_NE(message.find("not a database"), std::string::npos) << message;
   EXPECT_EQ(test::ReadFile(path), garbage);  // left alone
@@ -724,11 +724,11 @@ TEST(Store, RefusesAFileThatIsNotSqlite) {
 TEST(Store, RefusesANewerSchema) {
   TempDir dir;
   const std::string path = dir.File("curia.sqlite");
-  { Store store(path); }
+  { SqliteStore store(path); }
   RawExec(path, "PRAGMA user_version = 7");
-  const std::string message = test::ErrorMessage([&] { Store store(path); });
+  const std::string message = test::ErrorMessage([&] { SqliteStore store(path); });
   EXPECT_EQ(message, path + ": written by a newer Curia Node (schema 7, this version reads up to " +
-                         std::to_string(Store::kSchemaVersion) + ")");
+                         std::to_string(SqliteStore::kSchemaVersion) + ")");
 }
 
 TEST(Store, RefusesAForeignSqliteDatabase) {
@@ -736,7 +736,7 @@ TEST(Store, RefusesAForeignSqliteDatabase) {
   const std::string path = dir.File("other.sqlite");
   RawExec(path, "CREATE TABLE patients(name TEXT); INSERT INTO patients VALUES ('x')");
   const std::string before = test::ReadFile(path);
-  const std::string message = test::ErrorMessage([&] { Store store(path); });
+  const std::string message = test::ErrorMessage([&] { SqliteStore store(path); });
   EXPECT_NE(message.find(path + ": not a Curia database"), std::string::npos) << message;
   EXPECT_EQ(test::ReadFile(path), before);  // not even switched to WAL
   EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
@@ -744,7 +744,7 @@ TEST(Store, RefusesAForeignSqliteDatabase) {
   // Same with a table named like ours but another application's.
   const std::string meta_path = dir.File("meta.sqlite");
   RawExec(meta_path, "CREATE TABLE meta(key TEXT, value TEXT); PRAGMA user_version = 1");
-  const std::string meta_message = test::ErrorMessage([&] { Store store(meta_path); });
+  const std::string meta_message = test::ErrorMessage([&] { SqliteStore store(meta_path); });
   EXPECT_NE(meta_message.find(meta_path + ": not a Curia database"), std::string::npos) << meta_message;
 }
 
@@ -752,7 +752,7 @@ TEST(Store, RefusesACorruptDatabase) {
   TempDir dir;
   const std::string path = dir.File("curia.sqlite");
   {
-    Store store(path);
+    SqliteStore store(path);
     for (int i = 0; i < 200; ++i) store.Enqueue(MakeJob("k" + std::to_string(i), 1, std::to_string(i)), i);
   }
   // Checkpointed into the main file on close; overwrite a page in the middle of the jobs table.
@@ -762,7 +762,7 @@ TEST(Store, RefusesACorruptDatabase) {
   test::WriteFile(path, bytes);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
-  const std::string message = test::ErrorMessage([&] { Store store(path); });
+  const std::string message = test::ErrorMessage([&] { SqliteStore store(path); });
   EXPECT_NE(message.find(path + ": not a usable Curia database: "), std::string::npos) << message;
 }
 
@@ -790,7 +790,7 @@ class FileSizeLimit {
 TEST(Store, DiskFullRollsBack) {
   TempDir dir;
   const std::string path = dir.File("curia.sqlite");
-  auto store = std::make_unique<Store>(path);
+  auto store = std::make_unique<SqliteStore>(path);
   const int64_t id = store->Enqueue(MakeJob("k1"), 0).first;
   ASSERT_TRUE(store->Claim(10, 60));
   const std::string big(4 << 20, 'x');  // 4 MiB object, written after a small one
@@ -811,7 +811,7 @@ TEST(Store, DiskFullRollsBack) {
   EXPECT_EQ(Events(store->Audit(id)), (std::vector<std::string>{"queued", "started"}));
   ASSERT_TRUE(store->Complete(id, "{}", "{}", "d", {MakeOutput("SR", "1", "small")}, 21));
   store.reset();
-  Store reopened(path);  // passes the quick check
+  SqliteStore reopened(path);  // passes the quick check
   EXPECT_EQ(reopened.GetJob(id)->state, JobState::kExporting);
   EXPECT_EQ(reopened.Outputs(id).size(), 1u);
 }
@@ -819,7 +819,7 @@ TEST(Store, DiskFullRollsBack) {
 TEST(Store, DiskFullErrorCode) {
   TempDir dir;
   const std::string path = dir.File("curia.sqlite");
-  Store store(path);
+  SqliteStore store(path);
   const std::string big(4 << 20, 'y');
   FileSizeLimit limit(1 << 20);
   try {
@@ -828,6 +828,108 @@ TEST(Store, DiskFullErrorCode) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
   }
+}
+
+// OpenStore: a file path opens a SqliteStore, used through the interface alone.
+TEST(Store, OpenStoreOpensAFilePathAsSqlite) {
+  TempDir dir;
+  const std::string path = dir.File("db/curia.sqlite");
+  int64_t id = 0;
+  {
+    std::unique_ptr<Store> store = OpenStore(path);
+    ASSERT_TRUE(store);
+    EXPECT_NE(dynamic_cast<SqliteStore*>(store.get()), nullptr);
+    EXPECT_EQ(store->path(), path);
+    id = store->Enqueue(MakeJob("k1"), 0).first;
+    ASSERT_EQ(store->Claim(1, 60)->id, id);
+  }
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
+  SqliteStore reopened(path);
+  EXPECT_EQ(reopened.GetJob(id)->state, JobState::kRunning);
+  // "://" inside a path is not a URL scheme.
+  const std::string odd = dir.File("a://b.sqlite");
+  EXPECT_EQ(OpenStore(odd)->path(), odd);
+}
+
+// A database URL is refused with a message that names it without its credentials, before anything
+// is created (a PostgreSQL store comes with a later issue).
+TEST(Store, OpenStoreRefusesDatabaseUrlsWithoutTheirSecrets) {
+  const std::string postgres =
+      test::ErrorMessage([] { OpenStore("postgresql://curia:s3cret@db.example:5432/curia?sslpassword=hush"); });
+  EXPECT_EQ(postgres,
+            "postgresql://db.example:5432/curia: PostgreSQL is not supported by this build yet; give the database "
+            "as a file path (SQLite)");
+  EXPECT_EQ(test::ErrorMessage([] { OpenStore("postgres://u:p/w@h/d#frag"); }),
+            "postgres://h/d: PostgreSQL is not supported by this build yet; give the database as a file path "
+            "(SQLite)");
+  EXPECT_EQ(test::ErrorMessage([] { OpenStore("mysql://h/d"); }),
+            "mysql://h/d: 'mysql' URLs are not supported; give the database as a file path (SQLite)");
+  EXPECT_FALSE(std::filesystem::exists("postgresql:"));
+  EXPECT_FALSE(std::filesystem::exists("postgres:"));
+  EXPECT_FALSE(std::filesystem::exists("mysql:"));
+}
+
+TEST(Store, ExportStateNames) {
+  for (ExportState s : {ExportState::kPending, ExportState::kDelivered, ExportState::kDead, ExportState::kCancelled}) {
+    EXPECT_EQ(ParseExportState(ExportStateName(s)), s);
+  }
+  EXPECT_FALSE(ParseExportState("Pending"));
+  EXPECT_FALSE(ParseExportState(""));
+}
+
+// Unknown ids: reads give nothing, state changes say false, and the calls whose contract is "this
+// one exists" throw kNotFound naming the database; nothing is written.
+TEST(Store, UnknownJobsAndExports) {
+  TempDir dir;
+  const std::string path = dir.File("curia.sqlite");
+  SqliteStore store(path);
+  EXPECT_FALSE(store.GetJob(42));
+  EXPECT_FALSE(store.RenewLease(42, 100));
+  EXPECT_FALSE(store.Cancel(42, 1));
+  EXPECT_FALSE(store.Retry(42, 1));
+  EXPECT_FALSE(store.Complete(42, "{}", "{}", "d", {MakeOutput("SR", "1")}, 1));
+  EXPECT_EQ(test::ErrorMessage([&] { store.Fail(42, "x", true, 3, 1); }, ErrorCode::kNotFound),
+            path + ": no job 42");
+  EXPECT_EQ(test::ErrorMessage([&] { store.ExportDelivered(7, 1); }, ErrorCode::kNotFound), path + ": no export 7");
+  EXPECT_EQ(test::ErrorMessage([&] { store.ExportFailed(7, "x", ExportPolicy{}, 1); }, ErrorCode::kNotFound),
+            path + ": no export 7");
+  EXPECT_EQ(store.CountExportFailures(), 0);  // not counted for an export that does not exist
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM audit"), "0");
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM outputs"), "0");
+}
+
+// The wording of the audit details that cancelling and superseding write (pending exports
+// cancelled with the job).
+TEST(Store, CancelAndSupersedeAuditDetails) {
+  TempDir dir;
+  SqliteStore store(dir.File("curia.sqlite"));
+  const int64_t queued = store.Enqueue(MakeJob("q", 1, "s1"), 0).first;
+  ASSERT_TRUE(store.Cancel(queued, 1));
+  EXPECT_EQ(store.Audit(queued).back().detail, "was queued");
+
+  NewJob two = MakeJob("e", 0, "s2");
+  two.destinations = {"PACS", "ARCHIVE"};
+  const int64_t exporting = store.Enqueue(two, 2).first;
+  ASSERT_EQ(store.Claim(3, 60)->id, exporting);
+  ASSERT_TRUE(store.Complete(exporting, "{}", "{}", "d", {MakeOutput("SR", "1")}, 4));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "1 object, 2 exports pending");
+  ASSERT_TRUE(store.Cancel(exporting, 5));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "was exporting; 2 pending exports cancelled");
+  ASSERT_TRUE(store.Retry(exporting, 6));
+  EXPECT_EQ(store.Audit(exporting).back().detail, "was cancelled; 2 exports pending again");
+
+  // A newer job of the rule and series completes: the exporting one is superseded, its exports cancelled.
+  const int64_t newer = store.Enqueue(MakeJob("e2", 0, "s2"), 7).first;
+  EXPECT_EQ(store.Audit(exporting).back().event, "retried");  // only queued jobs are superseded at enqueue
+  ASSERT_EQ(store.Claim(8, 60)->id, newer);
+  ASSERT_TRUE(store.Complete(newer, "{}", "{}", "d", {}, 9));
+  const AuditRow last = store.Audit(exporting).back();
+  EXPECT_EQ(last.event, "superseded");
+  EXPECT_EQ(last.detail, "by job " + std::to_string(newer) + "; 2 pending exports cancelled");
+
+  const int64_t old_queued = store.Enqueue(MakeJob("v1", 1, "s3"), 10).first;
+  const int64_t new_queued = store.Enqueue(MakeJob("v2", 1, "s3"), 11).first;
+  EXPECT_EQ(store.Audit(old_queued).back().detail, "by job " + std::to_string(new_queued));
 }
 
 }  // namespace

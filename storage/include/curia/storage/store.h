@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// The node's durable state, in one SQLite file (WAL mode, schema versioned with migrations, every
-// write in a transaction): what arrived, the job queue with leases, attempts and idempotency keys,
-// the results and the DICOM objects made for them, their exports to each destination with retries,
-// and an audit trail. Survives kill -9: a job whose lease expired is queued again, an export not
-// yet acknowledged is sent again (same SOP Instance UID, so the PACS keeps one copy).
+// The node's durable state behind one interface: what arrived, the job queue with leases, attempts
+// and idempotency keys, the results and the DICOM objects made for them, their exports to each
+// destination with retries, and an audit trail. Survives kill -9: a job whose lease expired is
+// queued again, an export not yet acknowledged is sent again (same SOP Instance UID, so the PACS
+// keeps one copy).
 //
-//   Store store("/var/lib/orthanc/db-v6/curia.sqlite");
-//   auto [id, inserted] = store.Enqueue(job, Now());
-//   while (auto job = store.Claim(Now(), 60)) { ... store.Complete(job->id, ...); }
+//   std::unique_ptr<Store> store = OpenStore("/var/lib/orthanc/db-v6/curia.sqlite");
+//   auto [id, inserted] = store->Enqueue(job, Now());
+//   while (auto job = store->Claim(Now(), 60)) { ... store->Complete(job->id, ...); }
 //
-// Thread-safe (one connection behind a mutex; SQLite's busy timeout for other processes). Times are
-// seconds since the Unix epoch (double). Only IDs and UIDs are stored besides results: no names.
+// Implementations: SqliteStore (sqlite_store.h), one file in WAL mode, the embedded default. The
+// interface speaks only of rows and values (no connection, no SQL types) so that a store shared by
+// several nodes (PostgreSQL, design.md section 7) can implement it too. Every method is one
+// transaction: what it changes is all there or none of it.
+//
+// Thread-safe: any thread may call any method. Times are seconds since the Unix epoch (double).
+// Only IDs and UIDs are stored besides results: no names.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -73,6 +78,7 @@ struct OutputRow {
 
 enum class ExportState { kPending, kDelivered, kDead, kCancelled };
 const char* ExportStateName(ExportState s);  // "pending", "delivered", "dead", "cancelled"
+std::optional<ExportState> ParseExportState(const std::string& name);
 
 struct ExportRow {
   int64_t id = 0, job_id = 0, output_id = 0;
@@ -120,100 +126,109 @@ struct ExportPolicy {
   double backoff_min_s = 2, backoff_max_s = 600;  // delay after attempt n: min(max, min * 2^(n-1))
 };
 
+// The store's interface. Implementations document how they keep these promises across processes.
 class Store {
  public:
-  // Opens (creating it and its folder if needed) and migrates the database. Throws
-  // curia::Error(kIo or kInvalidArgument) naming the file: not a Curia database, corrupt (SQLite's
-  // integrity check fails), written by a newer schema version, not writable.
-  explicit Store(const std::string& path);
-  ~Store();
+  virtual ~Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 2;
-  const std::string& path() const;
+  // Where the data lives, for messages and the effective configuration: a file path, or a URL
+  // without its credentials.
+  virtual const std::string& path() const = 0;
 
   // --- arrivals: one cheap upsert per study's first instance, then per batch of its instances
   // (calling/called AET of the last one) ---
   // `instances` > 1 records several at once (arrivals the node could not record when they came).
-  void RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
-                     double now, int64_t instances = 1);
+  virtual void RecordArrival(const std::string& study_id, const std::string& calling_aet,
+                             const std::string& called_aet, double now, int64_t instances = 1) = 0;
   struct Arrival {
     std::string study_id, calling_aet, called_aet;
     double first_at = 0, last_at = 0, routed_at = 0;  // routed_at 0: never
     int64_t instances = 0;                             // arrivals recorded
   };
-  std::optional<Arrival> GetArrival(const std::string& study_id);
+  virtual std::optional<Arrival> GetArrival(const std::string& study_id) = 0;
   // Studies with arrivals after their last routing (or never routed) whose last arrival is older
   // than `quiet_before`: what a crash or restart left unrouted.
-  std::vector<std::string> UnroutedStudies(double quiet_before);
-  void MarkRouted(const std::string& study_id, double at);
+  virtual std::vector<std::string> UnroutedStudies(double quiet_before) = 0;
+  virtual void MarkRouted(const std::string& study_id, double at) = 0;
 
   // --- jobs ---
   // Inserts the job unless one with the same idempotency key exists: {id, true} or {existing id,
   // false}. A queued (not yet started) job of the same rule and series UID is superseded by it.
   // Audits "queued".
-  std::pair<int64_t, bool> Enqueue(const NewJob& job, double now);
+  virtual std::pair<int64_t, bool> Enqueue(const NewJob& job, double now) = 0;
   // The most urgent queued job (priority, then oldest): running, attempts + 1, leased until
-  // now + lease_s. Audits "started". nullopt when none is queued.
-  std::optional<JobRow> Claim(double now, double lease_s);
+  // now + lease_s. Audits "started". nullopt when none is queued. Two callers never get the same
+  // job (the attempt number, with the job id, names one claim).
+  virtual std::optional<JobRow> Claim(double now, double lease_s) = 0;
   // False when the job is no longer running (cancelled meanwhile): the worker should stop.
-  bool RenewLease(int64_t job_id, double until);
-  void SetProgress(int64_t job_id, int64_t done, int64_t total);
+  virtual bool RenewLease(int64_t job_id, double until) = 0;
+  virtual void SetProgress(int64_t job_id, int64_t done, int64_t total) = 0;
   // Processing succeeded: stores the result and the objects and one pending export per object and
   // destination, in one transaction. State exporting (done when there is nothing to export). Older
   // done or exporting jobs of the same rule and series UID become superseded (their pending exports
   // cancelled).
   // Returns false (and stores nothing) when the job is no longer running.
-  bool Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
-                const std::string& model_digest, const std::vector<NewOutput>& outputs, double now);
+  virtual bool Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+                        const std::string& model_digest, const std::vector<NewOutput>& outputs, double now) = 0;
   // Processing failed: queued again when `retryable` and attempts < max_attempts, else failed with
   // the error. Audits "failed" with the error either way. Ignored when the job is no longer running
-  // (cancelled or superseded meanwhile).
-  void Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now);
+  // (cancelled or superseded meanwhile). Throws kNotFound for an unknown job.
+  virtual void Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now) = 0;
   // queued | running | exporting | dead -> cancelled (pending exports cancelled). False otherwise.
-  bool Cancel(int64_t job_id, double now);
+  virtual bool Cancel(int64_t job_id, double now) = 0;
   // failed | cancelled -> queued (attempts reset); dead -> exporting (dead and cancelled exports of
   // it pending again, attempts reset, due now). False otherwise. Audits "retried".
-  bool Retry(int64_t job_id, double now);
+  virtual bool Retry(int64_t job_id, double now) = 0;
   // Running jobs whose lease ended before `now` -> queued, or failed when out of attempts (a worker
   // that hung). Audits "recovered". Returns how many.
   // `every_running` (at start-up, when this node is the database's only user): every running job
   // was interrupted by Orthanc stopping (a restart, a kill, a power cut); it is queued again without
   // using up an attempt, up to kMaxInterruptions times (a job that makes Orthanc crash then fails
   // instead of crashing it for ever).
-  int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false);
+  virtual int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false) = 0;
   static constexpr int kMaxInterruptions = 10;
 
   // --- exports ---
   // The oldest due pending export (next_at <= now) with its object, nullopt when none is due.
-  std::optional<ExportTask> NextExport(double now);
+  virtual std::optional<ExportTask> NextExport(double now) = 0;
   // When the next pending export is due (nullopt: none pending).
-  std::optional<double> NextExportDue();
-  // Delivered; the job is done when all its exports are (dead when one of them died).
-  void ExportDelivered(int64_t export_id, double now);
+  virtual std::optional<double> NextExportDue() = 0;
+  // Delivered; the job is done when all its exports are (dead when one of them died). Throws
+  // kNotFound for an unknown export.
+  virtual void ExportDelivered(int64_t export_id, double now) = 0;
   // attempts + 1; pending again after the policy's backoff, or dead after max_attempts. Audits
   // "export-failed" / "dead". The job's other exports go on; once none is pending the job is done,
   // or dead (with "<destination>: <error>" of its first dead export as its error) when one died.
-  void ExportFailed(int64_t export_id, const std::string& error, const ExportPolicy& policy, double now);
+  // Throws kNotFound for an unknown export.
+  virtual void ExportFailed(int64_t export_id, const std::string& error, const ExportPolicy& policy,
+                            double now) = 0;
 
   // --- reading ---
-  std::optional<JobRow> GetJob(int64_t job_id);
-  std::vector<JobRow> Jobs(const JobFilter& filter);   // without findings/timings JSON (list view)
-  int64_t CountJobs(const JobFilter& filter);          // ignores offset/limit
-  std::vector<OutputRow> Outputs(int64_t job_id);
-  std::optional<std::string> OutputBytes(int64_t output_id);
-  std::vector<ExportRow> Exports(int64_t job_id);
-  std::vector<AuditRow> Audit(int64_t job_id);                   // oldest first
-  std::vector<AuditRow> StudyAudit(const std::string& study_id);  // oldest first
-  std::vector<QueueCount> CountByPriorityAndState();
-  int64_t CountExportFailures();  // failed export attempts ever recorded
-  void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,
-                double now);
+  virtual std::optional<JobRow> GetJob(int64_t job_id) = 0;
+  virtual std::vector<JobRow> Jobs(const JobFilter& filter) = 0;  // without findings/timings JSON (list view)
+  virtual int64_t CountJobs(const JobFilter& filter) = 0;         // ignores offset/limit
+  virtual std::vector<OutputRow> Outputs(int64_t job_id) = 0;
+  virtual std::optional<std::string> OutputBytes(int64_t output_id) = 0;
+  virtual std::vector<ExportRow> Exports(int64_t job_id) = 0;
+  virtual std::vector<AuditRow> Audit(int64_t job_id) = 0;                   // oldest first
+  virtual std::vector<AuditRow> StudyAudit(const std::string& study_id) = 0;  // oldest first
+  virtual std::vector<QueueCount> CountByPriorityAndState() = 0;
+  virtual int64_t CountExportFailures() = 0;  // failed export attempts ever recorded
 
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // --- audit ---
+  virtual void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event,
+                        const std::string& detail, double now) = 0;
+
+ protected:
+  Store() = default;
 };
+
+// Opens the store that `path_or_url` names: a file path opens (creating and migrating) a
+// SqliteStore; a URL ("<scheme>://...") names a database server, which this build cannot use yet
+// (curia::Error kInvalidArgument naming the URL without its credentials). Throws as the
+// implementation's constructor does.
+std::unique_ptr<Store> OpenStore(const std::string& path_or_url);
 
 }  // namespace curia::storage

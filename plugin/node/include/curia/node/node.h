@@ -2,7 +2,7 @@
 #pragma once
 // The node service: what happens between "Orthanc holds a stable study" and "the SR is at the PACS".
 //
-//   Node node(settings, std::make_unique<storage::Store>(db), *model, orthanc, {version, 60});
+//   Node node(settings, storage::OpenStore(db), *model, orthanc, {version, 60});
 //   node.Start();                                  // on OrthancStarted
 //   node.OnInstanceStored(study_uid, calling, called);   // storing thread: a study's first: one row
 //   node.OnStable(false, study_id);                // change thread: an in-memory push

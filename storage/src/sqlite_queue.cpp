@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// SqliteStore: the worker's path through the queue (enqueue, claim, lease, progress, complete, fail)
+// and the supersession of older jobs of the same rule and series.
+#include "curia/config/error.h"
+#include "sqlite_store_impl.h"
+
+namespace curia::storage {
+
+using sqlite::Blob;
+using sqlite::Statement;
+using sqlite_text::EncodeList;
+using sqlite_text::Plural;
+
+void SqliteStore::Impl::Supersede(const JobRow& job, const std::vector<JobState>& states, double now) {
+  if (job.series_uid.empty()) return;  // nothing identifies "the same series"
+  std::vector<std::pair<int64_t, std::string>> older;  // id, study
+  for (JobState state : states) {
+    Statement s(db,
+                "SELECT id, study_id FROM jobs WHERE rule = ?1 AND series_uid = ?2 AND state = ?3 AND id < ?4 "
+                "ORDER BY id");
+    s.Bind(job.rule, job.series_uid, JobStateName(state), job.id);
+    while (s.Step()) older.emplace_back(s.Int(0), s.Text(1));
+  }
+  for (const auto& [id, study_id] : older) {
+    Statement(db,
+              "UPDATE jobs SET state = 'superseded', superseded_by = ?2, lease_until = 0, updated_at = ?3 "
+              "WHERE id = ?1")
+        .Bind(id, job.id, now)
+        .Run();
+    WriteAudit(id, study_id, "superseded", "by job " + std::to_string(job.id) + CancelPendingExports(id), now);
+  }
+}
+
+std::pair<int64_t, bool> SqliteStore::Enqueue(const NewJob& job, double now) {
+  Impl::Write write(*impl_);
+  sqlite::Database& db = impl_->db;
+  {
+    Statement s(db, "SELECT id FROM jobs WHERE idempotency_key = ?1");
+    s.Bind(job.idempotency_key);
+    if (s.Step()) return {s.Int(0), false};
+  }
+  Statement(db,
+            "INSERT INTO jobs(idempotency_key, study_id, study_uid, series_id, series_uid, rule, tasks, priority, "
+            "outputs, destinations, instances, state, created_at, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?12, ?12)")
+      .Bind(job.idempotency_key, job.study_id, job.study_uid, job.series_id, job.series_uid, job.rule,
+            EncodeList(job.tasks), job.priority, EncodeList(job.outputs), EncodeList(job.destinations), job.instances,
+            now)
+      .Run();
+  const int64_t id = db.LastInsertId();
+  impl_->WriteAudit(id, job.study_id, "queued",
+                    "rule " + job.rule + ", series " + job.series_uid + ", priority " + std::to_string(job.priority),
+                    now);
+  JobRow row;
+  static_cast<NewJob&>(row) = job;
+  row.id = id;
+  impl_->Supersede(row, {JobState::kQueued}, now);
+  write.Commit();
+  return {id, true};
+}
+
+std::optional<JobRow> SqliteStore::Claim(double now, double lease_s) {
+  Impl::Write write(*impl_);
+  sqlite::Database& db = impl_->db;
+  int64_t id = 0;
+  {
+    Statement s(db, "SELECT id FROM jobs WHERE state = 'queued' ORDER BY priority, created_at, id LIMIT 1");
+    if (!s.Step()) return std::nullopt;
+    id = s.Int(0);
+  }
+  Statement(db,
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, lease_until = ?3, "
+            "updated_at = ?2 WHERE id = ?1")
+      .Bind(id, now, now + lease_s)
+      .Run();
+  JobRow job = impl_->RequireJob(id);
+  impl_->WriteAudit(id, job.study_id, "started", "attempt " + std::to_string(job.attempts), now);
+  write.Commit();
+  return job;
+}
+
+bool SqliteStore::RenewLease(int64_t job_id, double until) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  Statement(impl_->db, "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND state = 'running'")
+      .Bind(job_id, until)
+      .Run();
+  return impl_->db.Changes() > 0;
+}
+
+void SqliteStore::SetProgress(int64_t job_id, int64_t done, int64_t total) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  Statement(impl_->db, "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 AND state = 'running'")
+      .Bind(job_id, done, total)
+      .Run();
+}
+
+bool SqliteStore::Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+                           const std::string& model_digest, const std::vector<NewOutput>& outputs, double now) {
+  Impl::Write write(*impl_);
+  sqlite::Database& db = impl_->db;
+  const std::optional<JobRow> job = impl_->FindJob(job_id);
+  if (!job || job->state != JobState::kRunning) return false;
+
+  int64_t exports = 0;
+  for (const NewOutput& out : outputs) {
+    Statement(db,
+              "INSERT INTO outputs(job_id, kind, sop_class_uid, sop_instance_uid, series_uid, bytes) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .Bind(job_id, out.kind, out.sop_class_uid, out.sop_instance_uid, out.series_uid, Blob{out.bytes})
+        .Run();
+    const int64_t output_id = db.LastInsertId();
+    for (const std::string& destination : job->destinations) {
+      Statement(db,
+                "INSERT INTO exports(job_id, output_id, destination, state, next_at) VALUES (?1, ?2, ?3, 'pending', ?4)")
+          .Bind(job_id, output_id, destination, now)
+          .Run();
+      ++exports;
+    }
+  }
+  const JobState state = exports > 0 ? JobState::kExporting : JobState::kDone;
+  Statement(db,
+            "UPDATE jobs SET state = ?2, findings_json = ?3, timings_json = ?4, model_digest = ?5, finished_at = ?6, "
+            "updated_at = ?6, lease_until = 0, error = '', progress_done = progress_total WHERE id = ?1")
+      .Bind(job_id, JobStateName(state), findings_json, timings_json, model_digest, now)
+      .Run();
+  std::string detail = Plural(static_cast<int64_t>(outputs.size()), "object") + ", ";
+  detail += exports > 0 ? Plural(exports, "export") + " pending" : "nothing to export";
+  impl_->WriteAudit(job_id, job->study_id, "finished", detail, now);
+  impl_->Supersede(*job, {JobState::kDone, JobState::kExporting}, now);
+  write.Commit();
+  return true;
+}
+
+void SqliteStore::Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now) {
+  Impl::Write write(*impl_);
+  sqlite::Database& db = impl_->db;
+  const JobRow job = impl_->RequireJob(job_id);
+  if (job.state != JobState::kRunning) return;  // cancelled or superseded meanwhile: stays so
+  const bool again = retryable && job.attempts < max_attempts;
+  const JobState state = again ? JobState::kQueued : JobState::kFailed;
+  Statement(db, "UPDATE jobs SET state = ?2, error = ?3, lease_until = 0, updated_at = ?4 WHERE id = ?1")
+      .Bind(job_id, JobStateName(state), error, now)
+      .Run();
+  std::string detail = error + "; attempt " + std::to_string(job.attempts) + " of " + std::to_string(max_attempts);
+  detail += again ? ", will be retried" : retryable ? ", out of attempts, not retried" : ", permanent, not retried";
+  impl_->WriteAudit(job_id, job.study_id, "failed", detail, now);
+  write.Commit();
+}
+
+}  // namespace curia::storage
