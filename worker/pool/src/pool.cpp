@@ -16,6 +16,7 @@
 #include "curia/config/error.h"
 #include "curia/config/log.h"
 #include "curia/model/preprocess.h"
+#include "curia/pool/aggregate.h"
 
 namespace curia::pool {
 
@@ -611,12 +612,11 @@ struct WorkerPool::Impl {
           // Only the best slice's heat map is kept (it is the key slice's at the end): memory stays
           // the same whatever the number of slices.
           if (k < results[i].heat_maps.size() && !results[i].heat_maps[k].values.empty()) {
-            const int64_t positive = info.tasks[static_cast<size_t>(t)].positive_class;
-            const float score = positive >= 0 && static_cast<size_t>(positive) < p.size() ? p[static_cast<size_t>(positive)] : 0;
-            // As the key slice is chosen: the highest score, the first slice among equals.
+            const size_t index = ScoreIndex(info.tasks[static_cast<size_t>(t)]);
+            const float score = index < p.size() ? p[index] : 0;
+            // As the key slice is chosen (slices arrive in any order here).
             auto best = j.best_heat_map.find(t);
-            if (best == j.best_heat_map.end() || score > best->second.score ||
-                (score == best->second.score && item.slice < best->second.slice)) {
+            if (best == j.best_heat_map.end() || BetterKeySlice(score, item.slice, best->second.score, best->second.slice)) {
               j.best_heat_map[t] = {score, item.slice, std::move(results[i].heat_maps[k])};
             }
           }
@@ -650,52 +650,17 @@ struct WorkerPool::Impl {
       for (int t : j.tasks) {
         const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
         TaskFinding out;
-        out.task = task.name;
-        out.head = task.head;
-        out.head_digest = task.head_digest;
-        out.is3d = task.is3d;
-        out.regression = task.regression;
-        out.labels = task.labels;
-        out.positive_class = task.positive_class;
-        out.positive_label = task.positive_class >= 0 ? task.labels[static_cast<size_t>(task.positive_class)] : "";
-        out.aggregation = task.settings.aggregate;
-        out.threshold = task.settings.threshold;
-        out.finding = task.settings.finding;
-        if (task.settings.finding_site) {
-          out.has_finding_site = true;
-          out.finding_site = *task.settings.finding_site;
-        }
-        const size_t positive = task.positive_class >= 0 ? static_cast<size_t>(task.positive_class) : 0;
         if (task.is3d) {
           std::vector<const SliceTokens*> tokens;
           for (int64_t s : j.kept[t]) tokens.push_back(&j.tokens[t].at(s));
-          out.class_probabilities = model.Run3D(t, tokens);
-          out.pooled_slices = j.kept[t];
-          out.probability = out.class_probabilities.at(positive);
-          out.key_slice = j.kept[t][j.kept[t].size() / 2];
+          out = Aggregate3D(task, model.Run3D(t, tokens), j.kept[t]);
         } else {
-          const auto& per_slice = j.probabilities[t];
-          out.slice_scores.resize(per_slice.size());
-          for (size_t s = 0; s < per_slice.size(); ++s) out.slice_scores[s] = per_slice[s].at(positive);
-          const auto best = std::max_element(out.slice_scores.begin(), out.slice_scores.end());
-          out.key_slice = best - out.slice_scores.begin();
-          std::vector<float> sorted = out.slice_scores;
-          std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-          size_t k = sorted.size();
-          if (task.settings.aggregate == config::Aggregation::kMax) k = 1;
-          if (task.settings.aggregate == config::Aggregation::kTopKMean) {
-            k = std::min(sorted.size(), static_cast<size_t>(task.settings.top_k));
-          }
-          double sum = 0;
-          for (size_t i = 0; i < k; ++i) sum += sorted[i];
-          out.probability = sum / static_cast<double>(k);
-          out.class_probabilities = per_slice[static_cast<size_t>(out.key_slice)];
+          out = Aggregate2D(task, j.probabilities[t]);
           if (auto map = j.best_heat_map.find(t); map != j.best_heat_map.end()) {
             CURIA_CHECK(map->second.slice == out.key_slice);
             out.heat_map = std::move(map->second.map);
           }
         }
-        out.present = !task.regression && out.probability >= out.threshold;
         f.findings.push_back(std::move(out));
       }
     } catch (const std::exception& e) {
