@@ -27,6 +27,15 @@ namespace curia::pool {
 namespace {
 
 using namespace std::chrono_literals;
+using phantom::PhantomSource;
+using worker::IDeviceRunner;
+using worker::IModel;
+using worker::ModelInfo;
+using worker::SliceRequest;
+using worker::SliceResult;
+using worker::SliceTokens;
+using worker::TaskFinding;
+using worker::VolumeInfo;
 
 // Collects results; Wait blocks until `n` jobs have finished.
 class Results {

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -16,6 +15,7 @@
 #include "curia/config/error.h"
 #include "curia/config/log.h"
 #include "curia/model/preprocess.h"
+#include "curia/pool/aggregate.h"
 
 namespace curia::pool {
 
@@ -63,8 +63,7 @@ struct Job {
   std::mutex report_mu;
   int64_t reported = -1;
   bool closed = false;
-  uint64_t seq = 0;
-  Clock::time_point submitted;
+  JobOrder order;  // priority, submission time and rank among equals
   std::vector<int> tasks;  // model task indices
 
   // Set when the job is activated (its volume's description read and its items planned).
@@ -101,6 +100,7 @@ struct Job {
 
 using JobPtr = std::shared_ptr<Job>;
 
+// A preprocessed slice waiting for a device.
 struct ReadySlice {
   JobPtr job;
   size_t item = 0;
@@ -117,22 +117,6 @@ struct Unit {
 
 }  // namespace
 
-const char* PriorityName(Priority p) {
-  switch (p) {
-    case Priority::kStat: return "stat";
-    case Priority::kRoutine: return "routine";
-    case Priority::kOffPeak: return "off-peak";
-  }
-  return "?";
-}
-
-Priority ParsePriority(const std::string& text) {
-  if (text == "stat") return Priority::kStat;
-  if (text == "routine") return Priority::kRoutine;
-  if (text == "off-peak") return Priority::kOffPeak;
-  throw Error(ErrorCode::kInvalidArgument, "unknown priority '" + text + "' (expected stat, routine or off-peak)");
-}
-
 const char* JobStatusName(JobStatus s) {
   switch (s) {
     case JobStatus::kDone: return "done";
@@ -146,6 +130,7 @@ struct WorkerPool::Impl {
   IModel& model;
   const ModelInfo& info;
   config::ModelSettings settings;
+  const Scheduler scheduler;  // which job and which slices go next
   const int64_t size;   // preprocessed slices are size x size
   const int64_t plane;  // size * size
 
@@ -168,6 +153,7 @@ struct WorkerPool::Impl {
       : model(m),
         info(m.info()),
         settings(s),
+        scheduler({s.aging_seconds, s.max_batch, std::chrono::milliseconds(s.max_batch_delay_ms)}),
         size(m.info().image_size),
         plane(m.info().image_size * m.info().image_size),
         cpu(static_cast<size_t>(s.preprocess_threads)) {
@@ -177,12 +163,6 @@ struct WorkerPool::Impl {
         devices.emplace_back([this, runner] { DeviceLoop(*runner); });
       }
     }
-  }
-
-  // Lower is sooner: the priority level, minus one level per aging period waited.
-  double Rank(const Job& j, Clock::time_point now) const {
-    const double waited = Seconds(now - j.submitted);
-    return static_cast<double>(j.request.priority) - std::floor(waited / settings.aging_seconds);
   }
 
   int64_t ActiveCount() const {
@@ -199,24 +179,22 @@ struct WorkerPool::Impl {
     return room && j.next_item < j.items.size() && (!j.items[j.next_item].volume_norm || j.StatsReady());
   }
 
-  // Under mu. The most urgent unit of work there is room for, if any: from the job of lowest rank
-  // (the earliest submitted among equals), activation first, then statistics, then slices.
+  // Under mu. The most urgent unit of work there is room for, if any: from the job the scheduler
+  // picks among those with work, activation first, then statistics, then slices.
   std::optional<Unit> PickUnit() {
     if (stopping || paused) return std::nullopt;
-    const Clock::time_point now = Clock::now();
     const bool room = static_cast<int64_t>(ready.size()) + reserved < settings.queued_slices;
     const int64_t active = ActiveCount();
-    JobPtr best;
-    double best_rank = 0;
-    for (const JobPtr& j : jobs) {  // in submission order
+    std::vector<JobPtr> candidates;
+    std::vector<JobOrder> orders;
+    for (const JobPtr& j : jobs) {
       if (!HasUnit(*j, room, active)) continue;
-      const double rank = Rank(*j, now);
-      if (!best || rank < best_rank) {
-        best = j;
-        best_rank = rank;
-      }
+      candidates.push_back(j);
+      orders.push_back(j->order);
     }
-    if (!best) return std::nullopt;
+    const std::optional<size_t> pick = scheduler.PickJob(orders, scheduler.Now());
+    if (!pick) return std::nullopt;
+    const JobPtr& best = candidates[*pick];
     Job& j = *best;
     if (!j.active) {
       j.activating = true;
@@ -278,7 +256,7 @@ struct WorkerPool::Impl {
         r.findings = Findings(*j, &r);
       }
       r.findings.timings = j->timings;
-      r.findings.timings.total_seconds = Seconds(Clock::now() - j->submitted);
+      r.findings.timings.total_seconds = Seconds(Clock::now() - j->order.submitted);
       {
         std::lock_guard<std::mutex> lock(mu);
         if (r.status == JobStatus::kDone) ++stats.jobs_done;
@@ -454,7 +432,7 @@ struct WorkerPool::Impl {
           if (error.empty()) {
             Install(j, std::move(plan));
             j.active = true;
-            j.timings.queued_seconds = Seconds(Clock::now() - j.submitted);
+            j.timings.queued_seconds = Seconds(Clock::now() - j.order.submitted);
           }
           break;
         case Unit::Kind::kStats:
@@ -492,27 +470,29 @@ struct WorkerPool::Impl {
     --pumps;
   }
 
-  // Under mu: the next batch, most urgent slices first.
+  // Under mu: the next batch as the scheduler forms it; the slices of jobs that are gone and that it
+  // passed over leave the queue with it.
   std::vector<ReadySlice> TakeBatch() {
-    const Clock::time_point now = Clock::now();
-    std::stable_sort(ready.begin(), ready.end(), [&](const ReadySlice& a, const ReadySlice& b) {
-      const double ra = Rank(*a.job, now), rb = Rank(*b.job, now);
-      if (ra != rb) return ra < rb;
-      if (a.job->seq != b.job->seq) return a.job->seq < b.job->seq;
-      return a.item < b.item;
-    });
+    std::vector<QueuedSlice> queue;
+    queue.reserve(ready.size());
+    for (const ReadySlice& r : ready) queue.push_back({r.job->order, r.item});
+    const Batch pick = scheduler.NextBatch(queue, [&](size_t i) { return ready[i].job->Dead(); }, scheduler.Now());
+    std::vector<bool> taken(ready.size(), false);
     std::vector<ReadySlice> batch;
-    size_t taken = 0;
-    for (; taken < ready.size() && static_cast<int64_t>(batch.size()) < settings.max_batch; ++taken) {
-      ReadySlice& r = ready[taken];
-      if (r.job->Dead()) {
-        --r.job->in_flight;
-        free_buffers.push_back(std::move(r.pixels));
-      } else {
-        batch.push_back(std::move(r));
-      }
+    for (size_t i : pick.slices) {
+      batch.push_back(std::move(ready[i]));
+      taken[i] = true;
     }
-    ready.erase(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(taken));
+    for (size_t i : pick.dropped) {
+      --ready[i].job->in_flight;
+      free_buffers.push_back(std::move(ready[i].pixels));
+      taken[i] = true;
+    }
+    std::vector<ReadySlice> rest;
+    for (size_t i = 0; i < ready.size(); ++i) {
+      if (!taken[i]) rest.push_back(std::move(ready[i]));
+    }
+    ready = std::move(rest);
     return batch;
   }
 
@@ -558,9 +538,10 @@ struct WorkerPool::Impl {
       ready_cv.wait(lock, [&] { return stopping || (!ready.empty() && !paused); });
       if (stopping) break;
       // Let a partial batch fill for up to MaxBatchDelayMs while more slices are on their way.
-      const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(settings.max_batch_delay_ms);
-      while (static_cast<int64_t>(ready.size()) < settings.max_batch && MoreComing() && !stopping && !paused) {
-        if (ready_cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
+      const Clock::time_point since = scheduler.Now();
+      while (!stopping && !paused &&
+             scheduler.WaitForMore(static_cast<int64_t>(ready.size()), MoreComing(), since, scheduler.Now())) {
+        if (ready_cv.wait_until(lock, scheduler.BatchDeadline(since)) == std::cv_status::timeout) break;
       }
       if (stopping) break;
       if (paused) continue;
@@ -611,12 +592,11 @@ struct WorkerPool::Impl {
           // Only the best slice's heat map is kept (it is the key slice's at the end): memory stays
           // the same whatever the number of slices.
           if (k < results[i].heat_maps.size() && !results[i].heat_maps[k].values.empty()) {
-            const int64_t positive = info.tasks[static_cast<size_t>(t)].positive_class;
-            const float score = positive >= 0 && static_cast<size_t>(positive) < p.size() ? p[static_cast<size_t>(positive)] : 0;
-            // As the key slice is chosen: the highest score, the first slice among equals.
+            const size_t index = ScoreIndex(info.tasks[static_cast<size_t>(t)]);
+            const float score = index < p.size() ? p[index] : 0;
+            // As the key slice is chosen (slices arrive in any order here).
             auto best = j.best_heat_map.find(t);
-            if (best == j.best_heat_map.end() || score > best->second.score ||
-                (score == best->second.score && item.slice < best->second.slice)) {
+            if (best == j.best_heat_map.end() || BetterKeySlice(score, item.slice, best->second.score, best->second.slice)) {
               j.best_heat_map[t] = {score, item.slice, std::move(results[i].heat_maps[k])};
             }
           }
@@ -650,52 +630,17 @@ struct WorkerPool::Impl {
       for (int t : j.tasks) {
         const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
         TaskFinding out;
-        out.task = task.name;
-        out.head = task.head;
-        out.head_digest = task.head_digest;
-        out.is3d = task.is3d;
-        out.regression = task.regression;
-        out.labels = task.labels;
-        out.positive_class = task.positive_class;
-        out.positive_label = task.positive_class >= 0 ? task.labels[static_cast<size_t>(task.positive_class)] : "";
-        out.aggregation = task.settings.aggregate;
-        out.threshold = task.settings.threshold;
-        out.finding = task.settings.finding;
-        if (task.settings.finding_site) {
-          out.has_finding_site = true;
-          out.finding_site = *task.settings.finding_site;
-        }
-        const size_t positive = task.positive_class >= 0 ? static_cast<size_t>(task.positive_class) : 0;
         if (task.is3d) {
           std::vector<const SliceTokens*> tokens;
           for (int64_t s : j.kept[t]) tokens.push_back(&j.tokens[t].at(s));
-          out.class_probabilities = model.Run3D(t, tokens);
-          out.pooled_slices = j.kept[t];
-          out.probability = out.class_probabilities.at(positive);
-          out.key_slice = j.kept[t][j.kept[t].size() / 2];
+          out = Aggregate3D(task, model.Run3D(t, tokens), j.kept[t]);
         } else {
-          const auto& per_slice = j.probabilities[t];
-          out.slice_scores.resize(per_slice.size());
-          for (size_t s = 0; s < per_slice.size(); ++s) out.slice_scores[s] = per_slice[s].at(positive);
-          const auto best = std::max_element(out.slice_scores.begin(), out.slice_scores.end());
-          out.key_slice = best - out.slice_scores.begin();
-          std::vector<float> sorted = out.slice_scores;
-          std::sort(sorted.begin(), sorted.end(), std::greater<float>());
-          size_t k = sorted.size();
-          if (task.settings.aggregate == config::Aggregation::kMax) k = 1;
-          if (task.settings.aggregate == config::Aggregation::kTopKMean) {
-            k = std::min(sorted.size(), static_cast<size_t>(task.settings.top_k));
-          }
-          double sum = 0;
-          for (size_t i = 0; i < k; ++i) sum += sorted[i];
-          out.probability = sum / static_cast<double>(k);
-          out.class_probabilities = per_slice[static_cast<size_t>(out.key_slice)];
+          out = Aggregate2D(task, j.probabilities[t]);
           if (auto map = j.best_heat_map.find(t); map != j.best_heat_map.end()) {
             CURIA_CHECK(map->second.slice == out.key_slice);
             out.heat_map = std::move(map->second.map);
           }
         }
-        out.present = !task.regression && out.probability >= out.threshold;
         f.findings.push_back(std::move(out));
       }
     } catch (const std::exception& e) {
@@ -751,7 +696,8 @@ void WorkerPool::Submit(JobRequest request, DoneCallback on_done, ProgressCallba
   job->request = std::move(request);
   job->on_done = std::move(on_done);
   job->on_progress = std::move(on_progress);
-  job->submitted = Clock::now();
+  job->order.priority = job->request.priority;
+  job->order.submitted = impl_->scheduler.Now();
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->stopping) throw Error(ErrorCode::kUnavailable, "the worker pool is shutting down");
   for (const JobPtr& j : impl_->jobs) {
@@ -759,7 +705,7 @@ void WorkerPool::Submit(JobRequest request, DoneCallback on_done, ProgressCallba
       throw Error(ErrorCode::kInvalidArgument, "job " + job->request.id + " is already in the pool");
     }
   }
-  job->seq = impl_->next_seq++;
+  job->order.seq = impl_->next_seq++;
   impl_->jobs.push_back(job);
   impl_->StartPumps();
 }

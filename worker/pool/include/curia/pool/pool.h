@@ -11,10 +11,11 @@
 // a bounded queue; one or more workers per device take batches of up to MaxBatch slices from any
 // jobs (waiting at most MaxBatchDelayMs for a batch to fill), run the backbone and the 2-D heads,
 // and keep the tokens 3-D heads need; a study's findings are made when its last slice is through.
-// Order: stat before routine before off-peak; a job rises one level for every AgingSeconds it
-// waits, so routine work is never starved. Memory: at most MaxActiveJobs studies are being read,
-// at most QueuedSlices preprocessed slices wait, and a study keeps only per-slice scores (and the
-// tokens of its 3-D windows): it does not grow with the number of slices queued.
+// Order (scheduler.h): stat before routine before off-peak; a job rises one level for every
+// AgingSeconds it waits, so routine work is never starved. Findings from slice scores: aggregate.h.
+// Memory: at most MaxActiveJobs studies are being read, at most QueuedSlices preprocessed slices
+// wait, and a study keeps only per-slice scores (and the tokens of its 3-D windows): it does not
+// grow with the number of slices queued.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,15 +24,12 @@
 #include <vector>
 
 #include "curia/config/settings.h"
+#include "curia/pool/scheduler.h"
 #include "curia/worker/findings.h"
 #include "curia/worker/model.h"
 #include "curia/worker/volume.h"
 
 namespace curia::pool {
-
-enum class Priority { kStat = 0, kRoutine = 1, kOffPeak = 2 };
-const char* PriorityName(Priority p);
-Priority ParsePriority(const std::string& text);  // "stat" | "routine" | "off-peak"
 
 struct JobRequest {
   std::string id;  // unique among the jobs in the pool
