@@ -8,7 +8,6 @@
 // reads it (`Orthanc /etc/orthanc`): every *.json file in it, merged, a top-level key defined twice
 // being an error as it is for Orthanc.
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -18,8 +17,10 @@
 
 #include "commands.h"
 #include "curia/config/error.h"
+#include "curia/config/hints.h"
 #include "curia/config/json.h"
 #include "curia/config/log.h"
+#include "curia/config/orthanc_config.h"
 #include "curia/config/settings.h"
 #include "plugin_path.h"
 #include "curia/dicom/series.h"
@@ -31,11 +32,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kDisabledKey = "CuriaDisabled";  // the packaged example's inert section
-
-struct Problem {
-  std::string path, message, hint;
-};
+using config::ConfigFinding;
+using config::Nearest;
+using config::QuoteList;
+using Problem = ConfigFinding;  // a finding of severity kError
 
 // The members each object of the Curia section accepts (config/src/settings.cpp, rules.cpp), for
 // "did you mean" hints on unknown keys.
@@ -55,40 +55,6 @@ const std::map<std::string, std::vector<std::string>>& KnownKeys() {
       {"Condition", {"Tag", "Equals", "In", "Regex", "Range", "Exists", "All", "Any", "Not", "CalledAET", "CallingAET"}},
   };
   return keys;
-}
-
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The closest of `candidates` to `word` when it is close enough to be a typo, else "".
-std::string Nearest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::string::npos;
-  for (const std::string& c : candidates) {
-    const size_t d = EditDistance(word, c);
-    if (d < best_distance) best_distance = d, best = c;
-  }
-  const size_t allowed = std::max<size_t>(2, std::max(word.size(), best.size()) / 3);
-  return best_distance <= allowed ? best : std::string();
-}
-
-std::string QuoteList(const std::vector<std::string>& items) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", \"" : "\"") + items[i] + "\"";
-  return out;
 }
 
 // "$.Curia.Tasks.ich.Treshold" -> ("$.Curia.Tasks.ich", "Treshold"); bracketed keys and indexes too.
@@ -248,7 +214,8 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
         if (origin.count(key)) {
           problems.push_back({config::JsonPath("$", key),
                               "defined in both " + origin[key] + " and " + file + ": Orthanc refuses to start",
-                              "keep it in one file (the Curia section in curia-node.json, DicomModalities in orthanc.json)"});
+                              "keep it in one file (the Curia section in curia-node.json, DicomModalities in orthanc.json)",
+                              config::Severity::kError});
           continue;
         }
         origin[key] = file;
@@ -263,61 +230,6 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
     l.doc = config::Json::Parse(config::StripJsonComments(config::ReadTextFile(path)), path);
   }
   return l;
-}
-
-// Looks like an Orthanc configuration (rather than a Curia section alone).
-bool IsOrthancConfiguration(const config::Json& doc) {
-  for (const char* key : {"Plugins", "DicomAet", "DicomPort", "HttpPort", "StorageDirectory", "DicomModalities", kDisabledKey}) {
-    if (doc.Find(key)) return true;
-  }
-  return false;
-}
-
-// Whether Orthanc's "Plugins" list loads the Curia Node plugin; problems for missing paths.
-void CheckPlugins(const config::Json& plugins, std::vector<Problem>& problems, std::vector<std::string>& warnings) {
-  if (!plugins.IsArray()) {
-    problems.push_back({"$.Plugins", "expected an array of files and folders, found " + plugins.Describe(), ""});
-    return;
-  }
-  bool found = false;
-  for (size_t i = 0; i < plugins.AsArray().size(); ++i) {
-    const config::Json& e = plugins.AsArray()[i];
-    if (!e.IsString()) continue;
-    const std::string p = e.AsString();
-    const std::string at = config::JsonPath("$.Plugins", i);
-    std::error_code ec;
-    if (!fs::exists(p, ec)) {
-      problems.push_back({at, "\"" + p + "\" does not exist: Orthanc starts without it (logging \"Inexistent path to plugins\")",
-                          "build the plugin, or point to the installed /usr/share/orthanc/plugins/" + std::string(kPluginFile)});
-      continue;
-    }
-    if (fs::is_directory(p, ec)) {
-      found = found || fs::exists(fs::path(p) / kPluginFile, ec);
-    } else {
-      found = found || fs::path(p).filename().string().find("OrthancCuriaNode") != std::string::npos;
-    }
-  }
-  if (!found) warnings.push_back("$.Plugins: no entry loads " + std::string(kPluginFile) + ": Orthanc would not run the node");
-}
-
-// Every {"Tag": K} of a Match tree, against the DICOM dictionary (as the plugin checks them).
-void CheckTags(const config::Json& condition, const std::string& path, std::vector<Problem>& problems) {
-  if (!condition.IsObject()) return;
-  if (const config::Json* tag = condition.Find("Tag"); tag && tag->IsString() && !tag->AsString().empty() &&
-                                                      tag->AsString() != "CalledAET" && tag->AsString() != "CallingAET" &&
-                                                      !dicom::IsDicomKeyword(tag->AsString())) {
-    problems.push_back({path + ".Tag", "\"" + tag->AsString() + "\" is not a DICOM keyword",
-                        "keywords are as in DICOM PS3.6 and case-sensitive, e.g. \"Modality\", \"BodyPartExamined\", "
-                        "\"SeriesDescription\""});
-  }
-  for (const char* list : {"All", "Any"}) {
-    const config::Json* children = condition.Find(list);
-    if (!children || !children->IsArray()) continue;
-    for (size_t i = 0; i < children->AsArray().size(); ++i) {
-      CheckTags(children->AsArray()[i], config::JsonPath(path + "." + list, i), problems);
-    }
-  }
-  if (const config::Json* n = condition.Find("Not")) CheckTags(*n, path + ".Not", problems);
 }
 
 }  // namespace
@@ -341,20 +253,24 @@ int ValidateConfigCommand(const Args& args) {
   std::vector<std::string> warnings;
   const Loaded loaded = Load(path, problems, warnings);
   const config::Json& doc = loaded.doc;
-  const bool orthanc = IsOrthancConfiguration(doc);
+  const bool orthanc = config::IsOrthancConfiguration(doc);
   const config::Json* section = doc.Find("Curia");
   const std::string root = section || orthanc ? "$.Curia" : "$";
 
-  if (!section && orthanc) {
-    problems.push_back({"$.Curia", "no \"Curia\" section: the plugin stays idle",
-                        doc.Find(kDisabledKey) ? "the packaged example is disabled: rename \"" + std::string(kDisabledKey) +
-                                                     "\" to \"Curia\" (docs/installation.md)"
-                                               : "add a Curia section (curia init writes a complete configuration)"});
+  // What the plugin checks against the rest of Orthanc's configuration (config/orthanc_config.h),
+  // plus the Plugins list. Rule tags and destinations are read from the JSON as written: checked
+  // even when other parts of the section are wrong, so that one run shows every problem.
+  config::OrthancCheckOptions options;
+  options.section_alone = !orthanc;
+  options.plugin_file = kPluginFile;
+  options.is_dicom_keyword = dicom::IsDicomKeyword;
+  for (ConfigFinding& f : config::CheckOrthancConfiguration(doc, options)) {
+    if (f.severity == config::Severity::kWarning) {
+      warnings.push_back(config::Describe(f));
+    } else {
+      problems.push_back(std::move(f));
+    }
   }
-  if (doc.Find("Curia") && doc.Find(kDisabledKey)) {
-    warnings.push_back("$." + std::string(kDisabledKey) + ": ignored (a \"Curia\" section is there too)");
-  }
-  if (const config::Json* plugins = doc.Find("Plugins")) CheckPlugins(*plugins, problems, warnings);
 
   std::optional<config::CuriaSettings> settings;
   if (section || !orthanc) {
@@ -362,48 +278,6 @@ int ValidateConfigCommand(const Args& args) {
       settings = config::ParseCuriaSettings(doc, path, loaded.base_dir);
     } catch (const Error& e) {
       for (Problem& pr : ProblemsOf(e.what(), path, root, TaskNames(section ? section : &doc))) problems.push_back(pr);
-    }
-  }
-
-  // Rule tags and destinations, read from the JSON as written: checked even when other parts of the
-  // section are wrong, so that one run shows every problem.
-  const config::Json* curia = section ? section : (orthanc ? nullptr : &doc);
-  const config::Json* rules = curia && curia->IsObject() ? curia->Find("Rules") : nullptr;
-  if (rules && rules->IsArray()) {
-    const config::Json* modalities = doc.Find("DicomModalities");
-    const config::Json* in_db = doc.Find("DicomModalitiesInDatabase");
-    const bool modalities_in_db = in_db && in_db->IsBool() && in_db->AsBool();
-    std::vector<std::string> known;
-    if (modalities && modalities->IsObject()) {
-      for (const auto& [name, value] : modalities->AsObject()) known.push_back(name);
-    }
-    bool unchecked = false;
-    for (size_t i = 0; i < rules->AsArray().size(); ++i) {
-      const config::Json& rule = rules->AsArray()[i];
-      if (!rule.IsObject()) continue;
-      const std::string rule_path = config::JsonPath(root + ".Rules", i);
-      if (const config::Json* match = rule.Find("Match")) CheckTags(*match, rule_path + ".Match", problems);
-      const config::Json* d = rule.Find("Destinations");
-      if (!d || !d->IsArray()) continue;
-      for (size_t k = 0; k < d->AsArray().size(); ++k) {
-        if (!d->AsArray()[k].IsString()) continue;
-        const std::string name = d->AsArray()[k].AsString();
-        if (modalities_in_db || (modalities && modalities->Find(name))) continue;
-        if (!modalities) {
-          unchecked = true;
-          continue;
-        }
-        const std::string near = Nearest(name, known);
-        problems.push_back({config::JsonPath(rule_path + ".Destinations", k),
-                            "\"" + name + "\" is not in Orthanc's DicomModalities",
-                            !near.empty() ? "did you mean \"" + near + "\"?"
-                                          : "add \"" + name + "\": {\"AET\": \"PACS\", \"Host\": \"10.0.0.5\", \"Port\": 104} to "
-                                            "DicomModalities" + (known.empty() ? "" : " (known: " + QuoteList(known) + ")")});
-      }
-    }
-    if (unchecked) {
-      warnings.push_back("no DicomModalities here: rule destinations not checked (validate the whole configuration, "
-                         "e.g. the folder /etc/orthanc)");
     }
   }
 
@@ -434,11 +308,7 @@ int ValidateConfigCommand(const Args& args) {
 
   for (const std::string& w : warnings) std::cout << "warning: " << w << "\n";
   if (!problems.empty()) {
-    for (const Problem& pr : problems) {
-      std::cout << path << ": " << pr.path << ": " << pr.message;
-      if (!pr.hint.empty()) std::cout << " (hint: " << pr.hint << ")";
-      std::cout << "\n";
-    }
+    for (const Problem& pr : problems) std::cout << path << ": " << config::Describe(pr) << "\n";
     std::cout << problems.size() << " problem" << (problems.size() == 1 ? "" : "s")
               << ": the node would not start (Orthanc stops with these messages)\n";
     return 1;

@@ -2,29 +2,10 @@
 #include "orthanc_rest.h"
 
 #include "curia/config/error.h"
+#include "sdk_memory.h"
 
 namespace curia::sdk {
 namespace {
-
-// Owns an answer of the SDK.
-class Buffer {
- public:
-  explicit Buffer(OrthancPluginContext* context) : context_(context) {
-    buffer_.data = nullptr;
-    buffer_.size = 0;
-  }
-  ~Buffer() {
-    if (buffer_.data) OrthancPluginFreeMemoryBuffer(context_, &buffer_);
-  }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  OrthancPluginMemoryBuffer* get() { return &buffer_; }
-  std::string str() const { return buffer_.data ? std::string(static_cast<const char*>(buffer_.data), buffer_.size) : ""; }
-
- private:
-  OrthancPluginContext* context_;
-  OrthancPluginMemoryBuffer buffer_;
-};
 
 Error Failure(OrthancPluginContext* context, const std::string& what, OrthancPluginErrorCode code) {
   std::string message = what + ": " + OrthancPluginGetErrorDescription(context, code) + " (Orthanc error " +
@@ -36,7 +17,7 @@ Error Failure(OrthancPluginContext* context, const std::string& what, OrthancPlu
 }  // namespace
 
 std::optional<std::string> OrthancRest::Get(const std::string& uri) {
-  Buffer answer(context_);
+  MemoryBuffer answer(context_);
   const OrthancPluginErrorCode code = OrthancPluginRestApiGet(context_, answer.get(), uri.c_str());
   if (code == OrthancPluginErrorCode_UnknownResource) return std::nullopt;
   if (code != OrthancPluginErrorCode_Success) throw Failure(context_, "GET " + uri, code);
@@ -45,7 +26,7 @@ std::optional<std::string> OrthancRest::Get(const std::string& uri) {
 
 std::string OrthancRest::Post(const std::string& uri, const std::string& body) {
   if (body.size() > UINT32_MAX) throw Error(ErrorCode::kInvalidArgument, "POST " + uri + ": body larger than 4 GB");
-  Buffer answer(context_);
+  MemoryBuffer answer(context_);
   const OrthancPluginErrorCode code = OrthancPluginRestApiPost(context_, answer.get(), uri.c_str(), body.data(),
                                                                static_cast<uint32_t>(body.size()));
   if (code != OrthancPluginErrorCode_Success) throw Failure(context_, "POST " + uri, code);

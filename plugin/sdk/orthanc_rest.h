@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// node::IOrthanc over the SDK's REST calls (safe from the node's own threads), with RAII for the
-// SDK's memory buffers.
+// node::IOrthanc over the SDK's REST calls (safe from the node's own threads); the SDK's answer
+// buffers are owned by sdk_memory.h's MemoryBuffer.
 #include <orthanc/OrthancCPlugin.h>
 
 #include "curia/node/orthanc.h"

@@ -5,19 +5,25 @@
 #include <malloc.h>
 #include <orthanc/OrthancCPlugin.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/config/log.h"
-#include "curia/config/rules.h"
+#include "curia/config/orthanc_config.h"
 #include "curia/config/settings.h"
 #include "curia/dicom/series.h"
 #include "curia/nn/torch_model.h"
 #include "curia/node/node.h"
 #include "orthanc_rest.h"
+#include "protect.h"
+#include "sdk_memory.h"
 
 namespace curia::sdk {
 namespace {
@@ -45,65 +51,63 @@ void InstallLogSink() {
 }
 
 config::Json ReadOrthancConfiguration() {
-  char* text = OrthancPluginGetConfiguration(g_context);
+  const OrthancString text(g_context, OrthancPluginGetConfiguration(g_context));
   if (!text) throw Error(ErrorCode::kUnavailable, "Orthanc did not give its configuration");
-  std::string copy(text);
-  OrthancPluginFreeString(g_context, text);
-  return config::Json::Parse(copy, "Orthanc configuration");
+  return config::Json::Parse(text.c_str(), "Orthanc configuration");
 }
 
-std::string StringOr(const config::Json& doc, const char* key, const std::string& fallback) {
-  const config::Json* v = doc.Find(key);
-  return v && v->IsString() ? v->AsString() : fallback;
-}
-
-// What the Curia section refers to in the rest of Orthanc's configuration, and the DICOM keywords
-// of the rules (config/ checks their shape only).
-void CheckAgainstOrthanc(const config::CuriaSettings& s, const config::Json& doc) {
-  config::Diagnostics diag("Orthanc configuration");
-  for (const auto& [keyword, path] : config::RuleTagKeywords(s)) {
-    if (!dicom::IsDicomKeyword(keyword)) diag.Add(path, "\"" + keyword + "\" is not a DICOM keyword (e.g. \"SeriesDescription\")");
-  }
-  const config::Json* in_db = doc.Find("DicomModalitiesInDatabase");
-  const bool modalities_in_db = in_db && in_db->IsBool() && in_db->AsBool();
-  const config::Json* modalities = doc.Find("DicomModalities");
-  for (size_t i = 0; i < s.rules.size(); ++i) {
-    for (size_t k = 0; k < s.rules[i].destinations.size(); ++k) {
-      const std::string& d = s.rules[i].destinations[k];
-      if (modalities_in_db || (modalities && modalities->Find(d))) continue;
-      diag.Add(s.rules[i].path + ".Destinations[" + std::to_string(k) + "]",
-               "\"" + d + "\" is not in Orthanc's DicomModalities");
+// The Curia section parsed, and checked against the rest of Orthanc's configuration by the checks
+// `curia validate-config` runs too (config/orthanc_config.h): every error in one curia::Error
+// (Orthanc stops with it), warnings logged. nullopt without a Curia section: the plugin stays idle.
+std::optional<config::CuriaSettings> ReadSettings(const config::Json& doc) {
+  config::OrthancCheckOptions options;
+  options.complete = true;  // all Orthanc reads: what it lacks, Orthanc lacks
+  options.is_dicom_keyword = dicom::IsDicomKeyword;
+  std::string errors;
+  for (const config::ConfigFinding& f : config::CheckOrthancConfiguration(doc, options)) {
+    if (f.severity == config::Severity::kWarning || !doc.Find("Curia")) {
+      log::Warning("plugin", "Orthanc configuration: " + config::Describe(f));
+    } else {
+      errors += (errors.empty() ? "" : "\n") + std::string("Orthanc configuration: ") + config::Describe(f);
     }
   }
-  diag.ThrowIfAny();
-}
-
-OrthancPluginErrorCode OnStoredInstance(const OrthancPluginDicomInstance* instance, const char* /*instance_id*/) {
-  if (!g_plugin) return OrthancPluginErrorCode_Success;
+  if (!doc.Find("Curia")) return std::nullopt;
+  std::optional<config::CuriaSettings> settings;
+  std::string problems;
   try {
+    settings = config::ParseCuriaSettings(doc, "Orthanc configuration", ".");
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kInvalidArgument) throw;
+    problems = e.what();  // one line per problem of the section
+  }
+  if (!errors.empty()) problems += (problems.empty() ? "" : "\n") + errors;
+  if (!problems.empty()) throw Error(ErrorCode::kInvalidArgument, problems);
+  return settings;
+}
+
+OrthancPluginErrorCode OnStoredInstance(const OrthancPluginDicomInstance* instance, const char* instance_id) {
+  if (!g_plugin) return OrthancPluginErrorCode_Success;
+  return Protect("stored-instance callback", instance_id, [&] {
     if (OrthancPluginGetInstanceOrigin(g_context, instance) == OrthancPluginInstanceOrigin_Plugin) {
-      return OrthancPluginErrorCode_Success;  // made by a plugin (ours or another): never work for us
+      return;  // made by a plugin (ours or another): never work for us
     }
-    char* json = OrthancPluginGetInstanceSimplifiedJson(g_context, instance);
-    if (!json) return OrthancPluginErrorCode_Success;
-    const config::Json tags = config::Json::Parse(json, "instance");
-    OrthancPluginFreeString(g_context, json);
+    const OrthancString json(g_context, OrthancPluginGetInstanceSimplifiedJson(g_context, instance));
+    if (!json) return;
+    const config::Json tags = config::Json::Parse(json.c_str(), "instance");
     const config::Json* uid = tags.Find("StudyInstanceUID");
-    if (!uid || !uid->IsString()) return OrthancPluginErrorCode_Success;
+    if (!uid || !uid->IsString()) return;
+    // Both strings are Orthanc's (lent, not to be freed).
     const char* calling = OrthancPluginGetInstanceRemoteAet(g_context, instance);
     const char* called = OrthancPluginHasInstanceMetadata(g_context, instance, "CalledAET")
                              ? OrthancPluginGetInstanceMetadata(g_context, instance, "CalledAET")
                              : nullptr;
     g_plugin->node->OnInstanceStored(uid->AsString(), calling ? calling : "", called ? called : "");
-  } catch (const std::exception& e) {
-    log::Error("plugin", std::string("stored-instance callback: ") + e.what());
-  }
-  return OrthancPluginErrorCode_Success;
+  });
 }
 
 OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResourceType /*level*/, const char* id) {
   if (!g_plugin) return OrthancPluginErrorCode_Success;
-  try {
+  return Protect("change callback", id, [&] {
     switch (type) {
       case OrthancPluginChangeType_OrthancStarted: g_plugin->node->Start(); break;
       case OrthancPluginChangeType_OrthancStopped: g_plugin->node->Stop(); break;
@@ -111,43 +115,70 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
       case OrthancPluginChangeType_StableSeries: g_plugin->node->OnStable(true, id ? id : ""); break;
       default: break;
     }
-  } catch (const std::exception& e) {
-    log::Error("plugin", std::string("change callback: ") + e.what());
-  }
-  return OrthancPluginErrorCode_Success;
+  });
 }
 
-OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* /*url*/, const OrthancPluginHttpRequest* request) {
-  node::HttpRequest r;
-  switch (request->method) {
-    case OrthancPluginHttpMethod_Get: r.method = "GET"; break;
-    case OrthancPluginHttpMethod_Post: r.method = "POST"; break;
-    case OrthancPluginHttpMethod_Put: r.method = "PUT"; break;
-    default: r.method = "DELETE"; break;
+// The methods of the /curia API (plugin/node/src/api.cpp). A request with another one is answered
+// 405 here, as is a 405 of the node (a known path, another method): the SDK sends a 405 only
+// through OrthancPluginSendMethodNotAllowed, with the methods for the Allow header.
+constexpr std::array<std::string_view, 2> kApiMethods = {"GET", "POST"};
+
+const std::string& AllowedMethods() {
+  static const std::string allowed = [] {
+    std::string s;
+    for (std::string_view m : kApiMethods) s += (s.empty() ? "" : ",") + std::string(m);
+    return s;
+  }();
+  return allowed;
+}
+
+// The request's method as the node names it; nullopt when the node does not serve it (or the SDK
+// sends a value this build does not know).
+std::optional<std::string> ApiMethod(OrthancPluginHttpMethod method) {
+  std::string name;
+  switch (method) {
+    case OrthancPluginHttpMethod_Get: name = "GET"; break;
+    case OrthancPluginHttpMethod_Post: name = "POST"; break;
+    case OrthancPluginHttpMethod_Put: name = "PUT"; break;
+    case OrthancPluginHttpMethod_Delete: name = "DELETE"; break;
+    default: return std::nullopt;
   }
-  r.path = "/" + std::string(request->groupsCount > 0 ? request->groups[0] : "");
-  for (uint32_t i = 0; i < request->getCount; ++i) r.query[request->getKeys[i]] = request->getValues[i];
-  if (request->body && request->bodySize) r.body.assign(static_cast<const char*>(request->body), request->bodySize);
-  const node::HttpResponse answer = g_plugin->node->Handle(r);
-  if (answer.status == 200) {
-    OrthancPluginAnswerBuffer(g_context, output, answer.body.data(), static_cast<uint32_t>(answer.body.size()),
-                              answer.content_type.c_str());
-  } else {
-    OrthancPluginSendHttpStatus(g_context, output, static_cast<uint16_t>(answer.status), answer.body.data(),
-                                static_cast<uint32_t>(answer.body.size()));
-  }
-  return OrthancPluginErrorCode_Success;
+  return std::find(kApiMethods.begin(), kApiMethods.end(), name) != kApiMethods.end() ? std::optional(name) : std::nullopt;
+}
+
+OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url, const OrthancPluginHttpRequest* request) {
+  return ProtectRest(g_context, output, url, [&] {
+    const std::optional<std::string> method = ApiMethod(request->method);
+    if (!method) {
+      OrthancPluginSendMethodNotAllowed(g_context, output, AllowedMethods().c_str());
+      return;
+    }
+    node::HttpRequest r;
+    r.method = *method;
+    r.path = "/" + std::string(request->groupsCount > 0 ? request->groups[0] : "");
+    for (uint32_t i = 0; i < request->getCount; ++i) r.query[request->getKeys[i]] = request->getValues[i];
+    if (request->body && request->bodySize) r.body.assign(static_cast<const char*>(request->body), request->bodySize);
+    const node::HttpResponse answer = g_plugin->node->Handle(r);
+    if (answer.body.size() > UINT32_MAX) throw Error(ErrorCode::kInternal, "answer larger than 4 GB");
+    if (answer.status == 200) {
+      OrthancPluginAnswerBuffer(g_context, output, answer.body.data(), static_cast<uint32_t>(answer.body.size()),
+                                answer.content_type.c_str());
+    } else if (answer.status == 405) {
+      OrthancPluginSendMethodNotAllowed(g_context, output, AllowedMethods().c_str());
+    } else {
+      OrthancPluginSendHttpStatus(g_context, output, static_cast<uint16_t>(answer.status), answer.body.data(),
+                                  static_cast<uint32_t>(answer.body.size()));
+    }
+  });
 }
 
 void OnRefreshMetrics() {
   if (!g_plugin) return;
-  try {
+  Protect("metrics callback", nullptr, [] {
     for (const auto& [name, value] : g_plugin->node->Metrics()) {
       OrthancPluginSetMetricsValue(g_context, name.c_str(), static_cast<float>(value), OrthancPluginMetricsType_Default);
     }
-  } catch (const std::exception& e) {
-    log::Warning("plugin", std::string("metrics: ") + e.what());
-  }
+  });
 }
 
 // glibc raises its mmap threshold each time a large block is freed (up to 32 MiB); from then on the
@@ -170,22 +201,16 @@ void FixMmapThreshold() {
 // here, with the message, rather than later.
 void Initialize() {
   const config::Json doc = ReadOrthancConfiguration();
-  const config::Json* section = doc.Find("Curia");
-  if (!section) {
-    log::Warning("plugin", "no \"Curia\" section in Orthanc's configuration: the plugin stays idle");
-    return;
-  }
-  config::CuriaSettings settings = config::ParseCuriaSettings(doc, "Orthanc configuration", ".");
-  CheckAgainstOrthanc(settings, doc);
+  std::optional<config::CuriaSettings> parsed = ReadSettings(doc);
+  if (!parsed) return;  // no Curia section: idle (ReadSettings logged why)
+  config::CuriaSettings settings = std::move(*parsed);
   FixMmapThreshold();
   if (settings.rules.empty()) log::Warning("plugin", "no routing rule: studies are kept but nothing is analysed");
-  std::string database = settings.database;
-  if (database.empty()) database = StringOr(doc, "IndexDirectory", StringOr(doc, "StorageDirectory", "OrthancStorage")) + "/curia.sqlite";
-  const config::Json* stable_age = doc.Find("StableAge");
+  const std::string database = settings.database.empty() ? config::DefaultDatabasePath(doc) : settings.database;
   node::NodeInfo info;
   info.version = CURIA_VERSION_STRING;
-  info.stable_age_s = stable_age && stable_age->IsNumber() && stable_age->AsDouble() > 0 ? stable_age->AsDouble() : 60;
-  info.section = *section;
+  info.stable_age_s = config::StableAgeSeconds(doc);
+  info.section = *doc.Find("Curia");
   info.destinations = config::Json::Object{};
   if (const config::Json* modalities = doc.Find("DicomModalities")) {
     for (const config::RuleSettings& rule : settings.rules) {
@@ -231,11 +256,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   OrthancPluginSetDescription(context, "Curia Node: the Curia radiology foundation model on studies sent to Orthanc "
                                        "(RESEARCH USE ONLY)");
   InstallLogSink();
-  try {
-    Initialize();
-  } catch (const std::exception& e) {
-    const std::string message = std::string("Curia Node cannot start, so Orthanc stops: ") + e.what();
-    OrthancPluginLogError(context, message.c_str());
+  if (Protect("cannot start, so Orthanc stops", nullptr, Initialize) != OrthancPluginErrorCode_Success) {
     curia::log::SetSink({});
     return -1;
   }
@@ -244,11 +265,11 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
   using namespace curia::sdk;
-  if (g_plugin) {
-    g_plugin->node->Stop();
-    delete g_plugin;
+  Protect("finalize", nullptr, [] {
+    std::unique_ptr<Plugin> plugin(g_plugin);
     g_plugin = nullptr;
-  }
+    if (plugin) plugin->node->Stop();
+  });
   curia::log::SetSink({});
 }
 

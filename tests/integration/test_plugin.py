@@ -6,12 +6,15 @@ Run from this folder: /usr/bin/python3 -m unittest -v test_plugin            (ev
                       /usr/bin/python3 -m unittest -v test_plugin.EndToEnd   (one class)
 CURIA_KEEP_TMP=1 keeps the temporary folders (configurations, Orthanc logs, databases).
 """
+import base64
 import json
 import os
 import re
 import sys
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -409,7 +412,8 @@ class Access(PluginTestCase):
     ROUTES = [("GET", "/curia/health"), ("GET", "/curia/jobs"), ("GET", "/curia/jobs/1"),
               ("POST", "/curia/jobs/1/retry"), ("POST", "/curia/jobs/1/cancel"),
               ("POST", "/curia/studies/x/process"), ("POST", "/curia/rules/test"), ("GET", "/curia/metrics"),
-              ("GET", "/curia/config"), ("GET", "/curia/no-such-route")]
+              ("GET", "/curia/config"), ("GET", "/curia/no-such-route"), ("PUT", "/curia/health"),
+              ("DELETE", "/curia/jobs/1")]
 
     def test_routes_need_credentials(self):
         for auth in (None, ("test", "wrong"), ("nobody", "test")):
@@ -422,6 +426,23 @@ class Access(PluginTestCase):
                 self.assertEqual(status, 401, f"{method} {path} with {auth}: {status} {str(body)[:300]}")
         status, _ = self.node.status_of("GET", "/curia/health", None)
         self.assertEqual(status, 200)
+
+    def test_methods_the_api_does_not_serve(self):
+        """PUT and DELETE: 405 with the methods the API serves in Allow (not served as another method)."""
+        token = base64.b64encode(f"{h.USER}:{h.PASSWORD}".encode()).decode()
+        for method in ("PUT", "DELETE"):
+            for path in ("/curia/health", "/curia/jobs/1", "/curia/jobs/1/cancel", "/curia/no-such-route"):
+                req = urllib.request.Request(f"http://127.0.0.1:{self.node.http_port}{path}", method=method,
+                                             data=b"{}" if method == "PUT" else None,
+                                             headers={"Authorization": f"Basic {token}"})
+                with self.assertRaises(urllib.error.HTTPError, msg=f"{method} {path}") as caught:
+                    urllib.request.urlopen(req, timeout=30).close()
+                self.assertEqual(caught.exception.code, 405, f"{method} {path}: {caught.exception.read()[:300]}")
+                allow = caught.exception.headers.get("Allow", "")
+                self.assertEqual(sorted(m.strip() for m in allow.split(",")), ["GET", "POST"], f"{method} {path}")
+        # The API still answers its own methods.
+        self.assertEqual(self.node.status_of("GET", "/curia/health", None)[0], 200)
+        self.assertEqual(self.node.status_of("GET", "/curia/no-such-route", None)[0], 404)
 
     def test_no_patient_data_in_our_log(self):
         files = h.phantom(self.ws.sub("named"), 4, seed=71,
