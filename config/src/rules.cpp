@@ -101,10 +101,10 @@ std::string Re2Problem(const RE2& re) {
   const std::string& arg = re.error_arg();
   if (re.error_code() == RE2::ErrorBadEscape && arg == "\\k") return BackReferenceProblem("\\k<name>");
   if (re.error_code() == RE2::ErrorBadPerlOp && (arg == "(?=" || arg == "(?!" || arg == "(?<")) {
-    const std::string what = arg == "(?<" ? " is a lookbehind or a named group: " : " is a lookahead: ";
-    return arg + what + kLinearEngine +
-           "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} with {\"Not\": ...}), and write a "
-           "named group as (?P<name>...)";
+    const bool behind = arg == "(?<";
+    return arg + (behind ? " is a lookbehind or a named group: " : " is a lookahead: ") + kLinearEngine +
+           "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} with {\"Not\": ...})" +
+           (behind ? ", and write a named group as (?P<name>...)" : "");
   }
   if (re.error_code() == RE2::ErrorBadEscape && arg == "\\u") {
     return re.error() + " (write a character by its code as \\x{e9})";

@@ -285,7 +285,7 @@ TEST(Rules, RegexConstructsRe2LeavesOut) {
   EXPECT_EQ(refused(R"(^(?!SCOUT))"),
             (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression \"^(?!SCOUT)\": (?! is a "
                      "lookahead: " + linear + "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} "
-                     "with {\"Not\": ...}), and write a named group as (?P<name>...)"}));
+                     "with {\"Not\": ...})"}));
   // The path names where the pattern is, in a Series selector too.
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Series": {"Description": "(?i)(AX|COR) \\1"}}])"),
             (Reasons{"curia.json: $.Curia.Rules[0].Series.Description: invalid regular expression "
