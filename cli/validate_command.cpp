@@ -123,7 +123,8 @@ std::string HintFor(const std::string& path, const std::string& message, const s
     return "Head is a head subfolder of Model.Path (holding config.json and model.safetensors)";
   }
   if (message.find("invalid regular expression") != std::string::npos) {
-    return "ECMAScript syntax; write \"(?i)\" at the start for case-insensitive matching, and double backslashes in JSON";
+    return "RE2 syntax (no back-references or lookaround); write \"(?i)\" at the start for case-insensitive matching, "
+           "and double backslashes in JSON";
   }
   if (message.find("is already the name of") != std::string::npos) return "give each rule its own Name";
   if (message.find("UID root") != std::string::npos) return "\"2.25\" (the default) or your organisation's root";

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/config/rules.h"
 
+#include <re2/re2.h>
+
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -9,14 +11,18 @@
 #include "curia/config/settings.h"
 
 namespace curia::config {
+
+// Declared in rules.h, so that RulePattern can hold it without including RE2.
+struct CompiledRegex {
+  CompiledRegex(std::string_view pattern, const RE2::Options& options) : re(pattern, options) {}
+  RE2 re;
+};
+
 namespace {
 
 constexpr const char* kCalledAet = "CalledAET";
 constexpr const char* kCallingAet = "CallingAET";
 constexpr size_t kMaxShownValue = 128;  // longer DICOM values are cut in explanations
-// std::regex recurses about once per character: longer values (long text tags) are not searched,
-// so that a rule cannot exhaust a thread's stack. Short and long strings (LO, SH, CS, PN) fit.
-constexpr size_t kMaxRegexValue = 1024;
 
 bool IsPseudoTag(const std::string& tag) { return tag == kCalledAet || tag == kCallingAet; }
 
@@ -62,39 +68,48 @@ bool IsRuleName(const std::string& name) {
   return true;
 }
 
-// libstdc++'s regex compiler reads the number of a repeat count ("a{5,9}") or a back-reference
-// ("\\12") into a long without an overflow check, which is undefined behaviour for long digit runs.
-// Such numbers mean nothing in a routing rule, so they are refused before the compiler sees them.
-// Returns a reason, or "" when the pattern is fine.
-constexpr size_t kMaxRegexNumberDigits = 6;
-std::string RegexNumberProblem(std::string_view re) {
-  const auto digits_at = [&](size_t i) {
-    size_t n = 0;
-    while (i + n < re.size() && re[i + n] >= '0' && re[i + n] <= '9') ++n;
-    return n;
-  };
-  bool in_class = false;
-  for (size_t i = 0; i < re.size(); ++i) {
-    const char c = re[i];
-    if (c == '\\') {
-      if (digits_at(i + 1) > kMaxRegexNumberDigits) return "a back-reference number longer than 6 digits";
-      ++i;  // the escaped character
-    } else if (in_class) {
-      if (c == ']') in_class = false;
-    } else if (c == '[') {
-      in_class = true;
-      if (i + 1 < re.size() && re[i + 1] == '^') ++i;
-      if (i + 1 < re.size() && re[i + 1] == ']') ++i;  // a leading ']' is a member
-    } else if (c == '{') {
-      const size_t low = digits_at(i + 1);
-      const size_t comma = i + 1 + low;
-      const size_t high = comma < re.size() && re[comma] == ',' ? digits_at(comma + 1) : 0;
-      if (low > kMaxRegexNumberDigits || high > kMaxRegexNumberDigits) {
-        return "a repeat count longer than 6 digits";
-      }
+constexpr const char* kLinearEngine =
+    "RE2, the node's regular-expression engine, runs in linear time and does not support ";
+
+// RE2 reads "\1" to "\7" followed by octal digits as a character code ("\123" is "S") and refuses
+// the others, where a rule written for Perl or ECMAScript means a back-reference. So every "\1" to
+// "\9" is refused here with the reason, before RE2 can give such a pattern another meaning (text
+// quoted between \Q and \E is literal and skipped). Returns the escape, or "" when there is none.
+std::string BackReference(std::string_view re) {
+  for (size_t i = 0; i + 1 < re.size(); ++i) {
+    if (re[i] != '\\') continue;
+    const char next = re[i + 1];
+    if (next >= '1' && next <= '9') return std::string(re.substr(i, 2));
+    if (next == 'Q') {
+      const size_t end = re.find("\\E", i + 2);
+      if (end == std::string_view::npos) return "";
+      i = end;
     }
+    ++i;  // the escaped character
   }
   return "";
+}
+
+std::string BackReferenceProblem(const std::string& escape) {
+  return escape + " is a back-reference: " + kLinearEngine +
+         "back-references; spell out the alternatives instead (\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values "
+         "with \"In\"";
+}
+
+// Why RE2 refused a pattern, with what to write instead for what RE2 leaves out on purpose.
+std::string Re2Problem(const RE2& re) {
+  const std::string& arg = re.error_arg();
+  if (re.error_code() == RE2::ErrorBadEscape && arg == "\\k") return BackReferenceProblem("\\k<name>");
+  if (re.error_code() == RE2::ErrorBadPerlOp && (arg == "(?=" || arg == "(?!" || arg == "(?<")) {
+    const bool behind = arg == "(?<";
+    return arg + (behind ? " is a lookbehind or a named group: " : " is a lookahead: ") + kLinearEngine +
+           "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} with {\"Not\": ...})" +
+           (behind ? ", and write a named group as (?P<name>...)" : "");
+  }
+  if (re.error_code() == RE2::ErrorBadEscape && arg == "\\u") {
+    return re.error() + " (write a character by its code as \\x{e9})";
+  }
+  return re.error();
 }
 
 // The shape of a DICOM keyword ("SeriesDescription"); the dictionary is the plugin's to check.
@@ -122,18 +137,19 @@ std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, D
     p.icase = true;
     body = body.substr(4);
   }
-  if (const std::string problem = RegexNumberProblem(body); !problem.empty()) {
-    diag.Add(path, "invalid regular expression " + Quote(p.source) + ": " + problem);
+  if (const std::string escape = BackReference(body); !escape.empty()) {
+    diag.Add(path, "invalid regular expression " + Quote(p.source) + ": " + BackReferenceProblem(escape));
     return std::nullopt;
   }
-  try {
-    auto flags = std::regex::ECMAScript;
-    if (p.icase) flags |= std::regex::icase;
-    p.regex = std::make_shared<const std::regex>(body, flags);
-  } catch (const std::regex_error& e) {
-    diag.Add(path, "invalid regular expression " + Quote(p.source) + ": " + e.what());
+  RE2::Options options;  // UTF-8, leftmost-first like Perl, the default memory budget (max_mem)
+  options.set_log_errors(false);  // RE2 would print to stderr: the problem goes to diag, with the path
+  options.set_case_sensitive(!p.icase);
+  auto compiled = std::make_shared<const CompiledRegex>(body, options);
+  if (!compiled->re.ok()) {
+    diag.Add(path, "invalid regular expression " + Quote(p.source) + ": " + Re2Problem(compiled->re));
     return std::nullopt;
   }
+  p.regex = std::move(compiled);
   return p;
 }
 
@@ -412,16 +428,8 @@ std::string CheckPattern(const std::string& tag, const std::optional<std::string
                          std::string* held) {
   const std::string shown = "/" + p.source + "/";
   if (!value) return tag + " is missing, expected a match of " + shown;
-  if (value->size() > kMaxRegexValue) {
-    return tag + " is " + std::to_string(value->size()) + " characters long, more than the " +
-           std::to_string(kMaxRegexValue) + " a regular expression is matched against";
-  }
-  bool found = false;
-  try {
-    found = p.regex && std::regex_search(*value, *p.regex);
-  } catch (const std::regex_error& e) {
-    return tag + " is " + QuoteValue(*value) + ", " + shown + " could not be evaluated: " + e.what();
-  }
+  // A search (not a full match), in time linear in the value's length whatever the pattern.
+  const bool found = p.regex && RE2::PartialMatch(*value, p.regex->re);
   if (!found) return tag + " is " + QuoteValue(*value) + ", does not match " + shown;
   if (held) *held = tag + " is " + QuoteValue(*value) + ", matches " + shown;
   return std::string();

@@ -14,6 +14,8 @@
 
 namespace curia::dicomsr {
 
+// Our own derivation: the UID must be a pure function of the key (re-sends keep their UIDs);
+// DCMTK's dcmGenerateUniqueIdentifier is time- and random-based.
 std::string DeriveUid(const std::string& root, const std::string& key) {
   config::Sha256 h;
   h.Update(key);

@@ -117,16 +117,23 @@ TEST(Rules, ParsingErrorsNameTheirPath) {
   ASSERT_EQ(bad_regex.size(), 1u);
   EXPECT_EQ(bad_regex[0].rfind("curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression \"(ab\": ", 0), 0u)
       << bad_regex[0];
-  // Numbers libstdc++ would overflow on (found by fuzz_settings): refused with a reason, not compiled.
-  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(?i)CHEST{6666666666666666666}"}}])"),
-            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
-                     "\"(?i)CHEST{6666666666666666666}\": a repeat count longer than 6 digits"}));
+  // Long numbers (found by fuzz_settings when std::regex overflowed on them): RE2 refuses repeat
+  // counts over 1000 itself, reads a count too long to be a number as literal text, and a
+  // back-reference is refused whatever its number.
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(a)b{1,99999999}"}}])"),
             (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
-                     "\"(a)b{1,99999999}\": a repeat count longer than 6 digits"}));
+                     "\"(a)b{1,99999999}\": invalid repetition size: {1,99999999}"}));
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(?i)CHEST{6666666666666666666}"}}])"),
+            Reasons{});
+  EXPECT_TRUE(Holds(R"({"Tag": "BodyPartExamined", "Regex": "(?i)CHEST{6666666666666666666}"})",
+                    {{"BodyPartExamined", "chest{6666666666666666666}"}}));
+  EXPECT_FALSE(Holds(R"({"Tag": "BodyPartExamined", "Regex": "(?i)CHEST{6666666666666666666}"})",
+                     {{"BodyPartExamined", "CHEST"}}));
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": "(a)\\12345678901234567890"}}])"),
             (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
-                     "\"(a)\\\\12345678901234567890\": a back-reference number longer than 6 digits"}));
+                     "\"(a)\\\\12345678901234567890\": \\1 is a back-reference: RE2, the node's regular-expression "
+                     "engine, runs in linear time and does not support back-references; spell out the alternatives "
+                     "instead (\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values with \"In\""}));
   // Long digit runs that are plain text, or inside a character class, are fine.
   EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "StudyID", "Regex": "^1234567890123[{12345678901}]{1,3}$"}}])"),
             Reasons{});
@@ -188,7 +195,7 @@ TEST(Rules, MoreParsingErrors) {
   for (size_t i = 0; i < expected_prefix.size(); ++i) EXPECT_EQ(problems[i], expected_prefix[i]) << i;
   const Reasons rest(problems.begin() + static_cast<std::ptrdiff_t>(expected_prefix.size()), problems.end());
   const Reasons expected_rest = {
-      "curia.json: $.Curia.Rules[5].Series.Description: invalid regular expression \"[\": ",  // + regex_error's what()
+      "curia.json: $.Curia.Rules[5].Series.Description: invalid regular expression \"[\": ",  // + RE2's message
       "curia.json: $.Curia.Rules[5].Series.Thickness: expected [min, max] (numbers, null for an open end, min <= max), "
       "found 3",
       "curia.json: $.Curia.Rules[6].Match: a condition has exactly one form, found \"Exists\" and \"CalledAET\" "
@@ -235,13 +242,68 @@ TEST(Rules, Regex) {
   // Search semantics, and "(?i)" for case-insensitive.
   EXPECT_TRUE(Holds(R"({"Tag": "SeriesDescription", "Regex": "(?i)brain"})", {{"SeriesDescription", "Head BRAIN 5mm"}}));
   EXPECT_FALSE(Holds(R"({"Tag": "SeriesDescription", "Regex": "brain"})", {{"SeriesDescription", "Head BRAIN 5mm"}}));
-  // A long text value is not searched (std::regex recurses per character): the condition fails
-  // with the reason, and nothing overflows.
+  // Values of any length are searched (RE2 runs in time linear in the value's length).
   const std::string text(1025, 'a');
   EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": "a*"})", {{"ImageComments", text.substr(0, 1024)}}));
-  EXPECT_EQ(Decide(R"({"Tag": "ImageComments", "Regex": ".*"})", {{"ImageComments", text + text}}).reasons,
-            (Reasons{"$.Curia.Rules[0].Match: ImageComments is 2050 characters long, more than the 1024 a regular "
-                     "expression is matched against"}));
+  EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": ".*"})", {{"ImageComments", text + text}}));
+  const std::string mebibyte(size_t{1} << 20, 'a');
+  EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": "a{1000}b$"})", {{"ImageComments", mebibyte + "b"}}));
+  EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": "(?i)^A+$"})", {{"ImageComments", mebibyte}}));
+  EXPECT_FALSE(Holds(R"({"Tag": "ImageComments", "Regex": "b"})", {{"ImageComments", mebibyte}}));
+  // Patterns that make a backtracking engine take exponential time answer, with the explanation
+  // (the value cut at 128 characters).
+  EXPECT_EQ(Decide(R"({"Tag": "ImageComments", "Regex": "(a*)*b"})", {{"ImageComments", mebibyte}}).reasons,
+            (Reasons{"$.Curia.Rules[0].Match: ImageComments is \"" + std::string(128, 'a') +
+                     "\"..., does not match /(a*)*b/"}));
+  EXPECT_FALSE(Holds(R"({"Tag": "ImageComments", "Regex": "^(a|aa)+$"})", {{"ImageComments", mebibyte + "!"}}));
+  EXPECT_TRUE(Holds(R"({"Tag": "ImageComments", "Regex": "(x+x+)+y"})", {{"ImageComments", std::string(100000, 'x') + "y"}}));
+  // UTF-8 throughout: "(?i)" folds non-ASCII letters, "." is one character.
+  EXPECT_TRUE(Holds(R"({"Tag": "StudyDescription", "Regex": "(?i)crâne"})", {{"StudyDescription", "SCANNER CRÂNE"}}));
+  EXPECT_TRUE(Holds(R"({"Tag": "StudyDescription", "Regex": "^CR.NE$"})", {{"StudyDescription", "CRÂNE"}}));
+}
+
+TEST(Rules, RegexConstructsRe2LeavesOut) {
+  const auto refused = [](const std::string& json_pattern) {
+    return Problems(R"([{"Name": "a", "Tasks": ["ich"], "Match": {"Tag": "BodyPartExamined", "Regex": ")" +
+                    json_pattern + R"("}}])");
+  };
+  const std::string linear = "RE2, the node's regular-expression engine, runs in linear time and does not support ";
+  EXPECT_EQ(refused(R"((HEAD|NECK)\\1)"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression \"(HEAD|NECK)\\\\1\": "
+                     "\\1 is a back-reference: " + linear + "back-references; spell out the alternatives instead "
+                     "(\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values with \"In\""}));
+  EXPECT_EQ(refused(R"((?<part>HEAD)\\k<part>)"),  // (?< is refused first
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                     "\"(?<part>HEAD)\\\\k<part>\": (?< is a lookbehind or a named group: " + linear +
+                     "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} with {\"Not\": ...}), and "
+                     "write a named group as (?P<name>...)"}));
+  EXPECT_EQ(refused(R"((?P<part>HEAD)\\k<part>)"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                     "\"(?P<part>HEAD)\\\\k<part>\": \\k<name> is a back-reference: " + linear + "back-references; "
+                     "spell out the alternatives instead (\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values with "
+                     "\"In\""}));
+  EXPECT_EQ(refused(R"(^(?!SCOUT))"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression \"^(?!SCOUT)\": (?! is a "
+                     "lookahead: " + linear + "lookahead or lookbehind; combine conditions instead ({\"All\": [...]} "
+                     "with {\"Not\": ...})"}));
+  // The path names where the pattern is, in a Series selector too.
+  EXPECT_EQ(Problems(R"([{"Name": "a", "Tasks": ["ich"], "Series": {"Description": "(?i)(AX|COR) \\1"}}])"),
+            (Reasons{"curia.json: $.Curia.Rules[0].Series.Description: invalid regular expression "
+                     "\"(?i)(AX|COR) \\\\1\": \\1 is a back-reference: " + linear + "back-references; spell out the "
+                     "alternatives instead (\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values with \"In\""}));
+  // What RE2 refuses on its own comes with RE2's reason; "\u" gets a hint.
+  EXPECT_EQ(refused("a{1001}"), (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                                         "\"a{1001}\": invalid repetition size: {1001}"}));
+  EXPECT_EQ(refused(R"(\\u00e9)"), (Reasons{"curia.json: $.Curia.Rules[0].Match.Regex: invalid regular expression "
+                                           "\"\\\\u00e9\": invalid escape sequence: \\u (write a character by its "
+                                           "code as \\x{e9})"}));
+  // An escaped backslash before a digit, and digits quoted with \Q...\E, are literal text.
+  EXPECT_EQ(refused(R"(^A\\\\1$)"), Reasons{});
+  EXPECT_TRUE(Holds(R"({"Tag": "StudyID", "Regex": "^A\\\\1$"})", {{"StudyID", "A\\1"}}));
+  EXPECT_TRUE(Holds(R"({"Tag": "StudyID", "Regex": "^\\Q\\1+\\E$"})", {{"StudyID", "\\1+"}}));
+  // The written alternatives work: a named group as (?P<name>...), "In" for whole values.
+  EXPECT_TRUE(Holds(R"({"Tag": "BodyPartExamined", "Regex": "^(?P<part>HEAD|NECK)$"})", {{"BodyPartExamined", "NECK"}}));
+  EXPECT_TRUE(Holds(R"({"Not": {"Tag": "SeriesDescription", "Regex": "^SCOUT"}})", {{"SeriesDescription", "AX 5mm"}}));
 }
 
 TEST(Rules, Range) {

@@ -19,9 +19,11 @@
 //
 // Conditions: {"Tag": K, "Equals"|"In"|"Regex"|"Range"|"Exists": ...}, {"All": [...]},
 // {"Any": [...]}, {"Not": c}, and the shorthands {"CalledAET": "X"}, {"CallingAET": "X"}. Values
-// compare as strings with leading and trailing spaces trimmed (DICOM padding); a Regex is an
-// ECMAScript std::regex searched anywhere in the value, case-insensitive when it starts with
-// "(?i)"; a Range reads the first value of a multi-valued string as a number.
+// compare as strings with leading and trailing spaces trimmed (DICOM padding); a Regex is RE2
+// syntax (Perl-like, UTF-8; no back-references or lookaround, refused at load time) searched
+// anywhere in the value, case-insensitive when it starts with "(?i)"; RE2 matches in time linear
+// in the value's length, so values of any length are searched. A Range reads the first value of a
+// multi-valued string as a number.
 //
 // Thread safety: settings are immutable once parsed; Route may run on many threads at once.
 #include <cstdint>
@@ -29,7 +31,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,11 +42,15 @@ namespace curia::config {
 
 struct CuriaSettings;
 
+// The compiled form of a pattern (an RE2 object, defined in rules.cpp: RE2 stays out of this
+// header). Immutable; matched from many threads at once.
+struct CompiledRegex;
+
 // A regular expression as written (for messages) and compiled.
 struct RulePattern {
   std::string source;  // as written, "(?i)" included
   bool icase = false;
-  std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<const CompiledRegex> regex;  // null only in a pattern that failed to compile
 };
 
 struct RuleCondition {

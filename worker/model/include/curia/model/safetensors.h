@@ -5,6 +5,7 @@
 // row-major data. Reading memory-maps the file and validates everything before any tensor is
 // handed out: header length and JSON, dtypes, shapes against byte sizes, offsets inside the file,
 // no gaps or overlaps. Every error names the file and, where there is one, the tensor.
+// Our own reader: Debian 12 packages no C++ safetensors library, and the format is this small.
 //
 //   auto file = SafetensorsFile::Open("model/model.safetensors");
 //   const TensorView& w = file->Get("layernorm.weight", {768});   // checks the shape
