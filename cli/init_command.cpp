@@ -133,6 +133,7 @@ int InitCommand(const Args& args) {
   const PluginLocation found = FindPlugin();
   const std::string plugin = p.Has("--plugin") ? Absolute(p.Get("--plugin")) : found.path;
   const bool plugin_exists = p.Has("--plugin") ? fs::is_regular_file(plugin) : found.exists;
+  const bool gdcm = fs::exists(kGdcmPlugin);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) throw Error(ErrorCode::kInvalidArgument, out + ": cannot create folder (" + ec.message() + ")");
@@ -209,8 +210,10 @@ int InitCommand(const Args& args) {
        "  // size (docs/performance.md): 0 turns it off.\n"
        "  \"MaximumStorageCacheSize\": 0,\n\n"
        "  // The Curia Node plugin, loaded at start-up.\n"
-       "  \"Plugins\": ["
-    << Q(plugin) << "],\n\n";
+    << (gdcm ? "  // And Orthanc's GDCM plugin (package orthanc-gdcm): JPEG 2000 images in Orthanc's own previews\n"
+               "  // and transcoding. The node decodes JPEG 2000 without it (OpenJPEG).\n"
+             : "")
+    << "  \"Plugins\": [" << Q(plugin) << (gdcm ? ", " + Q(kGdcmPlugin) : std::string()) << "],\n\n";
   if (pacs) {
     j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations).\n"
          "  \"DicomModalities\": {\n"
@@ -321,7 +324,7 @@ int InitCommand(const Args& args) {
             << "  DICOM " << aet << " on port " << dicom_port << ", HTTP http://127.0.0.1:" << http_port << "/\n"
             << "  results to " << (pacs ? pacs->aet + "@" + pacs->host + ":" + std::to_string(pacs->port) : "nowhere (no --pacs)")
             << "\n  model " << model_dir << (demo ? " (DEMO: meaningless findings)" : "") << "\n"
-            << "  plugin " << plugin << "\n";
+            << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string()) << "\n";
   if (!demo) {
     std::cout << "  no tasks or rules yet: add them to the \"Curia\" section (see the comments in orthanc.json)\n";
   }

@@ -9,6 +9,10 @@ namespace curia::cli {
 
 inline constexpr const char* kPluginFile = "libOrthancCuriaNode.so";
 inline constexpr const char* kInstalledPlugin = "/usr/share/orthanc/plugins/libOrthancCuriaNode.so";
+// Orthanc's GDCM plugin (Debian package orthanc-gdcm): JPEG 2000 (and other codecs) for Orthanc's
+// own previews and transcoding. `curia init` lists it when it is installed; the node itself
+// decodes JPEG 2000 with OpenJPEG and does not need it.
+inline constexpr const char* kGdcmPlugin = "/usr/share/orthanc/plugins/libOrthancGdcm.so";
 
 struct PluginLocation {
   std::string path;

@@ -12,8 +12,10 @@
 #   /usr/share/doc/curia-node/                              README, docs, copyright, changelog.Debian.gz
 #
 # The postinst writes the DEMO model the example points to (/var/lib/curia/demo-model); the
-# postrm removes it on purge. Depends: computed by dpkg-shlibdeps (DCMTK, SQLite, LibTorch, C++
-# runtime) plus orthanc and OpenBLAS (LibTorch only links the generic libblas.so.3).
+# postrm removes it on purge. Depends: computed by dpkg-shlibdeps (DCMTK, OpenJPEG, SQLite,
+# LibTorch, C++ runtime) plus orthanc and OpenBLAS (LibTorch only links the generic libblas.so.3).
+# Recommends orthanc-gdcm: Orthanc's own previews and transcoding of JPEG 2000 studies (the node
+# decodes them with OpenJPEG either way).
 # Included from the top CMakeLists.txt; full builds only (the plugin and the node's tool).
 if(CURIA_MODEL_ONLY OR NOT TARGET curia_sdk)
   return()
@@ -95,11 +97,11 @@ The package holds the Orthanc plugin, the curia command-line tool and an inert
 example configuration (/etc/orthanc/curia-node.json) that runs a DEMO model with
 meaningless output once enabled. The Curia weights are not included (research-only
 licence). RESEARCH USE ONLY - NOT FOR CLINICAL USE.")
-# Shared libraries the binaries link (libdcmtk17, libsqlite3-0, libtorch1.13, libstdc++6...) with
+# Shared libraries the binaries link (libdcmtk17, libopenjp2-7, libsqlite3-0, libtorch1.13, libstdc++6...) with
 # their versions, by dpkg-shlibdeps; what they load at run time is listed by hand.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "orthanc (>= 1.10.1), libopenblas0-openmp | libopenblas0")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dcmtk, curl")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dcmtk, curl, orthanc-gdcm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/debian/postinst
     ${CMAKE_SOURCE_DIR}/packaging/debian/postrm

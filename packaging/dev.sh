@@ -228,6 +228,15 @@ PY
     grep -E '^E[0-9]' "$out/node.log" >&2 || log_tail "$out/node.log"
     demo_abort
   fi
+  # Orthanc's GDCM plugin, which `curia init` lists when orthanc-gdcm is installed: JPEG 2000 in
+  # Orthanc's own previews and transcoding (the node decodes JPEG 2000 itself).
+  if grep -q 'libOrthancGdcm.so' "$out/node/orthanc.json"; then
+    if curl -sf "http://127.0.0.1:$node_http/plugins" | grep -q '"gdcm"'; then
+      echo "Orthanc's GDCM plugin is loaded: JPEG 2000 previews in Orthanc Explorer"
+    else
+      echo "demo: warning: Orthanc did not load its GDCM plugin (see $out/node.log)" >&2
+    fi
+  fi
 
   # 3. A synthetic head CT, sent to the node.
   local phantom study

@@ -111,12 +111,38 @@ void Sanitize(DcmItem& item) {
   }
 }
 
+// True when every value the character set applies to is plain ASCII (no byte above 0x7F, no
+// ISO 2022 escape): such text reads the same in any character set, UTF-8 included.
+bool AsciiText(DcmDataset& ds) {
+  DcmStack stack;
+  while (ds.nextObject(stack, OFTrue).good()) {
+    DcmObject* o = stack.top();
+    if (!o->isLeaf() || !o->isAffectedBySpecificCharacterSet()) continue;
+    char* text = nullptr;
+    Uint32 length = 0;
+    if (OFstatic_cast(DcmByteString*, o)->getString(text, length).bad() || !text) continue;
+    for (Uint32 i = 0; i < length; ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c > 0x7F || c == 0x1B) return false;
+    }
+  }
+  return true;
+}
+
 // To UTF-8 from the declared character set; sources that use bytes outside it (often Latin-1
 // under the default repertoire) are read as Latin-1, and as a last resort illegal bytes dropped.
 void ConvertToUtf8(DcmDataset& ds) {
   if (ds.convertToUTF8().good()) return;
   OFString declared;
   ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, declared);
+  if (AsciiText(ds)) {
+    // A character set this DCMTK cannot convert (Debian's DCMTK uses glibc's iconv, which has no
+    // ISO 2022 IR 87, Japanese), declared by a source whose text is ASCII all the same.
+    Check(ds.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192"), "character set");
+    log::Warning("dicomsr", "source character set " + std::string(declared.c_str()) +
+                                " cannot be converted here; its text is ASCII, kept as it is");
+    return;
+  }
   const std::string from = declared.empty() ? "ISO_IR 100" : declared.c_str();
   if (ds.convertCharacterSet(from.c_str(), "ISO_IR 192", 0, OFTrue).good()) {
     log::Warning("dicomsr", "source character set: bytes outside the declared repertoire, read as " + from);

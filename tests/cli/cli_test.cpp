@@ -242,11 +242,14 @@ TEST_F(CliRun, ProcessesAFolderAndRefusesWhatItCannotWithReasons) {
   const auto r = Run({"run", dicom, "--out", out.path()});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("generating the DEMO model"), std::string::npos);
-  EXPECT_NE(r.out.find("11 series processed, 27 refused with their reason, 0 failed, 0 unreadable file(s)"),
+  // JPEG 2000: the Comunix CT and transfer-syntaxes/...4.91.dcm (a CT slice) are processed; the
+  // Comunix PET, the NM image without a position and the colour image are refused for that.
+  EXPECT_NE(r.out.find("13 series processed, 25 refused with their reason, 0 failed, 0 unreadable file(s)"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("mixed orientations in one series"), std::string::npos);          // Knix localizer
-  EXPECT_NE(r.out.find("unsupported transfer syntax JPEG 2000"), std::string::npos);      // Comunix
+  EXPECT_NE(r.out.find("modality PT: only CT and MR are analysed"), std::string::npos);  // Comunix PET
+  EXPECT_EQ(r.out.find("unsupported transfer syntax"), std::string::npos) << r.out;      // none left
   EXPECT_NE(r.out.find("colour image"), std::string::npos);
   EXPECT_EQ(test::ReadFile(out.File("summary.txt")), r.out.substr(r.out.find("Curia Node "), r.out.find("summary written") - r.out.find("Curia Node ")));
   // The Brainix FLAIR series: an SR, its HTML, and a key image per finding, in the study's folder.
@@ -269,6 +272,29 @@ TEST_F(CliRun, ProcessesAFolderAndRefusesWhatItCannotWithReasons) {
   EXPECT_EQ(Shell("dcmdump +P 0008,0018 " + again.path() + "/2.16.840.1.113669.632.20.1211.10000357775/"
                   "1.3.46.670589.11.0.0.11.4.2.0.8743.5.5396.2006120114285654497-sr.dcm"),
             uid);
+}
+
+TEST_F(CliRun, Jpeg2000CtIsProcessedAndThePetSeriesRefusedWithItsReason) {
+  // ../shared/dicom/Comunix: a CT and a PET series of one study, both JPEG 2000 (lossy).
+  TempDir out;
+  const auto r = Run({"run", std::string(CURIA_SHARED_DIR) + "/dicom/Comunix", "--out", out.path()});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("1 series processed, 1 refused with their reason, 0 failed, 0 unreadable file(s)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("PT series 1.3.12.2.1107.5.1.4.36085.2.0.3752006615092156 \"PET WB\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("modality PT: only CT and MR are analysed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("transfer syntax"), std::string::npos) << r.out;
+  const std::string ct = out.File("1.2.840.113745.101000.1008000.38048.4626.5933732/"
+                                  "1.3.12.2.1107.5.1.4.36085.4.0.13457320123409917");
+  EXPECT_NE(r.out.find("CT series 1.3.12.2.1107.5.1.4.36085.4.0.13457320123409917 \"CT HEAD/NK 5.0 B30s\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("done: 2 slices"), std::string::npos) << r.out;
+  for (const char* suffix : {"-sr.dcm", "-sc-demo-finding.dcm"}) {
+    ASSERT_TRUE(std::filesystem::exists(ct + suffix)) << ct << suffix;
+    EXPECT_NE(Shell("dciodvfy " + ct + suffix).find("exit 0"), std::string::npos) << suffix;
+  }
 }
 
 TEST_F(CliRun, ProgressBarOnATerminalLinesOtherwise) {
@@ -390,6 +416,13 @@ TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
   EXPECT_EQ(doc.Find("StableAge")->AsInt64(), 5);
   EXPECT_EQ(doc.Find("DicomScuTimeout")->AsInt64(), 10);
   EXPECT_EQ(doc.Find("Plugins")->AsArray().at(0).AsString(), dir_.File("missing.so"));
+  // Orthanc's GDCM plugin (orthanc-gdcm, which install-deps installs) is listed when installed.
+  const bool gdcm = std::filesystem::exists("/usr/share/orthanc/plugins/libOrthancGdcm.so");
+  ASSERT_EQ(doc.Find("Plugins")->AsArray().size(), gdcm ? 2u : 1u);
+  if (gdcm) {
+    EXPECT_EQ(doc.Find("Plugins")->AsArray().at(1).AsString(), "/usr/share/orthanc/plugins/libOrthancGdcm.so");
+    EXPECT_NE(test::ReadFile(node + "/orthanc.json").find("Orthanc's GDCM plugin"), std::string::npos);
+  }
   const config::Json& pacs = *doc.Find("DicomModalities")->Find("pacs");
   EXPECT_EQ(pacs.Find("AET")->AsString(), "PACS");
   EXPECT_EQ(pacs.Find("Host")->AsString(), "127.0.0.1");

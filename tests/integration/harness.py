@@ -401,9 +401,9 @@ def init_node_config(outdir, pacs_port, dicom_port, http_port):
         raise RuntimeError(f"curia init did not write {path}:\n{text}")
     with open(path) as f:
         config = json.loads(strip_json_comments(f.read()))
-    if config.get("Plugins") != [CURIA_PLUGIN]:
-        # The build tree's plugin is what init finds by default; the one under test is CURIA_PLUGIN.
-        config["Plugins"] = [CURIA_PLUGIN]
+    # The build tree's plugin is what init finds by default; the one under test is CURIA_PLUGIN.
+    # The others init lists (Orthanc's GDCM plugin, when orthanc-gdcm is installed) stay.
+    config["Plugins"] = [CURIA_PLUGIN] + list(config.get("Plugins") or [])[1:]
     return config, text
 
 

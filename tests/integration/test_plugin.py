@@ -10,6 +10,8 @@ import base64
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import time
 import unittest
@@ -178,6 +180,93 @@ class EndToEnd(PluginTestCase):
                             for r in reasons), f"a reason naming $.Curia.Rules[0].Match and the modality: {text}")
         self.assertEqual(self.node.jobs()["Total"], total, "the dry run queued something")
         self.assertEqual(self.node.jobs_of(us_uid), [])
+
+
+def new_study_copy(files, outdir, tag):
+    """Copies of `files` as another study: new Study and Series Instance UIDs (one each for all the
+    files, derived from `tag`) and a new SOP Instance UID per file (dcmodify)."""
+    os.makedirs(outdir, exist_ok=True)
+    study = f"1.2.826.0.1.3680043.10.1234.77.{tag}.1"
+    series = f"1.2.826.0.1.3680043.10.1234.77.{tag}.2"
+    copies = []
+    for f in files:
+        out = os.path.join(outdir, os.path.basename(f))
+        shutil.copyfile(f, out)
+        subprocess.run(["dcmodify", "-nb", "-q", "-m", f"(0020,000d)={study}", "-m", f"(0020,000e)={series}",
+                        "-gin", out], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        copies.append(out)
+    return copies
+
+
+def gdcmconv(files, outdir, *options):
+    """`gdcmconv OPTIONS in out` for each file (GDCM: --j2k encodes JPEG 2000, --raw decodes)."""
+    os.makedirs(outdir, exist_ok=True)
+    outs = []
+    for f in files:
+        out = os.path.join(outdir, os.path.basename(f))
+        subprocess.run(["gdcmconv", *options, f, out], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        outs.append(out)
+    return outs
+
+
+class Jpeg2000(PluginTestCase):
+    """JPEG 2000 studies sent by storescu (proposing JPEG 2000) are analysed like the same images
+    sent uncompressed: the findings agree within 1e-5. Two pairs: a phantom CT encoded here with
+    GDCM (lossless), and the real JPEG 2000 (lossy) CT of ../shared/dicom/Comunix with GDCM's
+    decoded copy of it. Orthanc's GDCM plugin, which `curia init` lists once install-deps has
+    installed it, is loaded and gives Orthanc's own preview of such an image."""
+
+    def findings(self, files):
+        uid = study_uid_of(files)
+        [job] = self.node.wait_job(uid, "done", timeout=JOB_TIMEOUT)
+        return self.check_delivered(job["ID"], uid, files[0])["Findings"]
+
+    def stored_syntaxes(self, files):
+        study = self.node.lookup_study(study_uid_of(files))
+        instances = self.node.get(f"/studies/{study}/instances")
+        return {self.node.get(f"/instances/{i['ID']}/metadata/TransferSyntax", raw=True).decode() for i in instances}
+
+    def assert_same_findings(self, a, b, what):
+        text = f"{what}:\n{json.dumps(a, indent=1)[:3000]}\n{json.dumps(b, indent=1)[:3000]}"
+        self.assertEqual(a["Slices"], b["Slices"], text)
+        self.assertEqual(a["Skipped"], b["Skipped"], text)
+        self.assertEqual(len(a["Tasks"]), len(b["Tasks"]), text)
+        self.assertTrue(a["Tasks"], text)
+        for x, y in zip(a["Tasks"], b["Tasks"]):
+            self.assertEqual(x["Task"], y["Task"], text)
+            self.assertEqual(x["KeySlice"], y["KeySlice"], text)
+            self.assertEqual(x.get("Present"), y.get("Present"), text)
+            for key in ("Probability", "Value"):
+                if key in x:
+                    self.assertAlmostEqual(x[key], y[key], delta=1e-5, msg=text)
+            for p, q in zip(x.get("ClassProbabilities", []), y.get("ClassProbabilities", [])):
+                self.assertAlmostEqual(p, q, delta=1e-5, msg=text)
+
+    def test_jpeg2000_studies_give_the_findings_of_their_uncompressed_twins(self):
+        self.assertIn("gdcm", self.node.get("/plugins"), "Orthanc's GDCM plugin (orthanc-gdcm) is not loaded")
+        # 1. A phantom CT: sent uncompressed, and as another study encoded JPEG 2000 lossless.
+        plain = make_study(self.ws.sub("phantom"), 8, seed=31)
+        j2k = gdcmconv(new_study_copy(plain, self.ws.sub("phantom-copy"), 1), self.ws.sub("phantom-j2k"), "--j2k")
+        # 2. The Comunix CT as it is (JPEG 2000 lossy), and GDCM's uncompressed copy as another study.
+        comunix = h.dicom_files(os.path.join(h.SHARED_DIR, "dicom/Comunix/Ct"))
+        self.assertEqual(len(comunix), 2)
+        comunix_raw = gdcmconv(new_study_copy(comunix, self.ws.sub("comunix-copy"), 2), self.ws.sub("comunix-raw"),
+                               "--raw")
+        self.send(plain)
+        self.send(comunix_raw)
+        self.send(j2k, extra=["-xv"])      # propose JPEG 2000 lossless (storescu sends the files as they are)
+        self.send(comunix, extra=["-xw"])  # JPEG 2000 lossy
+        self.assertEqual(self.stored_syntaxes(j2k), {"1.2.840.10008.1.2.4.90"})
+        self.assertEqual(self.stored_syntaxes(comunix), {"1.2.840.10008.1.2.4.91"})
+        self.assertEqual(self.stored_syntaxes(plain) | self.stored_syntaxes(comunix_raw), {"1.2.840.10008.1.2.1"})
+        self.assert_same_findings(self.findings(j2k), self.findings(plain), "phantom: JPEG 2000 lossless vs uncompressed")
+        self.assert_same_findings(self.findings(comunix), self.findings(comunix_raw),
+                                  "Comunix CT: JPEG 2000 vs GDCM's decoded copy")
+        # Orthanc's own preview of a JPEG 2000 image (its GDCM plugin decodes it).
+        study = self.node.lookup_study(study_uid_of(comunix))
+        instance = self.node.get(f"/studies/{study}/instances")[0]["ID"]
+        png = self.node.get(f"/instances/{instance}/preview", raw=True)
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
 
 
 class Idempotency(PluginTestCase):

@@ -45,9 +45,12 @@ version=$(field Version)
 project_version=$(sed -n 's/^project(CuriaNode VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")
 [[ "$version" == "$project_version"-* ]] || fail "Version $version does not start with the project's $project_version"
 depends=$(field Depends)
-for dep in 'orthanc \(>= 1\.10\.1\)' 'libopenblas0-openmp \| libopenblas0' 'libtorch1\.13' 'libdcmtk17' 'libsqlite3-0' 'libstdc\+\+6'; do
+for dep in 'orthanc \(>= 1\.10\.1\)' 'libopenblas0-openmp \| libopenblas0' 'libtorch1\.13' 'libdcmtk17' 'libopenjp2-7' \
+           'libsqlite3-0' 'libstdc\+\+6'; do
   grep -qE "(^|, )$dep" <<<"$depends" || fail "Depends lacks $dep: $depends"
 done
+# Orthanc's GDCM plugin: its own JPEG 2000 previews and transcoding (the node decodes JPEG 2000 itself).
+grep -qE '(^|, )orthanc-gdcm' <<<"$(field Recommends)" || fail "Recommends lacks orthanc-gdcm: $(field Recommends)"
 [ -n "$(field Maintainer)" ] || fail "no Maintainer"
 grep -q 'RESEARCH USE ONLY' <<<"$(field Description)" || fail "the Description does not say RESEARCH USE ONLY"
 dpkg-deb -I "$deb" conffiles | grep -qx '/etc/orthanc/curia-node.json' || fail "curia-node.json is not a conffile"

@@ -73,16 +73,28 @@ std::string MakeInstance(const SyntheticImage& im) {
   if (im.transfer_syntax.empty()) {
     Check(ds->putAndInsertUint16Array(DCM_PixelData, words.data(), static_cast<unsigned long>(words.size())), "pixels");
   } else {
-    // Encapsulated pixel data in the given transfer syntax, with a fragment that is not a real
-    // code stream: for testing how transfer syntaxes the loader cannot decode are met.
+    // Encapsulated pixel data in the given transfer syntax: the given fragments, or one that is
+    // not a real code stream (for testing how transfer syntaxes the loader cannot decode are met).
     xfer = DcmXfer(im.transfer_syntax.c_str()).getXfer();
     auto* pixel = new DcmPixelData(DCM_PixelData);
     auto* sequence = new DcmPixelSequence(DcmTag(DCM_PixelSequenceTag, EVR_OB));
-    sequence->insert(new DcmPixelItem(DcmTag(DCM_Item, EVR_OB)));  // empty offset table
-    auto* fragment = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
-    Uint8 bytes[8] = {0xFF, 0x4F, 0xFF, 0x51, 0, 0, 0, 0};
-    Check(fragment->putUint8Array(bytes, 8), "fragment");
-    sequence->insert(fragment);
+    auto* table = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+    if (!im.offset_table.empty()) {
+      std::vector<Uint8> bytes;
+      for (uint32_t offset : im.offset_table) {
+        for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<Uint8>(offset >> (8 * b)));
+      }
+      Check(table->putUint8Array(bytes.data(), static_cast<unsigned long>(bytes.size())), "offset table");
+    }
+    sequence->insert(table);
+    std::vector<std::string> fragments = im.fragments;
+    if (fragments.empty()) fragments.push_back(std::string("\xFF\x4F\xFF\x51\0\0\0\0", 8));
+    for (const std::string& f : fragments) {
+      auto* fragment = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+      Check(fragment->putUint8Array(reinterpret_cast<const Uint8*>(f.data()), static_cast<unsigned long>(f.size())),
+            "fragment");
+      sequence->insert(fragment);
+    }
     pixel->putOriginalRepresentation(xfer, nullptr, sequence);
     Check(ds->insert(pixel), "pixels");
   }

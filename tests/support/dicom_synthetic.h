@@ -22,6 +22,10 @@ struct SyntheticImage {
   std::vector<uint16_t> pixels;  // rows * cols * frames stored words (for bits_allocated 16)
   bool truncate_pixels = false;  // drop the last bytes of the pixel data
   std::string transfer_syntax;   // empty: explicit little endian
+  // With a transfer_syntax: the encapsulated fragments (e.g. real JPEG 2000 code streams) and the
+  // Basic Offset Table's entries; no fragments: one that is not a real code stream.
+  std::vector<std::string> fragments;
+  std::vector<uint32_t> offset_table;
   std::string patient_name = "DOE^JANE";
   std::string character_set;     // e.g. "ISO_IR 100"
 };

@@ -54,8 +54,8 @@ TEST(Corpus, SharedDicomGivesAVolumeOrItsSpecificError) {
       {"Brainix/Flair", "22x288x288 axial", ""},
       {"Brainix/Epi", "22x256x256 axial", ""},
       {"Knix/Loc", "", "mixed orientations in one series"},
-      {"Comunix/Ct", "", "unsupported transfer syntax JPEG 2000"},
-      {"Comunix/Pet", "", "unsupported transfer syntax JPEG 2000"},
+      {"Comunix/Ct", "2x512x512 axial", ""},   // JPEG 2000
+      {"Comunix/Pet", "2x128x128 axial", ""},  // JPEG 2000 (the tool refuses PT by modality)
       {"single/Phenix-CT.dcm", "1x358x512 sagittal", ""},
       {"single/SignedCT.dcm", "1x512x512 axial", ""},
       {"edge/Issue22-NoPixelData.dcm", "", "no pixel data"},
@@ -69,7 +69,9 @@ TEST(Corpus, SharedDicomGivesAVolumeOrItsSpecificError) {
       {"transfer-syntaxes/1.2.840.10008.1.2.4.70.dcm", "1x400x512 coronal", ""},  // JPEG lossless SV1
       {"transfer-syntaxes/1.2.840.10008.1.2.4.81.dcm", "1x512x512 axial", ""},    // JPEG-LS near-lossless
       {"transfer-syntaxes/1.2.840.10008.1.2.4.80.dcm", "", "missing Image Position (Patient)"},
-      {"transfer-syntaxes/1.2.840.10008.1.2.4.91.dcm", "", "unsupported transfer syntax JPEG 2000"},
+      {"transfer-syntaxes/1.2.840.10008.1.2.4.90.dcm", "", "missing Image Position (Patient)"},  // JPEG 2000 NM
+      {"transfer-syntaxes/1.2.840.10008.1.2.4.91.dcm", "1x512x512 axial", ""},                  // JPEG 2000
+      {"transfer-syntaxes/jp2k91YBR-ICT.dcm", "", "colour image (3 samples per pixel, Photometric Interpretation YBR_ICT)"},
       {"transfer-syntaxes/1.2.840.10008.1.2.5.dcm", "", "missing Image Position (Patient)"},
       {"transfer-syntaxes/Rle.dcm", "1x256x256 axial", ""},
   };
@@ -320,10 +322,11 @@ TEST_F(Synthetic, EnhancedMultiFrameUsesPerFramePositions) {
 TEST_F(Synthetic, UnsupportedTransferSyntaxUsesTheTranscoderHook) {
   SyntheticImage im = Image(0, 3);
   const std::string native = test::MakeInstance(im);
-  im.transfer_syntax = "1.2.840.10008.1.2.4.90";  // JPEG 2000 lossless
-  Add(im, "j2k");
-  EXPECT_NE(Load().series[0].error.find("j2k: unsupported transfer syntax JPEG 2000 (Lossless only) "
-                                        "(1.2.840.10008.1.2.4.90): DCMTK cannot decode it"),
+  im.transfer_syntax = "1.2.840.10008.1.2.4.100";  // MPEG-2 video: no decoder here
+  Add(im, "mpeg2");
+  EXPECT_NE(Load().series[0].error.find("mpeg2: unsupported transfer syntax MPEG2 Main Profile @ Main Level "
+                                        "(1.2.840.10008.1.2.4.100): no decoder for it here (uncompressed, deflate, "
+                                        "JPEG, JPEG-LS, RLE and JPEG 2000 are decoded)"),
             std::string::npos)
       << Load().series[0].error;
   std::vector<std::string> asked;
@@ -335,7 +338,7 @@ TEST_F(Synthetic, UnsupportedTransferSyntaxUsesTheTranscoderHook) {
   const ScanResult r = Load(options);
   ASSERT_TRUE(r.series[0].volume) << r.series[0].error;
   EXPECT_EQ(Slice(*r.series[0].volume, 0)[0], 300.0f);
-  EXPECT_EQ(asked, (std::vector<std::string>{"j2k"}));
+  EXPECT_EQ(asked, (std::vector<std::string>{"mpeg2"}));
   options.transcoder = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
   try {
     Slice(*Load(options).series[0].volume, 0);

@@ -148,6 +148,10 @@ bool Decodable(E_TransferSyntax xfer) {
     case EXS_JPEGLSLossless:
     case EXS_JPEGLSLossy:
     case EXS_RLELossless:
+    case EXS_JPEG2000LosslessOnly:
+    case EXS_JPEG2000:
+    case EXS_JPEG2000MulticomponentLosslessOnly:
+    case EXS_JPEG2000Multicomponent:
       return true;
     default:
       return false;

@@ -32,8 +32,12 @@ std::optional<long> GetInt(DcmItem& item, const DcmTagKey& tag);
 std::vector<double> GetFrameDoubles(DcmDataset& ds, long frame, const DcmTagKey& macro, const DcmTagKey& tag,
                                     size_t count);
 
-// Transfer syntaxes whose pixel data DCMTK's registered decoders (or no decoder) can read.
+// Transfer syntaxes whose pixel data the loader decodes: native and deflate, JPEG, JPEG-LS and
+// RLE with DCMTK's registered decoders, JPEG 2000 with OpenJPEG (jpeg2000.h).
 bool Decodable(E_TransferSyntax xfer);
+// What a refusal of any other transfer syntax says after its name.
+inline constexpr const char* kDecodableText =
+    "no decoder for it here (uncompressed, deflate, JPEG, JPEG-LS, RLE and JPEG 2000 are decoded)";
 std::string XferText(E_TransferSyntax xfer);  // "JPEG 2000 (1.2.840.10008.1.2.4.91)"
 
 }  // namespace curia::dicom::internal

@@ -7,6 +7,7 @@
 #include "curia/config/error.h"
 #include "curia/dicom/series.h"
 #include "dcmtk_io.h"
+#include "jpeg2000.h"
 
 namespace curia::dicom {
 
@@ -170,8 +171,8 @@ class VolumeBuilder {
     }
     for (const Instance* in : instances) {
       if (!internal::Decodable(in->xfer) && !options.transcoder) {
-        Bad(in->name + ": unsupported transfer syntax " + internal::XferText(in->xfer) +
-            ": DCMTK cannot decode it (Orthanc can transcode it when orthanc-gdcm is installed)");
+        Bad(in->name + ": unsupported transfer syntax " + internal::XferText(in->xfer) + ": " +
+            internal::kDecodableText);
       }
       const DicomVolume::Pixels& p = in->pixels;
       if (p.rows != first.pixels.rows || p.cols != first.pixels.cols) {
@@ -336,6 +337,35 @@ inline int64_t StoredValue(const uint8_t* data, int64_t i, const DicomVolume::Pi
   return value;
 }
 
+// One frame decoded by DCMTK (native or with its registered codecs), little endian.
+std::vector<uint8_t> DecodeWithDcmtk(DcmDataset& ds, int32_t frame, const DicomVolume::Pixels& p, const std::string& name) {
+  DcmElement* pixel = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, pixel).bad() || !pixel) Bad(name + ": no pixel data");
+  const int64_t count = p.rows * p.cols;
+  Uint32 size = 0;
+  OFCondition cond = pixel->getUncompressedFrameSize(&ds, size);
+  const uint64_t needed = p.bits_allocated == 1 ? static_cast<uint64_t>((count + 7) / 8)
+                                                : static_cast<uint64_t>(count) * static_cast<uint64_t>(p.bits_allocated / 8);
+  if (cond.bad() || size < needed) Bad(name + ": cannot size frame " + std::to_string(frame + 1) + " of the pixel data");
+  std::vector<uint8_t> buffer(size + 1);
+  Uint32 start_fragment = 0;
+  OFString colour_model;
+  cond = pixel->getUncompressedFrame(&ds, static_cast<Uint32>(frame), start_fragment, buffer.data(), size, colour_model);
+  if (cond.bad()) {
+    Bad(name + ": cannot decode frame " + std::to_string(frame + 1) + " of the pixel data (" + cond.text() +
+        "): truncated or corrupt");
+  }
+  if (p.bits_allocated == 32 && pixel->getVR() == EVR_OW && DcmXfer(ds.getOriginalXfer()).isBigEndian()) {
+    // DCMTK swaps OW pixel data 16 bits at a time; a big-endian 32-bit value then has its two
+    // halves in the wrong order.
+    for (size_t i = 0; i + 3 < size; i += 4) {
+      std::swap(buffer[i], buffer[i + 2]);
+      std::swap(buffer[i + 1], buffer[i + 3]);
+    }
+  }
+  return buffer;
+}
+
 }  // namespace
 
 void DicomVolume::ReadSlice(int64_t index, float* out) const {
@@ -354,34 +384,19 @@ void DicomVolume::ReadSlice(int64_t index, float* out) const {
     ff = internal::ReadBytes(*bytes, name + " (transcoded)");
     if (!internal::Decodable(ff->getDataset()->getOriginalXfer())) {
       Bad(name + ": transcoded to " + internal::XferText(ff->getDataset()->getOriginalXfer()) +
-          ", which DCMTK cannot decode either");
+          ", which cannot be decoded here either");
     }
   }
   DcmDataset* ds = ff->getDataset();
-  DcmElement* pixel = nullptr;
-  if (ds->findAndGetElement(DCM_PixelData, pixel).bad() || !pixel) Bad(name + ": no pixel data");
   const Pixels& p = pixels_;
   const int64_t count = p.rows * p.cols;
-  Uint32 size = 0;
-  OFCondition cond = pixel->getUncompressedFrameSize(ds, size);
-  const uint64_t needed = p.bits_allocated == 1 ? static_cast<uint64_t>((count + 7) / 8)
-                                                : static_cast<uint64_t>(count) * static_cast<uint64_t>(p.bits_allocated / 8);
-  if (cond.bad() || size < needed) Bad(name + ": cannot size frame " + std::to_string(s.frame + 1) + " of the pixel data");
-  std::vector<uint8_t> buffer(size + 1);
-  Uint32 start_fragment = 0;
-  OFString colour_model;
-  cond = pixel->getUncompressedFrame(ds, static_cast<Uint32>(s.frame), start_fragment, buffer.data(), size, colour_model);
-  if (cond.bad()) {
-    Bad(name + ": cannot decode frame " + std::to_string(s.frame + 1) + " of the pixel data (" + cond.text() +
-        "): truncated or corrupt");
-  }
-  if (p.bits_allocated == 32 && pixel->getVR() == EVR_OW && DcmXfer(ds->getOriginalXfer()).isBigEndian()) {
-    // DCMTK swaps OW pixel data 16 bits at a time; a big-endian 32-bit value then has its two
-    // halves in the wrong order.
-    for (size_t i = 0; i + 3 < size; i += 4) {
-      std::swap(buffer[i], buffer[i + 2]);
-      std::swap(buffer[i + 1], buffer[i + 3]);
-    }
+  std::vector<uint8_t> buffer;
+  if (internal::IsJpeg2000(ds->getOriginalXfer())) {
+    // OpenJPEG (see jpeg2000.h): the same layout as DCMTK's uncompressed frames below.
+    const long frames = std::max(1L, GetInt(*ds, DCM_NumberOfFrames).value_or(1));
+    buffer = internal::DecodeJpeg2000Frame(*ds, static_cast<uint32_t>(s.frame), static_cast<uint32_t>(frames), p, name);
+  } else {
+    buffer = DecodeWithDcmtk(*ds, s.frame, p, name);
   }
   std::vector<float> values(static_cast<size_t>(count));
   const int64_t max_stored = p.is_signed ? (int64_t(1) << (p.bits_stored - 1)) - 1 : (int64_t(1) << p.bits_stored) - 1;

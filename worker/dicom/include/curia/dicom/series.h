@@ -13,9 +13,10 @@
 // the slice normal by Image Position (Patient), Rescale Slope/Intercept applied for CT (Hounsfield
 // units), MONOCHROME1 inverted, any Bits Stored, signed or not, and oriented the Curia way (axial
 // PL, coronal IL, sagittal IP). JPEG baseline/extended/lossless, JPEG-LS, RLE and deflate are
-// decoded by DCMTK; JPEG 2000 is not: LoadOptions::transcoder may supply the instance in another
-// transfer syntax (the plugin asks Orthanc), otherwise reading it fails with "unsupported transfer
-// syntax". Every refusal is a specific message; nothing here crashes on bad input.
+// decoded by DCMTK, JPEG 2000 (lossless and lossy, single and multi-frame) by OpenJPEG. For any
+// other transfer syntax LoadOptions::transcoder may supply the instance in one of these, otherwise
+// reading it fails with "unsupported transfer syntax". Every refusal is a specific message;
+// nothing here crashes on bad input.
 #include <array>
 #include <cstdint>
 #include <functional>
