@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Writes OUT: a C++ source with the files of DIR named in FILES (a ;-list) as byte arrays, in a
-# table name -> bytes + content type (curia::node::internal::UiFiles, internal.h). Run by
+# table name -> bytes + content type (curia::node::internal::UiFiles, ui.h). Run by
 # plugin/node/CMakeLists.txt at build time: a changed file regenerates it.
 set(body "")
 set(table "")
