@@ -32,7 +32,7 @@
 namespace curia::test {
 
 // The one place the tests make a store (so that a store interface changes one line).
-inline std::unique_ptr<storage::Store> MakeStore(const std::string& path) { return std::make_unique<storage::Store>(path); }
+inline std::unique_ptr<storage::Store> MakeStore(const std::string& path) { return storage::OpenStore(path); }
 
 // Rule "head-ct": CT studies -> task "bleed", stat, SR and SC, to "pacs". Two processing
 // attempts, three export attempts with 2 to 10 s of backoff.
