@@ -552,6 +552,17 @@ class HealthAndMetrics(PluginTestCase):
         status, _ = self.node.status_of("GET", "/curia/jobs/987654")
         self.assertEqual(status, 404)
 
+    def test_wrong_method_and_unknown_route(self):
+        # A known path with another method: 405 with the methods it has (through Orthanc's own call).
+        for method, path, allow in (("POST", "/curia/health", "GET"), ("GET", "/curia/jobs/1/retry", "POST"),
+                                    ("DELETE", "/curia/jobs/1", "GET")):
+            with self.assertRaises(h.HttpError) as answer:
+                self.node.request(method, path)
+            self.assertEqual(answer.exception.status, 405, f"{method} {path}: {answer.exception}")
+            self.assertEqual(answer.exception.headers.get("Allow"), allow, f"{method} {path}: {answer.exception.headers}")
+        status, body = self.node.status_of("GET", "/curia/no-such-route")
+        self.assertEqual(status, 404, body)
+
 
 if __name__ == "__main__":
     unittest.main()
