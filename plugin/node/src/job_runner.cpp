@@ -20,11 +20,48 @@
 namespace curia::node {
 namespace {
 
-// Instances read from Orthanc by their Orthanc IDs.
+// A claimed job's lease, renewed every third of it while the runner works on the job: reading
+// its series (every instance read is a chance: a large series on a busy Orthanc can take longer
+// than the lease) and waiting on the pool. mine() turns false once the store says the job is no
+// longer running (cancelled or superseded meanwhile). Thread-safe (slices may be read from the
+// pool's threads).
+class Lease {
+ public:
+  Lease(storage::Store& store, int64_t job_id, double seconds, Clock clock)
+      : store_(store), job_id_(job_id), seconds_(seconds), clock_(std::move(clock)), renewed_(clock_()) {}
+  bool Renew() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const double now = clock_();
+    if (!mine_ || now - renewed_ < std::max(0.2, seconds_ / 3)) return mine_;
+    renewed_ = now;
+    try {
+      mine_ = store_.RenewLease(job_id_, now + seconds_);
+    } catch (const std::exception& e) {
+      log::Warning("node", "job " + std::to_string(job_id_) + ": renewing its lease: " + e.what());
+    }
+    return mine_;
+  }
+  bool mine() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return mine_;
+  }
+
+ private:
+  storage::Store& store_;
+  const int64_t job_id_;
+  const double seconds_;
+  const Clock clock_;
+  std::mutex mu_;
+  double renewed_;
+  bool mine_ = true;
+};
+
+// Instances read from Orthanc by their Orthanc IDs, renewing the job's lease as they come.
 class OrthancSource : public dicom::IInstanceSource {
  public:
-  explicit OrthancSource(IOrthanc& orthanc) : orthanc_(orthanc) {}
+  OrthancSource(IOrthanc& orthanc, Lease& lease) : orthanc_(orthanc), lease_(lease) {}
   std::string Bytes(const std::string& id) const override {
+    lease_.Renew();
     std::optional<std::string> bytes = orthanc_.Get("/instances/" + id + "/file");
     if (!bytes) throw Error(ErrorCode::kNotFound, "instance " + id + " is no longer in Orthanc");
     return std::move(*bytes);
@@ -33,6 +70,7 @@ class OrthancSource : public dicom::IInstanceSource {
 
  private:
   IOrthanc& orthanc_;
+  Lease& lease_;
 };
 
 // A job in the pool: its result once the pool calls back.
@@ -113,7 +151,8 @@ void JobRunner::Run(const storage::JobRow& job) {
   const std::string name = "job " + std::to_string(job.id);
   const std::optional<std::vector<std::string>> ids = internal::SeriesInstances(orthanc_, job.series_id);
   if (!ids) return Fail(job, "series " + job.series_uid + " is no longer in Orthanc", false);
-  OrthancSource source(orthanc_);
+  Lease lease(store_, job.id, settings_.queue.lease_seconds, clock_);
+  OrthancSource source(orthanc_, lease);
   const dicom::ScanResult scan = dicom::LoadSeries(source, *ids, {});
   std::shared_ptr<dicom::DicomVolume> volume;
   std::string refusal = scan.series.empty() ? "no readable image in the series" : "";
@@ -124,6 +163,11 @@ void JobRunner::Run(const storage::JobRow& job) {
   }
   if (!volume) return Fail(job, refusal.empty() ? "series " + job.series_uid + " not found in its instances" : refusal, false);
   volume->Verify();
+  if (!lease.mine()) {
+    // Cancelled or superseded while its series was read: the store says so already.
+    log::Info("node", name + " is no longer running: left before processing");
+    return;
+  }
   if (!pool_) throw Error(ErrorCode::kUnavailable, "the worker pool is not started");
 
   auto wait = std::make_shared<Wait>();
@@ -153,22 +197,16 @@ void JobRunner::Run(const storage::JobRow& job) {
           // progress is informative only
         }
       });
-  const double lease = settings_.queue.lease_seconds;
   bool cancelled = false;
   {
     // Every 0.25 s: is Orthanc stopping (it waits for us)? Every lease / 3: renew the lease (false
     // when the job was cancelled or superseded meanwhile).
     std::unique_lock<std::mutex> lock(wait->mu);
-    double renewed = clock_();
     while (!wait->result) {
       wait->cv.wait_for(lock, std::chrono::milliseconds(250));
       if (wait->result) break;
       lock.unlock();
-      bool still_mine = true;
-      if (clock_() - renewed >= std::max(0.2, lease / 3)) {
-        renewed = clock_();
-        still_mine = store_.RenewLease(job.id, renewed + lease);
-      }
+      const bool still_mine = lease.Renew();
       if ((!still_mine || notifier_.stopping()) && !cancelled) {
         pool_->Cancel(pool_id);
         cancelled = true;

@@ -125,9 +125,25 @@ std::vector<FakeOrthanc::Export> FakeOrthanc::Exports() const {
   return exports_;
 }
 
+void FakeOrthanc::OnFileRead(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_file_read_ = std::move(hook);
+}
+
 std::optional<std::string> FakeOrthanc::Get(const std::string& uri) {
   if (unavailable_) throw Error(ErrorCode::kUnavailable, "GET " + uri + ": Orthanc is unavailable (fake)");
   const std::vector<std::string> p = Split(uri);
+  if (p.size() == 3 && p[0] == "instances" && p[2] == "file") {
+    std::optional<std::string> bytes;
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = instances_.find(p[1]); it != instances_.end()) bytes = it->second.bytes;
+      hook = on_file_read_;
+    }
+    if (hook) hook();
+    return bytes;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (p.size() == 2 && p[0] == "studies") {
     auto it = studies_.find(p[1]);
@@ -165,7 +181,6 @@ std::optional<std::string> FakeOrthanc::Get(const std::string& uri) {
     auto it = instances_.find(p[1]);
     if (it == instances_.end()) return std::nullopt;
     const Instance& inst = it->second;
-    if (p.size() == 3 && p[2] == "file") return inst.bytes;
     if (p.size() == 3 && p[2] == "simplified-tags") {
       config::Json j = config::Json::Object{};
       for (const auto& [key, value] : inst.tags) j[key] = value;

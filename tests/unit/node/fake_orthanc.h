@@ -7,6 +7,7 @@
 // reads instance files from its own threads).
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,9 @@ class FakeOrthanc : public node::IOrthanc {
   // The next `n` store-straight calls fail (the PACS refuses the association); -1: every one.
   void RefuseExports(int n);
   std::vector<Export> Exports() const;  // delivered, in order
+  // Called on every read of an instance's file (outside the fake's lock), e.g. to move a test's
+  // clock as a slow Orthanc would.
+  void OnFileRead(std::function<void()> hook);
   int64_t RefusedExports() const { return refused_; }
 
   std::optional<std::string> Get(const std::string& uri) override;
@@ -65,6 +69,7 @@ class FakeOrthanc : public node::IOrthanc {
   int refuse_ = 0;
   std::atomic<int64_t> refused_{0};
   std::vector<Export> exports_;
+  std::function<void()> on_file_read_;
 };
 
 }  // namespace curia::test

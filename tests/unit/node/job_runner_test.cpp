@@ -142,6 +142,24 @@ TEST_F(NodeParts, AJobWhoseLeaseExpiredIsQueuedAgainUsingAnAttempt) {
   EXPECT_NE(job.error.find("hung"), std::string::npos) << job.error;
 }
 
+TEST_F(NodeParts, AJobsLeaseIsRenewedWhileItsSeriesIsRead) {
+  const int64_t id = Queue(4, 18);
+  // A busy Orthanc: each instance takes 10 s to read, so reading the series (headers, then every
+  // slice's pixels) takes longer than the 30 s lease. The router's recovery runs meanwhile.
+  int recovered = 0, reads = 0;
+  orthanc_.OnFileRead([&] {
+    Advance(10);
+    ++reads;
+    recovered += runner_.RecoverExpiredLeases();
+  });
+  RunAll();
+  EXPECT_GT(reads * 10, settings_.queue.lease_seconds);
+  EXPECT_EQ(recovered, 0);
+  const storage::JobRow job = Job(id);
+  EXPECT_EQ(job.state, storage::JobState::kExporting) << job.error;
+  EXPECT_EQ(job.attempts, 1);
+}
+
 TEST_F(NodeParts, AnInterruptedJobIsQueuedAgainWithoutUsingAnAttempt) {
   const int64_t id = Queue(4, 17);
   ASSERT_TRUE(store_->Claim(now(), settings_.queue.lease_seconds));  // running when Orthanc stopped
