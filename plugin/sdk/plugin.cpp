@@ -119,8 +119,8 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
 }
 
 // The methods of the /curia API (plugin/node/src/api.cpp). A request with another one is answered
-// 405 here, as is a 405 of the node (a known path, another method): the SDK sends a 405 only
-// through OrthancPluginSendMethodNotAllowed, with the methods for the Allow header.
+// 405 here, as is a 405 of the node (a known path, another method; Allow then names that path's
+// methods): the SDK sends a 405 only through OrthancPluginSendMethodNotAllowed.
 constexpr std::array<std::string_view, 2> kApiMethods = {"GET", "POST"};
 
 const std::string& AllowedMethods() {
@@ -164,7 +164,12 @@ OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url, 
       OrthancPluginAnswerBuffer(g_context, output, answer.body.data(), static_cast<uint32_t>(answer.body.size()),
                                 answer.content_type.c_str());
     } else if (answer.status == 405) {
-      OrthancPluginSendMethodNotAllowed(g_context, output, AllowedMethods().c_str());
+      // The node's Allow names the methods of that path ("GET" for /health); else every method.
+      std::string allow = AllowedMethods();
+      for (const auto& [name, value] : answer.headers) {
+        if (name == "Allow") allow = value;
+      }
+      OrthancPluginSendMethodNotAllowed(g_context, output, allow.c_str());
     } else {
       OrthancPluginSendHttpStatus(g_context, output, static_cast<uint16_t>(answer.status), answer.body.data(),
                                   static_cast<uint32_t>(answer.body.size()));

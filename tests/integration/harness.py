@@ -126,10 +126,11 @@ def deep_merge(base, override):
 
 
 class HttpError(Exception):
-    def __init__(self, status, body, url):
+    def __init__(self, status, body, url, headers=None):
         super().__init__(f"HTTP {status} for {url}: {body[:2000]!r}")
         self.status = status
         self.body = body
+        self.headers = dict(headers or {})
 
 
 class Orthanc:
@@ -276,7 +277,7 @@ class Orthanc:
                 payload = r.read()
                 status = r.status
         except urllib.error.HTTPError as e:
-            raise HttpError(e.code, e.read().decode("utf-8", "replace"), f"{method} {url}") from None
+            raise HttpError(e.code, e.read().decode("utf-8", "replace"), f"{method} {url}", e.headers) from None
         if raw:
             return payload
         text = payload.decode("utf-8", "replace")

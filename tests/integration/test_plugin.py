@@ -641,6 +641,18 @@ class HealthAndMetrics(PluginTestCase):
         status, _ = self.node.status_of("GET", "/curia/jobs/987654")
         self.assertEqual(status, 404)
 
+    def test_wrong_method_and_unknown_route(self):
+        # A known path with the other of GET and POST: 405 with the methods of that path (through
+        # Orthanc's own call; PUT and DELETE: Access.test_methods_the_api_does_not_serve).
+        for method, path, allow in (("POST", "/curia/health", "GET"), ("GET", "/curia/jobs/1/retry", "POST"),
+                                    ("POST", "/curia/jobs/1", "GET")):
+            with self.assertRaises(h.HttpError) as answer:
+                self.node.request(method, path)
+            self.assertEqual(answer.exception.status, 405, f"{method} {path}: {answer.exception}")
+            self.assertEqual(answer.exception.headers.get("Allow"), allow, f"{method} {path}: {answer.exception.headers}")
+        status, body = self.node.status_of("GET", "/curia/no-such-route")
+        self.assertEqual(status, 404, body)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,7 +9,7 @@
 #include "curia/config/sha256.h"
 #include "curia/dicomsr/outputs.h"
 #include "curia/model/orientation.h"
-#include "internal.h"
+#include "facts.h"
 
 namespace curia::node::internal {
 namespace {
@@ -121,6 +121,19 @@ StudySnapshot ReadStudy(IOrthanc& orthanc, const std::string& study_id, const st
     throw Error(ErrorCode::kNotFound, "/series/" + only_series + ": not in study " + study_id);
   }
   return snap;
+}
+
+std::optional<std::vector<std::string>> SeriesInstances(IOrthanc& orthanc, const std::string& series_id) {
+  const std::string uri = "/series/" + series_id + "/instances";
+  const std::optional<std::string> listing = orthanc.Get(uri);
+  if (!listing) return std::nullopt;
+  std::vector<std::string> ids;
+  const config::Json instances = ParseAnswer(*listing, uri);
+  if (!instances.IsArray()) return ids;
+  for (const config::Json& i : instances.AsArray()) {
+    if (const config::Json* id = i.Find("ID"); id && id->IsString()) ids.push_back(id->AsString());
+  }
+  return ids;
 }
 
 std::string LookupStudy(IOrthanc& orthanc, const std::string& study_uid) {

@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The web UI: the dashboard's files (plugin/node/ui, compiled in), the data only the pages need
-// (/curia/stats), and the results as a browser shows them (the SR as HTML, key images as BMP).
+// (/curia/stats), and the results as a browser shows them (the SR as HTML, key images as PNG).
+#include "ui.h"
+
 #include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmimgle/dcmimage.h>  // before dipipng.h: it defines the export macros diplugin.h uses
+#include <dcmtk/dcmimage/dipipng.h>
+#include <dcmtk/dcmimage/diregist.h>  // colour images (RGB, palette, YBR) for DicomImage
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 
 #include "curia/config/error.h"
 #include "curia/dicomsr/outputs.h"
-#include "internal.h"
+#include "http.h"
 
 namespace curia::node {
 
@@ -28,28 +35,6 @@ const storage::JobState kStates[] = {storage::JobState::kQueued,    storage::Job
                                      storage::JobState::kExporting, storage::JobState::kDone,
                                      storage::JobState::kFailed,    storage::JobState::kDead,
                                      storage::JobState::kCancelled, storage::JobState::kSuperseded};
-
-HttpResponse JsonAnswer(const config::Json& body) { return {200, "application/json", body.Dump(2) + "\n"}; }
-
-HttpResponse Problem(int status, const std::string& message) {
-  config::Json j = config::Json::Object{};
-  j["Error"] = message;
-  return {status, "application/json", j.Dump(2) + "\n"};
-}
-
-std::optional<int64_t> ParseNumber(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  return std::atoll(text.c_str());
-}
-
-config::Json Strings(const std::vector<std::string>& values) {
-  config::Json a = config::Json::Array{};
-  for (const std::string& v : values) a.PushBack(v);
-  return a;
-}
 
 std::string Escape(const std::string& text) {
   std::string out;
@@ -119,7 +104,7 @@ config::Json Stats(const UiContext& ctx) {
 // The output `output_id` of job `job_id` with its bytes, or an error answer.
 std::optional<HttpResponse> FindOutput(const UiContext& ctx, const std::string& job_text, const std::string& output_text,
                                        storage::OutputRow* row, std::string* bytes) {
-  const std::optional<int64_t> job_id = ParseNumber(job_text), output_id = ParseNumber(output_text);
+  const std::optional<int64_t> job_id = ParseId(job_text), output_id = ParseId(output_text);
   if (!job_id || !output_id) return Problem(404, "no output " + job_text + "/" + output_text);
   bool found = false;
   for (const storage::OutputRow& o : ctx.store.Outputs(*job_id)) {
@@ -133,10 +118,6 @@ std::optional<HttpResponse> FindOutput(const UiContext& ctx, const std::string& 
   if (!b) return Problem(404, "output " + output_text + " has no stored object");
   *bytes = std::move(*b);
   return std::nullopt;
-}
-
-void PutLe(std::string& out, uint32_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
 }  // namespace
@@ -176,43 +157,7 @@ std::vector<std::string> ConfigurationWarnings(const config::CuriaSettings& sett
   return w;
 }
 
-std::string EncodeBmp(int64_t cols, int64_t rows, const std::string& rgb) {
-  if (cols <= 0 || rows <= 0 || cols > 65535 || rows > 65535 || static_cast<int64_t>(rgb.size()) != cols * rows * 3) {
-    throw Error(ErrorCode::kInvalidArgument, "BMP: " + std::to_string(cols) + "x" + std::to_string(rows) +
-                                                 " RGB image with " + std::to_string(rgb.size()) + " bytes");
-  }
-  const int64_t stride = (cols * 3 + 3) / 4 * 4;
-  const uint32_t pixels = static_cast<uint32_t>(stride * rows), header = 14 + 40;
-  std::string out;
-  out.reserve(header + pixels);
-  out += "BM";
-  PutLe(out, header + pixels, 4);
-  PutLe(out, 0, 4);
-  PutLe(out, header, 4);
-  PutLe(out, 40, 4);  // BITMAPINFOHEADER
-  PutLe(out, static_cast<uint32_t>(cols), 4);
-  PutLe(out, static_cast<uint32_t>(rows), 4);  // positive: bottom row first
-  PutLe(out, 1, 2);
-  PutLe(out, 24, 2);
-  PutLe(out, 0, 4);  // BI_RGB
-  PutLe(out, pixels, 4);
-  PutLe(out, 2835, 4);  // 72 dpi
-  PutLe(out, 2835, 4);
-  PutLe(out, 0, 4);
-  PutLe(out, 0, 4);
-  for (int64_t y = rows - 1; y >= 0; --y) {
-    const char* row = rgb.data() + y * cols * 3;
-    for (int64_t x = 0; x < cols; ++x) {
-      out.push_back(row[3 * x + 2]);  // BMP stores B, G, R
-      out.push_back(row[3 * x + 1]);
-      out.push_back(row[3 * x]);
-    }
-    out.append(static_cast<size_t>(stride - cols * 3), '\0');
-  }
-  return out;
-}
-
-std::string DicomImageToBmp(const std::string& dicom_bytes) {
+std::string DicomImageToPng(const std::string& dicom_bytes) {
   DcmFileFormat file;
   DcmInputBufferStream in;
   in.setBuffer(dicom_bytes.data(), static_cast<offile_off_t>(dicom_bytes.size()));
@@ -221,69 +166,90 @@ std::string DicomImageToBmp(const std::string& dicom_bytes) {
   const OFCondition read = file.read(in);
   file.transferEnd();
   if (read.bad()) throw Error(ErrorCode::kInvalidArgument, std::string("reading the image: ") + read.text());
-  DcmDataset& ds = *file.getDataset();
-  Uint16 rows = 0, cols = 0, samples = 0, bits = 0, planar = 0;
-  OFString photometric;
-  ds.findAndGetUint16(DCM_Rows, rows);
-  ds.findAndGetUint16(DCM_Columns, cols);
-  ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
-  ds.findAndGetUint16(DCM_BitsAllocated, bits);
-  ds.findAndGetUint16(DCM_PlanarConfiguration, planar);
-  ds.findAndGetOFString(DCM_PhotometricInterpretation, photometric);
-  const Uint8* pixels = nullptr;
-  unsigned long count = 0;
-  const bool rgb = samples == 3 && photometric == "RGB";
-  const bool mono = samples == 1 && (photometric == "MONOCHROME2" || photometric == "MONOCHROME1");
-  const size_t frame = static_cast<size_t>(rows) * cols * samples;
-  if (bits != 8 || !(rgb || mono) || rows == 0 || cols == 0 || ds.findAndGetUint8Array(DCM_PixelData, pixels, &count).bad() ||
-      !pixels || count < frame) {
-    throw Error(ErrorCode::kInvalidArgument, "not an uncompressed 8-bit RGB or monochrome image (" + std::string(photometric.c_str()) +
-                                                 ", " + std::to_string(bits) + " bits)");
+  DcmDataset* ds = file.getDataset();
+  DicomImage image(ds, ds->getOriginalXfer(), 0UL, 0UL, 1UL);
+  if (image.getStatus() != EIS_Normal) {
+    throw Error(ErrorCode::kInvalidArgument, std::string("rendering the image: ") + DicomImage::getString(image.getStatus()));
   }
-  std::string out(static_cast<size_t>(rows) * cols * 3, '\0');
-  const size_t plane = static_cast<size_t>(rows) * cols;
-  for (size_t i = 0; i < plane; ++i) {
-    if (rgb && planar == 1) {
-      for (int c = 0; c < 3; ++c) out[3 * i + c] = static_cast<char>(pixels[c * plane + i]);
-    } else if (rgb) {
-      for (int c = 0; c < 3; ++c) out[3 * i + c] = static_cast<char>(pixels[3 * i + c]);
-    } else {
-      const Uint8 v = photometric == "MONOCHROME1" ? static_cast<Uint8>(255 - pixels[i]) : pixels[i];
-      for (int c = 0; c < 3; ++c) out[3 * i + c] = static_cast<char>(v);
+  if (image.isMonochrome()) {
+    // The image's own VOI window; else, for more than 8 bits, its pixel range (the full range of
+    // 12 or 16 bits would be dark); 8-bit images as stored. MONOCHROME1 comes out inverted.
+    if (image.getWindowCount() > 0) {
+      image.setWindow(0);
+    } else if (image.getDepth() > 8) {
+      image.setMinMaxWindow();
     }
   }
-  return EncodeBmp(cols, rows, out);
+  DiPNGPlugin png;
+  png.setInterlaceType(E_pngInterlaceNone);
+  png.setMetainfoType(E_pngNoMetainfo);
+  // DiPNGPlugin writes to a FILE*: a memory stream (POSIX) keeps it off the disk.
+  char* buffer = nullptr;
+  size_t size = 0;
+  FILE* stream = open_memstream(&buffer, &size);
+  if (!stream) throw Error(ErrorCode::kUnavailable, "PNG: no memory for the image");
+  const int written = image.writePluginFormat(&png, stream, 0);
+  std::fclose(stream);  // sets buffer and size
+  std::unique_ptr<char, decltype(&std::free)> owned(buffer, &std::free);
+  if (!written || size == 0) throw Error(ErrorCode::kInvalidArgument, "PNG: DCMTK could not write the image");
+  return std::string(buffer, size);
 }
 
-std::optional<HttpResponse> HandleUi(const HttpRequest& request, const std::vector<std::string>& parts,
-                                     const UiContext& ctx) {
-  if (request.method != "GET" || parts.empty()) return std::nullopt;
-  if (parts[0] == "ui") {
-    // /ui and /ui/ serve the dashboard; a file is found by its name (the folder is flat), so
-    // that relative links work whether the page was opened as /curia/ui or /curia/ui/.
-    const std::string name = parts.size() == 1 ? "index.html" : parts.back();
-    const UiFile* f = FindUiFile(name);
-    if (!f) return Problem(404, "no such file: " + name);
-    return HttpResponse{200, f->content_type, std::string(reinterpret_cast<const char*>(f->data), f->size)};
-  }
-  if (parts.size() == 1 && parts[0] == "stats") return JsonAnswer(Stats(ctx));
-  if (parts.size() == 5 && parts[0] == "jobs" && parts[2] == "outputs" && (parts[4] == "html" || parts[4] == "image")) {
-    storage::OutputRow row;
-    std::string bytes;
-    if (std::optional<HttpResponse> problem = FindOutput(ctx, parts[1], parts[3], &row, &bytes)) return problem;
-    if (parts[4] == "html") {
-      if (row.kind != "SR") return Problem(404, "output " + parts[3] + " is " + row.kind + ", not an SR");
-      std::string html = dicomsr::RenderHtml(bytes);
-      if (LooksActive(html)) {
-        html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Structured report</title></head><body><pre>" +
-               Escape(html) + "</pre></body></html>";
-      }
-      return HttpResponse{200, "text/html; charset=utf-8", std::move(html)};
-    }
-    if (row.kind != "SC") return Problem(404, "output " + parts[3] + " is " + row.kind + ", not an image");
-    return HttpResponse{200, "image/bmp", DicomImageToBmp(bytes)};
-  }
+namespace {
+
+HttpResponse ServeFile(const std::string& path) {
+  // A file is found by its name (the folder is flat), so that relative links work whether the
+  // page was opened as /curia/ui or /curia/ui/.
+  const std::string name = path.substr(path.rfind('/') + 1);
+  const UiFile* f = FindUiFile(name);
+  if (!f) return Problem(404, "no such file: " + name);
+  HttpResponse r;
+  r.content_type = f->content_type;
+  r.body.assign(reinterpret_cast<const char*>(f->data), f->size);
+  return r;
+}
+
+// The bytes of output a[1] of job a[0] when it is of `kind`; else the error answer.
+std::optional<HttpResponse> OutputOfKind(const UiContext& ctx, const RouteArgs& a, const std::string& kind,
+                                         const std::string& what, std::string* bytes) {
+  storage::OutputRow row;
+  if (std::optional<HttpResponse> problem = FindOutput(ctx, a[0], a[1], &row, bytes)) return problem;
+  if (row.kind != kind) return Problem(404, "output " + a[1] + " is " + row.kind + ", not " + what);
   return std::nullopt;
+}
+
+HttpResponse SrHtml(const UiContext& ctx, const RouteArgs& a) {
+  std::string bytes;
+  if (std::optional<HttpResponse> problem = OutputOfKind(ctx, a, "SR", "an SR", &bytes)) return *problem;
+  std::string html = dicomsr::RenderHtml(bytes);
+  if (LooksActive(html)) {
+    html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Structured report</title></head><body><pre>" +
+           Escape(html) + "</pre></body></html>";
+  }
+  HttpResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::move(html);
+  return r;
+}
+
+HttpResponse KeyImage(const UiContext& ctx, const RouteArgs& a) {
+  std::string bytes;
+  if (std::optional<HttpResponse> problem = OutputOfKind(ctx, a, "SC", "an image", &bytes)) return *problem;
+  HttpResponse r;
+  r.content_type = "image/png";
+  r.body = DicomImageToPng(bytes);
+  return r;
+}
+
+}  // namespace
+
+void AddUiRoutes(RouteTable& table, const UiContext& context) {
+  const UiContext* ctx = &context;
+  table.Add("GET", "/ui", [](const HttpRequest&, const RouteArgs&) { return ServeFile("index.html"); });
+  table.Add("GET", "/ui/{*}", [](const HttpRequest&, const RouteArgs& a) { return ServeFile(a[0]); });
+  table.Add("GET", "/stats", [ctx](const HttpRequest&, const RouteArgs&) { return JsonAnswer(Stats(*ctx)); });
+  table.Add("GET", "/jobs/{id}/outputs/{output}/html", [ctx](const HttpRequest&, const RouteArgs& a) { return SrHtml(*ctx, a); });
+  table.Add("GET", "/jobs/{id}/outputs/{output}/image", [ctx](const HttpRequest&, const RouteArgs& a) { return KeyImage(*ctx, a); });
 }
 
 }  // namespace internal

@@ -9,14 +9,15 @@
 //   HttpResponse r = node.Handle({"GET", "/jobs", {}, ""});
 //   node.Stop();                                   // on OrthancStopped: joins every thread
 //
-// Threads: a router (stable events and reconciliation of what a restart left unrouted, lease
-// recovery, metrics), Queue.Workers job runners (claim a job, load its series from Orthanc, run it
-// through the worker pool, write the SR and key images into the store), and an exporter (sends
-// each object to each destination with store-straight, retrying with backoff, dead-lettering).
+// Threads: a router (stable events, arrival counts, reconciliation of what a restart left
+// unrouted, lease recovery), Queue.Workers job runners (claim a job, load its series from Orthanc,
+// run it through the worker pool, write the SR and key images into the store), and an exporter
+// (sends each object to each destination with store-straight, retrying with backoff,
+// dead-lettering). Node is a facade: the work is done by parts with one job each (src/:
+// Arrivals, Router, JobRunner, Exporter, Health, Api), which own no threads and read an
+// injected clock, so that tests drive them step by step; Node owns the threads and the store.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,11 +33,15 @@
 #include "curia/storage/store.h"
 #include "curia/worker/model.h"
 
-namespace curia::pool {
-class WorkerPool;
-}
-
 namespace curia::node {
+
+class Api;
+class Arrivals;
+class Exporter;
+class Health;
+class JobRunner;
+class Notifier;
+class Router;
 
 struct NodeInfo {
   std::string version;       // Curia Node's version
@@ -56,6 +61,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Further headers, e.g. {"Allow", "GET, POST"} with a 405 (Orthanc's plugin SDK sends a 405
+  // with OrthancPluginSendMethodNotAllowed, which takes the Allow value).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class Node {
@@ -86,65 +94,26 @@ class Node {
                           std::vector<int64_t>* job_ids);
 
  private:
-  struct Event {
-    bool series_level = false;
-    std::string id;
-    int failures = 0;  // routing attempts that met an unavailable database or Orthanc
-    double due = 0;    // when to try again (retries only)
-  };
-  // Instances received, by study, not yet written to the database. The first instance of a study
-  // is written at once (the study's arrival is durable before Orthanc acknowledges it); later ones
-  // are counted here and written by the router within a second (one row update instead of one per
-  // instance: ingest must not wait on us), or later when the database refuses them (its disk full).
-  struct PendingArrival {
-    std::string calling_aet, called_aet;
-    double at = 0;              // the last instance
-    int64_t instances = 0;      // not yet written
-    bool durable = false;       // the study's arrival row exists
-    bool reported = false;      // its failure is logged
-  };
-
   void RouterLoop();
   void RunnerLoop();
   void ExporterLoop();
-  void RunJob(const storage::JobRow& job);
-  void Reconcile(double now);
-  void RouteEvent(const Event& event);
-  void FlushArrivals(double now);
-  void Wake();
-  // A database or Orthanc operation failed for a reason that may pass (kUnavailable): shown by
-  // /curia/health as "degraded" for a while (kProblemSeconds).
-  void NoteProblem(const std::string& what);
-  std::vector<std::string> Problems(double now);
-
-  HttpResponse JobView(int64_t id);
-  config::Json JobJson(const storage::JobRow& job, bool detail);
-  std::string PrometheusText();
 
   config::CuriaSettings settings_;
   std::unique_ptr<storage::Store> store_;
   worker::IModel& model_;
-  IOrthanc& orthanc_;
   NodeInfo info_;
-  std::unique_ptr<pool::WorkerPool> pool_;
+  std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<Health> health_;
+  std::unique_ptr<Arrivals> arrivals_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<Api> api_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-  std::vector<Event> retries_;                     // router thread only
-  std::atomic<int64_t> routing_retries_{0};       // retries_.size(), for health
-  std::map<std::string, PendingArrival> arrivals_;  // by Study Instance UID, under mu_
-  std::mutex problem_mu_;
-  std::string last_problem_;
-  double last_problem_at_ = 0;
+  std::mutex mu_;  // started_, threads_
   bool started_ = false;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> running_{false};
   std::vector<std::thread> threads_;
-  double last_reconcile_ = 0;
-  std::atomic<int64_t> slices_done_{0};
-  std::atomic<double> device_seconds_{0};
-  std::atomic<double> job_seconds_sum_{0};
-  std::atomic<int64_t> jobs_finished_{0};
 };
 
 // Seconds since the Unix epoch.

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "job_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "curia/config/error.h"
+#include "curia/config/log.h"
+#include "curia/dicom/series.h"
+#include "curia/dicomsr/outputs.h"
+#include "curia/pool/pool.h"
+#include "facts.h"
+#include "results_json.h"
+
+namespace curia::node {
+namespace {
+
+// A claimed job's lease, renewed every third of it while the runner works on the job: reading
+// its series (every instance read is a chance: a large series on a busy Orthanc can take longer
+// than the lease) and waiting on the pool. mine() turns false once the store says the job is no
+// longer running (cancelled or superseded meanwhile). Thread-safe (slices may be read from the
+// pool's threads).
+class Lease {
+ public:
+  Lease(storage::Store& store, int64_t job_id, double seconds, Clock clock)
+      : store_(store), job_id_(job_id), seconds_(seconds), clock_(std::move(clock)), renewed_(clock_()) {}
+  bool Renew() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const double now = clock_();
+    if (!mine_ || now - renewed_ < std::max(0.2, seconds_ / 3)) return mine_;
+    renewed_ = now;
+    try {
+      mine_ = store_.RenewLease(job_id_, now + seconds_);
+    } catch (const std::exception& e) {
+      log::Warning("node", "job " + std::to_string(job_id_) + ": renewing its lease: " + e.what());
+    }
+    return mine_;
+  }
+  bool mine() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return mine_;
+  }
+
+ private:
+  storage::Store& store_;
+  const int64_t job_id_;
+  const double seconds_;
+  const Clock clock_;
+  std::mutex mu_;
+  double renewed_;
+  bool mine_ = true;
+};
+
+// Instances read from Orthanc by their Orthanc IDs, renewing the job's lease as they come.
+class OrthancSource : public dicom::IInstanceSource {
+ public:
+  OrthancSource(IOrthanc& orthanc, Lease& lease) : orthanc_(orthanc), lease_(lease) {}
+  std::string Bytes(const std::string& id) const override {
+    lease_.Renew();
+    std::optional<std::string> bytes = orthanc_.Get("/instances/" + id + "/file");
+    if (!bytes) throw Error(ErrorCode::kNotFound, "instance " + id + " is no longer in Orthanc");
+    return std::move(*bytes);
+  }
+  std::string Name(const std::string& id) const override { return "instance " + id; }
+
+ private:
+  IOrthanc& orthanc_;
+  Lease& lease_;
+};
+
+// A job in the pool: its result once the pool calls back.
+struct Wait {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<pool::JobResult> result;
+  double last_progress = 0;
+};
+
+}  // namespace
+
+JobRunner::JobRunner(const config::CuriaSettings& settings, storage::Store& store, IOrthanc& orthanc,
+                     worker::IModel& model, Health& health, Notifier& notifier, Clock clock, std::string version)
+    : settings_(settings),
+      store_(store),
+      orthanc_(orthanc),
+      model_(model),
+      health_(health),
+      notifier_(notifier),
+      clock_(std::move(clock)),
+      version_(std::move(version)) {}
+
+JobRunner::~JobRunner() = default;
+
+void JobRunner::StartPool() { pool_ = std::make_unique<pool::WorkerPool>(model_, settings_.model); }
+
+void JobRunner::StopPool() { pool_.reset(); }
+
+int JobRunner::RecoverInterrupted() {
+  const int n = store_.RecoverExpiredLeases(clock_(), static_cast<int>(settings_.queue.max_attempts), true);
+  if (n > 0) log::Warning("node", std::to_string(n) + " interrupted job(s) queued again");
+  return n;
+}
+
+int JobRunner::RecoverExpiredLeases() {
+  const int n = store_.RecoverExpiredLeases(clock_(), static_cast<int>(settings_.queue.max_attempts));
+  if (n > 0) {
+    log::Warning("node", std::to_string(n) + " job(s) whose lease expired queued again");
+    notifier_.Notify();
+  }
+  return n;
+}
+
+bool JobRunner::RunNext() {
+  std::optional<storage::JobRow> job;
+  try {
+    job = store_.Claim(clock_(), settings_.queue.lease_seconds);
+  } catch (const std::exception& e) {
+    log::Error("node", std::string("claiming a job: ") + e.what());
+    health_.NoteProblem(std::string("claiming a job: ") + e.what());
+  }
+  if (!job) return false;
+  try {
+    Run(*job);
+  } catch (const Error& e) {
+    // Bad input is permanent; an unavailable Orthanc or device may recover.
+    Fail(*job, e.what(), e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kInternal);
+  } catch (const std::exception& e) {
+    Fail(*job, e.what(), true);
+  }
+  return true;
+}
+
+void JobRunner::Fail(const storage::JobRow& job, const std::string& error, bool retryable) {
+  const std::string name = "job " + std::to_string(job.id);
+  log::Warning("node", name + " (series " + job.series_uid + "): " + error);
+  try {
+    store_.Fail(job.id, error, retryable, static_cast<int>(settings_.queue.max_attempts), clock_());
+  } catch (const std::exception& e) {
+    log::Error("node", name + ": recording the failure: " + std::string(e.what()));
+    health_.NoteProblem(name + ": recording the failure: " + std::string(e.what()));
+  }
+  notifier_.Notify();
+}
+
+void JobRunner::Run(const storage::JobRow& job) {
+  const std::string name = "job " + std::to_string(job.id);
+  const std::optional<std::vector<std::string>> ids = internal::SeriesInstances(orthanc_, job.series_id);
+  if (!ids) return Fail(job, "series " + job.series_uid + " is no longer in Orthanc", false);
+  Lease lease(store_, job.id, settings_.queue.lease_seconds, clock_);
+  OrthancSource source(orthanc_, lease);
+  const dicom::ScanResult scan = dicom::LoadSeries(source, *ids, {});
+  std::shared_ptr<dicom::DicomVolume> volume;
+  std::string refusal = scan.series.empty() ? "no readable image in the series" : "";
+  for (const dicom::SeriesResult& s : scan.series) {
+    if (s.series_uid != job.series_uid) continue;
+    volume = s.volume;
+    refusal = s.error;
+  }
+  if (!volume) return Fail(job, refusal.empty() ? "series " + job.series_uid + " not found in its instances" : refusal, false);
+  volume->Verify();
+  if (!lease.mine()) {
+    // Cancelled or superseded while its series was read: the store says so already.
+    log::Info("node", name + " is no longer running: left before processing");
+    return;
+  }
+  if (!pool_) throw Error(ErrorCode::kUnavailable, "the worker pool is not started");
+
+  auto wait = std::make_shared<Wait>();
+  const std::string pool_id = "job-" + std::to_string(job.id) + "-" + std::to_string(job.attempts);
+  pool::JobRequest request{pool_id, static_cast<pool::Priority>(std::clamp(job.priority, 0, 2)), volume, job.tasks,
+                           settings_.dicom.heat_map};
+  storage::Store* store = &store_;
+  const Clock clock = clock_;
+  const int64_t job_id = job.id;
+  pool_->Submit(
+      std::move(request),
+      [wait](pool::JobResult r) {
+        std::lock_guard<std::mutex> lock(wait->mu);
+        wait->result = std::move(r);
+        wait->cv.notify_all();
+      },
+      [wait, store, clock, job_id](const pool::JobProgress& p) {
+        {
+          std::lock_guard<std::mutex> lock(wait->mu);
+          const double now = clock();
+          if (now - wait->last_progress < kProgressSeconds && p.done < p.total) return;
+          wait->last_progress = now;
+        }
+        try {
+          store->SetProgress(job_id, p.done, p.total);
+        } catch (const std::exception&) {
+          // progress is informative only
+        }
+      });
+  bool cancelled = false;
+  {
+    // Every 0.25 s: is Orthanc stopping (it waits for us)? Every lease / 3: renew the lease (false
+    // when the job was cancelled or superseded meanwhile).
+    std::unique_lock<std::mutex> lock(wait->mu);
+    while (!wait->result) {
+      wait->cv.wait_for(lock, std::chrono::milliseconds(250));
+      if (wait->result) break;
+      lock.unlock();
+      const bool still_mine = lease.Renew();
+      if ((!still_mine || notifier_.stopping()) && !cancelled) {
+        pool_->Cancel(pool_id);
+        cancelled = true;
+      }
+      lock.lock();
+    }
+  }
+  pool::JobResult result = std::move(*wait->result);
+  if (result.status == pool::JobStatus::kCancelled) {
+    // Stopping: the job stays running in the database, and the next start-up queues it again as
+    // interrupted, like after a crash (without using up an attempt). Cancelled by a user: the
+    // store already says so.
+    if (notifier_.stopping()) log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
+    return;
+  }
+  if (result.status == pool::JobStatus::kFailed) return Fail(job, result.error, false);
+  health_.RecordJob(result.findings);
+
+  const worker::VolumeInfo info = volume->Info();
+  const dicomsr::SourceSeries src{&volume->header(), info.references, info.modality};
+  const dicomsr::Identity identity = dicomsr::Identity::Now("job:" + job.idempotency_key, version_);
+  const bool sr = std::find(job.outputs.begin(), job.outputs.end(), "SR") != job.outputs.end();
+  const bool sc = std::find(job.outputs.begin(), job.outputs.end(), "SC") != job.outputs.end();
+  std::vector<storage::NewOutput> outputs;
+  for (dicomsr::ResultObject& r : dicomsr::WriteResults(src, *volume, result.findings, settings_, identity, sr, sc)) {
+    outputs.push_back({r.kind, r.object.sop_class_uid, r.object.sop_instance_uid, r.object.series_instance_uid,
+                       std::move(r.object.bytes)});
+  }
+  const bool stored = store_.Complete(job.id, internal::FindingsToJson(result.findings).Dump(-1),
+                                      internal::TimingsToJson(result.findings.timings).Dump(-1),
+                                      result.findings.backbone_digest, outputs, clock_());
+  if (stored) {
+    log::Info("node", name + " done: " + std::to_string(outputs.size()) + " object(s), " +
+                          std::to_string(result.findings.slices) + " slices");
+  }
+  notifier_.Notify();
+}
+
+}  // namespace curia::node
