@@ -27,9 +27,9 @@ packages=(
 )
 if [ "$model_only" = 0 ]; then
   packages+=(
-    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite
+    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite, zlib (the structure check)
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
-    libboost-dev libsqlite3-dev
+    libboost-dev libsqlite3-dev zlib1g-dev
     # validators and readers used by the tests
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     # the demo script and the integration tests talk to Orthanc over HTTP

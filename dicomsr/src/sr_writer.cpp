@@ -15,6 +15,7 @@
 #include "codes.h"
 #include "common.h"
 #include "curia/config/error.h"
+#include "curia/dicom/structure_check.h"
 #include "curia/dicomsr/dataset.h"
 
 namespace curia::dicomsr {
@@ -227,6 +228,7 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
 }
 
 std::string RenderHtml(const std::string& sr_bytes) {
+  dicom::RequireSafeStructure(sr_bytes, "the SR");  // before DCMTK 3.6.7 parses it
   DcmFileFormat file;
   DcmInputBufferStream in;
   in.setBuffer(sr_bytes.data(), static_cast<offile_off_t>(sr_bytes.size()));

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "curia/config/error.h"
+#include "curia/dicom/structure_check.h"
 #include "curia/dicomsr/outputs.h"
 #include "internal.h"
 
@@ -213,6 +214,7 @@ std::string EncodeBmp(int64_t cols, int64_t rows, const std::string& rgb) {
 }
 
 std::string DicomImageToBmp(const std::string& dicom_bytes) {
+  dicom::RequireSafeStructure(dicom_bytes, "the image");  // before DCMTK 3.6.7 parses it
   DcmFileFormat file;
   DcmInputBufferStream in;
   in.setBuffer(dicom_bytes.data(), static_cast<offile_off_t>(dicom_bytes.size()));

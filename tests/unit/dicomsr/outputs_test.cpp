@@ -17,6 +17,7 @@
 #include "curia/config/error.h"
 #include "curia/dicom/series.h"
 #include "dicom_synthetic.h"
+#include "hostile_dicom.h"
 #include "test_support.h"
 
 namespace curia::dicomsr {
@@ -233,6 +234,10 @@ TEST(Outputs, UidsAreDerivedFromTheJobAndHtmlIsEscaped) {
   EXPECT_EQ(html.find("<script>"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
   EXPECT_NE(html.find("Probability of finding"), std::string::npos);
+  // Bytes nested deeper than DCMTK 3.6.7 parses safely are refused before it sees them.
+  EXPECT_EQ(test::ErrorMessage([] { RenderHtml(test::NestedSequenceFile(100000, {})); })
+                .rfind("the SR: refused before parsing: sequence nesting deeper than", 0),
+            0u);
 }
 
 // The heat map blends over the key slice where the patch probability is high, and only there.

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "curia/config/error.h"
+#include "hostile_dicom.h"
 #include "internal.h"
 
 namespace curia::node::internal {
@@ -102,6 +103,13 @@ TEST(Bmp, FromDicomRgbAndMonochrome) {
   EXPECT_EQ(mono.substr(54, 6), std::string("\xff\xff\xff\x00\x00\x00", 6));
   EXPECT_THROW(DicomImageToBmp(MakeImage("MONOCHROME2", 1, 16, std::string(4, '\0'), 1, 2)), Error);
   EXPECT_THROW(DicomImageToBmp("not DICOM"), Error);
+  // Bytes nested deeper than DCMTK 3.6.7 parses safely are refused before it sees them.
+  try {
+    DicomImageToBmp(test::NestedSequenceFile(100000, {}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("the image: refused before parsing: sequence nesting deeper than", 0), 0u) << e.what();
+  }
 }
 
 TEST(Warnings, NamesWhatToLookAt) {
