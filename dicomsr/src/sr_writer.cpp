@@ -216,6 +216,7 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
   DcmFileFormat file;
   DcmDataset& ds = *file.getDataset();
   Check(doc.write(ds), "SR write");
+  internal::CompleteAnimalPatient(ds);
   // Our UIDs (DCMTK would use its own root), derived from the job: a re-sent SR is the same object.
   Put(ds, DCM_SeriesInstanceUID, out.series_instance_uid);
   Put(ds, DCM_SOPInstanceUID, out.sop_instance_uid);
