@@ -154,12 +154,16 @@ std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string
 
 class Outputs : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Outputs, ValidateEverywhere) {
+// The series of a folder (or of one file) of the corpus.
+dicom::ScanResult LoadPath(const std::string& path) {
   static dicom::FileSource files;
-  const std::string path = GetParam();
   const std::vector<std::string> ids =
       std::filesystem::is_directory(path) ? dicom::FindDicomFiles(path) : std::vector<std::string>{path};
-  const dicom::ScanResult scan = dicom::LoadSeries(files, ids, {});
+  return dicom::LoadSeries(files, ids, {});
+}
+
+TEST_P(Outputs, ValidateEverywhere) {
+  const dicom::ScanResult scan = LoadPath(GetParam());
   for (const auto& s : scan.series) {
     if (!s.volume || (s.modality != "CT" && s.modality != "MR")) continue;
     ASSERT_NO_THROW(s.volume->Verify());
@@ -198,11 +202,7 @@ Checked WriteAndCheck(const dicom::DicomVolume& volume, const DcmDataset& header
 // empty, even when the source lacks it (the knee MR). An unpaired part has none, even when
 // the source contradicts itself with one.
 TEST_P(Outputs, PairedBodyPartsGetLateralityEvenWhenTheSourceLacksIt) {
-  static dicom::FileSource files;
-  const std::string path = GetParam();
-  const std::vector<std::string> ids =
-      std::filesystem::is_directory(path) ? dicom::FindDicomFiles(path) : std::vector<std::string>{path};
-  const dicom::ScanResult scan = dicom::LoadSeries(files, ids, {});
+  const dicom::ScanResult scan = LoadPath(GetParam());
   for (const auto& s : scan.series) {
     if (!s.volume || (s.modality != "CT" && s.modality != "MR")) continue;
     test::TempDir dir;
