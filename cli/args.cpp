@@ -30,6 +30,16 @@ ArgParser& ArgParser::Flag(const std::string& name, const std::string& help) {
   return *this;
 }
 
+ArgParser& ArgParser::Repeated(const std::string& name, const std::string& value_name, const std::string& help) {
+  Spec s;
+  s.name = name;
+  s.value_name = value_name;
+  s.help = help + " (may be repeated)";
+  s.repeated = true;
+  specs_.push_back(s);
+  return *this;
+}
+
 ArgParser& ArgParser::Positional(const std::string& name, const std::string& help, bool required) {
   Spec s;
   s.name = name;
@@ -70,7 +80,7 @@ bool ArgParser::Parse(const std::vector<std::string>& args) {
       }
       const Spec* s = Find(arg);
       if (!s || s->positional) throw UsageError("unknown option '" + arg + "'");
-      if (values_.count(arg)) throw UsageError("option '" + arg + "' given twice");
+      if (values_.count(arg) && !s->repeated) throw UsageError("option '" + arg + "' given twice");
       if (s->flag) {
         if (inline_value) throw UsageError("option '" + arg + "' takes no value");
         values_[arg] = "1";
@@ -81,6 +91,7 @@ bool ArgParser::Parse(const std::vector<std::string>& args) {
         value = args[++i];
       }
       values_[arg] = value;
+      if (s->repeated) lists_[arg].push_back(value);
       continue;
     }
     if (next_positional >= positionals.size()) throw UsageError("unexpected argument '" + arg + "'");
@@ -101,6 +112,11 @@ bool ArgParser::Has(const std::string& name) const { return values_.count(name) 
 std::string ArgParser::Get(const std::string& name) const {
   auto it = values_.find(name);
   return it == values_.end() ? std::string() : it->second;
+}
+
+std::vector<std::string> ArgParser::GetAll(const std::string& name) const {
+  auto it = lists_.find(name);
+  return it == lists_.end() ? std::vector<std::string>() : it->second;
 }
 
 int64_t ArgParser::GetInt(const std::string& name, int64_t min, int64_t max) const {

@@ -28,6 +28,8 @@ class ArgParser {
   ArgParser& Option(const std::string& name, const std::string& value_name, const std::string& help,
                     bool required = false, const std::string& fallback = "");
   ArgParser& Flag(const std::string& name, const std::string& help);
+  // An option that may be given several times (GetAll returns every value, in order).
+  ArgParser& Repeated(const std::string& name, const std::string& value_name, const std::string& help);
   // Positional arguments in order (after options are removed).
   ArgParser& Positional(const std::string& name, const std::string& help, bool required = true);
 
@@ -36,6 +38,7 @@ class ArgParser {
 
   bool Has(const std::string& name) const;  // given on the command line (or has a default)
   std::string Get(const std::string& name) const;
+  std::vector<std::string> GetAll(const std::string& name) const;
   int64_t GetInt(const std::string& name, int64_t min, int64_t max) const;
   bool IsSet(const std::string& flag) const;
   std::string Usage() const;
@@ -44,13 +47,14 @@ class ArgParser {
  private:
   struct Spec {
     std::string name, value_name, help, fallback;
-    bool flag = false, required = false, positional = false;
+    bool flag = false, required = false, positional = false, repeated = false;
   };
   const Spec* Find(const std::string& name) const;
 
   std::string command_, summary_;
   std::vector<Spec> specs_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> lists_;  // repeated options
 };
 
 }  // namespace curia::cli

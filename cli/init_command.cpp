@@ -2,12 +2,16 @@
 // curia init: a complete, commented Orthanc configuration for a Curia Node (OUT/orthanc.json) that
 // `Orthanc OUT/orthanc.json` starts as is, with the demo model and demo tasks unless --model names
 // a real model, and OUT/README.txt saying how to start and use it.
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "commands.h"
 #include "curia/config/error.h"
@@ -23,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 
-struct Pacs {
+struct Peer {
   std::string aet, host;
   int64_t port = 0;
 };
@@ -51,17 +55,22 @@ int64_t ParsePort(const std::string& text, const std::string& what) {
   return v;
 }
 
-// AET@HOST:PORT, HOST a name, an IPv4 address or a bracketed IPv6 address ([::1]).
-Pacs ParsePacs(const std::string& text) {
-  const std::string form = "--pacs must be AET@HOST:PORT (e.g. PACS@10.0.0.5:104), got '" + text + "': ";
+// AET@HOST:PORT, HOST a name, an IPv4 address or a bracketed IPv6 address ([::1]). `option` names
+// it in messages ("--pacs"); without `port_required`, ":PORT" may be left out (104).
+Peer ParsePeer(const std::string& text, const std::string& option, bool port_required) {
+  const std::string form = option + " must be AET@HOST" + (port_required ? ":PORT" : "[:PORT]") + " (e.g. " +
+                           (port_required ? "PACS@10.0.0.5:104" : "CT1@10.0.0.7") + "), got '" + text + "': ";
+  const std::string what = option == "--pacs" ? "the PACS" : option;
   const size_t at = text.rfind('@');
   if (at == std::string::npos) throw UsageError(form + "no '@' between the AE title and the host");
-  Pacs p;
+  Peer p;
   p.aet = text.substr(0, at);
   const std::string rest = text.substr(at + 1);
-  const size_t colon = rest.rfind(':');
-  if (colon == std::string::npos) throw UsageError(form + "no ':PORT' after the host");
-  p.host = rest.substr(0, colon);
+  size_t colon = rest.rfind(':');
+  // Without a port: "host", "[v6]"; with one: "host:port", "[v6]:port".
+  if (colon != std::string::npos && !rest.empty() && rest.front() == '[' && rest.rfind(']') > colon) colon = std::string::npos;
+  if (colon == std::string::npos && port_required) throw UsageError(form + "no ':PORT' after the host");
+  p.host = colon == std::string::npos ? rest : rest.substr(0, colon);
   if (p.host.size() >= 2 && p.host.front() == '[' && p.host.back() == ']') p.host = p.host.substr(1, p.host.size() - 2);
   if (p.aet.empty()) throw UsageError(form + "the AE title is empty");
   if (p.host.empty()) throw UsageError(form + "the host is empty");
@@ -71,11 +80,28 @@ Pacs ParsePacs(const std::string& text) {
     }
   }
   if (p.host.find(':') != std::string::npos && rest.front() != '[') {
-    throw UsageError(form + "write an IPv6 address in brackets, e.g. PACS@[::1]:104");
+    throw UsageError(form + "write an IPv6 address in brackets, e.g. " + (port_required ? "PACS@[::1]:104" : "CT1@[::1]"));
   }
-  CheckAet(p.aet, "the PACS AE title");
-  p.port = ParsePort(rest.substr(colon + 1), "the PACS port");
+  CheckAet(p.aet, what + " AE title");
+  p.port = colon == std::string::npos ? 104 : ParsePort(rest.substr(colon + 1), what + " port");
   return p;
+}
+
+// Orthanc compares a modality's Host with the caller's address as text (DicomCheckModalityHost):
+// a host name never matches.
+bool IsIpAddress(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// A DicomModalities name from an AE title: lower case, [a-z0-9-] only, unique among `taken`.
+std::string ModalityName(const std::string& aet, std::vector<std::string>& taken) {
+  std::string name = "from-";
+  for (char c : aet) name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '-';
+  std::string unique = name;
+  for (int n = 2; std::find(taken.begin(), taken.end(), unique) != taken.end(); ++n) unique = name + "-" + std::to_string(n);
+  taken.push_back(unique);
+  return unique;
 }
 
 // A JSON string literal.
@@ -112,7 +138,11 @@ int InitCommand(const Args& args) {
       .Option("--aet", "AET", "the node's DICOM AE title", false, "CURIA")
       .Option("--dicom-port", "PORT", "DICOM port the node listens on", false, "4242")
       .Option("--http-port", "PORT", "HTTP port of Orthanc's REST API and web UI (loopback only)", false, "8042")
-      .Option("--pacs", "AET@HOST:PORT", "where results are sent, e.g. PACS@10.0.0.5:104 (default: nowhere)")
+      .Option("--pacs", "AET@HOST:PORT", "where results are sent, e.g. PACS@10.0.0.5:104 (default: nowhere); it may send studies too")
+      .Repeated("--allow-store", "AET@HOST[:PORT]",
+                "a modality allowed to send studies (C-STORE), by AE title and IP address, e.g. CT1@10.0.0.7; "
+                "only listed modalities may send")
+      .Flag("--allow-any-store", "accept studies from any AE title and address (Orthanc's open default): for trials only")
       .Option("--plugin", "FILE", "the Curia Node plugin (default: the build tree's, else " + std::string(kInstalledPlugin) + ")")
       .Flag("--force", "replace an existing OUT/orthanc.json");
   if (!p.Parse(args)) return 0;
@@ -123,8 +153,12 @@ int InitCommand(const Args& args) {
   const int64_t dicom_port = ParsePort(p.Get("--dicom-port"), "--dicom-port");
   const int64_t http_port = ParsePort(p.Get("--http-port"), "--http-port");
   if (dicom_port == http_port) throw UsageError("--dicom-port and --http-port are both " + std::to_string(http_port));
-  std::optional<Pacs> pacs;
-  if (p.Has("--pacs")) pacs = ParsePacs(p.Get("--pacs"));
+  std::optional<Peer> pacs;
+  if (p.Has("--pacs")) pacs = ParsePeer(p.Get("--pacs"), "--pacs", true);
+  std::vector<Peer> senders;
+  for (const std::string& text : p.GetAll("--allow-store")) senders.push_back(ParsePeer(text, "--allow-store", false));
+  const bool open_store = p.IsSet("--allow-any-store");
+  if (open_store && !senders.empty()) throw UsageError("--allow-any-store and --allow-store exclude each other");
   const std::string out = Absolute(p.Get("--out"));
   const std::string config_path = out + "/orthanc.json";
   if (fs::exists(config_path) && !p.IsSet("--force")) {
@@ -214,17 +248,64 @@ int InitCommand(const Args& args) {
                "  // and transcoding. The node decodes JPEG 2000 without it (OpenJPEG).\n"
              : "")
     << "  \"Plugins\": [" << Q(plugin) << (gdcm ? ", " + Q(kGdcmPlugin) : std::string()) << "],\n\n";
-  if (pacs) {
-    j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations).\n"
-         "  \"DicomModalities\": {\n"
-         "    \"pacs\": {\"AET\": "
-      << Q(pacs->aet) << ", \"Host\": " << Q(pacs->host) << ", \"Port\": " << pacs->port
-      << "}\n"
-         "  },\n\n";
+  // Who may send: Orthanc parses what it receives with DCMTK 3.6.7, whose recursive parser a hostile
+  // file can crash (docs/reliability.md); with these settings an unknown caller is refused when it
+  // asks for the association, before any dataset is read.
+  if (open_store) {
+    j << "  // OPEN (--allow-any-store): any AE title from any address may send studies. For trials only: a\n"
+         "  // file crafted to crash DCMTK's parser stops this Orthanc (docs/reliability.md).\n"
+         "  \"DicomAlwaysAllowEcho\": true,\n"
+         "  \"DicomAlwaysAllowStore\": true,\n"
+         "  \"DicomCheckModalityHost\": false,\n\n";
   } else {
-    j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations).\n"
-         "  // None yet: add one, e.g. \"pacs\": {\"AET\": \"PACS\", \"Host\": \"10.0.0.5\", \"Port\": 104}.\n"
-         "  \"DicomModalities\": {},\n\n";
+    j << "  // Who may send studies: only the modalities listed in DicomModalities, each from its own address\n"
+         "  // (Orthanc compares Host with the caller's IP address, so write addresses, not host names). Any\n"
+         "  // other caller is refused when it asks for the association, before Orthanc reads a dataset:\n"
+         "  // Orthanc parses received files with DCMTK 3.6.7, which a hostile file can crash\n"
+         "  // (docs/installation.md, docs/reliability.md). Echo, find, get and move are refused to unknown\n"
+         "  // callers too (Orthanc accepts an association from anyone while any of these is true).\n"
+         "  \"DicomAlwaysAllowEcho\": false,\n"
+         "  \"DicomAlwaysAllowStore\": false,\n"
+         "  \"DicomAlwaysAllowFind\": false,\n"
+         "  \"DicomAlwaysAllowFindWorklist\": false,\n"
+         "  \"DicomAlwaysAllowGet\": false,\n"
+         "  \"DicomAlwaysAllowMove\": false,\n"
+         "  \"DicomCheckModalityHost\": true,\n\n";
+  }
+  j << "  // The DICOM peers the node knows, by name: rules send results to these names (Destinations)";
+  j << (open_store ? ".\n" : ", and\n  // only these may send studies to the node (their \"AllowStore\", true by default).\n");
+  std::vector<std::string> names = {"pacs"};
+  std::vector<std::pair<std::string, Peer>> modalities;
+  if (pacs) modalities.emplace_back("pacs", *pacs);
+  for (const Peer& sender : senders) modalities.emplace_back(ModalityName(sender.aet, names), sender);
+  if (modalities.empty()) {
+    j << "  // None yet: add one, e.g. \"pacs\": {\"AET\": \"PACS\", \"Host\": \"10.0.0.5\", \"Port\": 104}"
+      << (open_store ? ".\n" : ",\n  // and one entry per modality that sends studies (`curia init --allow-store AET@ADDRESS`).\n")
+      << "  \"DicomModalities\": {},\n\n";
+  } else {
+    j << "  \"DicomModalities\": {\n";
+    for (size_t i = 0; i < modalities.size(); ++i) {
+      const auto& [name, m] = modalities[i];
+      if (name != "pacs" && (i == 0 || modalities[i - 1].first == "pacs")) {
+        j << "    // Modalities that send studies (--allow-store); Port is where the node would send to them (unused).\n";
+      }
+      j << "    " << Q(name) << ": {\"AET\": " << Q(m.aet) << ", \"Host\": " << Q(m.host) << ", \"Port\": " << m.port << "}"
+        << (i + 1 < modalities.size() ? ",\n" : "\n");
+    }
+    j << "  },\n\n";
+  }
+  for (const auto& [name, m] : modalities) {
+    if (!open_store && !IsIpAddress(m.host)) {
+      notes.push_back("warning: " + name + " (" + m.aet + ") has the host name '" + m.host + "': Orthanc compares it with "
+                      "the caller's IP address, so " + m.aet + " cannot send studies to the node; write its address");
+    }
+  }
+  if (open_store) {
+    notes.push_back("warning: --allow-any-store: any AE title from any address may send studies to the node; a file "
+                    "crafted to crash DCMTK's parser stops Orthanc (docs/reliability.md). Use --allow-store in production.");
+  } else if (modalities.empty()) {
+    notes.push_back("note: no modality may send studies yet: add each with --allow-store AET@ADDRESS (or to "
+                    "DicomModalities); an unknown caller's association is refused");
   }
   j << "  // Curia Node's own section (README.md, docs/node-setup.md).\n"
        "  \"Curia\": {\n"
@@ -295,6 +376,11 @@ int InitCommand(const Args& args) {
   config::ParseCuriaSettings(doc, config_path, out);
   config::WriteFileAtomic(config_path, {text});
 
+  // A sender on this machine, for README's storescu line.
+  const Peer* local = nullptr;
+  for (const Peer& sender : senders) {
+    if (!local && sender.host == "127.0.0.1") local = &sender;
+  }
   std::ostringstream readme;
   readme << "Curia Node " CURIA_VERSION_STRING " - written by `curia init`. RESEARCH USE ONLY - NOT FOR CLINICAL USE.\n\n"
          << "Start the node (stop it with Ctrl-C, or kill -TERM its pid):\n\n"
@@ -302,7 +388,12 @@ int InitCommand(const Args& args) {
          << "TCP_NODELAY=1 turns off Nagle's algorithm in DCMTK (Orthanc's DICOM library): without it DICOM\n"
          << "transfers are about ten times slower. Set it for every Orthanc and DCMTK tool you run.\n\n"
          << "Send it a study (any CT or MR series; `curia phantom --out DIR` writes a synthetic one):\n\n"
-         << "  TCP_NODELAY=1 storescu -aec " << aet << " 127.0.0.1 " << dicom_port << " DIR/*\n\n"
+         << "  TCP_NODELAY=1 storescu " << (local ? "-aet " + local->aet + " " : std::string()) << "-aec " << aet
+         << " 127.0.0.1 " << dicom_port << " DIR/*\n\n"
+         << (local || open_store
+                 ? std::string()
+                 : "Only the modalities listed in DicomModalities may send studies: storescu on this machine is refused\n"
+                   "until one is listed for 127.0.0.1, e.g. `curia init --force ... --allow-store STORESCU@127.0.0.1`.\n\n")
          << "About " << 5 << " seconds after the last image the study is routed and queued. Watch it:\n\n"
          << "  http://127.0.0.1:" << http_port << "/app/explorer.html   Orthanc Explorer\n"
          << "  http://127.0.0.1:" << http_port << "/curia/jobs          the node's jobs (JSON)\n"
@@ -319,10 +410,15 @@ int InitCommand(const Args& args) {
          << (p.Has("--model") ? "" : "  demo-model/    the DEMO model\n");
   config::WriteFileAtomic(out + "/README.txt", {readme.str()});
 
+  std::string accepted;
+  if (pacs) accepted = pacs->aet + "@" + pacs->host;
+  for (const Peer& sender : senders) accepted += (accepted.empty() ? "" : ", ") + sender.aet + "@" + sender.host;
+  if (open_store) accepted = "ANY caller (--allow-any-store)";
+  if (accepted.empty()) accepted = "no one yet (--allow-store)";
   std::cout << "wrote " << config_path << "\n"
             << "wrote " << out << "/README.txt\n"
             << "  DICOM " << aet << " on port " << dicom_port << ", HTTP http://127.0.0.1:" << http_port << "/\n"
-            << "  results to " << (pacs ? pacs->aet + "@" + pacs->host + ":" + std::to_string(pacs->port) : "nowhere (no --pacs)")
+            << "  studies accepted from " << accepted << "\n  results to " << (pacs ? pacs->aet + "@" + pacs->host + ":" + std::to_string(pacs->port) : "nowhere (no --pacs)")
             << "\n  model " << model_dir << (demo ? " (DEMO: meaningless findings)" : "") << "\n"
             << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string()) << "\n";
   if (!demo) {

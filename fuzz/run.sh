@@ -3,7 +3,7 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan + coverage, in build-fuzz), seeds their
 # corpora from ../shared and the project's own files, and runs each for SECONDS.
 #
-#   fuzz/run.sh SECONDS [TARGET...]    targets: series safetensors hf_config settings (default: all)
+#   fuzz/run.sh SECONDS [TARGET...]    targets: series structure safetensors hf_config settings (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default: build-fuzz), CURIA_SHARED_DIR (default: ../shared next to
 # the checkout, else /work/shared, as for the tests), CURIA_TOOL (a built `curia`, for `curia init` seeds; default: build/cli/curia),
@@ -33,11 +33,11 @@ fi
 seconds=$1
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(series safetensors hf_config settings)
+[ ${#targets[@]} -gt 0 ] || targets=(series structure safetensors hf_config settings)
 
 # Largest input per target: whole small DICOM series, a safetensors header with small tensors, a
 # config file.
-declare -A max_len=([series]=131072 [safetensors]=65536 [hf_config]=16384 [settings]=65536)
+declare -A max_len=([series]=131072 [structure]=65536 [safetensors]=65536 [hf_config]=16384 [settings]=65536)
 for t in "${targets[@]}"; do
   [ -n "${max_len[$t]:-}" ] || { echo "fuzz/run.sh: unknown target '$t'" >&2; exit 2; }
 done
@@ -88,6 +88,7 @@ pydicom_dir = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
 for path in sorted(glob.glob(shared + "/dicom/**/*", recursive=True) + glob.glob(pydicom_dir + "/**/*", recursive=True)):
     if os.path.isfile(path) and not re.search(r"\.(md|txt|json|dump|gz|py)$", path):
         put("series", read(path))
+        put("structure", read(path)[:65536])  # structure: one file, its headers are what matters
 for folder in sorted({os.path.dirname(p) for p in glob.glob(shared + "/dicom/**/*.dcm", recursive=True)}):
     files = sorted(glob.glob(folder + "/*.dcm"))
     if len(files) < 2:
@@ -197,7 +198,7 @@ run_target() {
   # 512 MB rather than map and clear gigabytes (slow) or report it (not a bug in our code). Our own
   # code still fails on such an allocation: its throwing new raises std::bad_alloc, which the target
   # does not catch.
-  [ "$t" = series ] && asan="allocator_may_return_null=1:max_allocation_size_mb=512${asan:+:$asan}"
+  [ "$t" = series ] || [ "$t" = structure ] && asan="allocator_may_return_null=1:max_allocation_size_mb=512${asan:+:$asan}"
   # The corpus directory comes first: new inputs go there; the seeds are only read.
   ASAN_OPTIONS=$asan "$build/fuzz/fuzz_$t" "$corpus" "$seeds/$t" "${args[@]}" \
     -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=20 -rss_limit_mb=3072 \

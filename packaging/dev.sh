@@ -219,8 +219,9 @@ PY
 
   # 2. The node: `curia init` writes its configuration (demo model and tasks, results to the PACS).
   echo
+  #    Only listed modalities may send: storescu on this machine (AE STORESCU) is listed.
   "$curia" init --out "$out/node" --pacs "PACS@127.0.0.1:$pacs_dicom" --dicom-port $node_dicom \
-    --http-port $node_http || demo_abort
+    --http-port $node_http --allow-store STORESCU@127.0.0.1 || demo_abort
   start_orthanc node "$out/node/orthanc.json" "$out/node.log" "$out/node.pid" $node_http
   # Orthanc starts even when a plugin is missing or fails to load: check that the node answers.
   if ! curl -sf "http://127.0.0.1:$node_http/curia/health" >/dev/null; then
@@ -245,7 +246,7 @@ PY
   echo "$phantom"
   study=$(awk '/Study Instance UID/ {print $NF}' <<<"$phantom")
   echo "sending it to CURIA at 127.0.0.1:$node_dicom"
-  TCP_NODELAY=1 storescu -aec CURIA 127.0.0.1 $node_dicom "$out/phantom"/*.dcm || demo_abort
+  TCP_NODELAY=1 storescu -aet STORESCU -aec CURIA 127.0.0.1 $node_dicom "$out/phantom"/*.dcm || demo_abort
 
   # 4. The job: the study is routed StableAge (5) seconds after its last image, then analysed and
   #    its results sent to the PACS.

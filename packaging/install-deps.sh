@@ -27,11 +27,11 @@ packages=(
 )
 if [ "$model_only" = 0 ]; then
   packages+=(
-    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite; OpenJPEG decodes JPEG 2000
-    # (DCMTK 3.6.7 cannot), and Orthanc's GDCM plugin gives Orthanc's own previews and
-    # transcoding JPEG 2000 too
+    # DICOM node: Orthanc and its SDK, DCMTK, Boost.Asio, SQLite, zlib (the structure check);
+    # OpenJPEG decodes JPEG 2000 (DCMTK 3.6.7 cannot), and Orthanc's GDCM plugin gives Orthanc's own
+    # previews and transcoding JPEG 2000 too
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
-    libboost-dev libsqlite3-dev libopenjp2-7-dev orthanc-gdcm
+    libboost-dev libsqlite3-dev zlib1g-dev libopenjp2-7-dev orthanc-gdcm
     # validators and readers used by the tests; second JPEG 2000 decoders and encoders
     # (opj_decompress/opj_compress, gdcmconv)
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom

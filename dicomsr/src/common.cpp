@@ -60,6 +60,8 @@ std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker:
     key.rows = info.rows;
     key.cols = info.cols;
     key.values.resize(static_cast<size_t>(key.rows * key.cols));
+    key.row_spacing_mm = info.pixel_spacing_mm[0];
+    key.col_spacing_mm = info.pixel_spacing_mm[1];
     volume.ReadSlice(f.key_slice, key.values.data());
     if (const config::TaskSettings* t = settings.FindTask(f.task)) {
       key.window_center = t->window_center;
@@ -173,6 +175,56 @@ std::string Get(DcmItem& item, const DcmTagKey& tag) {
 }
 
 
+
+namespace {
+
+// Body Part Examined values of structures that are not paired (PS3.16 Annex L without laterality),
+// for which Laterality must be absent. Any other value, a paired structure or one not listed here,
+// gets Laterality (the source's, or empty): dciodvfy, too, requires it for every value it does not
+// know to be unpaired (measured on dicom3tools 1.00 with every Annex L value).
+bool UnpairedBodyPart(const std::string& body_part) {
+  static const char* const kUnpaired[] = {
+      "ABDOMEN", "ABDOMENPELVIS", "AORTA", "BACK", "BLADDER", "BRAIN", "CEREBELLUM", "CERVIX", "CHEST",
+      "CHESTABDOMEN", "CHESTABDPELVIS", "CIRCLEOFWILLIS", "COCCYX", "COLON", "CORONARYARTERY", "CSPINE",
+      "CTSPINE", "DUODENUM", "ESOPHAGUS", "FACE", "GALLBLADDER", "HEAD", "HEADNECK", "HEART", "ILEUM", "ILIUM",
+      "JAW", "JEJUNUM", "LARYNX", "LIVER", "LSPINE", "LSSPINE", "MAXILLA", "MEDIASTINUM", "MOUTH", "NECK",
+      "NECKCHEST", "NECKCHESTABDOMEN", "NECKCHESTABDPELV", "NOSE", "PANCREAS", "PELVIS", "PENIS", "PHARYNX",
+      "PROSTATE", "RECTUM", "SKULL", "SPINE", "SPLEEN", "STERNUM", "STOMACH", "THYMUS", "THYROID", "TLSPINE",
+      "TONGUE", "TRACHEA", "TSPINE", "URETER", "URETHRA", "UTERUS", "VAGINA", "VULVA"};
+  for (const char* unpaired : kUnpaired) {
+    if (body_part == unpaired) return true;
+  }
+  return false;
+}
+
+void PutIfAbsent(DcmItem& item, const DcmTagKey& tag) {
+  if (!item.tagExists(tag)) Put(item, tag, "");
+}
+
+}  // namespace
+
+void AddLaterality(DcmItem& src, DcmItem& ds) {
+  const std::string body_part = Get(src, DCM_BodyPartExamined);
+  if (!body_part.empty()) Put(ds, DCM_BodyPartExamined, body_part);
+  // The series' laterality, else the source image's (the key image is one image of it).
+  std::string laterality = Get(src, DCM_Laterality);
+  if (laterality != "L" && laterality != "R") laterality = Get(src, DCM_ImageLaterality);
+  if (laterality != "L" && laterality != "R") laterality.clear();
+  if (!UnpairedBodyPart(body_part)) Put(ds, DCM_Laterality, laterality);
+  const std::string orientation_type = Get(src, DCM_AnatomicalOrientationType);
+  if (orientation_type == "BIPED" || orientation_type == "QUADRUPED") Put(ds, DCM_AnatomicalOrientationType, orientation_type);
+}
+
+void CompleteAnimalPatient(DcmItem& ds) {
+  if (!ds.tagExists(DCM_PatientSpeciesDescription) && !ds.tagExists(DCM_PatientSpeciesCodeSequence)) return;
+  for (const DcmTagKey& tag : {DCM_PatientBreedDescription, DCM_ResponsiblePerson, DCM_ResponsibleOrganization,
+                               DCM_PatientSexNeutered}) {
+    PutIfAbsent(ds, tag);
+  }
+  for (const DcmTagKey& tag : {DCM_PatientBreedCodeSequence, DCM_BreedRegistrationSequence}) {
+    if (!ds.tagExists(tag)) Check(ds.insertEmptyElement(tag), std::string("setting ") + DcmTag(tag).getTagName());
+  }
+}
 
 std::string DeviceUid(const config::DicomSettings& settings, const worker::StudyFindings& findings) {
   std::string key = "device/" + findings.backbone_digest;

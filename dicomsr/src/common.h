@@ -19,6 +19,15 @@ inline constexpr const char* kResearchUse = "RESEARCH USE ONLY - NOT FOR CLINICA
 // source has no Study Instance UID.
 std::unique_ptr<DcmDataset> Utf8Source(const SourceSeries& source);
 std::string Get(DcmItem& item, const DcmTagKey& tag);
+// The General Series attributes of a derived image that depend on the source's anatomy: Body Part
+// Examined; Laterality (Type 2C): absent for a body part known to be unpaired, else present with
+// the source's Laterality or Image Laterality (L or R), or empty; Anatomical Orientation Type (Type
+// 1C for quadrupeds): the source's. docs/plugin.md, "What the outputs complete".
+void AddLaterality(DcmItem& src, DcmItem& ds);
+// The Patient and Patient Study attributes of type 2C for animals (Patient Breed Description and
+// Code Sequence, Breed Registration Sequence, Responsible Person and Organization, Patient's Sex
+// Neutered): present, empty when the source lacks them, when `ds` names a species.
+void CompleteAnimalPatient(DcmItem& ds);
 using dicomsr::Now;
 using dicomsr::Put;
 // The device UID of this algorithm (backbone and heads): stable while the weights are.

@@ -158,14 +158,20 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   const int64_t line = internal::kLineHeight * scale, margin = 4 * scale;
   const int64_t top = static_cast<int64_t>(caption.size()) * line + 2 * margin;
   const int64_t bottom = static_cast<int64_t>(footer.size()) * line + 2 * margin;
-  const int64_t height = top + image.rows * zoom + bottom;
+  // Square pixels: rows further apart than columns (or closer) are repeated (or skipped) in proportion,
+  // so that the image needs no Pixel Aspect Ratio (Type 1C when pixels are not square).
+  double aspect = 1;
+  if (image.row_spacing_mm > 0 && image.col_spacing_mm > 0) aspect = std::clamp(image.row_spacing_mm / image.col_spacing_mm, 0.125, 8.0);
+  const int64_t shown_rows = std::max<int64_t>(1, std::llround(static_cast<double>(image.rows * zoom) * aspect));
+  const int64_t height = top + shown_rows + bottom;
 
   const std::vector<uint8_t> grey = Window(image, source.modality == "CT");
   std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3), 0);
-  const HeatSampler sample(f.heat_map, image.rows * zoom, width);
-  for (int64_t y = 0; y < image.rows * zoom; ++y) {
+  const HeatSampler sample(f.heat_map, shown_rows, width);
+  for (int64_t y = 0; y < shown_rows; ++y) {
+    const int64_t row = std::min(image.rows - 1, y * image.rows / shown_rows);
     for (int64_t x = 0; x < width; ++x) {
-      const uint8_t g = grey[static_cast<size_t>((y / zoom) * image.cols + x / zoom)];
+      const uint8_t g = grey[static_cast<size_t>(row * image.cols + x / zoom)];
       uint8_t* p = &rgb[static_cast<size_t>(((top + y) * width + x) * 3)];
       if (heat) {
         Blend(g, sample(static_cast<double>(y), static_cast<double>(x)), p);
@@ -189,6 +195,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   DcmModuleHelpers::copyPatientModule(*src, ds);
   DcmModuleHelpers::copyPatientStudyModule(*src, ds);
   DcmModuleHelpers::copyGeneralStudyModule(*src, ds);
+  internal::CompleteAnimalPatient(ds);
   // Type 2 attributes of the Patient and General Study modules are present, empty when unknown.
   for (const DcmTagKey& tag : {DCM_PatientName, DCM_PatientID, DCM_PatientBirthDate, DCM_PatientSex, DCM_StudyDate,
                                DCM_StudyTime, DCM_ReferringPhysicianName, DCM_StudyID, DCM_AccessionNumber}) {
@@ -207,18 +214,7 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   Put(ds, DCM_SeriesDescription, "Curia Node key images - RESEARCH USE ONLY");
   Put(ds, DCM_SeriesDate, date);
   Put(ds, DCM_SeriesTime, time);
-  // Body part as the source has it; Laterality as the source has it, else empty (Type 2C: dciodvfy
-  // cannot tell whether an unnamed body part is paired, and accepts an empty value with a warning).
-  // Laterality is Type 2C (paired body parts): the source's L or R; else absent when the body part
-  // is named (dciodvfy knows which are paired), empty when it is not (a warning only).
-  const std::string body_part = Get(*src, DCM_BodyPartExamined);
-  const std::string laterality = Get(*src, DCM_Laterality);
-  if (!body_part.empty()) Put(ds, DCM_BodyPartExamined, body_part);
-  if (laterality == "L" || laterality == "R") {
-    Put(ds, DCM_Laterality, laterality);
-  } else if (body_part.empty()) {
-    Put(ds, DCM_Laterality, "");
-  }
+  internal::AddLaterality(*src, ds);
   // Equipment.
   Put(ds, DCM_Manufacturer, settings.manufacturer);
   if (!settings.institution.empty()) Put(ds, DCM_InstitutionName, settings.institution);

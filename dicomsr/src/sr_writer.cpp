@@ -15,6 +15,7 @@
 #include "codes.h"
 #include "common.h"
 #include "curia/config/error.h"
+#include "curia/dicom/structure_check.h"
 #include "curia/dicomsr/dataset.h"
 
 namespace curia::dicomsr {
@@ -215,6 +216,7 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
   DcmFileFormat file;
   DcmDataset& ds = *file.getDataset();
   Check(doc.write(ds), "SR write");
+  internal::CompleteAnimalPatient(ds);
   // Our UIDs (DCMTK would use its own root), derived from the job: a re-sent SR is the same object.
   Put(ds, DCM_SeriesInstanceUID, out.series_instance_uid);
   Put(ds, DCM_SOPInstanceUID, out.sop_instance_uid);
@@ -227,6 +229,7 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
 }
 
 std::string RenderHtml(const std::string& sr_bytes) {
+  dicom::RequireSafeStructure(sr_bytes, "the SR");  // before DCMTK 3.6.7 parses it
   DcmFileFormat file;
   DcmInputBufferStream in;
   in.setBuffer(sr_bytes.data(), static_cast<offile_off_t>(sr_bytes.size()));

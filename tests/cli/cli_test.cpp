@@ -11,6 +11,7 @@
 #include "curia/config/json.h"
 #include "curia/config/settings.h"
 #include "curia/model/safetensors.h"
+#include "hostile_dicom.h"
 #include "test_support.h"
 
 namespace curia {
@@ -330,6 +331,27 @@ TEST_F(CliRun, BadConfigurationAndEmptyFoldersAreClearErrors) {
   EXPECT_NE(r.out.find("refused: modality RTDOSE: only CT and MR are analysed"), std::string::npos) << r.out;
 }
 
+// A file nested deeper than DCMTK 3.6.7 parses safely (it would crash the tool) is refused with its
+// reason, and the folder's other series are processed; the tool does not die.
+TEST_F(CliRun, AFileThatWouldCrashTheParserIsRefusedAndTheRestProcessed) {
+  TempDir dir, out;
+  std::filesystem::create_directories(dir.File("epi"));
+  for (const auto& e : std::filesystem::directory_iterator(std::string(CURIA_SHARED_DIR) + "/dicom/Brainix/Epi")) {
+    test::CopyFile(e.path().string(), dir.File("epi/" + e.path().filename().string()));
+  }
+  test::WriteFile(dir.File("deep.dcm"), test::NestedSequenceFile(100000, {}));  // ~5600 levels crash DCMTK 3.6.7
+  test::WriteFile(dir.File("deep65.dcm"), test::NestedSequenceFile(65, {}));
+  const auto r = Run({"run", dir.path(), "--out", out.path()});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("1 series processed, 0 refused with their reason, 0 failed, 2 unreadable file(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unreadable: " + dir.File("deep.dcm") + ": refused before parsing: sequence nesting deeper than 64 levels at offset "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("unreadable: " + dir.File("deep65.dcm") + ": refused before parsing: sequence nesting deeper than 64 levels at offset "),
+            std::string::npos)
+      << r.out;
+}
+
 #endif  // CURIA_WITH_POOL
 
 TEST(Cli, BenchPoolWritesItsRatios) {
@@ -446,8 +468,20 @@ TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
   EXPECT_TRUE(s.dicom.key_images_for_all);
   EXPECT_TRUE(s.dicom.heat_map);
 
+  // Only listed modalities may send (the PACS here), from their address: an unknown caller's
+  // association is refused before Orthanc parses anything (its DCMTK 3.6.7 can crash on a file).
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowStore")->AsBool());
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowEcho")->AsBool());
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowFind")->AsBool());
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowMove")->AsBool());
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowGet")->AsBool());
+  EXPECT_TRUE(doc.Find("DicomCheckModalityHost")->AsBool());
+  EXPECT_EQ(doc.Find("DicomModalities")->AsObject().size(), 1u);
+  EXPECT_NE(r.out.find("studies accepted from PACS@127.0.0.1\n"), std::string::npos) << r.out;
+
   const std::string readme = test::ReadFile(node + "/README.txt");
   EXPECT_NE(readme.find("TCP_NODELAY=1 Orthanc " + node + "/orthanc.json"), std::string::npos) << readme;
+  EXPECT_NE(readme.find("storescu on this machine is refused"), std::string::npos) << readme;
   EXPECT_NE(readme.find("http://127.0.0.1:18042/curia/jobs"), std::string::npos) << readme;
 }
 
@@ -474,6 +508,48 @@ TEST_F(CliInit, ARealModelGetsNoTasksAndNoPacsNoDestination) {
   ASSERT_EQ(RunTool({"init", "--out", dir_.File("node3"), "--model", dir_.File("demo"), "--plugin", "p.so"}).status, 0);
   Load(dir_.File("node3"));
   EXPECT_EQ(config::LoadCuriaSettings(dir_.File("node3") + "/orthanc.json").tasks.size(), 2u);
+}
+
+TEST_F(CliInit, ModalitiesAllowedToSendAndTheOpenSetting) {
+  const std::string node = dir_.File("node");
+  auto r = RunTool({"init", "--out", node, "--plugin", "p.so", "--allow-store", "CT1@10.0.0.7", "--allow-store",
+                    "STORESCU@127.0.0.1:11112", "--allow-store", "MR@mr.example", "--allow-store", "CT1@[fd00::7]"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  config::Json doc = Load(node);
+  EXPECT_FALSE(doc.Find("DicomAlwaysAllowStore")->AsBool());
+  EXPECT_TRUE(doc.Find("DicomCheckModalityHost")->AsBool());
+  const config::Json& m = *doc.Find("DicomModalities");
+  ASSERT_EQ(m.AsObject().size(), 4u);
+  EXPECT_EQ(m.Find("from-ct1")->Find("Host")->AsString(), "10.0.0.7");
+  EXPECT_EQ(m.Find("from-ct1")->Find("Port")->AsInt64(), 104);
+  EXPECT_EQ(m.Find("from-storescu")->Find("AET")->AsString(), "STORESCU");
+  EXPECT_EQ(m.Find("from-storescu")->Find("Port")->AsInt64(), 11112);
+  EXPECT_EQ(m.Find("from-ct1-2")->Find("Host")->AsString(), "fd00::7");
+  // A host name never matches Orthanc's check of the caller's address: said, not silently kept.
+  EXPECT_NE(r.out.find("warning: from-mr (MR) has the host name 'mr.example'"), std::string::npos) << r.out;
+  EXPECT_NE(test::ReadFile(node + "/README.txt").find("storescu -aet STORESCU -aec CURIA 127.0.0.1 4242"), std::string::npos);
+
+  // The open setting, for trials, with a warning.
+  r = RunTool({"init", "--out", node, "--plugin", "p.so", "--force", "--allow-any-store"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  doc = Load(node);
+  EXPECT_TRUE(doc.Find("DicomAlwaysAllowStore")->AsBool());
+  EXPECT_FALSE(doc.Find("DicomCheckModalityHost")->AsBool());
+  EXPECT_NE(r.out.find("warning: --allow-any-store: any AE title from any address may send"), std::string::npos) << r.out;
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--allow-store", "CT1"}, "--allow-store must be AET@HOST[:PORT]"},
+      {{"--allow-store", "CT1@10.0.0.7:0"}, "--allow-store port must be a port number"},
+      {{"--allow-store", "@10.0.0.7"}, "the AE title is empty"},
+      {{"--allow-store", "CT1@10.0.0.7", "--allow-any-store"}, "--allow-any-store and --allow-store exclude each other"},
+  };
+  for (const auto& [extra, message] : bad) {
+    std::vector<std::string> args = {"init", "--out", dir_.File("bad")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    r = RunTool(args);
+    EXPECT_EQ(r.status, 2) << extra[1];
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {

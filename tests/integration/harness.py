@@ -393,10 +393,18 @@ NODE_OVERRIDES = {
 }
 
 
-def init_node_config(outdir, pacs_port, dicom_port, http_port):
+# The AE titles the tests send studies to the node from (storescu -aet, all on 127.0.0.1): `curia init`
+# lists them with --allow-store, since only listed modalities may send (its security default).
+TEST_SENDERS = ["TESTSCU"] + [f"SENDER{i}" for i in range(16)]
+
+
+def init_node_config(outdir, pacs_port, dicom_port, http_port, senders=None):
     """Runs `curia init` and returns (its configuration as a dict, the tool's output)."""
+    allow = []
+    for aet in TEST_SENDERS if senders is None else senders:
+        allow += ["--allow-store", f"{aet}@127.0.0.1"]
     _, text = run_tool(["init", "--out", outdir, "--pacs", f"PACS@127.0.0.1:{pacs_port}",
-                        "--dicom-port", str(dicom_port), "--http-port", str(http_port), "--aet", "CURIA"])
+                        "--dicom-port", str(dicom_port), "--http-port", str(http_port), "--aet", "CURIA"] + allow)
     path = os.path.join(outdir, "orthanc.json")
     if not os.path.exists(path):
         raise RuntimeError(f"curia init did not write {path}:\n{text}")

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "curia/config/error.h"
+#include "curia/dicom/structure_check.h"
 #include "curia/dicomsr/outputs.h"
 #include "http.h"
 
@@ -158,6 +159,7 @@ std::vector<std::string> ConfigurationWarnings(const config::CuriaSettings& sett
 }
 
 std::string DicomImageToPng(const std::string& dicom_bytes) {
+  dicom::RequireSafeStructure(dicom_bytes, "the image");  // before DCMTK 3.6.7 parses it
   DcmFileFormat file;
   DcmInputBufferStream in;
   in.setBuffer(dicom_bytes.data(), static_cast<offile_off_t>(dicom_bytes.size()));

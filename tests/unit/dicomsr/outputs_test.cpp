@@ -17,6 +17,7 @@
 #include "curia/config/error.h"
 #include "curia/dicom/series.h"
 #include "dicom_synthetic.h"
+#include "hostile_dicom.h"
 #include "test_support.h"
 
 namespace curia::dicomsr {
@@ -98,6 +99,8 @@ std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string
   key.rows = volume.Info().rows;
   key.cols = volume.Info().cols;
   key.values.resize(static_cast<size_t>(key.rows * key.cols));
+  key.row_spacing_mm = volume.Info().pixel_spacing_mm[0];
+  key.col_spacing_mm = volume.Info().pixel_spacing_mm[1];
   volume.ReadSlice(findings.findings[0].key_slice, key.values.data());
   const DicomObject sc = WriteKeyImage(source, findings, 0, key, settings, identity);
   const std::string sr_path = dir + "/sr.dcm", sc_path = dir + "/sc.dcm";
@@ -151,17 +154,78 @@ std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string
 
 class Outputs : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(Outputs, ValidateEverywhere) {
+// The series of a folder (or of one file) of the corpus.
+dicom::ScanResult LoadPath(const std::string& path) {
   static dicom::FileSource files;
-  const std::string path = GetParam();
   const std::vector<std::string> ids =
       std::filesystem::is_directory(path) ? dicom::FindDicomFiles(path) : std::vector<std::string>{path};
-  const dicom::ScanResult scan = dicom::LoadSeries(files, ids, {});
+  return dicom::LoadSeries(files, ids, {});
+}
+
+TEST_P(Outputs, ValidateEverywhere) {
+  const dicom::ScanResult scan = LoadPath(GetParam());
   for (const auto& s : scan.series) {
     if (!s.volume || (s.modality != "CT" && s.modality != "MR")) continue;
     ASSERT_NO_THROW(s.volume->Verify());
     test::TempDir dir;
     WriteAndValidate(*s.volume, s.volume->slices().front().instance, dir.path(), config::DicomSettings{});
+  }
+}
+
+// dciodvfy's Error lines for both objects written from `header` (the volume's, possibly changed).
+struct Checked {
+  std::string errors;     // "Error" lines of both, each prefixed with SR or SC
+  std::string sc_header;  // dcmdump of the SC
+};
+Checked WriteAndCheck(const dicom::DicomVolume& volume, const DcmDataset& header, const std::string& dir) {
+  SourceSeries source = Source(volume);
+  source.header = &header;
+  const worker::StudyFindings findings = DemoFindings(volume.Info().slices);
+  const Identity identity{"job/" + volume.series_uid, "0.1.0-test", "20261128", "120000"};
+  KeyImage key;
+  key.rows = volume.Info().rows;
+  key.cols = volume.Info().cols;
+  key.values.assign(static_cast<size_t>(key.rows * key.cols), 0.0f);
+  key.values[0] = 100;
+  test::WriteFile(dir + "/sr.dcm", WriteStructuredReport(source, findings, config::DicomSettings{}, identity).bytes);
+  test::WriteFile(dir + "/sc.dcm", WriteKeyImage(source, findings, 0, key, config::DicomSettings{}, identity).bytes);
+  Checked c;
+  for (const char* kind : {"sr", "sc"}) {
+    const std::string errors = LinesStartingWith(RunShell(std::string("dciodvfy ") + dir + "/" + kind + ".dcm").output, "Error");
+    if (!errors.empty()) c.errors += std::string(kind) + ": " + errors;
+  }
+  c.sc_header = RunShell("dcmdump -q +P 0008,0060 +P 0018,0015 +P 0020,0060 +P 0020,0062 " + dir + "/sc.dcm").output;
+  return c;
+}
+
+// A paired body part needs Laterality (Type 2C): the source's when it has one, else present and
+// empty, even when the source lacks it (the issue's knee MR). An unpaired part has none, even when
+// the source contradicts itself with one.
+TEST_P(Outputs, PairedBodyPartsGetLateralityEvenWhenTheSourceLacksIt) {
+  const dicom::ScanResult scan = LoadPath(GetParam());
+  for (const auto& s : scan.series) {
+    if (!s.volume || (s.modality != "CT" && s.modality != "MR")) continue;
+    test::TempDir dir;
+    for (const char* part : {"KNEE", "HAND", "BREAST", "HEAD"}) {
+      for (const char* laterality : {"", "R"}) {
+        DcmDataset header(s.volume->header());
+        header.putAndInsertString(DCM_BodyPartExamined, part);
+        delete header.remove(DCM_Laterality);
+        delete header.remove(DCM_ImageLaterality);
+        if (*laterality) header.putAndInsertString(DCM_Laterality, laterality);
+        const Checked c = WriteAndCheck(*s.volume, header, dir.path());
+        const std::string label = std::string(part) + " laterality '" + laterality + "'";
+        EXPECT_EQ(c.errors, "") << label;
+        EXPECT_NE(c.sc_header.find(std::string("(0018,0015) CS [") + part + "]"), std::string::npos) << c.sc_header;
+        const bool unpaired = std::string(part) == "HEAD";
+        const std::string expected = *laterality ? std::string("(0020,0060) CS [R]") : "(0020,0060) CS (no value available)";
+        if (unpaired) {  // absent, even when the source names one
+          EXPECT_EQ(c.sc_header.find("(0020,0060)"), std::string::npos) << label << "\n" << c.sc_header;
+        } else {
+          EXPECT_NE(c.sc_header.find(expected), std::string::npos) << label << "\n" << c.sc_header;
+        }
+      }
+    }
   }
 }
 
@@ -233,6 +297,10 @@ TEST(Outputs, UidsAreDerivedFromTheJobAndHtmlIsEscaped) {
   EXPECT_EQ(html.find("<script>"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
   EXPECT_NE(html.find("Probability of finding"), std::string::npos);
+  // Bytes nested deeper than DCMTK 3.6.7 parses safely are refused before it sees them.
+  EXPECT_EQ(test::ErrorMessage([] { RenderHtml(test::NestedSequenceFile(100000, {})); })
+                .rfind("the SR: refused before parsing: sequence nesting deeper than", 0),
+            0u);
 }
 
 // The heat map blends over the key slice where the patch probability is high, and only there.
@@ -308,6 +376,61 @@ TEST(Outputs, HeatMapIsBlendedWhereTheHeadResponds) {
   settings.heat_map = true;
   EXPECT_EQ(test::ErrorMessage([&] { WriteKeyImage(source, bad, 0, key, settings, identity); }),
             "heat map of demo-2d: 3 values for a 2x2 grid");
+}
+
+// Conditions a source can trigger beyond laterality: an animal patient (breed, responsible person and
+// organisation, sex neutered: Type 2C), a quadruped's anatomical orientation (Type 1C), laterality
+// from Image Laterality, and pixels that are not square (shown square: no Pixel Aspect Ratio needed).
+TEST(Outputs, AnimalSourceQuadrupedAndNonSquarePixelsStillValidate) {
+  test::TempDir dir;
+  test::SyntheticImage im;
+  im.rows = 32;
+  im.cols = 32;
+  for (int i = 0; i < 32 * 32; ++i) im.pixels.push_back(static_cast<uint16_t>(i % 300));
+  test::WriteFile(dir.File("x.dcm"), test::MakeInstance(im));
+  dicom::FileSource files;
+  const dicom::ScanResult scan = dicom::LoadSeries(files, {dir.File("x.dcm")}, {});
+  ASSERT_TRUE(scan.series.at(0).volume) << scan.series[0].error;
+  const dicom::DicomVolume& volume = *scan.series[0].volume;
+  DcmDataset header(volume.header());
+  header.putAndInsertString(DCM_PatientSpeciesDescription, "Canis lupus familiaris");
+  header.putAndInsertString(DCM_AnatomicalOrientationType, "QUADRUPED");
+  header.putAndInsertString(DCM_BodyPartExamined, "STIFLE");
+  header.putAndInsertString(DCM_ImageLaterality, "L");
+  const Checked c = WriteAndCheck(volume, header, dir.path());
+  EXPECT_EQ(c.errors, "");
+  EXPECT_NE(c.sc_header.find("(0020,0060) CS [L]"), std::string::npos) << c.sc_header;  // from Image Laterality
+  EXPECT_EQ(c.sc_header.find("(0020,0062)"), std::string::npos) << c.sc_header;  // not in the SC IOD
+  const std::string sc = RunShell("dcmdump -q +P 0010,2292 +P 0010,2293 +P 0010,2294 +P 0010,2297 +P 0010,2299 "
+                                  "+P 0010,2203 +P 0010,2210 " + dir.File("sc.dcm")).output;
+  for (const char* tag : {"(0010,2292)", "(0010,2293)", "(0010,2294)", "(0010,2297)", "(0010,2299)", "(0010,2203)"}) {
+    EXPECT_NE(sc.find(tag), std::string::npos) << tag << "\n" << sc;
+  }
+  EXPECT_NE(sc.find("(0010,2210) CS [QUADRUPED]"), std::string::npos) << sc;
+
+  // Pixel Spacing 0.5 (rows) \ 0.75 (columns): rows closer than columns, shown at 2/3 of the height.
+  SourceSeries source = Source(volume);
+  KeyImage key;
+  key.rows = key.cols = 32;
+  key.values.assign(32 * 32, 40.0f);
+  key.row_spacing_mm = volume.Info().pixel_spacing_mm[0];
+  key.col_spacing_mm = volume.Info().pixel_spacing_mm[1];
+  ASSERT_EQ(key.row_spacing_mm, 0.5);
+  ASSERT_EQ(key.col_spacing_mm, 0.75);
+  const Identity identity{"job-a", "0.1.0", "20261128", "120000"};
+  auto height = [&](const KeyImage& k) {
+    test::WriteFile(dir.File("k.dcm"), WriteKeyImage(source, DemoFindings(1), 0, k, config::DicomSettings{}, identity).bytes);
+    EXPECT_EQ(LinesStartingWith(RunShell("dciodvfy " + dir.File("k.dcm")).output, "Error"), "");
+    DcmFileFormat file;
+    EXPECT_TRUE(file.loadFile(dir.File("k.dcm").c_str()).good());
+    Uint16 rows = 0;
+    file.getDataset()->findAndGetUint16(DCM_Rows, rows);
+    EXPECT_FALSE(file.getDataset()->tagExists(DCM_PixelAspectRatio));
+    return static_cast<int>(rows);
+  };
+  KeyImage square = key;
+  square.row_spacing_mm = square.col_spacing_mm = 0;
+  EXPECT_EQ(height(square) - height(key), 512 - 341);  // 32 rows zoomed 16x, times 0.5 / 0.75
 }
 
 TEST(Outputs, SourceWithoutStudyUidIsRefused) {

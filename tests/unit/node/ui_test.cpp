@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "curia/config/error.h"
+#include "hostile_dicom.h"
 #include "ui.h"
 
 namespace curia::node::internal {
@@ -153,6 +154,13 @@ TEST(Png, FromDicomMonochrome) {
 TEST(Png, RefusesWhatIsNoImage) {
   EXPECT_THROW(DicomImageToPng("not DICOM"), Error);
   EXPECT_THROW(DicomImageToPng(MakeImage("MONOCHROME2", 1, 8, "", 0, 0)), Error);  // no pixels
+  // Bytes nested deeper than DCMTK 3.6.7 parses safely are refused before it sees them.
+  try {
+    DicomImageToPng(test::NestedSequenceFile(100000, {}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("the image: refused before parsing: sequence nesting deeper than", 0), 0u) << e.what();
+  }
 }
 
 TEST(Warnings, NamesWhatToLookAt) {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "curia/config/error.h"
+#include "curia/dicom/structure_check.h"
 
 namespace curia::dicom {
 
@@ -48,6 +49,7 @@ DcmItem* FirstItem(DcmItem& parent, const DcmTagKey& sequence, long index = 0) {
 std::unique_ptr<DcmFileFormat> ReadInstance(const IInstanceSource& source, const std::string& id, bool lazy) {
   auto ff = std::make_unique<DcmFileFormat>();
   if (const std::optional<std::string> path = source.FilePath(id)) {
+    RequireSafeFile(*path, source.Name(id));  // DCMTK 3.6.7 must not see what could crash it
     const OFCondition cond = ff->loadFile(OFFilename(path->c_str()), EXS_Unknown, EGL_noChange,
                                           lazy ? 4096 : DCM_MaxReadLength, ERM_autoDetect);
     if (cond.bad()) Unreadable(source.Name(id), cond);
@@ -57,6 +59,7 @@ std::unique_ptr<DcmFileFormat> ReadInstance(const IInstanceSource& source, const
 }
 
 std::unique_ptr<DcmFileFormat> ReadBytes(const std::string& bytes, const std::string& name) {
+  RequireSafeStructure(bytes, name);  // DCMTK 3.6.7 must not see what could crash it
   auto ff = std::make_unique<DcmFileFormat>();
   {
     DcmInputBufferStream in;

@@ -55,6 +55,9 @@ struct KeyImage {
   std::vector<float> values;
   // CT: the task's display window in HU; other modalities use the 1st-99th percentiles.
   double window_center = 40, window_width = 400;
+  // The slice's pixel spacing in mm (between rows, between columns; 0: unknown): rows further apart
+  // than columns (or closer) are stretched so that the key image's pixels are square.
+  double row_spacing_mm = 0, col_spacing_mm = 0;
 };
 
 // Throws curia::Error(kInvalidArgument) when the source header lacks what the objects need
