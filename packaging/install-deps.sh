@@ -21,7 +21,7 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev libopenblas0-openmp
-  # config/: JSON (JsonCpp, Orthanc's own JSON library), SHA-256 (OpenSSL), routing rules (RE2)
+  # config/: SHA-256 (OpenSSL), routing rules (RE2); JsonCpp (Orthanc's own JSON library)
   libjsoncpp-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev
 )
