@@ -5,7 +5,6 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmsr/cmr/tid1500.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
 #include <cstdio>
@@ -15,7 +14,7 @@
 #include "codes.h"
 #include "common.h"
 #include "curia/config/error.h"
-#include "curia/dicom/structure_check.h"
+#include "curia/dicom/read.h"
 #include "curia/dicomsr/dataset.h"
 
 namespace curia::dicomsr {
@@ -229,16 +228,9 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
 }
 
 std::string RenderHtml(const std::string& sr_bytes) {
-  dicom::RequireSafeStructure(sr_bytes, "the SR");  // before DCMTK 3.6.7 parses it
-  DcmFileFormat file;
-  DcmInputBufferStream in;
-  in.setBuffer(sr_bytes.data(), static_cast<offile_off_t>(sr_bytes.size()));
-  in.setEos();
-  file.transferInit();
-  Check(file.read(in), "reading the SR");
-  file.transferEnd();
+  const std::unique_ptr<DcmFileFormat> file = dicom::ReadBytes(sr_bytes, "the SR");
   DSRDocument doc;
-  Check(doc.read(*file.getDataset()), "parsing the SR");
+  Check(doc.read(*file->getDataset()), "parsing the SR");
   std::ostringstream html;
   Check(doc.renderHTML(html, DSRTypes::HF_renderFullData | DSRTypes::HF_XHTML11Compatibility |
                                  DSRTypes::HF_renderItemsSeparately),

@@ -5,7 +5,6 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmimgle/dcmimage.h>  // before dipipng.h: it defines the export macros diplugin.h uses
 #include <dcmtk/dcmimage/dipipng.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour images (RGB, palette, YBR) for DicomImage
@@ -18,7 +17,7 @@
 #include <optional>
 
 #include "curia/config/error.h"
-#include "curia/dicom/structure_check.h"
+#include "curia/dicom/read.h"
 #include "curia/dicomsr/outputs.h"
 #include "http.h"
 
@@ -159,16 +158,8 @@ std::vector<std::string> ConfigurationWarnings(const config::CuriaSettings& sett
 }
 
 std::string DicomImageToPng(const std::string& dicom_bytes) {
-  dicom::RequireSafeStructure(dicom_bytes, "the image");  // before DCMTK 3.6.7 parses it
-  DcmFileFormat file;
-  DcmInputBufferStream in;
-  in.setBuffer(dicom_bytes.data(), static_cast<offile_off_t>(dicom_bytes.size()));
-  in.setEos();
-  file.transferInit();
-  const OFCondition read = file.read(in);
-  file.transferEnd();
-  if (read.bad()) throw Error(ErrorCode::kInvalidArgument, std::string("reading the image: ") + read.text());
-  DcmDataset* ds = file.getDataset();
+  const std::unique_ptr<DcmFileFormat> file = dicom::ReadBytes(dicom_bytes, "the image");
+  DcmDataset* ds = file->getDataset();
   DicomImage image(ds, ds->getOriginalXfer(), 0UL, 0UL, 1UL);
   if (image.getStatus() != EIS_Normal) {
     throw Error(ErrorCode::kInvalidArgument, std::string("rendering the image: ") + DicomImage::getString(image.getStatus()));

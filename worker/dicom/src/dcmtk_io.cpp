@@ -58,31 +58,6 @@ std::unique_ptr<DcmFileFormat> ReadInstance(const IInstanceSource& source, const
   return ReadBytes(source.Bytes(id), source.Name(id));
 }
 
-std::unique_ptr<DcmFileFormat> ReadBytes(const std::string& bytes, const std::string& name) {
-  RequireSafeStructure(bytes, name);  // DCMTK 3.6.7 must not see what could crash it
-  auto ff = std::make_unique<DcmFileFormat>();
-  {
-    DcmInputBufferStream in;
-    in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
-    in.setEos();
-    ff->transferInit();
-    const OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-    ff->transferEnd();
-    if (cond.good()) return ff;
-  }
-  // No preamble and meta header: a bare dataset.
-  ff = std::make_unique<DcmFileFormat>();
-  DcmInputBufferStream in;
-  in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
-  in.setEos();
-  DcmDataset* ds = ff->getDataset();
-  ds->transferInit();
-  const OFCondition cond = ds->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ds->transferEnd();
-  if (cond.bad()) Unreadable(name, cond);
-  return ff;
-}
-
 std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
   if (item.findAndGetOFStringArray(tag, value).bad()) return {};
@@ -167,4 +142,30 @@ std::string XferText(E_TransferSyntax xfer) {
 }
 
 }  // namespace internal
+
+std::unique_ptr<DcmFileFormat> ReadBytes(const std::string& bytes, const std::string& name) {
+  RequireSafeStructure(bytes, name);  // DCMTK 3.6.7 must not see what could crash it
+  auto ff = std::make_unique<DcmFileFormat>();
+  {
+    DcmInputBufferStream in;
+    in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+    in.setEos();
+    ff->transferInit();
+    const OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    ff->transferEnd();
+    if (cond.good()) return ff;
+  }
+  // No preamble and meta header: a bare dataset.
+  ff = std::make_unique<DcmFileFormat>();
+  DcmInputBufferStream in;
+  in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  in.setEos();
+  DcmDataset* ds = ff->getDataset();
+  ds->transferInit();
+  const OFCondition cond = ds->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  ds->transferEnd();
+  if (cond.bad()) internal::Unreadable(name, cond);
+  return ff;
+}
+
 }  // namespace curia::dicom

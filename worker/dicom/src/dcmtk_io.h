@@ -10,6 +10,7 @@
 #include <string>
 
 #include "curia/dicom/instance_source.h"
+#include "curia/dicom/read.h"
 #include "curia/dicom/series.h"
 
 namespace curia::dicom::internal {
@@ -18,8 +19,8 @@ namespace curia::dicom::internal {
 // used. Throws curia::Error(kInvalidArgument) "<name>: ..." for unreadable, truncated or corrupt
 // files.
 std::unique_ptr<DcmFileFormat> ReadInstance(const IInstanceSource& source, const std::string& id, bool lazy);
-// The same from bytes (a transcoded instance), named `name` in messages.
-std::unique_ptr<DcmFileFormat> ReadBytes(const std::string& bytes, const std::string& name);
+// The same from bytes (a transcoded instance): curia/dicom/read.h.
+using dicom::ReadBytes;
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag);
 std::optional<double> GetDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0);
