@@ -49,12 +49,12 @@ config::Json ReadOrthancConfiguration() {
   if (!text) throw Error(ErrorCode::kUnavailable, "Orthanc did not give its configuration");
   std::string copy(text);
   OrthancPluginFreeString(g_context, text);
-  return config::Json::Parse(copy, "Orthanc configuration");
+  return config::ParseJson(copy, "Orthanc configuration");
 }
 
 std::string StringOr(const config::Json& doc, const char* key, const std::string& fallback) {
-  const config::Json* v = doc.Find(key);
-  return v && v->IsString() ? v->AsString() : fallback;
+  const config::Json* v = config::Find(doc, key);
+  return v && v->isString() ? v->asString() : fallback;
 }
 
 // What the Curia section refers to in the rest of Orthanc's configuration, and the DICOM keywords
@@ -64,13 +64,13 @@ void CheckAgainstOrthanc(const config::CuriaSettings& s, const config::Json& doc
   for (const auto& [keyword, path] : config::RuleTagKeywords(s)) {
     if (!dicom::IsDicomKeyword(keyword)) diag.Add(path, "\"" + keyword + "\" is not a DICOM keyword (e.g. \"SeriesDescription\")");
   }
-  const config::Json* in_db = doc.Find("DicomModalitiesInDatabase");
-  const bool modalities_in_db = in_db && in_db->IsBool() && in_db->AsBool();
-  const config::Json* modalities = doc.Find("DicomModalities");
+  const config::Json* in_db = config::Find(doc, "DicomModalitiesInDatabase");
+  const bool modalities_in_db = in_db && in_db->isBool() && in_db->asBool();
+  const config::Json* modalities = config::Find(doc, "DicomModalities");
   for (size_t i = 0; i < s.rules.size(); ++i) {
     for (size_t k = 0; k < s.rules[i].destinations.size(); ++k) {
       const std::string& d = s.rules[i].destinations[k];
-      if (modalities_in_db || (modalities && modalities->Find(d))) continue;
+      if (modalities_in_db || (modalities && config::Find(*modalities, d))) continue;
       diag.Add(s.rules[i].path + ".Destinations[" + std::to_string(k) + "]",
                "\"" + d + "\" is not in Orthanc's DicomModalities");
     }
@@ -86,15 +86,15 @@ OrthancPluginErrorCode OnStoredInstance(const OrthancPluginDicomInstance* instan
     }
     char* json = OrthancPluginGetInstanceSimplifiedJson(g_context, instance);
     if (!json) return OrthancPluginErrorCode_Success;
-    const config::Json tags = config::Json::Parse(json, "instance");
+    const config::Json tags = config::ParseJson(json, "instance");
     OrthancPluginFreeString(g_context, json);
-    const config::Json* uid = tags.Find("StudyInstanceUID");
-    if (!uid || !uid->IsString()) return OrthancPluginErrorCode_Success;
+    const config::Json* uid = config::Find(tags, "StudyInstanceUID");
+    if (!uid || !uid->isString()) return OrthancPluginErrorCode_Success;
     const char* calling = OrthancPluginGetInstanceRemoteAet(g_context, instance);
     const char* called = OrthancPluginHasInstanceMetadata(g_context, instance, "CalledAET")
                              ? OrthancPluginGetInstanceMetadata(g_context, instance, "CalledAET")
                              : nullptr;
-    g_plugin->node->OnInstanceStored(uid->AsString(), calling ? calling : "", called ? called : "");
+    g_plugin->node->OnInstanceStored(uid->asString(), calling ? calling : "", called ? called : "");
   } catch (const std::exception& e) {
     log::Error("plugin", std::string("stored-instance callback: ") + e.what());
   }
@@ -170,7 +170,7 @@ void FixMmapThreshold() {
 // here, with the message, rather than later.
 void Initialize() {
   const config::Json doc = ReadOrthancConfiguration();
-  const config::Json* section = doc.Find("Curia");
+  const config::Json* section = config::Find(doc, "Curia");
   if (!section) {
     log::Warning("plugin", "no \"Curia\" section in Orthanc's configuration: the plugin stays idle");
     return;
@@ -181,16 +181,16 @@ void Initialize() {
   if (settings.rules.empty()) log::Warning("plugin", "no routing rule: studies are kept but nothing is analysed");
   std::string database = settings.database;
   if (database.empty()) database = StringOr(doc, "IndexDirectory", StringOr(doc, "StorageDirectory", "OrthancStorage")) + "/curia.sqlite";
-  const config::Json* stable_age = doc.Find("StableAge");
+  const config::Json* stable_age = config::Find(doc, "StableAge");
   node::NodeInfo info;
   info.version = CURIA_VERSION_STRING;
-  info.stable_age_s = stable_age && stable_age->IsNumber() && stable_age->AsDouble() > 0 ? stable_age->AsDouble() : 60;
+  info.stable_age_s = stable_age && stable_age->isNumeric() && stable_age->asDouble() > 0 ? stable_age->asDouble() : 60;
   info.section = *section;
-  info.destinations = config::Json::Object{};
-  if (const config::Json* modalities = doc.Find("DicomModalities")) {
+  info.destinations = config::Json(::Json::objectValue);
+  if (const config::Json* modalities = config::Find(doc, "DicomModalities")) {
     for (const config::RuleSettings& rule : settings.rules) {
       for (const std::string& d : rule.destinations) {
-        if (const config::Json* entry = modalities->Find(d)) info.destinations[d] = *entry;
+        if (const config::Json* entry = config::Find(*modalities, d)) info.destinations[d] = *entry;
       }
     }
   }

@@ -123,15 +123,18 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVers
   "e.id, e.job_id, e.output_id, e.destination, e.state, e.attempts, e.next_at, e.delivered_at, e.last_error"
 
 std::string EncodeList(const std::vector<std::string>& items) {
-  config::Json::Array array;
-  for (const std::string& item : items) array.emplace_back(item);
-  return config::Json(std::move(array)).Dump(-1);
+  config::Json array(::Json::arrayValue);
+  for (const std::string& item : items) array.append(item);
+  return config::Dump(array, -1);
 }
 
 std::vector<std::string> DecodeList(const std::string& text, const std::string& source) {
-  const config::Json list = config::Json::Parse(text, source);
+  const config::Json list = config::ParseJson(text, source);
   std::vector<std::string> items;
-  for (const config::Json& item : list.AsArray()) items.push_back(item.AsString());
+  for (const config::Json& item : list) {
+    if (!item.isString()) throw Error(ErrorCode::kInvalidArgument, source + ": expected a list of strings");
+    items.push_back(item.asString());
+  }
   return items;
 }
 
@@ -147,7 +150,7 @@ std::string Plural(int64_t n, const char* what) {
 }
 
 // Seconds without trailing zeros ("2", "0.5").
-std::string Seconds(double s) { return config::Json(s).Dump(-1) + " s"; }
+std::string Seconds(double s) { return config::Dump(config::Json(s), -1) + " s"; }
 
 }  // namespace
 

@@ -106,11 +106,11 @@ std::string DiscoverPlugin(bool& exists) {
 }
 
 // A JSON string literal.
-std::string Q(const std::string& s) { return config::Json(s).Dump(-1); }
+std::string Q(const std::string& s) { return config::Dump(config::Json(s), -1); }
 
 // `json` pretty-printed, every line after the first indented by `indent` spaces.
 std::string Nested(const config::Json& json, int indent) {
-  std::string text = json.Dump(2), out;
+  std::string text = config::Dump(json, 2), out;
   for (char c : text) {
     out += c;
     if (c == '\n') out += std::string(static_cast<size_t>(indent), ' ');
@@ -185,10 +185,10 @@ int InitCommand(const Args& args) {
       std::cout << "using the DEMO model in " << model_dir << " (random weights: its findings are MEANINGLESS)\n";
     }
   }
-  const config::Json demo_tasks = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
+  const config::Json demo_tasks = config::ParseJson(model::DemoTasksJson(), "demo tasks");
   std::vector<std::string> task_names;
   if (demo) {
-    for (const auto& [name, value] : demo_tasks.AsObject()) task_names.push_back(name);
+    for (const auto& [name, value] : config::MembersInFileOrder(demo_tasks)) task_names.push_back(name);
   }
 
   std::ostringstream j;
@@ -313,9 +313,9 @@ int InitCommand(const Args& args) {
   j << "  }\n}\n";
   const std::string text = j.str();
 
-  // What is written must be what the node accepts: valid JSON once Orthanc strips the comments,
-  // and a Curia section our own parser takes.
-  const config::Json doc = config::Json::Parse(config::StripJsonComments(text), config_path);
+  // What is written must be what the node accepts: JSON with comments as Orthanc reads it, and a
+  // Curia section our own parser takes.
+  const config::Json doc = config::ParseJson(text, config_path, config::JsonDialect::kOrthanc);
   config::ParseCuriaSettings(doc, config_path, out);
   config::WriteFileAtomic(config_path, {text});
 

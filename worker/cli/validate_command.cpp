@@ -207,9 +207,9 @@ std::vector<Problem> ProblemsOf(const std::string& text, const std::string& sour
 // The task names of the section as written (even when some of them are invalid), for hints.
 std::vector<std::string> TaskNames(const config::Json* section) {
   std::vector<std::string> names;
-  const config::Json* tasks = section && section->IsObject() ? section->Find("Tasks") : nullptr;
-  if (tasks && tasks->IsObject()) {
-    for (const auto& [name, value] : tasks->AsObject()) names.push_back(name);
+  const config::Json* tasks = section && section->isObject() ? config::Find(*section, "Tasks") : nullptr;
+  if (tasks && tasks->isObject()) {
+    for (const auto& [name, value] : config::MembersInFileOrder(*tasks)) names.push_back(name);
   }
   return names;
 }
@@ -230,7 +230,7 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
     }
     std::sort(l.files.begin(), l.files.end());
     if (l.files.empty()) throw Error(ErrorCode::kNotFound, path + ": no *.json file in this folder");
-    config::Json::Object merged;
+    config::Json merged(::Json::objectValue);
     std::map<std::string, std::string> origin;
     for (const std::string& file : l.files) {
       std::string text;
@@ -242,9 +242,9 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
         warnings.push_back(std::string(e.what()) + ": skipped (run as root, e.g. with sudo, to check it too)");
         continue;
       }
-      const config::Json doc = config::Json::Parse(config::StripJsonComments(text), file);
-      if (!doc.IsObject()) throw Error(ErrorCode::kInvalidArgument, file + ": expected a JSON object");
-      for (const auto& [key, value] : doc.AsObject()) {
+      const config::Json doc = config::ParseJson(text, file, config::JsonDialect::kOrthanc);
+      if (!doc.isObject()) throw Error(ErrorCode::kInvalidArgument, file + ": expected a JSON object");
+      for (const auto& [key, value] : config::MembersInFileOrder(doc)) {
         if (origin.count(key)) {
           problems.push_back({config::JsonPath("$", key),
                               "defined in both " + origin[key] + " and " + file + ": Orthanc refuses to start",
@@ -252,15 +252,15 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
           continue;
         }
         origin[key] = file;
-        merged.emplace_back(key, value);
+        merged[key] = *value;
       }
     }
-    l.doc = config::Json(std::move(merged));
+    l.doc = std::move(merged);
   } else {
     const size_t slash = path.rfind('/');
     l.base_dir = slash == std::string::npos ? "." : path.substr(0, slash);
     l.files.push_back(path);
-    l.doc = config::Json::Parse(config::StripJsonComments(config::ReadTextFile(path)), path);
+    l.doc = config::ParseJsonFile(path, config::JsonDialect::kOrthanc);
   }
   return l;
 }
@@ -268,22 +268,22 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
 // Looks like an Orthanc configuration (rather than a Curia section alone).
 bool IsOrthancConfiguration(const config::Json& doc) {
   for (const char* key : {"Plugins", "DicomAet", "DicomPort", "HttpPort", "StorageDirectory", "DicomModalities", kDisabledKey}) {
-    if (doc.Find(key)) return true;
+    if (config::Find(doc, key)) return true;
   }
   return false;
 }
 
 // Whether Orthanc's "Plugins" list loads the Curia Node plugin; problems for missing paths.
 void CheckPlugins(const config::Json& plugins, std::vector<Problem>& problems, std::vector<std::string>& warnings) {
-  if (!plugins.IsArray()) {
-    problems.push_back({"$.Plugins", "expected an array of files and folders, found " + plugins.Describe(), ""});
+  if (!plugins.isArray()) {
+    problems.push_back({"$.Plugins", "expected an array of files and folders, found " + config::Describe(plugins), ""});
     return;
   }
   bool found = false;
-  for (size_t i = 0; i < plugins.AsArray().size(); ++i) {
-    const config::Json& e = plugins.AsArray()[i];
-    if (!e.IsString()) continue;
-    const std::string p = e.AsString();
+  for (config::Json::ArrayIndex i = 0; i < plugins.size(); ++i) {
+    const config::Json& e = plugins[i];
+    if (!e.isString()) continue;
+    const std::string p = e.asString();
     const std::string at = config::JsonPath("$.Plugins", i);
     std::error_code ec;
     if (!fs::exists(p, ec)) {
@@ -302,22 +302,22 @@ void CheckPlugins(const config::Json& plugins, std::vector<Problem>& problems, s
 
 // Every {"Tag": K} of a Match tree, against the DICOM dictionary (as the plugin checks them).
 void CheckTags(const config::Json& condition, const std::string& path, std::vector<Problem>& problems) {
-  if (!condition.IsObject()) return;
-  if (const config::Json* tag = condition.Find("Tag"); tag && tag->IsString() && !tag->AsString().empty() &&
-                                                      tag->AsString() != "CalledAET" && tag->AsString() != "CallingAET" &&
-                                                      !dicom::IsDicomKeyword(tag->AsString())) {
-    problems.push_back({path + ".Tag", "\"" + tag->AsString() + "\" is not a DICOM keyword",
+  if (!condition.isObject()) return;
+  if (const config::Json* tag = config::Find(condition, "Tag");
+      tag && tag->isString() && !tag->asString().empty() && tag->asString() != "CalledAET" &&
+      tag->asString() != "CallingAET" && !dicom::IsDicomKeyword(tag->asString())) {
+    problems.push_back({path + ".Tag", "\"" + tag->asString() + "\" is not a DICOM keyword",
                         "keywords are as in DICOM PS3.6 and case-sensitive, e.g. \"Modality\", \"BodyPartExamined\", "
                         "\"SeriesDescription\""});
   }
   for (const char* list : {"All", "Any"}) {
-    const config::Json* children = condition.Find(list);
-    if (!children || !children->IsArray()) continue;
-    for (size_t i = 0; i < children->AsArray().size(); ++i) {
-      CheckTags(children->AsArray()[i], config::JsonPath(path + "." + list, i), problems);
+    const config::Json* children = config::Find(condition, list);
+    if (!children || !children->isArray()) continue;
+    for (config::Json::ArrayIndex i = 0; i < children->size(); ++i) {
+      CheckTags((*children)[i], config::JsonPath(path + "." + list, i), problems);
     }
   }
-  if (const config::Json* n = condition.Find("Not")) CheckTags(*n, path + ".Not", problems);
+  if (const config::Json* n = config::Find(condition, "Not")) CheckTags(*n, path + ".Not", problems);
 }
 
 }  // namespace
@@ -342,19 +342,20 @@ int ValidateConfigCommand(const Args& args) {
   const Loaded loaded = Load(path, problems, warnings);
   const config::Json& doc = loaded.doc;
   const bool orthanc = IsOrthancConfiguration(doc);
-  const config::Json* section = doc.Find("Curia");
+  const config::Json* section = config::Find(doc, "Curia");
   const std::string root = section || orthanc ? "$.Curia" : "$";
 
   if (!section && orthanc) {
     problems.push_back({"$.Curia", "no \"Curia\" section: the plugin stays idle",
-                        doc.Find(kDisabledKey) ? "the packaged example is disabled: rename \"" + std::string(kDisabledKey) +
-                                                     "\" to \"Curia\" (docs/installation.md)"
-                                               : "add a Curia section (curia init writes a complete configuration)"});
+                        config::Find(doc, kDisabledKey)
+                            ? "the packaged example is disabled: rename \"" + std::string(kDisabledKey) +
+                                  "\" to \"Curia\" (docs/installation.md)"
+                            : "add a Curia section (curia init writes a complete configuration)"});
   }
-  if (doc.Find("Curia") && doc.Find(kDisabledKey)) {
+  if (config::Find(doc, "Curia") && config::Find(doc, kDisabledKey)) {
     warnings.push_back("$." + std::string(kDisabledKey) + ": ignored (a \"Curia\" section is there too)");
   }
-  if (const config::Json* plugins = doc.Find("Plugins")) CheckPlugins(*plugins, problems, warnings);
+  if (const config::Json* plugins = config::Find(doc, "Plugins")) CheckPlugins(*plugins, problems, warnings);
 
   std::optional<config::CuriaSettings> settings;
   if (section || !orthanc) {
@@ -368,27 +369,27 @@ int ValidateConfigCommand(const Args& args) {
   // Rule tags and destinations, read from the JSON as written: checked even when other parts of the
   // section are wrong, so that one run shows every problem.
   const config::Json* curia = section ? section : (orthanc ? nullptr : &doc);
-  const config::Json* rules = curia && curia->IsObject() ? curia->Find("Rules") : nullptr;
-  if (rules && rules->IsArray()) {
-    const config::Json* modalities = doc.Find("DicomModalities");
-    const config::Json* in_db = doc.Find("DicomModalitiesInDatabase");
-    const bool modalities_in_db = in_db && in_db->IsBool() && in_db->AsBool();
+  const config::Json* rules = curia && curia->isObject() ? config::Find(*curia, "Rules") : nullptr;
+  if (rules && rules->isArray()) {
+    const config::Json* modalities = config::Find(doc, "DicomModalities");
+    const config::Json* in_db = config::Find(doc, "DicomModalitiesInDatabase");
+    const bool modalities_in_db = in_db && in_db->isBool() && in_db->asBool();
     std::vector<std::string> known;
-    if (modalities && modalities->IsObject()) {
-      for (const auto& [name, value] : modalities->AsObject()) known.push_back(name);
+    if (modalities && modalities->isObject()) {
+      for (const auto& [name, value] : config::MembersInFileOrder(*modalities)) known.push_back(name);
     }
     bool unchecked = false;
-    for (size_t i = 0; i < rules->AsArray().size(); ++i) {
-      const config::Json& rule = rules->AsArray()[i];
-      if (!rule.IsObject()) continue;
+    for (config::Json::ArrayIndex i = 0; i < rules->size(); ++i) {
+      const config::Json& rule = (*rules)[i];
+      if (!rule.isObject()) continue;
       const std::string rule_path = config::JsonPath(root + ".Rules", i);
-      if (const config::Json* match = rule.Find("Match")) CheckTags(*match, rule_path + ".Match", problems);
-      const config::Json* d = rule.Find("Destinations");
-      if (!d || !d->IsArray()) continue;
-      for (size_t k = 0; k < d->AsArray().size(); ++k) {
-        if (!d->AsArray()[k].IsString()) continue;
-        const std::string name = d->AsArray()[k].AsString();
-        if (modalities_in_db || (modalities && modalities->Find(name))) continue;
+      if (const config::Json* match = config::Find(rule, "Match")) CheckTags(*match, rule_path + ".Match", problems);
+      const config::Json* d = config::Find(rule, "Destinations");
+      if (!d || !d->isArray()) continue;
+      for (config::Json::ArrayIndex k = 0; k < d->size(); ++k) {
+        if (!(*d)[k].isString()) continue;
+        const std::string name = (*d)[k].asString();
+        if (modalities_in_db || (modalities && config::Find(*modalities, name))) continue;
         if (!modalities) {
           unchecked = true;
           continue;
@@ -457,16 +458,17 @@ int ValidateConfigCommand(const Args& args) {
     destinations.insert(r.destinations.begin(), r.destinations.end());
   }
   std::cout << "\n  destinations  " << destinations.size();
-  const config::Json* modalities = doc.Find("DicomModalities");
+  const config::Json* modalities = config::Find(doc, "DicomModalities");
   size_t i = 0;
   for (const std::string& d : destinations) {
     std::cout << (i++ ? ", " : ": ") << d;
-    const config::Json* m = modalities ? modalities->Find(d) : nullptr;
-    if (m && m->IsObject() && m->Find("AET") && m->Find("Host") && m->Find("Port")) {
-      const auto text = [](const config::Json* v) { return v->IsString() ? v->AsString() : v->Dump(-1); };
-      std::cout << " (" << text(m->Find("AET")) << "@" << text(m->Find("Host")) << ":" << text(m->Find("Port")) << ")";
-    } else if (m && m->IsArray() && m->AsArray().size() >= 3) {
-      std::cout << " (" << m->Dump(-1) << ")";
+    const config::Json* m = modalities ? config::Find(*modalities, d) : nullptr;
+    if (m && m->isObject() && config::Find(*m, "AET") && config::Find(*m, "Host") && config::Find(*m, "Port")) {
+      const auto text = [](const config::Json* v) { return v->isString() ? v->asString() : config::Dump(*v, -1); };
+      std::cout << " (" << text(config::Find(*m, "AET")) << "@" << text(config::Find(*m, "Host")) << ":"
+                << text(config::Find(*m, "Port")) << ")";
+    } else if (m && m->isArray() && m->size() >= 3) {
+      std::cout << " (" << config::Dump(*m, -1) << ")";
     }
   }
   std::cout << "\n";

@@ -14,15 +14,17 @@ namespace curia::node {
 namespace {
 
 config::Json Strings(const std::vector<std::string>& values) {
-  config::Json a = config::Json::Array{};
-  for (const std::string& v : values) a.PushBack(v);
+  config::Json a(::Json::arrayValue);
+  for (const std::string& v : values) a.append(v);
   return a;
 }
 
-HttpResponse Answer(const config::Json& body, int status = 200) { return {status, "application/json", body.Dump(2) + "\n"}; }
+HttpResponse Answer(const config::Json& body, int status = 200) {
+  return {status, "application/json", config::Dump(body, 2) + "\n"};
+}
 
 HttpResponse Problem(int status, const std::string& message) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Error"] = message;
   return Answer(j, status);
 }
@@ -49,21 +51,23 @@ const char* PriorityText(int p) { return worker::PriorityName(static_cast<worker
 
 // An embedded JSON text from the store ("" -> null).
 config::Json Embedded(const std::string& text) {
-  if (text.empty()) return nullptr;
-  return config::Json::Parse(text, "stored result");
+  if (text.empty()) return config::Json();
+  return config::ParseJson(text, "stored result");
 }
 
 // A copy of a configuration with the values of secret-looking keys (passwords, tokens, keys)
 // replaced, so that the effective configuration can be shown to anyone allowed to read the API.
 config::Json Redacted(const config::Json& value) {
-  if (value.IsArray()) {
-    config::Json out = config::Json::Array{};
-    for (const config::Json& v : value.AsArray()) out.PushBack(Redacted(v));
+  if (value.isArray()) {
+    config::Json out(::Json::arrayValue);
+    for (const config::Json& v : value) out.append(Redacted(v));
     return out;
   }
-  if (!value.IsObject()) return value;
-  config::Json out = config::Json::Object{};
-  for (const auto& [key, v] : value.AsObject()) {
+  if (!value.isObject()) return value;
+  config::Json out(::Json::objectValue);
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    const std::string key = it.name();
+    const config::Json& v = *it;
     std::string lower;
     for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const bool secret = lower.find("password") != std::string::npos || lower.find("token") != std::string::npos ||
@@ -82,7 +86,7 @@ std::string Query(const HttpRequest& r, const std::string& key) {
 }  // namespace
 
 config::Json Node::JobJson(const storage::JobRow& job, bool detail) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["ID"] = job.id;
   j["State"] = storage::JobStateName(job.state);
   j["Study"] = job.study_id;
@@ -96,7 +100,7 @@ config::Json Node::JobJson(const storage::JobRow& job, bool detail) {
   j["Destinations"] = Strings(job.destinations);
   j["Instances"] = job.instances;
   j["Attempts"] = job.attempts;
-  config::Json progress = config::Json::Object{};
+  config::Json progress(::Json::objectValue);
   progress["Done"] = job.progress_done;
   progress["Total"] = job.progress_total;
   j["Progress"] = std::move(progress);
@@ -109,21 +113,21 @@ config::Json Node::JobJson(const storage::JobRow& job, bool detail) {
   j["ModelDigest"] = job.model_digest;
   j["Findings"] = Embedded(job.findings_json);
   j["Timings"] = Embedded(job.timings_json);
-  config::Json outputs = config::Json::Array{};
+  config::Json outputs(::Json::arrayValue);
   for (const storage::OutputRow& o : store_->Outputs(job.id)) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["ID"] = o.id;
     x["Kind"] = o.kind;
     x["SOPClassUID"] = o.sop_class_uid;
     x["SOPInstanceUID"] = o.sop_instance_uid;
     x["SeriesInstanceUID"] = o.series_uid;
     x["Size"] = o.size;
-    outputs.PushBack(std::move(x));
+    outputs.append(std::move(x));
   }
   j["Outputs"] = std::move(outputs);
-  config::Json exports = config::Json::Array{};
+  config::Json exports(::Json::arrayValue);
   for (const storage::ExportRow& e : store_->Exports(job.id)) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["ID"] = e.id;
     x["Output"] = e.output_id;
     x["Destination"] = e.destination;
@@ -132,7 +136,7 @@ config::Json Node::JobJson(const storage::JobRow& job, bool detail) {
     x["LastError"] = e.last_error;
     x["NextAt"] = e.next_at;
     x["DeliveredAt"] = e.delivered_at;
-    exports.PushBack(std::move(x));
+    exports.append(std::move(x));
   }
   j["Exports"] = std::move(exports);
   // The study's own events (received, not routed) with the job's, in time order.
@@ -141,13 +145,13 @@ config::Json Node::JobJson(const storage::JobRow& job, bool detail) {
     if (a.job_id == 0) rows.push_back(std::move(a));
   }
   std::stable_sort(rows.begin(), rows.end(), [](const storage::AuditRow& a, const storage::AuditRow& b) { return a.at < b.at; });
-  config::Json audit = config::Json::Array{};
+  config::Json audit(::Json::arrayValue);
   for (const storage::AuditRow& a : rows) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["At"] = a.at;
     x["Event"] = a.event;
     x["Detail"] = a.detail;
-    audit.PushBack(std::move(x));
+    audit.append(std::move(x));
   }
   j["Audit"] = std::move(audit);
   return j;
@@ -166,7 +170,7 @@ HttpResponse Node::Handle(const HttpRequest& request) {
     // The web UI's pages and data (ui.cpp).
     if (std::optional<HttpResponse> ui = internal::HandleUi(request, parts, {*store_, settings_, model_.info()})) return *ui;
     if (parts.size() == 1 && parts[0] == "health" && get) {
-      config::Json j = config::Json::Object{};
+      config::Json j(::Json::objectValue);
       // "degraded": the node runs but something it needs refused it lately (its database's disk
       // full, ...); what, in Problems. Received studies are kept and retried meanwhile.
       const std::vector<std::string> problems = Problems(Now());
@@ -174,18 +178,18 @@ HttpResponse Node::Handle(const HttpRequest& request) {
       j["Problems"] = Strings(problems);
       j["Version"] = info_.version;
       j["Database"] = store_->path();
-      config::Json model = config::Json::Object{};
+      config::Json model(::Json::objectValue);
       model["Path"] = model_.info().path;
       model["Digest"] = model_.info().backbone_digest;
       model["Demo"] = model_.info().demo;
       model["Devices"] = Strings(model_.info().devices);
-      config::Json heads = config::Json::Array{};
+      config::Json heads(::Json::arrayValue);
       for (const worker::TaskInfo& t : model_.info().tasks) {
-        config::Json h = config::Json::Object{};
+        config::Json h(::Json::objectValue);
         h["Task"] = t.name;
         h["Head"] = t.head;
         h["Digest"] = t.head_digest;
-        heads.PushBack(std::move(h));
+        heads.append(std::move(h));
       }
       model["Tasks"] = std::move(heads);
       j["Model"] = std::move(model);
@@ -196,9 +200,9 @@ HttpResponse Node::Handle(const HttpRequest& request) {
         by_state[storage::JobStateName(c.state)] += c.jobs;
         if (c.state == storage::JobState::kQueued) waiting[std::clamp(c.priority, 0, 2)] += c.jobs;
       }
-      config::Json jobs = config::Json::Object{};
+      config::Json jobs(::Json::objectValue);
       for (const auto& [state, n] : by_state) jobs[state] = n;
-      config::Json queue = config::Json::Object{};
+      config::Json queue(::Json::objectValue);
       for (int p = 0; p < 3; ++p) queue[PriorityText(p)] = waiting[p];
       j["Jobs"] = std::move(jobs);
       j["Queue"] = std::move(queue);
@@ -223,9 +227,9 @@ HttpResponse Node::Handle(const HttpRequest& request) {
         if (!v || *v < 1 || *v > 1000) return Problem(400, "limit: expected 1 to 1000");
         filter.limit = *v;
       }
-      config::Json jobs = config::Json::Array{};
-      for (const storage::JobRow& job : store_->Jobs(filter)) jobs.PushBack(JobJson(job, false));
-      config::Json j = config::Json::Object{};
+      config::Json jobs(::Json::arrayValue);
+      for (const storage::JobRow& job : store_->Jobs(filter)) jobs.append(JobJson(job, false));
+      config::Json j(::Json::objectValue);
       j["Jobs"] = std::move(jobs);
       j["Total"] = store_->CountJobs(filter);
       return Answer(j);
@@ -248,9 +252,9 @@ HttpResponse Node::Handle(const HttpRequest& request) {
     if (parts.size() == 3 && parts[0] == "studies" && parts[2] == "process" && post) {
       std::vector<int64_t> ids;
       config::Json routing = RouteStudy(parts[1], "", true, &ids);
-      config::Json j = config::Json::Object{};
-      config::Json list = config::Json::Array{};
-      for (int64_t id : ids) list.PushBack(id);
+      config::Json j(::Json::objectValue);
+      config::Json list(::Json::arrayValue);
+      for (int64_t id : ids) list.append(id);
       j["Jobs"] = std::move(list);
       j["Routing"] = std::move(routing);
       return Answer(j);
@@ -258,14 +262,14 @@ HttpResponse Node::Handle(const HttpRequest& request) {
     if (parts.size() == 2 && parts[0] == "rules" && parts[1] == "test" && post) {
       std::string study = request.body;
       if (!study.empty() && study.front() == '{') {
-        const config::Json body = config::Json::Parse(request.body, "request body");
-        const config::Json* s = body.Find("Study");
-        if (!s || !s->IsString()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
-        study = s->AsString();
+        const config::Json body = config::ParseJson(request.body, "request body");
+        const config::Json* s = config::Find(body, "Study");
+        if (!s || !s->isString()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
+        study = s->asString();
       }
       while (!study.empty() && (study.back() == '\n' || study.back() == ' ')) study.pop_back();
       if (study.empty()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
-      config::Json j = config::Json::Object{};
+      config::Json j(::Json::objectValue);
       j["Study"] = study;
       j["Routing"] = RouteStudy(study, "", false, nullptr);
       return Answer(j);
@@ -274,10 +278,10 @@ HttpResponse Node::Handle(const HttpRequest& request) {
       return {200, "text/plain; version=0.0.4", PrometheusText()};
     }
     if (parts.size() == 1 && parts[0] == "config" && get) {
-      config::Json j = config::Json::Object{};
+      config::Json j(::Json::objectValue);
       j["Configured"] = Redacted(info_.section);
       j["Destinations"] = Redacted(info_.destinations);
-      config::Json eff = config::Json::Object{};
+      config::Json eff(::Json::objectValue);
       eff["Database"] = store_->path();
       eff["ModelPath"] = settings_.model.path;
       eff["Devices"] = Strings(settings_.model.devices);

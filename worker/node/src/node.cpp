@@ -281,9 +281,9 @@ void Node::RouteEvent(const Event& event) {
     const std::optional<std::string> text = orthanc_.Get("/series/" + series);
     if (!text) return;
     const config::Json s = internal::ParseAnswer(*text, "/series/" + series);
-    const config::Json* parent = s.Find("ParentStudy");
-    if (!parent || !parent->IsString()) return;
-    study = parent->AsString();
+    const config::Json* parent = config::Find(s, "ParentStudy");
+    if (!parent || !parent->isString()) return;
+    study = parent->asString();
   }
   RouteStudy(study, series, true, nullptr);
 }
@@ -375,8 +375,8 @@ void Node::RunJob(const storage::JobRow& job) {
     if (!listing) return fail("series " + job.series_uid + " is no longer in Orthanc", false, max_attempts);
     std::vector<std::string> ids;
     const config::Json instances = internal::ParseAnswer(*listing, "/series/" + job.series_id + "/instances");
-    for (const config::Json& i : instances.AsArray()) {
-      if (const config::Json* id = i.Find("ID"); id && id->IsString()) ids.push_back(id->AsString());
+    for (const config::Json& i : instances) {
+      if (const config::Json* id = config::Find(i, "ID"); id && id->isString()) ids.push_back(id->asString());
     }
     OrthancSource source(orthanc_);
     const dicom::ScanResult scan = dicom::LoadSeries(source, ids, {});
@@ -469,8 +469,8 @@ void Node::RunJob(const storage::JobRow& job) {
       outputs.push_back({r.kind, r.object.sop_class_uid, r.object.sop_instance_uid, r.object.series_instance_uid,
                          std::move(r.object.bytes)});
     }
-    const bool stored = store_->Complete(job.id, internal::FindingsToJson(result.findings).Dump(-1),
-                                         internal::TimingsToJson(result.findings.timings).Dump(-1),
+    const bool stored = store_->Complete(job.id, config::Dump(internal::FindingsToJson(result.findings), -1),
+                                         config::Dump(internal::TimingsToJson(result.findings.timings), -1),
                                          result.findings.backbone_digest, outputs, Now());
     if (stored) {
       log::Info("node", name + " done: " + std::to_string(outputs.size()) + " object(s), " +

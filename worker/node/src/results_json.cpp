@@ -6,7 +6,7 @@ namespace curia::node::internal {
 namespace {
 
 config::Json Concept(const config::CodedConcept& c) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Code"] = c.value;
   j["Scheme"] = c.scheme;
   j["Meaning"] = c.meaning;
@@ -14,22 +14,22 @@ config::Json Concept(const config::CodedConcept& c) {
 }
 
 config::Json Floats(const std::vector<float>& values) {
-  config::Json a = config::Json::Array{};
-  for (float v : values) a.PushBack(static_cast<double>(v));
+  config::Json a(::Json::arrayValue);
+  for (float v : values) a.append(static_cast<double>(v));
   return a;
 }
 
 }  // namespace
 
 config::Json FindingsToJson(const worker::StudyFindings& findings) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Backbone"] = findings.backbone;
   j["BackboneDigest"] = findings.backbone_digest;
   j["Demo"] = findings.demo;
   j["Slices"] = findings.slices;
-  config::Json tasks = config::Json::Array{};
+  config::Json tasks(::Json::arrayValue);
   for (const worker::TaskFinding& f : findings.findings) {
-    config::Json t = config::Json::Object{};
+    config::Json t(::Json::objectValue);
     t["Task"] = f.task;
     t["Head"] = f.head;
     t["HeadDigest"] = f.head_digest;
@@ -46,22 +46,22 @@ config::Json FindingsToJson(const worker::StudyFindings& findings) {
     }
     t["KeySlice"] = f.key_slice;
     t["ThreeD"] = f.is3d;
-    tasks.PushBack(std::move(t));
+    tasks.append(std::move(t));
   }
   j["Tasks"] = std::move(tasks);
-  config::Json skipped = config::Json::Array{};
+  config::Json skipped(::Json::arrayValue);
   for (const worker::SkippedTask& s : findings.skipped) {
-    config::Json k = config::Json::Object{};
+    config::Json k(::Json::objectValue);
     k["Task"] = s.task;
     k["Reason"] = s.reason;
-    skipped.PushBack(std::move(k));
+    skipped.append(std::move(k));
   }
   j["Skipped"] = std::move(skipped);
   return j;
 }
 
 config::Json TimingsToJson(const worker::JobTimings& t) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["QueuedSeconds"] = t.queued_seconds;
   j["PreprocessSeconds"] = t.preprocess_seconds;
   j["DeviceSeconds"] = t.device_seconds;

@@ -29,12 +29,12 @@ const storage::JobState kStates[] = {storage::JobState::kQueued,    storage::Job
                                      storage::JobState::kFailed,    storage::JobState::kDead,
                                      storage::JobState::kCancelled, storage::JobState::kSuperseded};
 
-HttpResponse JsonAnswer(const config::Json& body) { return {200, "application/json", body.Dump(2) + "\n"}; }
+HttpResponse JsonAnswer(const config::Json& body) { return {200, "application/json", config::Dump(body, 2) + "\n"}; }
 
 HttpResponse Problem(int status, const std::string& message) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Error"] = message;
-  return {status, "application/json", j.Dump(2) + "\n"};
+  return {status, "application/json", config::Dump(j, 2) + "\n"};
 }
 
 std::optional<int64_t> ParseNumber(const std::string& text) {
@@ -46,8 +46,8 @@ std::optional<int64_t> ParseNumber(const std::string& text) {
 }
 
 config::Json Strings(const std::vector<std::string>& values) {
-  config::Json a = config::Json::Array{};
-  for (const std::string& v : values) a.PushBack(v);
+  config::Json a(::Json::arrayValue);
+  for (const std::string& v : values) a.append(v);
   return a;
 }
 
@@ -79,15 +79,15 @@ bool LooksActive(const std::string& html) {
 }
 
 config::Json Stats(const UiContext& ctx) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   std::vector<std::pair<std::string, const config::RuleSettings*>> rules;
   for (const config::RuleSettings& r : ctx.settings.rules) rules.emplace_back(r.name, &r);
   rules.emplace_back("manual", nullptr);  // jobs queued by POST /curia/studies/{id}/process
-  config::Json list = config::Json::Array{};
+  config::Json list(::Json::arrayValue);
   for (const auto& [name, rule] : rules) {
     storage::JobFilter filter;
     filter.rule = name;
-    config::Json counts = config::Json::Object{};
+    config::Json counts(::Json::objectValue);
     int64_t total = 0;
     for (storage::JobState s : kStates) {
       filter.state = s;
@@ -96,7 +96,7 @@ config::Json Stats(const UiContext& ctx) {
       total += n;
     }
     if (!rule && total == 0) continue;
-    config::Json r = config::Json::Object{};
+    config::Json r(::Json::objectValue);
     r["Name"] = name;
     r["Configured"] = rule != nullptr;
     if (rule) {
@@ -108,7 +108,7 @@ config::Json Stats(const UiContext& ctx) {
     }
     r["Jobs"] = std::move(counts);
     r["Total"] = total;
-    list.PushBack(std::move(r));
+    list.append(std::move(r));
   }
   j["Rules"] = std::move(list);
   j["ExportFailures"] = ctx.store.CountExportFailures();
