@@ -81,7 +81,26 @@ std::string Dump(const Json& value, int indent) {
   builder["enableYAMLCompatibility"] = indent >= 0;  // "key": value rather than "key" : value
   builder["emitUTF8"] = true;
   builder["precision"] = 17;
-  return ::Json::writeString(builder, value);
+  const std::string text = ::Json::writeString(builder, value);
+  if (indent < 0) return text;
+  // JsonCpp puts a member's object or multi-line array on a line of its own ("key": \n  {);
+  // join them as JSON is usually written ("key": {). A raw newline never occurs inside a string
+  // (the writer escapes it), so ": \n" is always between tokens.
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text.compare(i, 3, ": \n") == 0) {
+      size_t next = i + 3;
+      while (next < text.size() && text[next] == ' ') ++next;
+      if (next < text.size() && (text[next] == '{' || text[next] == '[')) {
+        out += ": ";
+        i = next - 1;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
 }
 
 const Json* Find(const Json& value, std::string_view key) {

@@ -118,6 +118,19 @@ std::string Nested(const config::Json& json, int indent) {
   return out;
 }
 
+// An object as Nested writes it, but with its members in file order (JsonCpp writes them sorted):
+// the tasks appear in the configuration as the node will list them.
+std::string NestedInFileOrder(const config::Json& object, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  const auto members = config::MembersInFileOrder(object);
+  if (members.empty()) return "{}";
+  std::string out = "{";
+  for (size_t i = 0; i < members.size(); ++i) {
+    out += (i ? ",\n" : "\n") + pad + "  " + Q(members[i].first) + ": " + Nested(*members[i].second, indent + 2);
+  }
+  return out + "\n" + pad + "}";
+}
+
 std::string Absolute(const std::string& path) {
   std::string p = fs::absolute(fs::path(path)).lexically_normal().string();
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -268,7 +281,7 @@ int InitCommand(const Args& args) {
     j << "    // What the model reports: each task is a head (a subfolder of Model.Path) and how its output\n"
          "    // becomes a finding. These DEMO tasks name the demo model's heads: they are valid only with it.\n"
          "    \"Tasks\": "
-      << Nested(demo_tasks, 4)
+      << NestedInFileOrder(demo_tasks, 4)
       << ",\n"
          "    // Which studies are analysed, by which tasks, and where the results go; the first rule that\n"
          "    // matches wins. This one sends every CT and MR study to every task.\n"

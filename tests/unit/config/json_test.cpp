@@ -160,6 +160,9 @@ TEST(Json, DumpRoundTrips) {
   // UTF-8 is written as such; members in key order.
   EXPECT_EQ(Dump(ParseJson(R"({"b":1,"a":["\u00e9"]})", "t"), -1), "{\"a\":[\"\xC3\xA9\"],\"b\":1}");
   EXPECT_EQ(Dump(ParseJson(R"({"b":1,"a":{}})", "t"), 2), "{\n  \"a\": {},\n  \"b\": 1\n}");
+  // Nested values open on their key's line, as JSON is usually written.
+  EXPECT_EQ(Dump(ParseJson(R"({"o": {"k": "a: \n"}, "l": [{"x": 1}, [1, 2]]})", "t"), 2),
+            "{\n  \"l\": [\n    {\n      \"x\": 1\n    },\n    [ 1, 2 ]\n  ],\n  \"o\": {\n    \"k\": \"a: \\n\"\n  }\n}");
   EXPECT_THROW(Dump(Json(std::nan("")), -1), Error);
   Json inf(::Json::arrayValue);
   inf.append(std::numeric_limits<double>::infinity());

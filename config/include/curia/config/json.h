@@ -46,10 +46,11 @@ Json ParseJson(std::string_view text, const std::string& source, JsonDialect dia
 // ReadTextFile + ParseJson, the path being the source.
 Json ParseJsonFile(const std::string& path, JsonDialect dialect = JsonDialect::kStrict);
 
-// indent < 0: one line; otherwise pretty-printed with that many spaces per level. Strings are
-// written as UTF-8 (only control characters, '"' and '\\' escaped); doubles with 17 significant
-// digits (exact round trip); object members in key order. Throws curia::Error(kInvalidArgument)
-// for a non-finite number, which JSON cannot hold.
+// indent < 0: one line; otherwise pretty-printed with that many spaces per level (JsonCpp's
+// layout: short arrays of scalars on one line, "[ 1, 2 ]"). Strings are written as UTF-8 (only
+// control characters, '"' and '\\' escaped); doubles with 17 significant digits (exact round
+// trip: 0.1 is written 0.10000000000000001); object members in key order. Throws
+// curia::Error(kInvalidArgument) for a non-finite number, which JSON cannot hold.
 std::string Dump(const Json& value, int indent = 2);
 
 // Object member; nullptr when absent or when `value` is not an object.
