@@ -128,8 +128,8 @@ int RunChild(const std::vector<std::string>& argv) {
 const config::Json* Path(const config::Json& j, std::initializer_list<const char*> keys) {
   const config::Json* at = &j;
   for (const char* k : keys) {
-    if (!at->IsObject()) return nullptr;
-    at = at->Find(k);
+    if (!at->isObject()) return nullptr;
+    at = config::Find(*at, k);
     if (!at) return nullptr;
   }
   return at;
@@ -137,12 +137,12 @@ const config::Json* Path(const config::Json& j, std::initializer_list<const char
 
 double Number(const config::Json& j, std::initializer_list<const char*> keys) {
   const config::Json* v = Path(j, keys);
-  return v && v->IsNumber() ? v->AsDouble() : std::nan("");
+  return v && v->isNumeric() ? v->asDouble() : std::nan("");
 }
 
 std::string Text(const config::Json& j, std::initializer_list<const char*> keys) {
   const config::Json* v = Path(j, keys);
-  return v && v->IsString() ? v->AsString() : "";
+  return v && v->isString() ? v->asString() : "";
 }
 
 struct Row {
@@ -261,23 +261,23 @@ int BenchAll(const Args& args) {
       sweep_ratios[b].push_back(x.ratio);
     }
   }
-  config::Json sweep_rows = config::Json::Array{};
+  config::Json sweep_rows(::Json::arrayValue);
   std::string sweep_text;
   for (int64_t b : batches) {
-    config::Json row = config::Json::Object{};
+    config::Json row(::Json::objectValue);
     row["batch"] = b;
     row["slices_per_second"] = Median(rates[b]);
     row["backbone_gemm_ratio"] = Median(sweep_ratios[b]);
-    config::Json all = config::Json::Array{};
-    for (double v : rates[b]) all.PushBack(v);
+    config::Json all(::Json::arrayValue);
+    for (double v : rates[b]) all.append(v);
     row["rounds"] = std::move(all);
-    sweep_rows.PushBack(std::move(row));
+    sweep_rows.append(std::move(row));
     sweep_text += (sweep_text.empty() ? "" : ", ") + std::to_string(b) + ": " + Fixed(Median(rates[b]), 2);
     std::cout << "      batch " << b << ": " << Fixed(Median(rates[b]), 3) << " slices/s (median of " << rounds
               << "), ratio to matmul " << Fixed(Median(sweep_ratios[b]), 3) << "\n";
   }
   std::cout << std::flush;
-  config::Json sweep = config::Json::Object{};
+  config::Json sweep(::Json::objectValue);
   sweep["model"] = sweep_name;
   sweep["image_size"] = sweep_image;
   sweep["title"] = sweep_size + " " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) + ", cpu fp32, " +
@@ -286,14 +286,14 @@ int BenchAll(const Args& args) {
   const std::string sweep_path = scratch.path() + "/sweep.json";
   {
     std::ofstream out(sweep_path);
-    out << sweep.Dump() << "\n";
+    out << config::Dump(sweep) << "\n";
   }
   base.reset();
   sweep_model.reset();
   ::malloc_trim(0);  // the node and the raw backbones of the script get the memory back
 
   // 2-5 (and the PNG): the script.
-  config::Json plugin_json = config::Json::Object{};
+  config::Json plugin_json(::Json::objectValue);
   std::string script_error;
   if (with_plugin || !plot.empty()) {
     std::cout << "[2-5] the plugin on loopback (bench/plugin_bench.py)\n" << std::flush;
@@ -310,7 +310,7 @@ int BenchAll(const Args& args) {
       std::ifstream in(out_path);
       std::stringstream text;
       text << in.rdbuf();
-      plugin_json = config::Json::Parse(text.str(), out_path);
+      plugin_json = config::ParseJson(text.str(), out_path);
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -379,26 +379,25 @@ int BenchAll(const Args& args) {
   if (!script_error.empty()) std::cout << "  " << script_error << ": parts 2-5 not measured\n";
 
   if (p.Has("--json")) {
-    config::Json j = config::Json::Object{};
+    config::Json j(::Json::objectValue);
     j["benchmark"] = "all";
     j["curia_version"] = CURIA_VERSION_STRING;
     j["runtime"] = runtime_text;
     j["seconds"] = seconds;
     j["backbone_gemm_ratio"] = model_r.ratio;
-    auto put = [&](const char* key, double v) { j[key] = std::isfinite(v) ? config::Json(v) : config::Json(nullptr); };
+    auto put = [&](const char* key, double v) { j[key] = std::isfinite(v) ? config::Json(v) : config::Json(); };
     put("e2e_ratio", e2e);
     put("ingest_ratio", ingest);
     put("latency_overhead_s", latency);
     put("rss_ratio", rss);
-    config::Json m = config::Json::Object{};
+    config::Json m(::Json::objectValue);
     m["model"] = "DEMO base (Curia-B shapes)";
     m["image_size"] = 512;
     m["batch"] = 1;
     m["iterations"] = model_r.iterations;
     m["slices_per_second"] = model_r.images_per_second;
     m["backbone_gflops"] = model_r.backbone_flops_per_second / 1e9;
-    m["gemm_shape"] =
-        config::Json::Array{config::Json(model_r.gemm.m), config::Json(model_r.gemm.k), config::Json(model_r.gemm.n)};
+    for (int64_t d : {model_r.gemm.m, model_r.gemm.k, model_r.gemm.n}) m["gemm_shape"].append(d);
     m["gemm_gflops"] = model_r.gemm_flops_per_second / 1e9;
     m["backbone_gemm_ratio"] = model_r.ratio;
     j["model"] = std::move(m);
@@ -407,7 +406,7 @@ int BenchAll(const Args& args) {
     j["plugin"] = plugin_json;
     if (!script_error.empty()) j["error"] = script_error;
     std::ofstream out(p.Get("--json"));
-    out << j.Dump() << "\n";
+    out << config::Dump(j) << "\n";
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
   }
   return script_error.empty() ? 0 : 1;

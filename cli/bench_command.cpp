@@ -93,7 +93,7 @@ int BenchModel(const Args& args) {
             << "  ratio       backbone / matmul FLOP rate = " << Fixed(r.ratio, 3) << "   [backbone_gemm_ratio]\n";
 
   if (p.Has("--json")) {
-    config::Json j = config::Json::Object{};
+    config::Json j(::Json::objectValue);
     j["benchmark"] = "model";
     j["curia_version"] = CURIA_VERSION_STRING;
     j["model"] = model_name;
@@ -108,11 +108,11 @@ int BenchModel(const Args& args) {
     j["slices_per_second"] = r.images_per_second;
     j["flops_per_slice"] = r.flops_per_image;
     j["backbone_gflops"] = r.backbone_flops_per_second / 1e9;
-    j["gemm_shape"] = config::Json::Array{config::Json(r.gemm.m), config::Json(r.gemm.k), config::Json(r.gemm.n)};
+    for (int64_t d : {r.gemm.m, r.gemm.k, r.gemm.n}) j["gemm_shape"].append(d);
     j["gemm_gflops"] = r.gemm_flops_per_second / 1e9;
     j["backbone_gemm_ratio"] = r.ratio;
     std::ofstream out(p.Get("--json"));
-    out << j.Dump() << "\n";
+    out << config::Dump(j) << "\n";
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
   }
   return 0;
@@ -158,7 +158,7 @@ std::string Pad(std::string s, size_t width, bool right = false) {
   return (right ? fill + s : s + fill) + " ";
 }
 
-config::Json Finite(double v) { return std::isfinite(v) ? config::Json(v) : config::Json(nullptr); }
+config::Json Finite(double v) { return std::isfinite(v) ? config::Json(v) : config::Json(); }
 
 int BenchGpu(const Args& args) {
   ArgParser p("curia bench gpu",
@@ -243,7 +243,7 @@ int BenchGpu(const Args& args) {
             << Pad("abs", 9) << Pad("limit", 8) << "result\n"
             << std::flush;
 
-  config::Json accuracy_json = config::Json::Array{};
+  config::Json accuracy_json(::Json::arrayValue);
   std::vector<std::string> failures;
   for (nn::Precision precision : precisions) {
     const char* name = nn::PrecisionName(precision);
@@ -253,7 +253,7 @@ int BenchGpu(const Args& args) {
       auto backbone = nn::Dinov2Backbone::Load(model_dir, {device, precision});
       a = reference->Check(*backbone);
     });
-    config::Json row = config::Json::Object{};
+    config::Json row(::Json::objectValue);
     row["precision"] = name;
     row["limit"] = limit;
     std::cout << "  " << Pad(name, 10);
@@ -272,11 +272,11 @@ int BenchGpu(const Args& args) {
       row["ok"] = ok;
     }
     std::cout << std::flush;
-    accuracy_json.MutableArray().push_back(std::move(row));
+    accuracy_json.append(std::move(row));
   }
   reference.reset();
 
-  config::Json throughput_json = config::Json::Array{};
+  config::Json throughput_json(::Json::arrayValue);
   double target_ratio = -1;
   if (throughput) {
     std::cout << "\nThroughput (median of " << iterations
@@ -297,14 +297,14 @@ int BenchGpu(const Args& args) {
             load_error.empty()
                 ? ErrorMessageOf([&] { r = BenchBackbone(*backbone, batch, image, image, iterations, true); })
                 : load_error;
-        config::Json row = config::Json::Object{};
+        config::Json row(::Json::objectValue);
         row["precision"] = name;
         row["batch"] = batch;
         std::cout << "  " << Pad(name, 10) << Pad(std::to_string(batch), 6, true);
         if (!error.empty()) {
           std::cout << "  not run: " << error << "\n" << std::flush;
           row["error"] = error;
-          throughput_json.MutableArray().push_back(std::move(row));
+          throughput_json.append(std::move(row));
           if (!load_error.empty()) break;  // one line for a precision that does not load
           continue;
         }
@@ -316,11 +316,11 @@ int BenchGpu(const Args& args) {
         row["seconds_per_batch"] = r.seconds_per_batch;
         row["slices_per_second"] = r.images_per_second;
         row["backbone_tflops"] = r.backbone_flops_per_second / 1e12;
-        row["gemm_shape"] = config::Json::Array{config::Json(r.gemm.m), config::Json(r.gemm.k), config::Json(r.gemm.n)};
+        for (int64_t d : {r.gemm.m, r.gemm.k, r.gemm.n}) row["gemm_shape"].append(d);
         row["gemm_tflops"] = r.gemm_flops_per_second / 1e12;
         row["ratio"] = r.ratio;
         row["host_input_ratio"] = r.host_input_ratio;
-        throughput_json.MutableArray().push_back(std::move(row));
+        throughput_json.append(std::move(row));
         if (precision == nn::Precision::kBf16 && batch == 64) target_ratio = r.ratio;
       }
     }
@@ -340,7 +340,7 @@ int BenchGpu(const Args& args) {
   }
 
   if (p.Has("--json")) {
-    config::Json j = config::Json::Object{};
+    config::Json j(::Json::objectValue);
     j["benchmark"] = "gpu";
     j["curia_version"] = CURIA_VERSION_STRING;
     j["model"] = model_name;
@@ -349,7 +349,7 @@ int BenchGpu(const Args& args) {
     j["threads"] = threads;
     j["image_size"] = image;
     j["flops_per_slice"] = flops_per_slice;
-    config::Json ref = config::Json::Object{};
+    config::Json ref(::Json::objectValue);
     ref["dtype"] = "float64";
     ref["device"] = "cpu";
     ref["batch"] = check_batch;
@@ -363,7 +363,7 @@ int BenchGpu(const Args& args) {
     if (target_ratio >= 0) j["bf16_batch64_ratio"] = target_ratio;
     j["accuracy_ok"] = failures.empty();
     std::ofstream out(p.Get("--json"));
-    out << j.Dump() << "\n";
+    out << config::Dump(j) << "\n";
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
   }
   return failures.empty() ? 0 : 1;
@@ -388,18 +388,18 @@ void ResetPeakRss() {
 }
 
 config::CuriaSettings PoolSettings(const std::string& model_dir, int64_t batch, bool with_3d) {
-  config::Json tasks = config::Json::Object{};
-  tasks["finding-2d"] = config::Json::Parse(
+  config::Json tasks(::Json::objectValue);
+  tasks["finding-2d"] = config::ParseJson(
       R"({"Head": "demo-2d", "Finding": {"Code": "C1", "Scheme": "99DEMO", "Meaning": "Demo finding"}})", "bench");
   if (with_3d) {
-    tasks["finding-3d"] = config::Json::Parse(
+    tasks["finding-3d"] = config::ParseJson(
         R"({"Head": "demo-3d", "Finding": {"Code": "C2", "Scheme": "99DEMO", "Meaning": "Demo 3-D finding"}})", "bench");
   }
-  config::Json model = config::Json::Object{};
+  config::Json model(::Json::objectValue);
   model["Path"] = model_dir;
   model["MaxBatch"] = batch;
   model["QueuedSlices"] = std::max<int64_t>(2 * batch, 8);
-  config::Json root = config::Json::Object{};
+  config::Json root(::Json::objectValue);
   root["Model"] = std::move(model);
   root["Tasks"] = std::move(tasks);
   return config::ParseCuriaSettings(root, "bench settings", "");
@@ -557,7 +557,7 @@ int BenchPool(const Args& args) {
             << " s)\n"
             << "    ratio         " << large << " / " << small << " = " << Fixed(rss_ratio, 3) << "   [rss_ratio]\n";
   if (p.Has("--json")) {
-    config::Json j = config::Json::Object{};
+    config::Json j(::Json::objectValue);
     j["benchmark"] = "pool";
     j["curia_version"] = CURIA_VERSION_STRING;
     j["runtime"] = RuntimeSummary(runtime);
@@ -576,7 +576,7 @@ int BenchPool(const Args& args) {
     j["rss_large_kib"] = large_kb;
     j["rss_ratio"] = rss_ratio;
     std::ofstream out(p.Get("--json"));
-    out << j.Dump() << "\n";
+    out << config::Dump(j) << "\n";
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
   }
   return 0;

@@ -98,9 +98,9 @@ int HeadCommand(const Args& args) {
   writer.SetMetadata("head", p.Get("--head"));
   writer.SetMetadata("head_digest", head->digest());
   writer.SetMetadata("backbone_digest", backbone->digest());
-  config::Json labels = config::Json::Array{};
-  for (const auto& l : head->config().labels) labels.PushBack(l);
-  writer.SetMetadata("labels", labels.Dump(-1));
+  config::Json labels(::Json::arrayValue);
+  for (const auto& l : head->config().labels) labels.append(l);
+  writer.SetMetadata("labels", config::Dump(labels, -1));
   if (!kept_text.empty()) writer.SetMetadata("slices", kept_text);
   if (backbone->config().demo || head->config().demo) writer.SetMetadata("curia_demo", "DEMO weights: meaningless output");
   nn::AddTensor(writer, "logits", logits);

@@ -105,16 +105,29 @@ std::string ModalityName(const std::string& aet, std::vector<std::string>& taken
 }
 
 // A JSON string literal.
-std::string Q(const std::string& s) { return config::Json(s).Dump(-1); }
+std::string Q(const std::string& s) { return config::Dump(config::Json(s), -1); }
 
 // `json` pretty-printed, every line after the first indented by `indent` spaces.
 std::string Nested(const config::Json& json, int indent) {
-  std::string text = json.Dump(2), out;
+  std::string text = config::Dump(json, 2), out;
   for (char c : text) {
     out += c;
     if (c == '\n') out += std::string(static_cast<size_t>(indent), ' ');
   }
   return out;
+}
+
+// An object as Nested writes it, but with its members in file order (JsonCpp writes them sorted):
+// the tasks appear in the configuration as the node will list them.
+std::string NestedInFileOrder(const config::Json& object, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  const auto members = config::MembersInFileOrder(object);
+  if (members.empty()) return "{}";
+  std::string out = "{";
+  for (size_t i = 0; i < members.size(); ++i) {
+    out += (i ? ",\n" : "\n") + pad + "  " + Q(members[i].first) + ": " + Nested(*members[i].second, indent + 2);
+  }
+  return out + "\n" + pad + "}";
 }
 
 std::string Absolute(const std::string& path) {
@@ -193,10 +206,10 @@ int InitCommand(const Args& args) {
       std::cout << "using the DEMO model in " << model_dir << " (random weights: its findings are MEANINGLESS)\n";
     }
   }
-  const config::Json demo_tasks = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
+  const config::Json demo_tasks = config::ParseJson(model::DemoTasksJson(), "demo tasks");
   std::vector<std::string> task_names;
   if (demo) {
-    for (const auto& [name, value] : demo_tasks.AsObject()) task_names.push_back(name);
+    for (const auto& [name, value] : config::MembersInFileOrder(demo_tasks)) task_names.push_back(name);
   }
 
   std::ostringstream j;
@@ -325,7 +338,7 @@ int InitCommand(const Args& args) {
     j << "    // What the model reports: each task is a head (a subfolder of Model.Path) and how its output\n"
          "    // becomes a finding. These DEMO tasks name the demo model's heads: they are valid only with it.\n"
          "    \"Tasks\": "
-      << Nested(demo_tasks, 4)
+      << NestedInFileOrder(demo_tasks, 4)
       << ",\n"
          "    // Which studies are analysed, by which tasks, and where the results go; the first rule that\n"
          "    // matches wins. This one sends every CT and MR study to every task.\n"
@@ -370,9 +383,9 @@ int InitCommand(const Args& args) {
   j << "  }\n}\n";
   const std::string text = j.str();
 
-  // What is written must be what the node accepts: valid JSON once Orthanc strips the comments,
-  // and a Curia section our own parser takes.
-  const config::Json doc = config::Json::Parse(config::StripJsonComments(text), config_path);
+  // What is written must be what the node accepts: JSON with comments as Orthanc reads it, and a
+  // Curia section our own parser takes.
+  const config::Json doc = config::ParseJson(text, config_path, config::JsonDialect::kOrthanc);
   config::ParseCuriaSettings(doc, config_path, out);
   config::WriteFileAtomic(config_path, {text});
 

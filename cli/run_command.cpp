@@ -41,10 +41,10 @@ config::CuriaSettings DemoSettings(const std::string& dir) {
     std::cout << "generating the DEMO model in " << dir << " (random weights: meaningless output)\n";
     model::WriteDemoModel(dir, model::DemoSize::kTiny, 0);
   }
-  config::Json root = config::Json::Object{};
-  root["Tasks"] = config::Json::Parse(model::DemoTasksJson(), "demo tasks");
-  root["Dicom"] = config::Json::Parse(R"json({"KeyImages": "all", "HeatMap": true})json", "demo settings");
-  root["Model"] = config::Json::Object{};
+  config::Json root(::Json::objectValue);
+  root["Tasks"] = config::ParseJson(model::DemoTasksJson(), "demo tasks");
+  root["Dicom"] = config::ParseJson(R"json({"KeyImages": "all", "HeatMap": true})json", "demo settings");
+  root["Model"] = config::Json(::Json::objectValue);
   root["Model"]["Path"] = dir;
   return config::ParseCuriaSettings(root, "demo settings", "");
 }

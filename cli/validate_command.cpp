@@ -174,9 +174,9 @@ std::vector<Problem> ProblemsOf(const std::string& text, const std::string& sour
 // The task names of the section as written (even when some of them are invalid), for hints.
 std::vector<std::string> TaskNames(const config::Json* section) {
   std::vector<std::string> names;
-  const config::Json* tasks = section && section->IsObject() ? section->Find("Tasks") : nullptr;
-  if (tasks && tasks->IsObject()) {
-    for (const auto& [name, value] : tasks->AsObject()) names.push_back(name);
+  const config::Json* tasks = section && section->isObject() ? config::Find(*section, "Tasks") : nullptr;
+  if (tasks && tasks->isObject()) {
+    for (const auto& [name, value] : config::MembersInFileOrder(*tasks)) names.push_back(name);
   }
   return names;
 }
@@ -197,7 +197,7 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
     }
     std::sort(l.files.begin(), l.files.end());
     if (l.files.empty()) throw Error(ErrorCode::kNotFound, path + ": no *.json file in this folder");
-    config::Json::Object merged;
+    config::Json merged(::Json::objectValue);
     std::map<std::string, std::string> origin;
     for (const std::string& file : l.files) {
       std::string text;
@@ -209,9 +209,9 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
         warnings.push_back(std::string(e.what()) + ": skipped (run as root, e.g. with sudo, to check it too)");
         continue;
       }
-      const config::Json doc = config::Json::Parse(config::StripJsonComments(text), file);
-      if (!doc.IsObject()) throw Error(ErrorCode::kInvalidArgument, file + ": expected a JSON object");
-      for (const auto& [key, value] : doc.AsObject()) {
+      const config::Json doc = config::ParseJson(text, file, config::JsonDialect::kOrthanc);
+      if (!doc.isObject()) throw Error(ErrorCode::kInvalidArgument, file + ": expected a JSON object");
+      for (const auto& [key, value] : config::MembersInFileOrder(doc)) {
         if (origin.count(key)) {
           problems.push_back({config::JsonPath("$", key),
                               "defined in both " + origin[key] + " and " + file + ": Orthanc refuses to start",
@@ -220,15 +220,15 @@ Loaded Load(const std::string& path, std::vector<Problem>& problems, std::vector
           continue;
         }
         origin[key] = file;
-        merged.emplace_back(key, value);
+        merged[key] = *value;
       }
     }
-    l.doc = config::Json(std::move(merged));
+    l.doc = std::move(merged);
   } else {
     const size_t slash = path.rfind('/');
     l.base_dir = slash == std::string::npos ? "." : path.substr(0, slash);
     l.files.push_back(path);
-    l.doc = config::Json::Parse(config::StripJsonComments(config::ReadTextFile(path)), path);
+    l.doc = config::ParseJsonFile(path, config::JsonDialect::kOrthanc);
   }
   return l;
 }
@@ -255,7 +255,7 @@ int ValidateConfigCommand(const Args& args) {
   const Loaded loaded = Load(path, problems, warnings);
   const config::Json& doc = loaded.doc;
   const bool orthanc = config::IsOrthancConfiguration(doc);
-  const config::Json* section = doc.Find("Curia");
+  const config::Json* section = config::Find(doc, "Curia");
   const std::string root = section || orthanc ? "$.Curia" : "$";
 
   // What the plugin checks against the rest of Orthanc's configuration (config/orthanc_config.h),
@@ -328,16 +328,17 @@ int ValidateConfigCommand(const Args& args) {
     destinations.insert(r.destinations.begin(), r.destinations.end());
   }
   std::cout << "\n  destinations  " << destinations.size();
-  const config::Json* modalities = doc.Find("DicomModalities");
+  const config::Json* modalities = config::Find(doc, "DicomModalities");
   size_t i = 0;
   for (const std::string& d : destinations) {
     std::cout << (i++ ? ", " : ": ") << d;
-    const config::Json* m = modalities ? modalities->Find(d) : nullptr;
-    if (m && m->IsObject() && m->Find("AET") && m->Find("Host") && m->Find("Port")) {
-      const auto text = [](const config::Json* v) { return v->IsString() ? v->AsString() : v->Dump(-1); };
-      std::cout << " (" << text(m->Find("AET")) << "@" << text(m->Find("Host")) << ":" << text(m->Find("Port")) << ")";
-    } else if (m && m->IsArray() && m->AsArray().size() >= 3) {
-      std::cout << " (" << m->Dump(-1) << ")";
+    const config::Json* m = modalities ? config::Find(*modalities, d) : nullptr;
+    if (m && m->isObject() && config::Find(*m, "AET") && config::Find(*m, "Host") && config::Find(*m, "Port")) {
+      const auto text = [](const config::Json* v) { return v->isString() ? v->asString() : config::Dump(*v, -1); };
+      std::cout << " (" << text(config::Find(*m, "AET")) << "@" << text(config::Find(*m, "Host")) << ":"
+                << text(config::Find(*m, "Port")) << ")";
+    } else if (m && m->isArray() && m->size() >= 3) {
+      std::cout << " (" << config::Dump(*m, -1) << ")";
     }
   }
   std::cout << "\n";

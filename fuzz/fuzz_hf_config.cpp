@@ -14,9 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   curia::config::Json doc;
   try {
-    doc = curia::config::Json::Parse(text, "config.json");
+    doc = curia::config::ParseJson(text, "config.json");
     // The writer must read back what it wrote.
-    (void)curia::config::Json::Parse(doc.Dump(2), "dump");
+    (void)curia::config::ParseJson(curia::config::Dump(doc, 2), "dump");
   } catch (const curia::Error&) {
     return 0;
   }

@@ -43,11 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const curia::config::StudyFacts study = Study();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
-    const curia::config::Json doc = curia::config::Json::Parse(curia::config::StripJsonComments(text), "orthanc.json");
+    const curia::config::Json doc =
+        curia::config::ParseJson(text, "orthanc.json", curia::config::JsonDialect::kOrthanc);
     const curia::config::CuriaSettings settings = curia::config::ParseCuriaSettings(doc, "orthanc.json", "/etc/orthanc");
     (void)curia::config::RuleTagKeywords(settings);
     const curia::config::Routing routing = curia::config::Route(settings, study);
-    (void)curia::config::RoutingToJson(routing).Dump(-1);
+    (void)curia::config::Dump(curia::config::RoutingToJson(routing), -1);
   } catch (const curia::Error&) {
     // a specific refusal: fine
   }

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/config/json.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <limits>
+#include <memory>
 #include <sstream>
-#include <unordered_set>
 
+#include <json/reader.h>
+#include <json/writer.h>
 #include <unistd.h>
 
 #include "curia/config/error.h"
@@ -18,503 +21,126 @@
 namespace curia::config {
 namespace {
 
-constexpr int kMaxDepth = 200;
-
-class Parser {
- public:
-  Parser(std::string_view text, std::string_view source) : text_(text), source_(source) {}
-
-  Json ParseDocument() {
-    // A UTF-8 byte order mark is tolerated (some editors write one).
-    if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-    SkipSpace();
-    Json value = ParseValue(0);
-    SkipSpace();
-    if (pos_ != text_.size()) Fail("unexpected characters after the JSON value");
-    return value;
-  }
-
- private:
-  [[noreturn]] void Fail(const std::string& message) const { FailAt(pos_, message); }
-
-  [[noreturn]] void FailAt(size_t at, const std::string& message) const {
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < at && i < text_.size(); ++i) {
-      if (text_[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    throw Error(ErrorCode::kInvalidArgument, std::string(source_) + ":" + std::to_string(line) +
-                                                 ":" + std::to_string(col) + ": " + message);
-  }
-
-  bool AtEnd() const { return pos_ >= text_.size(); }
-  char Peek() const { return AtEnd() ? '\0' : text_[pos_]; }
-
-  void SkipSpace() {
-    while (!AtEnd()) {
-      char c = text_[pos_];
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-        ++pos_;
-      } else {
-        break;
-      }
-    }
-  }
-
-  void Expect(char c) {
-    if (Peek() != c) Fail(std::string("expected '") + c + "'" + Found());
-    ++pos_;
-  }
-
-  std::string Found() const {
-    if (AtEnd()) return ", found the end of the input";
-    unsigned char c = static_cast<unsigned char>(text_[pos_]);
-    if (c >= 0x20 && c < 0x7f) return std::string(", found '") + static_cast<char>(c) + "'";
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%02x", c);
-    return std::string(", found byte ") + buf;
-  }
-
-  Json ParseValue(int depth) {
-    if (depth > kMaxDepth) Fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
-    char c = Peek();
-    switch (c) {
-      case '{': return ParseObject(depth);
-      case '[': return ParseArray(depth);
-      case '"': return Json(ParseString());
-      case 't': ExpectWord("true"); return Json(true);
-      case 'f': ExpectWord("false"); return Json(false);
-      case 'n': ExpectWord("null"); return Json();
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber();
-        Fail("expected a JSON value" + Found());
-    }
-  }
-
-  void ExpectWord(std::string_view word) {
-    if (text_.substr(pos_, word.size()) != word) Fail("expected a JSON value" + Found());
-    pos_ += word.size();
-  }
-
-  Json ParseObject(int depth) {
-    Expect('{');
-    Json::Object members;
-    SkipSpace();
-    if (Peek() == '}') {
-      ++pos_;
-      return Json(std::move(members));
-    }
-    std::unordered_set<std::string> seen;
-    while (true) {
-      SkipSpace();
-      if (Peek() != '"') Fail("expected a quoted object key" + Found());
-      size_t key_pos = pos_;
-      std::string key = ParseString();
-      // A set, not a scan of `members`: an object with many keys must not take quadratic time.
-      if (!seen.insert(key).second) FailAt(key_pos, "duplicate key \"" + key + "\"");
-      SkipSpace();
-      Expect(':');
-      SkipSpace();
-      Json value = ParseValue(depth + 1);
-      members.emplace_back(std::move(key), std::move(value));
-      SkipSpace();
-      if (Peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (Peek() == '}') {
-        ++pos_;
-        return Json(std::move(members));
-      }
-      Fail("expected ',' or '}' in object" + Found());
-    }
-  }
-
-  Json ParseArray(int depth) {
-    Expect('[');
-    Json::Array items;
-    SkipSpace();
-    if (Peek() == ']') {
-      ++pos_;
-      return Json(std::move(items));
-    }
-    while (true) {
-      SkipSpace();
-      items.push_back(ParseValue(depth + 1));
-      SkipSpace();
-      if (Peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      if (Peek() == ']') {
-        ++pos_;
-        return Json(std::move(items));
-      }
-      Fail("expected ',' or ']' in array" + Found());
-    }
-  }
-
-  static void AppendUtf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  uint32_t ParseHex4() {
-    if (pos_ + 4 > text_.size()) Fail("truncated \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = text_[pos_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        FailAt(pos_ - 1, "invalid hexadecimal digit in \\u escape");
-      }
-    }
-    return v;
-  }
-
-  // Copies one UTF-8 encoded code point starting at pos_, validating it.
-  void CopyUtf8(std::string& out) {
-    const auto* s = reinterpret_cast<const unsigned char*>(text_.data());
-    size_t n = text_.size();
-    unsigned char c = s[pos_];
-    int len;
-    uint32_t cp;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      Fail("invalid UTF-8 byte in string");
-    }
-    if (pos_ + len > n) Fail("truncated UTF-8 sequence in string");
-    for (int i = 1; i < len; ++i) {
-      unsigned char cc = s[pos_ + i];
-      if ((cc & 0xC0) != 0x80) Fail("invalid UTF-8 sequence in string");
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      Fail("invalid UTF-8 sequence in string");
-    }
-    out.append(text_.data() + pos_, static_cast<size_t>(len));
-    pos_ += static_cast<size_t>(len);
-  }
-
-  std::string ParseString() {
-    Expect('"');
-    std::string out;
-    while (true) {
-      if (AtEnd()) Fail("unterminated string");
-      char c = text_[pos_];
-      if (c == '"') {
-        ++pos_;
-        return out;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) Fail("control character in string (escape it)");
-      if (c != '\\') {
-        CopyUtf8(out);
-        continue;
-      }
-      ++pos_;
-      if (AtEnd()) Fail("unterminated escape in string");
-      char e = text_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp = ParseHex4();
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (text_.substr(pos_, 2) != "\\u") Fail("unpaired UTF-16 surrogate in \\u escape");
-            pos_ += 2;
-            uint32_t low = ParseHex4();
-            if (low < 0xDC00 || low > 0xDFFF) Fail("invalid UTF-16 surrogate pair in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            Fail("unpaired UTF-16 surrogate in \\u escape");
-          }
-          AppendUtf8(out, cp);
-          break;
-        }
-        default: FailAt(pos_ - 1, std::string("invalid escape '\\") + e + "' in string");
-      }
-    }
-  }
-
-  Json ParseNumber() {
-    size_t start = pos_;
-    bool integral = true;
-    if (Peek() == '-') ++pos_;
-    if (Peek() == '0') {
-      ++pos_;
-    } else if (Peek() >= '1' && Peek() <= '9') {
-      while (Peek() >= '0' && Peek() <= '9') ++pos_;
-    } else {
-      Fail("invalid number");
-    }
-    if (Peek() == '.') {
-      integral = false;
-      ++pos_;
-      if (!(Peek() >= '0' && Peek() <= '9')) Fail("invalid number: digit expected after '.'");
-      while (Peek() >= '0' && Peek() <= '9') ++pos_;
-    }
-    if (Peek() == 'e' || Peek() == 'E') {
-      integral = false;
-      ++pos_;
-      if (Peek() == '+' || Peek() == '-') ++pos_;
-      if (!(Peek() >= '0' && Peek() <= '9')) Fail("invalid number: digit expected in exponent");
-      while (Peek() >= '0' && Peek() <= '9') ++pos_;
-    }
-    const char* first = text_.data() + start;
-    const char* last = text_.data() + pos_;
-    if (integral) {
-      int64_t v = 0;
-      auto r = std::from_chars(first, last, v);
-      if (r.ec == std::errc() && r.ptr == last) return Json(v);
-    }
-    double d = 0;
-    auto r = std::from_chars(first, last, d);
-    if (r.ec == std::errc::result_out_of_range || !std::isfinite(d)) {
-      FailAt(start, "number out of range");
-    }
-    if (r.ec != std::errc() || r.ptr != last) FailAt(start, "invalid number");
-    return Json(d);
-  }
-
-  std::string_view text_;
-  std::string_view source_;
-  size_t pos_ = 0;
-};
-
-void AppendEscaped(std::string& out, const std::string& s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+// "* Line 3, Column 1\n  Missing '}' or object member name\n..." (CharReader's text; 1.9.5 has no
+// structured errors in its public interface) -> "3:1: Missing '}' or object member name".
+std::string FirstError(const std::string& errors) {
+  int line = 0, column = 0;
+  if (std::sscanf(errors.c_str(), "* Line %d, Column %d", &line, &column) != 2) return errors;
+  const size_t text = errors.find("\n  ");
+  const size_t stop = text == std::string::npos ? std::string::npos : errors.find('\n', text + 3);
+  std::string message = text == std::string::npos ? errors : errors.substr(text + 3, stop - text - 3);
+  return std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
-[[noreturn]] void TypeMismatch(const char* wanted, const Json& got) {
-  throw Error(ErrorCode::kInvalidArgument,
-              std::string("JSON value is ") + got.Describe() + ", expected " + wanted);
+// JsonCpp writes NaN as null and infinities as 1e+9999, which no reader gives back: refuse them.
+void CheckFinite(const Json& value) {
+  if (value.type() == ::Json::realValue && !std::isfinite(value.asDouble())) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot write a non-finite number as JSON");
+  }
+  if (value.isArray() || value.isObject()) {
+    for (const Json& child : value) CheckFinite(child);
+  }
 }
 
 }  // namespace
 
-Json::Json(int64_t value)
-    : type_(Type::kNumber), integral_(true), int_(value), number_(static_cast<double>(value)) {}
-
-Json::Json(uint64_t value) : type_(Type::kNumber), number_(static_cast<double>(value)) {
-  if (value <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    integral_ = true;
-    int_ = static_cast<int64_t>(value);
+Json ParseJson(std::string_view text, const std::string& source, JsonDialect dialect) {
+  ::Json::CharReaderBuilder builder;
+  ::Json::CharReaderBuilder::strictMode(&builder.settings_);  // no comments or trailing commas, no duplicate keys
+  builder["allowComments"] = dialect == JsonDialect::kOrthanc;
+  builder["collectComments"] = false;
+  builder["strictRoot"] = false;  // any value may be the document, as RFC 8259 says
+  builder["skipBom"] = true;      // some editors write one
+  builder["stackLimit"] = kMaxJsonDepth;
+  const std::unique_ptr<::Json::CharReader> reader(builder.newCharReader());
+  const char* begin = text.empty() ? "" : text.data();
+  Json root;
+  std::string errors;
+  bool ok = false;
+  try {
+    ok = reader->parse(begin, begin + text.size(), &root, &errors);
+  } catch (const ::Json::Exception& e) {
+    // The reader throws for its stack limit (and for keys of 1 GiB or more).
+    const bool deep = std::string(e.what()).find("stackLimit") != std::string::npos;
+    throw Error(ErrorCode::kInvalidArgument,
+                source + ": " + (deep ? "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels" : e.what()));
   }
+  if (!ok) throw Error(ErrorCode::kInvalidArgument, source + ":" + FirstError(errors));
+  return root;
 }
 
-Json::Json(double value) : type_(Type::kNumber), number_(value) {
-  // An integral double within int64 range counts as an integer (2.0 == 2).
-  if (std::isfinite(value) && std::trunc(value) == value && std::fabs(value) < 9.2e18) {
-    integral_ = true;
-    int_ = static_cast<int64_t>(value);
+Json ParseJsonFile(const std::string& path, JsonDialect dialect) {
+  return ParseJson(ReadTextFile(path), path, dialect);
+}
+
+std::string Dump(const Json& value, int indent) {
+  CheckFinite(value);
+  ::Json::StreamWriterBuilder builder;
+  builder["indentation"] = indent < 0 ? std::string() : std::string(static_cast<size_t>(indent), ' ');
+  builder["commentStyle"] = "None";
+  builder["enableYAMLCompatibility"] = indent >= 0;  // "key": value rather than "key" : value
+  builder["emitUTF8"] = true;
+  builder["precision"] = 17;
+  const std::string text = ::Json::writeString(builder, value);
+  if (indent < 0) return text;
+  // JsonCpp puts a member's object or multi-line array on a line of its own ("key": \n  {);
+  // join them as JSON is usually written ("key": {). A raw newline never occurs inside a string
+  // (the writer escapes it), so ": \n" is always between tokens.
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text.compare(i, 3, ": \n") == 0) {
+      size_t next = i + 3;
+      while (next < text.size() && text[next] == ' ') ++next;
+      if (next < text.size() && (text[next] == '{' || text[next] == '[')) {
+        out += ": ";
+        i = next - 1;
+        continue;
+      }
+    }
+    out += text[i];
   }
+  return out;
 }
 
-Json Json::Parse(std::string_view text, std::string_view source) {
-  return Parser(text, source).ParseDocument();
+const Json* Find(const Json& value, std::string_view key) {
+  if (!value.isObject()) return nullptr;
+  const char* begin = key.empty() ? "" : key.data();
+  return value.find(begin, begin + key.size());
 }
 
-const char* Json::TypeName(Type type) {
-  switch (type) {
-    case Type::kNull: return "null";
-    case Type::kBool: return "a boolean";
-    case Type::kNumber: return "a number";
-    case Type::kString: return "a string";
-    case Type::kArray: return "an array";
-    case Type::kObject: return "an object";
+std::string Describe(const Json& value) {
+  switch (value.type()) {
+    case ::Json::nullValue: return "null";
+    case ::Json::booleanValue: return value.asBool() ? "true" : "false";
+    case ::Json::intValue:
+    case ::Json::uintValue: return Dump(value, -1);
+    case ::Json::realValue: return NumberText(value.asDouble());
+    case ::Json::stringValue: {
+      const std::string s = value.asString();
+      return Dump(Json(s.size() > 60 ? s.substr(0, 57) + "..." : s), -1);
+    }
+    case ::Json::arrayValue: return "an array";
+    case ::Json::objectValue: return "an object";
   }
   return "?";
 }
 
-std::string Json::Describe() const {
-  switch (type_) {
-    case Type::kNull: return "null";
-    case Type::kBool: return bool_ ? "true" : "false";
-    case Type::kNumber: return Dump(-1);
-    case Type::kString: {
-      std::string s;
-      AppendEscaped(s, string_.size() > 60 ? string_.substr(0, 57) + "..." : string_);
-      return s;
-    }
-    default: return TypeName(type_);
-  }
+std::string NumberText(double v) {
+  char buf[32];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
-bool Json::AsBool() const {
-  if (!IsBool()) TypeMismatch("a boolean", *this);
-  return bool_;
-}
-double Json::AsDouble() const {
-  if (!IsNumber()) TypeMismatch("a number", *this);
-  return number_;
-}
-int64_t Json::AsInt64() const {
-  if (!IsInteger()) TypeMismatch("an integer", *this);
-  return int_;
-}
-const std::string& Json::AsString() const {
-  if (!IsString()) TypeMismatch("a string", *this);
-  return string_;
-}
-const Json::Array& Json::AsArray() const {
-  if (!IsArray()) TypeMismatch("an array", *this);
-  return array_;
-}
-const Json::Object& Json::AsObject() const {
-  if (!IsObject()) TypeMismatch("an object", *this);
-  return object_;
-}
-Json::Array& Json::MutableArray() {
-  if (IsNull()) type_ = Type::kArray;
-  if (!IsArray()) TypeMismatch("an array", *this);
-  return array_;
-}
-Json::Object& Json::MutableObject() {
-  if (IsNull()) type_ = Type::kObject;
-  if (!IsObject()) TypeMismatch("an object", *this);
-  return object_;
-}
-
-const Json* Json::Find(std::string_view key) const {
-  if (!IsObject()) return nullptr;
-  for (const auto& m : object_) {
-    if (m.first == key) return &m.second;
-  }
-  return nullptr;
-}
-
-Json& Json::operator[](std::string_view key) {
-  Object& obj = MutableObject();
-  for (auto& m : obj) {
-    if (m.first == key) return m.second;
-  }
-  obj.emplace_back(std::string(key), Json());
-  return obj.back().second;
-}
-
-void Json::PushBack(Json value) { MutableArray().push_back(std::move(value)); }
-
-std::string Json::Dump(int indent) const {
-  std::string out;
-  DumpTo(out, indent, 0);
-  return out;
-}
-
-void Json::DumpTo(std::string& out, int indent, int depth) const {
-  auto newline = [&](int d) {
-    if (indent < 0) return;
-    out += '\n';
-    out.append(static_cast<size_t>(indent * d), ' ');
-  };
-  switch (type_) {
-    case Type::kNull: out += "null"; break;
-    case Type::kBool: out += bool_ ? "true" : "false"; break;
-    case Type::kNumber: {
-      char buf[40];
-      std::to_chars_result r;
-      if (integral_) {
-        r = std::to_chars(buf, buf + sizeof buf, int_);
-      } else if (!std::isfinite(number_)) {
-        throw Error(ErrorCode::kInvalidArgument, "cannot write a non-finite number as JSON");
-      } else {
-        r = std::to_chars(buf, buf + sizeof buf, number_);
-      }
-      out.append(buf, r.ptr);
-      break;
-    }
-    case Type::kString: AppendEscaped(out, string_); break;
-    case Type::kArray:
-      if (array_.empty()) {
-        out += "[]";
-        break;
-      }
-      out += '[';
-      for (size_t i = 0; i < array_.size(); ++i) {
-        if (i) out += ',';
-        newline(depth + 1);
-        array_[i].DumpTo(out, indent, depth + 1);
-      }
-      newline(depth);
-      out += ']';
-      break;
-    case Type::kObject:
-      if (object_.empty()) {
-        out += "{}";
-        break;
-      }
-      out += '{';
-      for (size_t i = 0; i < object_.size(); ++i) {
-        if (i) out += ',';
-        newline(depth + 1);
-        AppendEscaped(out, object_[i].first);
-        out += indent < 0 ? ":" : ": ";
-        object_[i].second.DumpTo(out, indent, depth + 1);
-      }
-      newline(depth);
-      out += '}';
-      break;
-  }
+std::vector<std::pair<std::string, const Json*>> MembersInFileOrder(const Json& value) {
+  std::vector<std::pair<std::string, const Json*>> members;
+  if (!value.isObject()) return members;
+  members.reserve(value.size());
+  for (auto it = value.begin(); it != value.end(); ++it) members.emplace_back(it.name(), &*it);
+  std::stable_sort(members.begin(), members.end(), [](const auto& a, const auto& b) {
+    return a.second->getOffsetStart() < b.second->getOffsetStart();
+  });
+  return members;
 }
 
 std::string JsonPath(const std::string& base, std::string_view key) {
@@ -523,9 +149,7 @@ std::string JsonPath(const std::string& base, std::string_view key) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) plain = false;
   }
   if (plain) return base + "." + std::string(key);
-  std::string quoted;
-  AppendEscaped(quoted, std::string(key));
-  return base + "[" + quoted + "]";
+  return base + "[" + Dump(Json(std::string(key)), -1) + "]";
 }
 
 std::string JsonPath(const std::string& base, size_t index) {
@@ -564,38 +188,6 @@ void WriteFileAtomic(const std::string& path, const std::vector<std::string_view
     std::remove(tmp.c_str());
     throw Error(ErrorCode::kInvalidArgument, path + ": write failed (" + std::strerror(err) + ")");
   }
-}
-
-Json ParseJsonFile(const std::string& path) { return Json::Parse(ReadTextFile(path), path); }
-
-std::string StripJsonComments(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      out += c;
-      if (c == '\\' && i + 1 < text.size()) {
-        out += text[++i];
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-      out += c;
-    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
-      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
-    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
-      const size_t end = text.find("*/", i + 2);
-      const size_t stop = end == std::string_view::npos ? text.size() : end + 2;
-      for (size_t k = i; k < stop; ++k) out += text[k] == '\n' ? '\n' : ' ';
-      i = stop - 1;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace curia::config

@@ -19,13 +19,12 @@ std::string RangeText(int64_t min, int64_t max) {
 }
 
 std::string RangeText(double min, double max) {
-  Json lo(min), hi(max);
   bool open_hi = max == std::numeric_limits<double>::max();
   bool open_lo = min == std::numeric_limits<double>::lowest();
   if (open_hi && open_lo) return "a number";
-  if (open_hi) return "a number >= " + lo.Dump(-1);
-  if (open_lo) return "a number <= " + hi.Dump(-1);
-  return "a number in [" + lo.Dump(-1) + ", " + hi.Dump(-1) + "]";
+  if (open_hi) return "a number >= " + NumberText(min);
+  if (open_lo) return "a number <= " + NumberText(max);
+  return "a number in [" + NumberText(min) + ", " + NumberText(max) + "]";
 }
 
 }  // namespace
@@ -45,16 +44,16 @@ void Diagnostics::ThrowIfAny() const {
 }
 
 ObjectReader::ObjectReader(const Json& value, std::string path, Diagnostics& diag)
-    : object_(value.IsObject() ? &value : nullptr), path_(std::move(path)), diag_(diag) {
-  if (!object_) diag_.Add(path_, "expected an object, found " + value.Describe());
+    : object_(value.isObject() ? &value : nullptr), path_(std::move(path)), diag_(diag) {
+  if (!object_) diag_.Add(path_, "expected an object, found " + Describe(value));
 }
 
 const Json* ObjectReader::Get(std::string_view key) {
   known_.emplace(key);
-  return object_ ? object_->Find(key) : nullptr;
+  return object_ ? Find(*object_, key) : nullptr;
 }
 
-bool ObjectReader::Has(std::string_view key) const { return object_ && object_->Find(key); }
+bool ObjectReader::Has(std::string_view key) const { return object_ && Find(*object_, key); }
 
 bool ObjectReader::Require(std::string_view key) {
   known_.emplace(key);
@@ -66,11 +65,11 @@ bool ObjectReader::Require(std::string_view key) {
 std::optional<int64_t> ObjectReader::OptionalInt(std::string_view key, int64_t min, int64_t max) {
   const Json* v = Get(key);
   if (!v) return std::nullopt;
-  if (!v->IsInteger() || v->AsInt64() < min || v->AsInt64() > max) {
-    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + v->Describe());
+  if (!v->isInt64() || v->asInt64() < min || v->asInt64() > max) {
+    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + Describe(*v));
     return std::nullopt;
   }
-  return v->AsInt64();
+  return v->asInt64();
 }
 
 int64_t ObjectReader::Int(std::string_view key, int64_t fallback, int64_t min, int64_t max) {
@@ -84,11 +83,11 @@ int64_t ObjectReader::RequiredInt(std::string_view key, int64_t min, int64_t max
 std::optional<double> ObjectReader::OptionalNumber(std::string_view key, double min, double max) {
   const Json* v = Get(key);
   if (!v) return std::nullopt;
-  if (!v->IsNumber() || !(v->AsDouble() >= min && v->AsDouble() <= max)) {
-    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + v->Describe());
+  if (!v->isNumeric() || !(v->asDouble() >= min && v->asDouble() <= max)) {
+    diag_.Add(PathOf(key), "expected " + RangeText(min, max) + ", found " + Describe(*v));
     return std::nullopt;
   }
-  return v->AsDouble();
+  return v->asDouble();
 }
 
 double ObjectReader::Number(std::string_view key, double fallback, double min, double max) {
@@ -102,11 +101,11 @@ double ObjectReader::RequiredNumber(std::string_view key, double min, double max
 std::optional<bool> ObjectReader::OptionalBool(std::string_view key) {
   const Json* v = Get(key);
   if (!v) return std::nullopt;
-  if (!v->IsBool()) {
-    diag_.Add(PathOf(key), "expected true or false, found " + v->Describe());
+  if (!v->isBool()) {
+    diag_.Add(PathOf(key), "expected true or false, found " + Describe(*v));
     return std::nullopt;
   }
-  return v->AsBool();
+  return v->asBool();
 }
 
 bool ObjectReader::Bool(std::string_view key, bool fallback) {
@@ -116,11 +115,11 @@ bool ObjectReader::Bool(std::string_view key, bool fallback) {
 std::optional<std::string> ObjectReader::OptionalString(std::string_view key) {
   const Json* v = Get(key);
   if (!v) return std::nullopt;
-  if (!v->IsString()) {
-    diag_.Add(PathOf(key), "expected a string, found " + v->Describe());
+  if (!v->isString()) {
+    diag_.Add(PathOf(key), "expected a string, found " + Describe(*v));
     return std::nullopt;
   }
-  return v->AsString();
+  return v->asString();
 }
 
 std::string ObjectReader::String(std::string_view key, const std::string& fallback) {
@@ -140,14 +139,15 @@ std::string ObjectReader::Enum(std::string_view key, const std::string& fallback
   }
   std::string list;
   for (size_t i = 0; i < allowed.size(); ++i) list += (i ? ", \"" : "\"") + allowed[i] + "\"";
-  diag_.Add(PathOf(key), "expected one of " + list + ", found " + Json(*v).Describe());
+  diag_.Add(PathOf(key), "expected one of " + list + ", found " + Describe(Json(*v)));
   return fallback;
 }
 
 void ObjectReader::RejectUnknownKeys() {
   if (!object_) return;
-  for (const auto& m : object_->AsObject()) {
-    if (known_.find(m.first) == known_.end()) diag_.Add(PathOf(m.first), "unknown key");
+  // In file order, as a user reads the file.
+  for (const auto& [key, value] : MembersInFileOrder(*object_)) {
+    if (known_.find(key) == known_.end()) diag_.Add(PathOf(key), "unknown key");
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include "curia/config/hints.h"
@@ -15,29 +16,32 @@ namespace fs = std::filesystem;
 // --- The JSON reads of this file, in one place (so that a change of JSON library touches these).
 
 const Json* Member(const Json* object, std::string_view key) {
-  return object && object->IsObject() ? object->Find(key) : nullptr;
+  return object && object->isObject() ? Find(*object, key) : nullptr;
 }
 // The value as a string; nullptr when absent or not a string.
-const std::string* StringOf(const Json* value) { return value && value->IsString() ? &value->AsString() : nullptr; }
-bool IsTrue(const Json* value) { return value && value->IsBool() && value->AsBool(); }
+std::optional<std::string> StringOf(const Json* value) {
+  if (value && value->isString()) return value->asString();
+  return std::nullopt;
+}
+bool IsTrue(const Json* value) { return value && value->isBool() && value->asBool(); }
 // Elements of an array (none for anything else).
 std::vector<const Json*> Elements(const Json* value) {
   std::vector<const Json*> out;
-  if (value && value->IsArray()) {
-    for (const Json& e : value->AsArray()) out.push_back(&e);
+  if (value && value->isArray()) {
+    for (const Json& e : *value) out.push_back(&e);
   }
   return out;
 }
 // Member names of an object (none for anything else).
 std::vector<std::string> Keys(const Json* value) {
   std::vector<std::string> out;
-  if (value && value->IsObject()) {
-    for (const auto& [key, member] : value->AsObject()) out.push_back(key);
+  if (value && value->isObject()) {
+    for (const auto& [key, member] : MembersInFileOrder(*value)) out.push_back(key);
   }
   return out;
 }
 // "a string", "an array", ... for messages.
-std::string Kind(const Json& value) { return value.Describe(); }
+std::string Kind(const Json& value) { return Describe(value); }
 
 // --- The checks.
 
@@ -80,7 +84,7 @@ void CheckSection(const Json& doc, Findings& out) {
 void CheckPlugins(const Json& doc, const std::string& plugin_file, Findings& out) {
   const Json* plugins = Member(&doc, "Plugins");
   if (!plugins) return;
-  if (!plugins->IsArray()) {
+  if (!plugins->isArray()) {
     out.push_back({"$.Plugins", "expected an array of files and folders, found " + Kind(*plugins), "", Severity::kError});
     return;
   }
@@ -91,7 +95,7 @@ void CheckPlugins(const Json& doc, const std::string& plugin_file, Findings& out
   bool found = false;
   const std::vector<const Json*> entries = Elements(plugins);
   for (size_t i = 0; i < entries.size(); ++i) {
-    const std::string* p = StringOf(entries[i]);
+    const std::optional<std::string> p = StringOf(entries[i]);
     if (!p) continue;
     std::error_code ec;
     if (!fs::exists(*p, ec)) {
@@ -112,7 +116,7 @@ void CheckPlugins(const Json& doc, const std::string& plugin_file, Findings& out
 // Orthanc's own settings that the node relies on. Orthanc refuses to start on a wrong type of
 // these (its configuration reader throws BadParameterType); saying it here names the path.
 void CheckOrthancSettings(const Json& doc, Findings& out) {
-  if (const Json* age = Member(&doc, "StableAge"); age && !(age->IsInteger() && age->AsInt64() >= 0)) {
+  if (const Json* age = Member(&doc, "StableAge"); age && !(age->isInt64() && age->asInt64() >= 0)) {
     out.push_back({"$.StableAge", "expected a whole number of seconds, found " + Kind(*age) + ": Orthanc refuses to start",
                    "Orthanc's default is 60; a study is analysed StableAge seconds after its last instance", Severity::kError});
   }
@@ -126,7 +130,7 @@ void CheckOrthancSettings(const Json& doc, Findings& out) {
   // relative folder against its configuration's folder, the node (SQLite) against the folder
   // Orthanc runs in: the two would part.
   const char* index_key = Member(&doc, "IndexDirectory") ? "IndexDirectory" : "StorageDirectory";
-  const std::string* index = StringOf(Member(&doc, index_key));
+  const std::optional<std::string> index = StringOf(Member(&doc, index_key));
   if (Member(&doc, "Curia") && !Member(Member(&doc, "Curia"), "Database") && index && !index->empty() &&
       fs::path(*index).is_relative()) {
     out.push_back({JsonPath("$", index_key),
@@ -135,7 +139,7 @@ void CheckOrthancSettings(const Json& doc, Findings& out) {
                    "write an absolute path, or set Curia.Database", Severity::kWarning});
   }
   if (const Json* aet = Member(&doc, "DicomAet")) {
-    const std::string* text = StringOf(aet);
+    const std::optional<std::string> text = StringOf(aet);
     if (!text) {
       out.push_back({"$.DicomAet", "expected a string, found " + Kind(*aet) + ": Orthanc refuses to start", "", Severity::kError});
     } else if (text->empty() || text->size() > 16) {
@@ -148,7 +152,7 @@ void CheckOrthancSettings(const Json& doc, Findings& out) {
 // Every {"Tag": K} of a Match tree, against the DICOM dictionary (CalledAET and CallingAET are the
 // rules' own pseudo-tags; an empty or malformed one is the rule parser's to report).
 void CheckTags(const Json* condition, const std::string& path, const OrthancCheckOptions& options, Findings& out) {
-  if (const std::string* tag = StringOf(Member(condition, "Tag"));
+  if (const std::optional<std::string> tag = StringOf(Member(condition, "Tag"));
       tag && !tag->empty() && *tag != "CalledAET" && *tag != "CallingAET" && !options.is_dicom_keyword(*tag)) {
     out.push_back({path + ".Tag", "\"" + *tag + "\" is not a DICOM keyword",
                    "keywords are as in DICOM PS3.6 and case-sensitive, e.g. \"Modality\", \"BodyPartExamined\", "
@@ -174,7 +178,7 @@ void CheckDestinations(const Json& doc, const Json* rules, const std::string& ru
   for (size_t i = 0; i < list.size(); ++i) {
     const std::vector<const Json*> destinations = Elements(Member(list[i], "Destinations"));
     for (size_t k = 0; k < destinations.size(); ++k) {
-      const std::string* name = StringOf(destinations[k]);
+      const std::optional<std::string> name = StringOf(destinations[k]);
       if (!name || Member(modalities, *name)) continue;
       if (!modalities && !options.complete) {
         unchecked = true;
@@ -230,12 +234,12 @@ bool IsOrthancConfiguration(const Json& doc) {
 
 double StableAgeSeconds(const Json& doc) {
   const Json* age = Member(&doc, "StableAge");
-  return age && age->IsNumber() && age->AsDouble() > 0 ? age->AsDouble() : 60;
+  return age && age->isNumeric() && age->asDouble() > 0 ? age->asDouble() : 60;
 }
 
 std::string DefaultDatabasePath(const Json& doc) {
-  const std::string* storage = StringOf(Member(&doc, "StorageDirectory"));
-  const std::string* index = StringOf(Member(&doc, "IndexDirectory"));
+  const std::optional<std::string> storage = StringOf(Member(&doc, "StorageDirectory"));
+  const std::optional<std::string> index = StringOf(Member(&doc, "IndexDirectory"));
   return (index ? *index : storage ? *storage : std::string("OrthancStorage")) + "/curia.sqlite";
 }
 

@@ -34,7 +34,7 @@ std::string Trim(std::string_view v) {
 }
 
 // A JSON-quoted string, safe to show whatever it holds.
-std::string Quote(const std::string& s) { return Json(s).Dump(-1); }
+std::string Quote(const std::string& s) { return Dump(Json(s), -1); }
 
 // A DICOM value for an explanation: quoted, and cut when long.
 std::string QuoteValue(const std::string& s) {
@@ -49,8 +49,6 @@ std::string QuoteList(const std::vector<std::string>& values) {
   for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + Quote(values[i]);
   return out;
 }
-
-std::string NumberText(double v) { return Json(v).Dump(-1); }
 
 std::string Join(const std::vector<std::string>& parts, const char* separator) {
   std::string out;
@@ -126,12 +124,12 @@ bool IsKeyword(const std::string& tag) {
 // Parsing
 
 std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, Diagnostics& diag) {
-  if (!v.IsString() || v.AsString().empty()) {
-    diag.Add(path, "expected a regular expression (a non-empty string), found " + v.Describe());
+  if (!v.isString() || v.asString().empty()) {
+    diag.Add(path, "expected a regular expression (a non-empty string), found " + Describe(v));
     return std::nullopt;
   }
   RulePattern p;
-  p.source = v.AsString();
+  p.source = v.asString();
   std::string body = p.source;
   if (body.rfind("(?i)", 0) == 0) {
     p.icase = true;
@@ -156,21 +154,21 @@ std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, D
 // [min, max], numbers or null for an open end.
 bool ReadRange(const Json& v, const std::string& path, Diagnostics& diag, std::optional<double>& min,
                std::optional<double>& max) {
-  bool ok = v.IsArray() && v.AsArray().size() == 2;
+  bool ok = v.isArray() && v.size() == 2;
   if (ok) {
-    for (const Json& e : v.AsArray()) ok = ok && (e.IsNull() || e.IsNumber());
+    for (const Json& e : v) ok = ok && (e.isNull() || e.isNumeric());
   }
   if (ok) {
-    const Json& lo = v.AsArray()[0];
-    const Json& hi = v.AsArray()[1];
-    if (lo.IsNumber()) min = lo.AsDouble();
-    if (hi.IsNumber()) max = hi.AsDouble();
+    const Json& lo = v[0];
+    const Json& hi = v[1];
+    if (lo.isNumeric()) min = lo.asDouble();
+    if (hi.isNumeric()) max = hi.asDouble();
     ok = !(min && max && *min > *max);
   }
   if (!ok) {
     min.reset();
     max.reset();
-    diag.Add(path, "expected [min, max] (numbers, null for an open end, min <= max), found " + v.Dump(-1));
+    diag.Add(path, "expected [min, max] (numbers, null for an open end, min <= max), found " + Dump(v, -1));
   }
   return ok;
 }
@@ -181,19 +179,19 @@ std::vector<std::string> ReadStrings(const Json& v, const std::string& path, boo
                                      Diagnostics& diag,
                                      const std::function<std::string(const std::string&)>& check = nullptr) {
   std::vector<std::string> out;
-  if (!v.IsArray() || (!allow_empty && v.AsArray().empty())) {
+  if (!v.isArray() || (!allow_empty && v.empty())) {
     diag.Add(path, "expected " + std::string(allow_empty ? "an array" : "a non-empty array") + " of " + what +
-                       ", found " + (v.IsArray() ? std::string("an empty array") : v.Describe()));
+                       ", found " + (v.isArray() ? std::string("an empty array") : Describe(v)));
     return out;
   }
-  for (size_t i = 0; i < v.AsArray().size(); ++i) {
-    const Json& e = v.AsArray()[i];
+  for (Json::ArrayIndex i = 0; i < v.size(); ++i) {
+    const Json& e = v[i];
     const std::string at = JsonPath(path, i);
-    if (!e.IsString() || Trim(e.AsString()).empty()) {
-      diag.Add(at, "expected a non-empty string, found " + e.Describe());
+    if (!e.isString() || Trim(e.asString()).empty()) {
+      diag.Add(at, "expected a non-empty string, found " + Describe(e));
       continue;
     }
-    const std::string s = Trim(e.AsString());
+    const std::string s = Trim(e.asString());
     if (check) {
       const std::string problem = check(s);
       if (!problem.empty()) {
@@ -218,9 +216,9 @@ const char* const kOtherForms[] = {"All", "Any", "Not", kCalledAet, kCallingAet}
 RuleCondition ReadCondition(const Json& v, const std::string& path, Diagnostics& diag) {
   RuleCondition c;
   c.path = path;
-  if (!v.IsObject()) {
+  if (!v.isObject()) {
     diag.Add(path, "expected a condition ({\"Tag\": K, \"Equals\": v}, {\"All\": [...]}, {\"Any\": [...]}, "
-                   "{\"Not\": c}, {\"CalledAET\": ae} or {\"CallingAET\": ae}), found " + v.Describe());
+                   "{\"Not\": c}, {\"CalledAET\": ae} or {\"CallingAET\": ae}), found " + Describe(v));
     return c;
   }
   ObjectReader r(v, path, diag);
@@ -253,12 +251,12 @@ RuleCondition ReadCondition(const Json& v, const std::string& path, Diagnostics&
   if (form == "All" || form == "Any") {
     c.kind = form == "All" ? RuleCondition::Kind::kAll : RuleCondition::Kind::kAny;
     const Json& list = *r.Get(form);
-    if (!list.IsArray() || list.AsArray().empty()) {
+    if (!list.isArray() || list.empty()) {
       diag.Add(r.PathOf(form), "expected a non-empty array of conditions, found " +
-                                   (list.IsArray() ? std::string("an empty array") : list.Describe()));
+                                   (list.isArray() ? std::string("an empty array") : Describe(list)));
     } else {
-      for (size_t i = 0; i < list.AsArray().size(); ++i) {
-        c.children.push_back(ReadCondition(list.AsArray()[i], JsonPath(r.PathOf(form), i), diag));
+      for (Json::ArrayIndex i = 0; i < list.size(); ++i) {
+        c.children.push_back(ReadCondition(list[i], JsonPath(r.PathOf(form), i), diag));
       }
     }
   } else if (form == "Not") {
@@ -277,8 +275,8 @@ RuleCondition ReadCondition(const Json& v, const std::string& path, Diagnostics&
     }
   } else {
     c.tag = r.RequiredString("Tag");
-    const Json* tag = v.Find("Tag");
-    if (tag && tag->IsString() && !IsKeyword(c.tag)) {
+    const Json* tag = Find(v, "Tag");
+    if (tag && tag->isString() && !IsKeyword(c.tag)) {
       diag.Add(r.PathOf("Tag"), "expected a DICOM keyword such as \"SeriesDescription\" (letters and digits, "
                                 "starting with a capital letter), \"CalledAET\" or \"CallingAET\", found " +
                                     Quote(c.tag));
@@ -331,7 +329,7 @@ std::optional<RuleSettings> ReadRule(const Json& value, const std::string& path,
   RuleSettings rule;
   rule.path = path;
   rule.name = r.RequiredString("Name");
-  if (const Json* n = value.Find("Name"); n && n->IsString() && !IsRuleName(rule.name)) {
+  if (const Json* n = Find(value, "Name"); n && n->isString() && !IsRuleName(rule.name)) {
     diag.Add(r.PathOf("Name"), "expected 1 to 64 characters from A-Z, a-z, 0-9, '_', '.', '-', found " +
                                    Quote(rule.name));
   }
@@ -564,8 +562,8 @@ void CollectTags(const RuleCondition& c, std::vector<std::pair<std::string, std:
 }
 
 Json Strings(const std::vector<std::string>& values) {
-  Json out{Json::Array{}};
-  for (const std::string& v : values) out.PushBack(v);
+  Json out(::Json::arrayValue);
+  for (const std::string& v : values) out.append(v);
   return out;
 }
 
@@ -575,12 +573,12 @@ std::vector<RuleSettings> ReadRules(const Json& value, const std::string& path,
                                     const std::vector<std::string>& task_names, const std::string& tasks_path,
                                     Diagnostics& diag) {
   std::vector<RuleSettings> rules;
-  if (!value.IsArray()) {
-    diag.Add(path, "expected an array of rules, found " + value.Describe());
+  if (!value.isArray()) {
+    diag.Add(path, "expected an array of rules, found " + Describe(value));
     return rules;
   }
-  for (size_t i = 0; i < value.AsArray().size(); ++i) {
-    std::optional<RuleSettings> rule = ReadRule(value.AsArray()[i], JsonPath(path, i), task_names, tasks_path, diag);
+  for (Json::ArrayIndex i = 0; i < value.size(); ++i) {
+    std::optional<RuleSettings> rule = ReadRule(value[i], JsonPath(path, i), task_names, tasks_path, diag);
     if (!rule) continue;
     for (const RuleSettings& other : rules) {
       if (!rule->name.empty() && other.name == rule->name) {
@@ -647,29 +645,29 @@ Routing Route(const CuriaSettings& settings, const StudyFacts& study) {
 }
 
 Json RoutingToJson(const Routing& routing) {
-  Json rules{Json::Array{}};
+  Json rules(::Json::arrayValue);
   for (const RuleDecision& r : routing.rules) {
-    Json series{Json::Array{}};
+    Json series(::Json::arrayValue);
     for (const SeriesDecision& s : r.series) {
-      Json one{Json::Object{}};
+      Json one(::Json::objectValue);
       one["ID"] = s.series_id;
       one["SeriesInstanceUID"] = s.series_uid;
       one["Matched"] = s.matched;
       one["Chosen"] = s.chosen;
       one["Reasons"] = Strings(s.reasons);
-      series.PushBack(std::move(one));
+      series.append(std::move(one));
     }
-    Json rule{Json::Object{}};
+    Json rule(::Json::objectValue);
     rule["Name"] = r.rule;
     rule["Path"] = r.path;
     rule["Enabled"] = r.enabled;
     rule["Matched"] = r.matched;
     rule["Series"] = std::move(series);
-    rules.PushBack(std::move(rule));
+    rules.append(std::move(rule));
   }
-  Json jobs{Json::Array{}};
+  Json jobs(::Json::arrayValue);
   for (const RoutedJob& j : routing.jobs) {
-    Json job{Json::Object{}};
+    Json job(::Json::objectValue);
     job["Rule"] = j.rule;
     job["Series"] = j.series_id;
     job["SeriesInstanceUID"] = j.series_uid;
@@ -677,9 +675,9 @@ Json RoutingToJson(const Routing& routing) {
     job["Priority"] = j.priority;
     job["Outputs"] = Strings(j.outputs);
     job["Destinations"] = Strings(j.destinations);
-    jobs.PushBack(std::move(job));
+    jobs.append(std::move(job));
   }
-  Json out{Json::Object{}};
+  Json out(::Json::objectValue);
   out["Rules"] = std::move(rules);
   out["Jobs"] = std::move(jobs);
   return out;

@@ -40,18 +40,18 @@ void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir) {
   m.path = Resolve(r.RequiredString("Path"), base_dir);
   if (const Json* d = r.Get("Devices")) {
     m.devices.clear();
-    if (!d->IsArray() || d->AsArray().empty()) {
-      diag.Add(r.PathOf("Devices"), "expected a non-empty array such as [\"cuda:0\"], found " + d->Describe());
+    if (!d->isArray() || d->empty()) {
+      diag.Add(r.PathOf("Devices"), "expected a non-empty array such as [\"cuda:0\"], found " + Describe(*d));
     } else {
-      for (size_t i = 0; i < d->AsArray().size(); ++i) {
-        const Json& e = d->AsArray()[i];
-        const std::string text = e.IsString() ? e.AsString() : std::string();
+      for (Json::ArrayIndex i = 0; i < d->size(); ++i) {
+        const Json& e = (*d)[i];
+        const std::string text = e.isString() ? e.asString() : std::string();
         bool ok = text == "cpu" || text == "cuda";
         if (!ok && text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8) {
           ok = text.find_first_not_of("0123456789", 5) == std::string::npos;
         }
         if (!ok) {
-          diag.Add(JsonPath(r.PathOf("Devices"), i), "expected \"cpu\", \"cuda\" or \"cuda:N\", found " + e.Describe());
+          diag.Add(JsonPath(r.PathOf("Devices"), i), "expected \"cpu\", \"cuda\" or \"cuda:N\", found " + Describe(e));
         } else {
           m.devices.push_back(text);
         }
@@ -82,12 +82,12 @@ TaskSettings ReadTask(const std::string& name, const Json& value, const std::str
   t.path = path;
   t.head = Resolve(r.RequiredString("Head"), model_path);
   if (const Json* c = r.Get("Class")) {
-    if (c->IsString() && !c->AsString().empty()) {
-      t.positive_class = c->AsString();
-    } else if (c->IsInteger() && c->AsInt64() >= 0) {
-      t.positive_class = std::to_string(c->AsInt64());
+    if (c->isString() && !c->asString().empty()) {
+      t.positive_class = c->asString();
+    } else if (c->isInt64() && c->asInt64() >= 0) {
+      t.positive_class = std::to_string(c->asInt64());
     } else {
-      diag.Add(r.PathOf("Class"), "expected a class label or a class index, found " + c->Describe());
+      diag.Add(r.PathOf("Class"), "expected a class label or a class index, found " + Describe(*c));
     }
   }
   t.aggregate = r.EnumOf<Aggregation>(
@@ -158,12 +158,12 @@ void ReadExport(ObjectReader& r, ExportSettings& e) {
   Diagnostics& diag = r.diagnostics();
   e.max_attempts = r.Int("MaxAttempts", 8, 1, 1000);
   if (const Json* b = r.Get("BackoffSeconds")) {
-    const bool pair = b->IsArray() && b->AsArray().size() == 2 && b->AsArray()[0].IsNumber() &&
-                      b->AsArray()[1].IsNumber();
-    const double lo = pair ? b->AsArray()[0].AsDouble() : 0, hi = pair ? b->AsArray()[1].AsDouble() : 0;
+    const bool pair = b->isArray() && b->size() == 2 && (*b)[0].isNumeric() &&
+                      (*b)[1].isNumeric();
+    const double lo = pair ? (*b)[0].asDouble() : 0, hi = pair ? (*b)[1].asDouble() : 0;
     if (!pair || !(lo > 0 && lo <= hi && hi <= 86400)) {
       diag.Add(r.PathOf("BackoffSeconds"),
-               "expected [min, max] with 0 < min <= max <= 86400 (seconds), found " + b->Dump(-1));
+               "expected [min, max] with 0 < min <= max <= 86400 (seconds), found " + Dump(*b, -1));
     } else {
       e.backoff_min_s = lo;
       e.backoff_max_s = hi;
@@ -186,7 +186,7 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
   CuriaSettings s;
   s.source = source;
   // A whole Orthanc configuration, or the Curia section alone.
-  const Json* section = doc.Find("Curia");
+  const Json* section = Find(doc, "Curia");
   const std::string root = section ? "$.Curia" : "$";
   if (!section) section = &doc;
   ObjectReader r(*section, root, diag);
@@ -207,11 +207,11 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
       if (dr.ok()) ReadDicom(dr, s.dicom);
     }
     if (const Json* tasks = r.Get("Tasks")) {
-      if (!tasks->IsObject()) {
-        diag.Add(r.PathOf("Tasks"), "expected an object of named tasks, found " + tasks->Describe());
+      if (!tasks->isObject()) {
+        diag.Add(r.PathOf("Tasks"), "expected an object of named tasks, found " + Describe(*tasks));
       } else {
-        for (const auto& [name, value] : tasks->AsObject()) {
-          s.tasks.push_back(ReadTask(name, value, JsonPath(r.PathOf("Tasks"), name), s.model.path, diag));
+        for (const auto& [name, value] : MembersInFileOrder(*tasks)) {
+          s.tasks.push_back(ReadTask(name, *value, JsonPath(r.PathOf("Tasks"), name), s.model.path, diag));
         }
       }
     }
@@ -243,7 +243,7 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
 CuriaSettings LoadCuriaSettings(const std::string& path) {
   const size_t slash = path.rfind('/');
   // A configuration file may carry comments, as Orthanc's do (curia init writes them).
-  const Json doc = Json::Parse(StripJsonComments(ReadTextFile(path)), path);
+  const Json doc = ParseJsonFile(path, JsonDialect::kOrthanc);
   return ParseCuriaSettings(doc, path, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 

@@ -53,7 +53,7 @@ void InstallLogSink() {
 config::Json ReadOrthancConfiguration() {
   const OrthancString text(g_context, OrthancPluginGetConfiguration(g_context));
   if (!text) throw Error(ErrorCode::kUnavailable, "Orthanc did not give its configuration");
-  return config::Json::Parse(text.c_str(), "Orthanc configuration");
+  return config::ParseJson(text.c_str(), "Orthanc configuration");
 }
 
 // The Curia section parsed, and checked against the rest of Orthanc's configuration by the checks
@@ -65,13 +65,13 @@ std::optional<config::CuriaSettings> ReadSettings(const config::Json& doc) {
   options.is_dicom_keyword = dicom::IsDicomKeyword;
   std::string errors;
   for (const config::ConfigFinding& f : config::CheckOrthancConfiguration(doc, options)) {
-    if (f.severity == config::Severity::kWarning || !doc.Find("Curia")) {
+    if (f.severity == config::Severity::kWarning || !config::Find(doc, "Curia")) {
       log::Warning("plugin", "Orthanc configuration: " + config::Describe(f));
     } else {
       errors += (errors.empty() ? "" : "\n") + std::string("Orthanc configuration: ") + config::Describe(f);
     }
   }
-  if (!doc.Find("Curia")) return std::nullopt;
+  if (!config::Find(doc, "Curia")) return std::nullopt;
   std::optional<config::CuriaSettings> settings;
   std::string problems;
   try {
@@ -93,15 +93,15 @@ OrthancPluginErrorCode OnStoredInstance(const OrthancPluginDicomInstance* instan
     }
     const OrthancString json(g_context, OrthancPluginGetInstanceSimplifiedJson(g_context, instance));
     if (!json) return;
-    const config::Json tags = config::Json::Parse(json.c_str(), "instance");
-    const config::Json* uid = tags.Find("StudyInstanceUID");
-    if (!uid || !uid->IsString()) return;
+    const config::Json tags = config::ParseJson(json.c_str(), "instance");
+    const config::Json* uid = config::Find(tags, "StudyInstanceUID");
+    if (!uid || !uid->isString()) return;
     // Both strings are Orthanc's (lent, not to be freed).
     const char* calling = OrthancPluginGetInstanceRemoteAet(g_context, instance);
     const char* called = OrthancPluginHasInstanceMetadata(g_context, instance, "CalledAET")
                              ? OrthancPluginGetInstanceMetadata(g_context, instance, "CalledAET")
                              : nullptr;
-    g_plugin->node->OnInstanceStored(uid->AsString(), calling ? calling : "", called ? called : "");
+    g_plugin->node->OnInstanceStored(uid->asString(), calling ? calling : "", called ? called : "");
   });
 }
 
@@ -215,12 +215,12 @@ void Initialize() {
   node::NodeInfo info;
   info.version = CURIA_VERSION_STRING;
   info.stable_age_s = config::StableAgeSeconds(doc);
-  info.section = *doc.Find("Curia");
-  info.destinations = config::Json::Object{};
-  if (const config::Json* modalities = doc.Find("DicomModalities")) {
+  info.section = *config::Find(doc, "Curia");
+  info.destinations = config::Json(::Json::objectValue);
+  if (const config::Json* modalities = config::Find(doc, "DicomModalities")) {
     for (const config::RuleSettings& rule : settings.rules) {
       for (const std::string& d : rule.destinations) {
-        if (const config::Json* entry = modalities->Find(d)) info.destinations[d] = *entry;
+        if (const config::Json* entry = config::Find(*modalities, d)) info.destinations[d] = *entry;
       }
     }
   }

@@ -12,7 +12,7 @@ namespace sqlite_text {
 
 std::string Plural(int64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
-std::string Seconds(double s) { return config::Json(s).Dump(-1) + " s"; }
+std::string Seconds(double s) { return config::NumberText(s) + " s"; }
 
 }  // namespace sqlite_text
 

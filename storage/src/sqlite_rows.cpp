@@ -12,15 +12,19 @@ using sqlite::Statement;
 namespace sqlite_text {
 
 std::string EncodeList(const std::vector<std::string>& items) {
-  config::Json::Array array;
-  for (const std::string& item : items) array.emplace_back(item);
-  return config::Json(std::move(array)).Dump(-1);
+  config::Json array(::Json::arrayValue);
+  for (const std::string& item : items) array.append(item);
+  return config::Dump(array, -1);
 }
 
 std::vector<std::string> DecodeList(const std::string& text, const std::string& source) {
-  const config::Json list = config::Json::Parse(text, source);
+  const config::Json list = config::ParseJson(text, source);
   std::vector<std::string> items;
-  for (const config::Json& item : list.AsArray()) items.push_back(item.AsString());
+  if (!list.isArray()) throw Error(ErrorCode::kInvalidArgument, source + ": expected a JSON array");
+  for (const config::Json& item : list) {
+    if (!item.isString()) throw Error(ErrorCode::kInvalidArgument, source + ": expected an array of strings");
+    items.push_back(item.asString());
+  }
   return items;
 }
 

@@ -217,9 +217,9 @@ TEST(Cli, BenchModelWritesItsRatio) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("[backbone_gemm_ratio]"), std::string::npos);
   const config::Json j = config::ParseJsonFile(dir.File("bench.json"));
-  EXPECT_GT(j.Find("backbone_gemm_ratio")->AsDouble(), 0.0);
-  EXPECT_EQ(j.Find("tokens")->AsInt64(), 1025);
-  EXPECT_EQ(j.Find("gemm_shape")->AsArray()[2].AsInt64(), 352);  // the tiny model's SwiGLU input width
+  EXPECT_GT(config::Find(j, "backbone_gemm_ratio")->asDouble(), 0.0);
+  EXPECT_EQ(config::Find(j, "tokens")->asInt64(), 1025);
+  EXPECT_EQ((*config::Find(j, "gemm_shape"))[2].asInt64(), 352);  // the tiny model's SwiGLU input width
 }
 
 #ifdef CURIA_WITH_POOL
@@ -362,9 +362,9 @@ TEST(Cli, BenchPoolWritesItsRatios) {
   EXPECT_NE(r.out.find("[pool_ratio]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[rss_ratio]"), std::string::npos) << r.out;
   const config::Json j = config::ParseJsonFile(dir.File("pool.json"));
-  EXPECT_GT(j.Find("pool_ratio")->AsDouble(), 0.0);
-  EXPECT_GT(j.Find("rss_ratio")->AsDouble(), 0.0);
-  EXPECT_EQ(j.Find("rss_large_slices")->AsInt64(), 16);
+  EXPECT_GT(config::Find(j, "pool_ratio")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "rss_ratio")->asDouble(), 0.0);
+  EXPECT_EQ(config::Find(j, "rss_large_slices")->asInt64(), 16);
 }
 
 #ifdef CURIA_WITH_POOL
@@ -411,7 +411,7 @@ class CliInit : public ::testing::Test {
   config::Json Load(const std::string& node) {
     const std::string text = test::ReadFile(node + "/orthanc.json");
     EXPECT_NE(text.find("// "), std::string::npos);  // commented
-    return config::Json::Parse(config::StripJsonComments(text), node + "/orthanc.json");
+    return config::ParseJson(text, node + "/orthanc.json", config::JsonDialect::kOrthanc);
   }
   TempDir dir_;
 };
@@ -428,27 +428,27 @@ TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
   EXPECT_TRUE(std::filesystem::exists(node + "/demo-model/demo-2d/model.safetensors"));
 
   const config::Json doc = Load(node);
-  EXPECT_EQ(doc.Find("DicomAet")->AsString(), "CURIA_T");
-  EXPECT_EQ(doc.Find("DicomPort")->AsInt64(), 14242);
-  EXPECT_EQ(doc.Find("HttpPort")->AsInt64(), 18042);
-  EXPECT_EQ(doc.Find("StorageDirectory")->AsString(), node + "/storage");
-  EXPECT_EQ(doc.Find("IndexDirectory")->AsString(), node + "/index");
-  EXPECT_FALSE(doc.Find("RemoteAccessAllowed")->AsBool());
-  EXPECT_FALSE(doc.Find("AuthenticationEnabled")->AsBool());
-  EXPECT_EQ(doc.Find("StableAge")->AsInt64(), 5);
-  EXPECT_EQ(doc.Find("DicomScuTimeout")->AsInt64(), 10);
-  EXPECT_EQ(doc.Find("Plugins")->AsArray().at(0).AsString(), dir_.File("missing.so"));
+  EXPECT_EQ(config::Find(doc, "DicomAet")->asString(), "CURIA_T");
+  EXPECT_EQ(config::Find(doc, "DicomPort")->asInt64(), 14242);
+  EXPECT_EQ(config::Find(doc, "HttpPort")->asInt64(), 18042);
+  EXPECT_EQ(config::Find(doc, "StorageDirectory")->asString(), node + "/storage");
+  EXPECT_EQ(config::Find(doc, "IndexDirectory")->asString(), node + "/index");
+  EXPECT_FALSE(config::Find(doc, "RemoteAccessAllowed")->asBool());
+  EXPECT_FALSE(config::Find(doc, "AuthenticationEnabled")->asBool());
+  EXPECT_EQ(config::Find(doc, "StableAge")->asInt64(), 5);
+  EXPECT_EQ(config::Find(doc, "DicomScuTimeout")->asInt64(), 10);
+  EXPECT_EQ((*config::Find(doc, "Plugins"))[0].asString(), dir_.File("missing.so"));
   // Orthanc's GDCM plugin (orthanc-gdcm, which install-deps installs) is listed when installed.
   const bool gdcm = std::filesystem::exists("/usr/share/orthanc/plugins/libOrthancGdcm.so");
-  ASSERT_EQ(doc.Find("Plugins")->AsArray().size(), gdcm ? 2u : 1u);
+  ASSERT_EQ(config::Find(doc, "Plugins")->size(), gdcm ? 2u : 1u);
   if (gdcm) {
-    EXPECT_EQ(doc.Find("Plugins")->AsArray().at(1).AsString(), "/usr/share/orthanc/plugins/libOrthancGdcm.so");
+    EXPECT_EQ((*config::Find(doc, "Plugins"))[1].asString(), "/usr/share/orthanc/plugins/libOrthancGdcm.so");
     EXPECT_NE(test::ReadFile(node + "/orthanc.json").find("Orthanc's GDCM plugin"), std::string::npos);
   }
-  const config::Json& pacs = *doc.Find("DicomModalities")->Find("pacs");
-  EXPECT_EQ(pacs.Find("AET")->AsString(), "PACS");
-  EXPECT_EQ(pacs.Find("Host")->AsString(), "127.0.0.1");
-  EXPECT_EQ(pacs.Find("Port")->AsInt64(), 4343);
+  const config::Json& pacs = *config::Find(*config::Find(doc, "DicomModalities"), "pacs");
+  EXPECT_EQ(config::Find(pacs, "AET")->asString(), "PACS");
+  EXPECT_EQ(config::Find(pacs, "Host")->asString(), "127.0.0.1");
+  EXPECT_EQ(config::Find(pacs, "Port")->asInt64(), 4343);
 
   // The Curia section, through the node's own parser.
   const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
@@ -470,13 +470,13 @@ TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
 
   // Only listed modalities may send (the PACS here), from their address: an unknown caller's
   // association is refused before Orthanc parses anything (its DCMTK 3.6.7 can crash on a file).
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowStore")->AsBool());
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowEcho")->AsBool());
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowFind")->AsBool());
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowMove")->AsBool());
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowGet")->AsBool());
-  EXPECT_TRUE(doc.Find("DicomCheckModalityHost")->AsBool());
-  EXPECT_EQ(doc.Find("DicomModalities")->AsObject().size(), 1u);
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowStore")->asBool());
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowEcho")->asBool());
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowFind")->asBool());
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowMove")->asBool());
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowGet")->asBool());
+  EXPECT_TRUE(config::Find(doc, "DicomCheckModalityHost")->asBool());
+  EXPECT_EQ(config::Find(doc, "DicomModalities")->size(), 1u);
   EXPECT_NE(r.out.find("studies accepted from PACS@127.0.0.1\n"), std::string::npos) << r.out;
 
   const std::string readme = test::ReadFile(node + "/README.txt");
@@ -493,10 +493,11 @@ TEST_F(CliInit, ARealModelGetsNoTasksAndNoPacsNoDestination) {
   EXPECT_NE(r.out.find(model + "/config.json does not exist"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(node + "/demo-model"));
   const config::Json doc = Load(node);
-  EXPECT_EQ(doc.Find("DicomAet")->AsString(), "CURIA");
-  EXPECT_EQ(doc.Find("DicomPort")->AsInt64(), 4242);
-  EXPECT_EQ(doc.Find("HttpPort")->AsInt64(), 8042);
-  EXPECT_EQ(doc.Find("DicomModalities")->AsObject().size(), 0u);
+  EXPECT_EQ(config::Find(doc, "DicomAet")->asString(), "CURIA");
+  EXPECT_EQ(config::Find(doc, "DicomPort")->asInt64(), 4242);
+  EXPECT_EQ(config::Find(doc, "HttpPort")->asInt64(), 8042);
+  EXPECT_TRUE(config::Find(doc, "DicomModalities")->isObject());
+  EXPECT_EQ(config::Find(doc, "DicomModalities")->size(), 0u);
   const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
   EXPECT_EQ(s.model.path, model);
   EXPECT_TRUE(s.tasks.empty());
@@ -516,15 +517,15 @@ TEST_F(CliInit, ModalitiesAllowedToSendAndTheOpenSetting) {
                     "STORESCU@127.0.0.1:11112", "--allow-store", "MR@mr.example", "--allow-store", "CT1@[fd00::7]"});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   config::Json doc = Load(node);
-  EXPECT_FALSE(doc.Find("DicomAlwaysAllowStore")->AsBool());
-  EXPECT_TRUE(doc.Find("DicomCheckModalityHost")->AsBool());
-  const config::Json& m = *doc.Find("DicomModalities");
-  ASSERT_EQ(m.AsObject().size(), 4u);
-  EXPECT_EQ(m.Find("from-ct1")->Find("Host")->AsString(), "10.0.0.7");
-  EXPECT_EQ(m.Find("from-ct1")->Find("Port")->AsInt64(), 104);
-  EXPECT_EQ(m.Find("from-storescu")->Find("AET")->AsString(), "STORESCU");
-  EXPECT_EQ(m.Find("from-storescu")->Find("Port")->AsInt64(), 11112);
-  EXPECT_EQ(m.Find("from-ct1-2")->Find("Host")->AsString(), "fd00::7");
+  EXPECT_FALSE(config::Find(doc, "DicomAlwaysAllowStore")->asBool());
+  EXPECT_TRUE(config::Find(doc, "DicomCheckModalityHost")->asBool());
+  const config::Json& m = *config::Find(doc, "DicomModalities");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(config::Find(*config::Find(m, "from-ct1"), "Host")->asString(), "10.0.0.7");
+  EXPECT_EQ(config::Find(*config::Find(m, "from-ct1"), "Port")->asInt64(), 104);
+  EXPECT_EQ(config::Find(*config::Find(m, "from-storescu"), "AET")->asString(), "STORESCU");
+  EXPECT_EQ(config::Find(*config::Find(m, "from-storescu"), "Port")->asInt64(), 11112);
+  EXPECT_EQ(config::Find(*config::Find(m, "from-ct1-2"), "Host")->asString(), "fd00::7");
   // A host name never matches Orthanc's check of the caller's address: said, not silently kept.
   EXPECT_NE(r.out.find("warning: from-mr (MR) has the host name 'mr.example'"), std::string::npos) << r.out;
   EXPECT_NE(test::ReadFile(node + "/README.txt").find("storescu -aet STORESCU -aec CURIA 127.0.0.1 4242"), std::string::npos);
@@ -533,8 +534,8 @@ TEST_F(CliInit, ModalitiesAllowedToSendAndTheOpenSetting) {
   r = RunTool({"init", "--out", node, "--plugin", "p.so", "--force", "--allow-any-store"});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   doc = Load(node);
-  EXPECT_TRUE(doc.Find("DicomAlwaysAllowStore")->AsBool());
-  EXPECT_FALSE(doc.Find("DicomCheckModalityHost")->AsBool());
+  EXPECT_TRUE(config::Find(doc, "DicomAlwaysAllowStore")->asBool());
+  EXPECT_FALSE(config::Find(doc, "DicomCheckModalityHost")->asBool());
   EXPECT_NE(r.out.find("warning: --allow-any-store: any AE title from any address may send"), std::string::npos) << r.out;
 
   const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
@@ -593,7 +594,8 @@ TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {
   // IPv6 in brackets is accepted.
   r = RunTool({"init", "--out", fresh, "--pacs", "PACS@[::1]:104", "--plugin", "p.so"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(Load(fresh).Find("DicomModalities")->Find("pacs")->Find("Host")->AsString(), "::1");
+  const config::Json fresh_doc = Load(fresh);
+  EXPECT_EQ(fresh_doc["DicomModalities"]["pacs"]["Host"].asString(), "::1");
 }
 #endif  // CURIA_WITH_POOL
 
@@ -607,24 +609,26 @@ TEST(Cli, BenchGpuChecksPrecisionsAgainstTheFloat64Reference) {
   EXPECT_NE(r.out.find("reference   float64 on cpu"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("accuracy: every precision that ran is within its limit"), std::string::npos) << r.out;
   const config::Json j = config::ParseJsonFile(dir.File("gpu.json"));
-  const config::Json::Array& accuracy = j.Find("accuracy")->AsArray();
+  const config::Json& accuracy = *config::Find(j, "accuracy");
+  ASSERT_TRUE(accuracy.isArray());
   ASSERT_EQ(accuracy.size(), 2u);
-  EXPECT_EQ(accuracy[0].Find("precision")->AsString(), "fp32");
-  EXPECT_LT(accuracy[0].Find("last_hidden_rel")->AsDouble(), 1e-5);
-  EXPECT_LT(accuracy[0].Find("pooler_rel")->AsDouble(), 1e-5);
-  EXPECT_GT(accuracy[0].Find("last_hidden_rel")->AsDouble(), 0.0);  // really computed in float32
-  EXPECT_EQ(accuracy[1].Find("precision")->AsString(), "bf16");
-  EXPECT_LT(accuracy[1].Find("last_hidden_rel")->AsDouble(), 2e-2);
-  EXPECT_LT(accuracy[1].Find("pooler_rel")->AsDouble(), 2e-2);
-  EXPECT_GT(accuracy[1].Find("last_hidden_rel")->AsDouble(), 1e-4);  // really computed in bf16
-  const config::Json::Array& rows = j.Find("throughput")->AsArray();
+  EXPECT_EQ(config::Find(accuracy[0], "precision")->asString(), "fp32");
+  EXPECT_LT(config::Find(accuracy[0], "last_hidden_rel")->asDouble(), 1e-5);
+  EXPECT_LT(config::Find(accuracy[0], "pooler_rel")->asDouble(), 1e-5);
+  EXPECT_GT(config::Find(accuracy[0], "last_hidden_rel")->asDouble(), 0.0);  // really computed in float32
+  EXPECT_EQ(config::Find(accuracy[1], "precision")->asString(), "bf16");
+  EXPECT_LT(config::Find(accuracy[1], "last_hidden_rel")->asDouble(), 2e-2);
+  EXPECT_LT(config::Find(accuracy[1], "pooler_rel")->asDouble(), 2e-2);
+  EXPECT_GT(config::Find(accuracy[1], "last_hidden_rel")->asDouble(), 1e-4);  // really computed in bf16
+  const config::Json& rows = *config::Find(j, "throughput");
+  ASSERT_TRUE(rows.isArray());
   ASSERT_EQ(rows.size(), 4u);  // fp32 x {1, 2}, bf16 x {1, 2}
   for (const config::Json& row : rows) {
-    EXPECT_EQ(row.Find("error"), nullptr) << row.Dump();
-    EXPECT_GT(row.Find("ratio")->AsDouble(), 0.0);
+    EXPECT_EQ(config::Find(row, "error"), nullptr) << config::Dump(row);
+    EXPECT_GT(config::Find(row, "ratio")->asDouble(), 0.0);
   }
-  EXPECT_EQ(rows[3].Find("batch")->AsInt64(), 2);
-  EXPECT_EQ(rows[3].Find("gemm_shape")->AsArray()[0].AsInt64(), 2050);  // 2 x 1025 tokens
+  EXPECT_EQ(config::Find(rows[3], "batch")->asInt64(), 2);
+  EXPECT_EQ((*config::Find(rows[3], "gemm_shape"))[0].asInt64(), 2050);  // 2 x 1025 tokens
   for (const char* line : {"  fp32            1 ", "  fp32            2 ", "  bf16            1 ", "  bf16            2 "}) {
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
   }
@@ -647,14 +651,15 @@ TEST(Cli, BenchGpuRefusesBadListsAndReportsAPrecisionItCannotRunInItsRow) {
                "--iterations", "1", "--check-batch", "1", "--json", dir.File("gpu.json")});
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   const config::Json j = config::ParseJsonFile(dir.File("gpu.json"));
-  const config::Json& accuracy = j.Find("accuracy")->AsArray().at(0);
-  const config::Json& row = j.Find("throughput")->AsArray().at(0);
-  if (accuracy.Find("error")) {
+  ASSERT_TRUE(config::Find(j, "accuracy")->isArray() && config::Find(j, "throughput")->isArray());
+  const config::Json& accuracy = (*config::Find(j, "accuracy"))[0];
+  const config::Json& row = (*config::Find(j, "throughput"))[0];
+  if (config::Find(accuracy, "error")) {
     EXPECT_NE(r.out.find("not run: precision fp16 is not supported on cpu"), std::string::npos) << r.out;
-    EXPECT_EQ(row.Find("error")->AsString(), accuracy.Find("error")->AsString());
+    EXPECT_EQ(config::Find(row, "error")->asString(), config::Find(accuracy, "error")->asString());
   } else {
-    EXPECT_LT(accuracy.Find("pooler_rel")->AsDouble(), 5e-3);
-    EXPECT_GT(row.Find("ratio")->AsDouble(), 0.0);
+    EXPECT_LT(config::Find(accuracy, "pooler_rel")->asDouble(), 5e-3);
+    EXPECT_GT(config::Find(row, "ratio")->asDouble(), 0.0);
   }
 }
 

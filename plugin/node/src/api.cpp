@@ -19,14 +19,15 @@ using internal::Strings;
 // A copy of a configuration with the values of secret-looking keys (passwords, tokens, keys)
 // replaced, so that the effective configuration can be shown to anyone allowed to read the API.
 config::Json Redacted(const config::Json& value) {
-  if (value.IsArray()) {
-    config::Json out = config::Json::Array{};
-    for (const config::Json& v : value.AsArray()) out.PushBack(Redacted(v));
+  if (value.isArray()) {
+    config::Json out(::Json::arrayValue);
+    for (const config::Json& v : value) out.append(Redacted(v));
     return out;
   }
-  if (!value.IsObject()) return value;
-  config::Json out = config::Json::Object{};
-  for (const auto& [key, v] : value.AsObject()) {
+  if (!value.isObject()) return value;
+  config::Json out(::Json::objectValue);
+  for (const auto& [key, member] : config::MembersInFileOrder(value)) {
+    const config::Json& v = *member;
     std::string lower;
     for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const bool secret = lower.find("password") != std::string::npos || lower.find("token") != std::string::npos ||
@@ -92,9 +93,9 @@ HttpResponse Api::Jobs(const HttpRequest& request) {
     if (!v || *v < 1 || *v > 1000) return Problem(400, "limit: expected 1 to 1000");
     filter.limit = *v;
   }
-  config::Json jobs = config::Json::Array{};
-  for (const storage::JobRow& job : store_.Jobs(filter)) jobs.PushBack(internal::JobJson(store_, job, false));
-  config::Json j = config::Json::Object{};
+  config::Json jobs(::Json::arrayValue);
+  for (const storage::JobRow& job : store_.Jobs(filter)) jobs.append(internal::JobJson(store_, job, false));
+  config::Json j(::Json::objectValue);
   j["Jobs"] = std::move(jobs);
   j["Total"] = store_.CountJobs(filter);
   return JsonAnswer(j);
@@ -123,9 +124,9 @@ HttpResponse Api::Change(const std::string& id_text, const std::string& what) {
 HttpResponse Api::Process(const std::string& study) {
   std::vector<int64_t> ids;
   config::Json routing = router_.RouteStudy(study, "", true, &ids);
-  config::Json j = config::Json::Object{};
-  config::Json list = config::Json::Array{};
-  for (int64_t id : ids) list.PushBack(id);
+  config::Json j(::Json::objectValue);
+  config::Json list(::Json::arrayValue);
+  for (int64_t id : ids) list.append(id);
   j["Jobs"] = std::move(list);
   j["Routing"] = std::move(routing);
   return JsonAnswer(j);
@@ -134,24 +135,24 @@ HttpResponse Api::Process(const std::string& study) {
 HttpResponse Api::TestRules(const HttpRequest& request) {
   std::string study = request.body;
   if (!study.empty() && study.front() == '{') {
-    const config::Json body = config::Json::Parse(request.body, "request body");
-    const config::Json* s = body.Find("Study");
-    if (!s || !s->IsString()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
-    study = s->AsString();
+    const config::Json body = config::ParseJson(request.body, "request body");
+    const config::Json* s = config::Find(body, "Study");
+    if (!s || !s->isString()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
+    study = s->asString();
   }
   while (!study.empty() && (study.back() == '\n' || study.back() == ' ')) study.pop_back();
   if (study.empty()) return Problem(400, "expected {\"Study\": \"<Orthanc study ID>\"}");
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Study"] = study;
   j["Routing"] = router_.RouteStudy(study, "", false, nullptr);
   return JsonAnswer(j);
 }
 
 HttpResponse Api::Config() {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Configured"] = Redacted(info_.section);
   j["Destinations"] = Redacted(info_.destinations);
-  config::Json eff = config::Json::Object{};
+  config::Json eff(::Json::objectValue);
   eff["Database"] = store_.path();
   eff["ModelPath"] = settings_.model.path;
   eff["Devices"] = Strings(settings_.model.devices);

@@ -21,9 +21,9 @@ config::Json GetJson(IOrthanc& orthanc, const std::string& uri) {
 }
 
 std::string MainTag(const config::Json& resource, const char* tag) {
-  const config::Json* tags = resource.Find("MainDicomTags");
-  const config::Json* v = tags ? tags->Find(tag) : nullptr;
-  return v && v->IsString() ? v->AsString() : "";
+  const config::Json* tags = config::Find(resource, "MainDicomTags");
+  const config::Json* v = tags ? config::Find(*tags, tag) : nullptr;
+  return v && v->isString() ? v->asString() : "";
 }
 
 std::string Trim(std::string s) {
@@ -64,7 +64,7 @@ std::string Metadata(IOrthanc& orthanc, const std::string& instance, const char*
 
 config::Json ParseAnswer(const std::string& text, const std::string& uri) {
   try {
-    return config::Json::Parse(text, "Orthanc " + uri);
+    return config::ParseJson(text, "Orthanc " + uri);
   } catch (const Error& e) {
     throw Error(ErrorCode::kUnavailable, std::string("unexpected answer from Orthanc: ") + e.what());
   }
@@ -75,19 +75,19 @@ StudySnapshot ReadStudy(IOrthanc& orthanc, const std::string& study_id, const st
   StudySnapshot snap;
   snap.facts.id = study_id;
   snap.facts.uid = MainTag(study, "StudyInstanceUID");
-  const config::Json* series_ids = study.Find("Series");
-  if (!series_ids || !series_ids->IsArray()) return snap;
+  const config::Json* series_ids = config::Find(study, "Series");
+  if (!series_ids || !series_ids->isArray()) return snap;
   bool aets_read = false;
-  for (const config::Json& sid : series_ids->AsArray()) {
-    if (!sid.IsString() || (!only_series.empty() && sid.AsString() != only_series)) continue;
+  for (const config::Json& sid : *series_ids) {
+    if (!sid.isString() || (!only_series.empty() && sid.asString() != only_series)) continue;
     SeriesListing listing;
-    listing.id = sid.AsString();
+    listing.id = sid.asString();
     const config::Json instances = GetJson(orthanc, "/series/" + listing.id + "/instances");
-    if (!instances.IsArray() || instances.AsArray().empty()) continue;
-    for (const config::Json& inst : instances.AsArray()) {
-      const config::Json* id = inst.Find("ID");
-      if (!id || !id->IsString()) continue;
-      listing.instances.push_back(id->AsString());
+    if (!instances.isArray() || instances.empty()) continue;
+    for (const config::Json& inst : instances) {
+      const config::Json* id = config::Find(inst, "ID");
+      if (!id || !id->isString()) continue;
+      listing.instances.push_back(id->asString());
       listing.sop_uids.push_back(MainTag(inst, "SOPInstanceUID"));
     }
     std::sort(listing.sop_uids.begin(), listing.sop_uids.end());
@@ -97,9 +97,9 @@ StudySnapshot ReadStudy(IOrthanc& orthanc, const std::string& study_id, const st
     const config::Json tags = GetJson(orthanc, "/instances/" + first + "/simplified-tags");
     config::SeriesFacts facts;
     facts.id = listing.id;
-    if (tags.IsObject()) {
-      for (const auto& [key, value] : tags.AsObject()) {
-        if (value.IsString()) facts.tags[key] = value.AsString();
+    if (tags.isObject()) {
+      for (auto it = tags.begin(); it != tags.end(); ++it) {
+        if (it->isString()) facts.tags[it.name()] = it->asString();
       }
     }
     facts.uid = facts.tags["SeriesInstanceUID"];
@@ -129,9 +129,9 @@ std::optional<std::vector<std::string>> SeriesInstances(IOrthanc& orthanc, const
   if (!listing) return std::nullopt;
   std::vector<std::string> ids;
   const config::Json instances = ParseAnswer(*listing, uri);
-  if (!instances.IsArray()) return ids;
-  for (const config::Json& i : instances.AsArray()) {
-    if (const config::Json* id = i.Find("ID"); id && id->IsString()) ids.push_back(id->AsString());
+  if (!instances.isArray()) return ids;
+  for (const config::Json& i : instances) {
+    if (const config::Json* id = config::Find(i, "ID"); id && id->isString()) ids.push_back(id->asString());
   }
   return ids;
 }
@@ -139,11 +139,11 @@ std::optional<std::vector<std::string>> SeriesInstances(IOrthanc& orthanc, const
 std::string LookupStudy(IOrthanc& orthanc, const std::string& study_uid) {
   const std::string answer = orthanc.Post("/tools/lookup", study_uid);
   const config::Json found = ParseAnswer(answer, "/tools/lookup");
-  if (!found.IsArray()) return "";
-  for (const config::Json& r : found.AsArray()) {
-    const config::Json* type = r.Find("Type");
-    const config::Json* id = r.Find("ID");
-    if (type && type->IsString() && type->AsString() == "Study" && id && id->IsString()) return id->AsString();
+  if (!found.isArray()) return "";
+  for (const config::Json& r : found) {
+    const config::Json* type = config::Find(r, "Type");
+    const config::Json* id = config::Find(r, "ID");
+    if (type && type->isString() && type->asString() == "Study" && id && id->isString()) return id->asString();
   }
   return "";
 }

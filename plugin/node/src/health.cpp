@@ -72,7 +72,7 @@ double Health::SlicesPerSecond() const {
 }
 
 config::Json Health::Report(bool running) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   // "degraded": the node runs but something it needs refused it lately (its database's disk
   // full, ...); what, in Problems. Received studies are kept and retried meanwhile.
   const std::vector<std::string> problems = Problems();
@@ -80,18 +80,18 @@ config::Json Health::Report(bool running) {
   j["Problems"] = internal::Strings(problems);
   j["Version"] = version_;
   j["Database"] = store_.path();
-  config::Json model = config::Json::Object{};
+  config::Json model(::Json::objectValue);
   model["Path"] = model_.path;
   model["Digest"] = model_.backbone_digest;
   model["Demo"] = model_.demo;
   model["Devices"] = internal::Strings(model_.devices);
-  config::Json heads = config::Json::Array{};
+  config::Json heads(::Json::arrayValue);
   for (const worker::TaskInfo& t : model_.tasks) {
-    config::Json h = config::Json::Object{};
+    config::Json h(::Json::objectValue);
     h["Task"] = t.name;
     h["Head"] = t.head;
     h["Digest"] = t.head_digest;
-    heads.PushBack(std::move(h));
+    heads.append(std::move(h));
   }
   model["Tasks"] = std::move(heads);
   j["Model"] = std::move(model);
@@ -99,9 +99,9 @@ config::Json Health::Report(bool running) {
   const QueueFigures f = Figures();
   std::map<std::string, int64_t> by_state;
   for (const auto& [key, n] : f.by_priority_state) by_state[key.second] += n;
-  config::Json jobs = config::Json::Object{};
+  config::Json jobs(::Json::objectValue);
   for (const auto& [state, n] : by_state) jobs[state] = n;
-  config::Json queue = config::Json::Object{};
+  config::Json queue(::Json::objectValue);
   for (int p = 0; p < 3; ++p) queue[internal::PriorityText(p)] = f.queued[p];
   j["Jobs"] = std::move(jobs);
   j["Queue"] = std::move(queue);

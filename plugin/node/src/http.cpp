@@ -13,19 +13,19 @@ HttpResponse JsonAnswer(const config::Json& body, int status) {
   HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = body.Dump(2) + "\n";
+  r.body = config::Dump(body, 2) + "\n";
   return r;
 }
 
 HttpResponse Problem(int status, const std::string& message) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Error"] = message;
   return JsonAnswer(j, status);
 }
 
 config::Json Strings(const std::vector<std::string>& values) {
-  config::Json a = config::Json::Array{};
-  for (const std::string& v : values) a.PushBack(v);
+  config::Json a(::Json::arrayValue);
+  for (const std::string& v : values) a.append(v);
   return a;
 }
 

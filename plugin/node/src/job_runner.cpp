@@ -235,8 +235,8 @@ void JobRunner::Run(const storage::JobRow& job) {
     outputs.push_back({r.kind, r.object.sop_class_uid, r.object.sop_instance_uid, r.object.series_instance_uid,
                        std::move(r.object.bytes)});
   }
-  const bool stored = store_.Complete(job.id, internal::FindingsToJson(result.findings).Dump(-1),
-                                      internal::TimingsToJson(result.findings.timings).Dump(-1),
+  const bool stored = store_.Complete(job.id, config::Dump(internal::FindingsToJson(result.findings), -1),
+                                      config::Dump(internal::TimingsToJson(result.findings.timings), -1),
                                       result.findings.backbone_digest, outputs, clock_());
   if (stored) {
     log::Info("node", name + " done: " + std::to_string(outputs.size()) + " object(s), " +

@@ -10,7 +10,7 @@ namespace curia::node::internal {
 namespace {
 
 config::Json Concept(const config::CodedConcept& c) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Code"] = c.value;
   j["Scheme"] = c.scheme;
   j["Meaning"] = c.meaning;
@@ -19,27 +19,27 @@ config::Json Concept(const config::CodedConcept& c) {
 
 // An embedded JSON text from the store ("" -> null).
 config::Json Embedded(const std::string& text) {
-  if (text.empty()) return nullptr;
-  return config::Json::Parse(text, "stored result");
+  if (text.empty()) return config::Json();
+  return config::ParseJson(text, "stored result");
 }
 
 config::Json Floats(const std::vector<float>& values) {
-  config::Json a = config::Json::Array{};
-  for (float v : values) a.PushBack(static_cast<double>(v));
+  config::Json a(::Json::arrayValue);
+  for (float v : values) a.append(static_cast<double>(v));
   return a;
 }
 
 }  // namespace
 
 config::Json FindingsToJson(const worker::StudyFindings& findings) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["Backbone"] = findings.backbone;
   j["BackboneDigest"] = findings.backbone_digest;
   j["Demo"] = findings.demo;
   j["Slices"] = findings.slices;
-  config::Json tasks = config::Json::Array{};
+  config::Json tasks(::Json::arrayValue);
   for (const worker::TaskFinding& f : findings.findings) {
-    config::Json t = config::Json::Object{};
+    config::Json t(::Json::objectValue);
     t["Task"] = f.task;
     t["Head"] = f.head;
     t["HeadDigest"] = f.head_digest;
@@ -56,22 +56,22 @@ config::Json FindingsToJson(const worker::StudyFindings& findings) {
     }
     t["KeySlice"] = f.key_slice;
     t["ThreeD"] = f.is3d;
-    tasks.PushBack(std::move(t));
+    tasks.append(std::move(t));
   }
   j["Tasks"] = std::move(tasks);
-  config::Json skipped = config::Json::Array{};
+  config::Json skipped(::Json::arrayValue);
   for (const worker::SkippedTask& s : findings.skipped) {
-    config::Json k = config::Json::Object{};
+    config::Json k(::Json::objectValue);
     k["Task"] = s.task;
     k["Reason"] = s.reason;
-    skipped.PushBack(std::move(k));
+    skipped.append(std::move(k));
   }
   j["Skipped"] = std::move(skipped);
   return j;
 }
 
 config::Json TimingsToJson(const worker::JobTimings& t) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["QueuedSeconds"] = t.queued_seconds;
   j["PreprocessSeconds"] = t.preprocess_seconds;
   j["DeviceSeconds"] = t.device_seconds;
@@ -80,7 +80,7 @@ config::Json TimingsToJson(const worker::JobTimings& t) {
 }
 
 config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool detail) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   j["ID"] = job.id;
   j["State"] = storage::JobStateName(job.state);
   j["Study"] = job.study_id;
@@ -94,7 +94,7 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
   j["Destinations"] = Strings(job.destinations);
   j["Instances"] = job.instances;
   j["Attempts"] = job.attempts;
-  config::Json progress = config::Json::Object{};
+  config::Json progress(::Json::objectValue);
   progress["Done"] = job.progress_done;
   progress["Total"] = job.progress_total;
   j["Progress"] = std::move(progress);
@@ -107,21 +107,21 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
   j["ModelDigest"] = job.model_digest;
   j["Findings"] = Embedded(job.findings_json);
   j["Timings"] = Embedded(job.timings_json);
-  config::Json outputs = config::Json::Array{};
+  config::Json outputs(::Json::arrayValue);
   for (const storage::OutputRow& o : store.Outputs(job.id)) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["ID"] = o.id;
     x["Kind"] = o.kind;
     x["SOPClassUID"] = o.sop_class_uid;
     x["SOPInstanceUID"] = o.sop_instance_uid;
     x["SeriesInstanceUID"] = o.series_uid;
     x["Size"] = o.size;
-    outputs.PushBack(std::move(x));
+    outputs.append(std::move(x));
   }
   j["Outputs"] = std::move(outputs);
-  config::Json exports = config::Json::Array{};
+  config::Json exports(::Json::arrayValue);
   for (const storage::ExportRow& e : store.Exports(job.id)) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["ID"] = e.id;
     x["Output"] = e.output_id;
     x["Destination"] = e.destination;
@@ -130,7 +130,7 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
     x["LastError"] = e.last_error;
     x["NextAt"] = e.next_at;
     x["DeliveredAt"] = e.delivered_at;
-    exports.PushBack(std::move(x));
+    exports.append(std::move(x));
   }
   j["Exports"] = std::move(exports);
   // The study's own events (received, not routed) with the job's, in time order.
@@ -139,13 +139,13 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
     if (a.job_id == 0) rows.push_back(std::move(a));
   }
   std::stable_sort(rows.begin(), rows.end(), [](const storage::AuditRow& a, const storage::AuditRow& b) { return a.at < b.at; });
-  config::Json audit = config::Json::Array{};
+  config::Json audit(::Json::arrayValue);
   for (const storage::AuditRow& a : rows) {
-    config::Json x = config::Json::Object{};
+    config::Json x(::Json::objectValue);
     x["At"] = a.at;
     x["Event"] = a.event;
     x["Detail"] = a.detail;
-    audit.PushBack(std::move(x));
+    audit.append(std::move(x));
   }
   j["Audit"] = std::move(audit);
   return j;

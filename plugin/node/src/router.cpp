@@ -125,9 +125,9 @@ void Router::Route(const Event& event) {
     const std::optional<std::string> text = orthanc_.Get("/series/" + series);
     if (!text) return;
     const config::Json s = internal::ParseAnswer(*text, "/series/" + series);
-    const config::Json* parent = s.Find("ParentStudy");
-    if (!parent || !parent->IsString()) return;
-    study = parent->AsString();
+    const config::Json* parent = config::Find(s, "ParentStudy");
+    if (!parent || !parent->isString()) return;
+    study = parent->asString();
   }
   RouteStudy(study, series, true, nullptr);
 }

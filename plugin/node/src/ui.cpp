@@ -64,15 +64,15 @@ bool LooksActive(const std::string& html) {
 }
 
 config::Json Stats(const UiContext& ctx) {
-  config::Json j = config::Json::Object{};
+  config::Json j(::Json::objectValue);
   std::vector<std::pair<std::string, const config::RuleSettings*>> rules;
   for (const config::RuleSettings& r : ctx.settings.rules) rules.emplace_back(r.name, &r);
   rules.emplace_back("manual", nullptr);  // jobs queued by POST /curia/studies/{id}/process
-  config::Json list = config::Json::Array{};
+  config::Json list(::Json::arrayValue);
   for (const auto& [name, rule] : rules) {
     storage::JobFilter filter;
     filter.rule = name;
-    config::Json counts = config::Json::Object{};
+    config::Json counts(::Json::objectValue);
     int64_t total = 0;
     for (storage::JobState s : kStates) {
       filter.state = s;
@@ -81,7 +81,7 @@ config::Json Stats(const UiContext& ctx) {
       total += n;
     }
     if (!rule && total == 0) continue;
-    config::Json r = config::Json::Object{};
+    config::Json r(::Json::objectValue);
     r["Name"] = name;
     r["Configured"] = rule != nullptr;
     if (rule) {
@@ -93,7 +93,7 @@ config::Json Stats(const UiContext& ctx) {
     }
     r["Jobs"] = std::move(counts);
     r["Total"] = total;
-    list.PushBack(std::move(r));
+    list.append(std::move(r));
   }
   j["Rules"] = std::move(list);
   j["ExportFailures"] = ctx.store.CountExportFailures();

@@ -9,7 +9,7 @@ namespace curia::config {
 namespace {
 
 TEST(ObjectReader, ReadsTypedMembersWithDefaults) {
-  const Json doc = Json::Parse(R"({"n": 3, "x": 0.5, "b": true, "s": "fp32"})", "c.json");
+  const Json doc = ParseJson(R"({"n": 3, "x": 0.5, "b": true, "s": "fp32"})", "c.json");
   Diagnostics diag("c.json");
   ObjectReader r(doc, "$", diag);
   EXPECT_EQ(r.RequiredInt("n", 1, 10), 3);
@@ -23,7 +23,7 @@ TEST(ObjectReader, ReadsTypedMembersWithDefaults) {
 }
 
 TEST(ObjectReader, ReportsEveryProblemWithItsPath) {
-  const Json doc = Json::Parse(R"({"n": "3", "x": 2, "s": "fp64", "extra": 1, "sub": [1]})", "c.json");
+  const Json doc = ParseJson(R"({"n": "3", "x": 2, "s": "fp64", "extra": 1, "sub": [1]})", "c.json");
   Diagnostics diag("c.json");
   ObjectReader r(doc, "$", diag);
   r.RequiredInt("n", 1, 10);

@@ -17,7 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Json Doc(const std::string& text) { return Json::Parse(text, "test"); }
+Json Doc(const std::string& text) { return config::ParseJson(text, "test"); }
 
 // A tiny stand-in for the DICOM dictionary (the real one is DCMTK's, in worker/dicom).
 bool Keyword(const std::string& k) {

@@ -3,14 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "curia/config/error.h"
+#include "curia/config/json.h"
 
 #include "error_lines.h"
 namespace curia::config {
 namespace {
 
 CuriaSettings Parse(const std::string& json, const std::string& base = "/etc/curia") {
-  return ParseCuriaSettings(Json::Parse(json, "curia.json"), "curia.json", base);
+  return ParseCuriaSettings(ParseJson(json, "curia.json"), "curia.json", base);
 }
 
 std::vector<std::string> Problems(const std::string& json) {
@@ -147,6 +150,45 @@ TEST(Settings, QueueExportAndRoutingErrors) {
   EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Queue": [], "Export": 1})"),
             (std::vector<std::string>{"curia.json: $.Queue: expected an object, found an array",
                                       "curia.json: $.Export: expected an object, found 1"}));
+}
+
+TEST(Settings, FileWithCommentsKeepsFileOrder) {
+  // Orthanc's configuration files have comments; tasks and unknown keys come in file order (the
+  // JSON library keeps objects sorted by key).
+  const std::string path = ::testing::TempDir() + "/curia-settings-order.json";
+  WriteFileAtomic(path, {R"({ // Orthanc's own settings
+    "Name": "node", /* a block
+    comment */ "Curia": {"Model": {"Path": "/m"}, "Tasks": {
+      "zeta": {"Head": "z", "Finding": {"Code": "1", "Scheme": "99X", "Meaning": "Z"}, "Zz": 1},
+      "alpha": {"Head": "a", "Finding": {"Code": "2", "Scheme": "99X", "Meaning": "A"}, "Aa": 1}}}})"});
+  try {
+    LoadCuriaSettings(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": $.Curia.Tasks.zeta.Zz: unknown key\n" + path +
+                                         ": $.Curia.Tasks.alpha.Aa: unknown key");
+  }
+  WriteFileAtomic(path, {R"({"Curia": {"Model": {"Path": "m"}, "Tasks": { // two tasks
+      "zeta": {"Head": "z", "Finding": {"Code": "1", "Scheme": "99X", "Meaning": "Z"}},
+      "alpha": {"Head": "a", "Finding": {"Code": "2", "Scheme": "99X", "Meaning": "A"}}}}})"});
+  const CuriaSettings s = LoadCuriaSettings(path);
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].name, "zeta");
+  EXPECT_EQ(s.tasks[1].name, "alpha");
+  EXPECT_EQ(s.model.path, ::testing::TempDir() + "/m");
+  // Duplicate keys are refused with their line, as the file's reader sees them.
+  WriteFileAtomic(path, {"{\"Curia\": {\"Model\": {\"Path\": \"/m\"},\n  \"Model\": {}}}"});
+  EXPECT_THROW(
+      {
+        try {
+          LoadCuriaSettings(path);
+        } catch (const Error& e) {
+          EXPECT_EQ(std::string(e.what()), path + ":2:3: Duplicate key: 'Model'");
+          throw;
+        }
+      },
+      Error);
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ TEST(DemoModel, WritesAMarkedHuggingFaceFolder) {
   EXPECT_NO_THROW(CheckBackboneTensors(*weights, cfg));
   EXPECT_NE(weights->metadata().at("curia_demo").find("DEMO"), std::string::npos);
   const config::Json pre = config::ParseJsonFile(dir.File("preprocessor_config.json"));
-  EXPECT_EQ(pre.Find("crop_size")->AsInt64(), 512);
-  EXPECT_EQ(pre.Find("image_processor_type")->AsString(), "CuriaImageProcessor");
+  EXPECT_EQ(config::Find(pre, "crop_size")->asInt64(), 512);
+  EXPECT_EQ(config::Find(pre, "image_processor_type")->asString(), "CuriaImageProcessor");
   EXPECT_NE(test::ReadFile(dir.File("README.md")).find("meaningless output"), std::string::npos);
 }
 

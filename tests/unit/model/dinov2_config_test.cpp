@@ -44,7 +44,7 @@ TEST(Dinov2Config, RefusesAHeadConfigWithAHint) {
 }
 
 TEST(Dinov2Config, ReportsEveryBadFieldWithItsPath) {
-  const config::Json doc = config::Json::Parse(
+  const config::Json doc = config::ParseJson(
       R"({"model_type": "dinov2", "hidden_size": "768", "num_attention_heads": 5, "num_hidden_layers": 0,
           "patch_size": 16, "image_size": 8, "use_swiglu_ffn": false, "hidden_act": "relu"})",
       "config.json");
@@ -54,14 +54,14 @@ TEST(Dinov2Config, ReportsEveryBadFieldWithItsPath) {
   EXPECT_NE(msg.find("config.json: $.num_hidden_layers: expected an integer in [1, 1000], found 0"), std::string::npos);
   EXPECT_NE(msg.find("config.json: $.image_size: 8 is smaller than patch_size 16"), std::string::npos);
   EXPECT_NE(msg.find("config.json: $.hidden_act: \"relu\" is not supported"), std::string::npos);
-  const config::Json heads = config::Json::Parse(
+  const config::Json heads = config::ParseJson(
       R"({"model_type": "dinov2", "hidden_size": 64, "num_attention_heads": 5, "num_hidden_layers": 1,
           "patch_size": 16, "image_size": 64})",
       "c.json");
   EXPECT_NE(ErrorMessage([&] { ParseDinov2Config(heads, "c.json"); })
                 .find("$.num_attention_heads: 5 does not divide hidden_size 64"),
             std::string::npos);
-  EXPECT_NE(ErrorMessage([&] { ParseDinov2Config(config::Json::Parse("{}", "e.json"), "e.json"); })
+  EXPECT_NE(ErrorMessage([&] { ParseDinov2Config(config::ParseJson("{}", "e.json"), "e.json"); })
                 .find("e.json: $.model_type: required member is missing"),
             std::string::npos);
 }

@@ -14,7 +14,7 @@ namespace {
 
 using test::ErrorMessage;
 
-HeadConfig Parse(const std::string& json) { return ParseHeadConfig(config::Json::Parse(json, "h.json"), "h.json"); }
+HeadConfig Parse(const std::string& json) { return ParseHeadConfig(config::ParseJson(json, "h.json"), "h.json"); }
 
 TEST(HeadConfig, ReadsTheGoldenHeads) {
   const HeadConfig h2 = LoadHeadConfig(test::GoldenPath("head2d/config.json"));

@@ -92,7 +92,7 @@ TEST(Backbone, RegisterTokensSitBetweenClsAndPatches) {
   test::TempDir dir;
   model::Dinov2Config cfg = model::LoadDinov2Config(test::GoldenPath("backbone_swiglu/config.json"));
   cfg.num_register_tokens = 2;
-  test::WriteFile(dir.File("config.json"), model::Dinov2ConfigToJson(cfg).Dump());
+  test::WriteFile(dir.File("config.json"), config::Dump(model::Dinov2ConfigToJson(cfg)));
   auto golden = model::SafetensorsFile::Open(test::GoldenPath("backbone_swiglu/model.safetensors"));
   model::SafetensorsWriter w;
   for (const model::TensorView& t : golden->tensors()) {

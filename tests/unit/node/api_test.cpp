@@ -25,7 +25,7 @@ std::string Header(const HttpResponse& r, const std::string& name) {
 }
 
 std::string ErrorOf(const HttpResponse& r) {
-  return config::Json::Parse(r.body, "answer").Find("Error")->AsString();
+  return config::Find(config::ParseJson(r.body, "answer"), "Error")->asString();
 }
 
 TEST(RouteTable, MatchesPatternsAndAnswers404And405) {
@@ -115,31 +115,31 @@ TEST_F(NodeParts, RestErrorStatuses) {
 TEST_F(NodeParts, RestJobsProcessCancelAndDryRun) {
   const FakeOrthanc::Ids ids = Send(PhantomFiles("CT", 4, 32));
   const config::Json dry = CallJson("POST", "/rules/test", ids.study + "\n");
-  EXPECT_EQ(dry.Find("Study")->AsString(), ids.study);
-  EXPECT_EQ(dry.Find("Routing")->Find("Jobs")->AsArray().size(), 1u);
+  EXPECT_EQ(config::Find(dry, "Study")->asString(), ids.study);
+  EXPECT_EQ(config::Find(*config::Find(dry, "Routing"), "Jobs")->size(), 1u);
   EXPECT_TRUE(AllJobs().empty());  // a dry run
 
   const config::Json processed = CallJson("POST", "/studies/" + ids.study + "/process");
-  ASSERT_EQ(processed.Find("Jobs")->AsArray().size(), 1u);
-  const int64_t id = processed.Find("Jobs")->AsArray()[0].AsInt64();
+  ASSERT_EQ(config::Find(processed, "Jobs")->size(), 1u);
+  const int64_t id = (*config::Find(processed, "Jobs"))[0].asInt64();
   const std::string job_path = "/jobs/" + std::to_string(id);
 
   const config::Json list = CallJson("GET", "/jobs");
-  EXPECT_EQ(list.Find("Total")->AsInt64(), 1);
-  EXPECT_EQ(list.Find("Jobs")->AsArray()[0].Find("Priority")->AsString(), "stat");
+  EXPECT_EQ(config::Find(list, "Total")->asInt64(), 1);
+  EXPECT_EQ(config::Find((*config::Find(list, "Jobs"))[0], "Priority")->asString(), "stat");
   const config::Json view = CallJson("GET", job_path);
-  EXPECT_EQ(view.Find("Rule")->AsString(), "head-ct");
-  EXPECT_EQ(view.Find("State")->AsString(), "queued");
-  EXPECT_TRUE(view.Find("Audit")->IsArray());
+  EXPECT_EQ(config::Find(view, "Rule")->asString(), "head-ct");
+  EXPECT_EQ(config::Find(view, "State")->asString(), "queued");
+  EXPECT_TRUE(config::Find(view, "Audit")->isArray());
 
   const config::Json cancelled = CallJson("POST", job_path + "/cancel");
-  EXPECT_EQ(cancelled.Find("State")->AsString(), "cancelled");
+  EXPECT_EQ(config::Find(cancelled, "State")->asString(), "cancelled");
   const HttpResponse filtered = Call("GET", "/jobs", "", {{"state", "cancelled"}, {"limit", "10"}});
-  EXPECT_EQ(config::Json::Parse(filtered.body, "jobs").Find("Total")->AsInt64(), 1);
+  EXPECT_EQ(config::Find(config::ParseJson(filtered.body, "jobs"), "Total")->asInt64(), 1);
   const HttpResponse none = Call("GET", "/jobs", "", {{"state", "done"}});
-  EXPECT_EQ(config::Json::Parse(none.body, "jobs").Find("Total")->AsInt64(), 0);
+  EXPECT_EQ(config::Find(config::ParseJson(none.body, "jobs"), "Total")->asInt64(), 0);
   // Retry brings it back to the queue.
-  EXPECT_EQ(CallJson("POST", job_path + "/retry").Find("State")->AsString(), "queued");
+  EXPECT_EQ(config::Find(CallJson("POST", job_path + "/retry"), "State")->asString(), "queued");
 }
 
 TEST_F(NodeParts, RestServesResultsTheUiAndTheConfiguration) {
@@ -165,40 +165,40 @@ TEST_F(NodeParts, RestServesResultsTheUiAndTheConfiguration) {
   EXPECT_EQ(Call("GET", "/ui/app.js").content_type, "text/javascript; charset=utf-8");
   EXPECT_EQ(Call("GET", "/ui/nope.js").status, 404);
   const config::Json stats = CallJson("GET", "/stats");
-  EXPECT_EQ(stats.Find("Rules")->AsArray()[0].Find("Jobs")->Find("exporting")->AsInt64(), 1);
+  EXPECT_EQ(config::Find(*config::Find((*config::Find(stats, "Rules"))[0], "Jobs"), "exporting")->asInt64(), 1);
 
-  info_.section = config::Json::Parse(R"({"Model": {"Path": "/m"}, "Peer": {"Password": "hunter2", "Token": "t"}})", "s");
+  info_.section = config::ParseJson(R"({"Model": {"Path": "/m"}, "Peer": {"Password": "hunter2", "Token": "t"}})", "s");
   const HttpResponse cfg = Call("GET", "/config");
   EXPECT_EQ(cfg.body.find("hunter2"), std::string::npos);
-  const config::Json j = config::Json::Parse(cfg.body, "config");
-  EXPECT_EQ(j.Find("Configured")->Find("Peer")->Find("Password")->AsString(), "(redacted)");
-  EXPECT_EQ(j.Find("Effective")->Find("MaxAttempts")->AsInt64(), 2);
-  EXPECT_EQ(j.Find("Effective")->Find("Database")->AsString(), dir_.File("curia.sqlite"));
+  const config::Json j = config::ParseJson(cfg.body, "config");
+  EXPECT_EQ(config::Find(*config::Find(*config::Find(j, "Configured"), "Peer"), "Password")->asString(), "(redacted)");
+  EXPECT_EQ(config::Find(*config::Find(j, "Effective"), "MaxAttempts")->asInt64(), 2);
+  EXPECT_EQ(config::Find(*config::Find(j, "Effective"), "Database")->asString(), dir_.File("curia.sqlite"));
 }
 
 TEST_F(NodeParts, HealthIsOkThenDegradedForAMinuteAfterAProblem) {
   config::Json h = CallJson("GET", "/health");
-  EXPECT_EQ(h.Find("Status")->AsString(), "ok");
-  EXPECT_TRUE(h.Find("Running")->AsBool());
-  EXPECT_EQ(h.Find("Version")->AsString(), "test-version");
-  EXPECT_EQ(h.Find("Model")->Find("Digest")->AsString(), "fixed-backbone-digest");
+  EXPECT_EQ(config::Find(h, "Status")->asString(), "ok");
+  EXPECT_TRUE(config::Find(h, "Running")->asBool());
+  EXPECT_EQ(config::Find(h, "Version")->asString(), "test-version");
+  EXPECT_EQ(config::Find(*config::Find(h, "Model"), "Digest")->asString(), "fixed-backbone-digest");
 
   health_.NoteProblem("claiming a job: database or disk is full");
   Advance(5);
   h = CallJson("GET", "/health");
-  EXPECT_EQ(h.Find("Status")->AsString(), "degraded");
-  ASSERT_EQ(h.Find("Problems")->AsArray().size(), 1u);
-  EXPECT_EQ(h.Find("Problems")->AsArray()[0].AsString(), "claiming a job: database or disk is full (5 s ago)");
+  EXPECT_EQ(config::Find(h, "Status")->asString(), "degraded");
+  ASSERT_EQ(config::Find(h, "Problems")->size(), 1u);
+  EXPECT_EQ((*config::Find(h, "Problems"))[0].asString(), "claiming a job: database or disk is full (5 s ago)");
   Advance(node::Health::kProblemSeconds);
-  EXPECT_EQ(CallJson("GET", "/health").Find("Status")->AsString(), "ok");
+  EXPECT_EQ(config::Find(CallJson("GET", "/health"), "Status")->asString(), "ok");
 }
 
 TEST_F(NodeParts, HealthAndMetricsCountJobsByStateAndQueueByPriority) {
   Queue(4, 34);
   const config::Json h = CallJson("GET", "/health");
-  EXPECT_EQ(h.Find("Jobs")->Find("queued")->AsInt64(), 1);
-  EXPECT_EQ(h.Find("Queue")->Find("stat")->AsInt64(), 1);
-  EXPECT_EQ(h.Find("Queue")->Find("routine")->AsInt64(), 0);
+  EXPECT_EQ(config::Find(*config::Find(h, "Jobs"), "queued")->asInt64(), 1);
+  EXPECT_EQ(config::Find(*config::Find(h, "Queue"), "stat")->asInt64(), 1);
+  EXPECT_EQ(config::Find(*config::Find(h, "Queue"), "routine")->asInt64(), 0);
   const HttpResponse m = Call("GET", "/metrics");
   EXPECT_EQ(m.content_type, "text/plain; version=0.0.4");
   EXPECT_NE(m.body.find("curia_queue_depth{priority=\"stat\"} 1\n"), std::string::npos) << m.body;

@@ -85,7 +85,7 @@ TEST_F(Exports, APacsThatAlwaysRefusesDeadLettersTheJobAndARestRetrySendsItAgain
   // The operator fixes the PACS and retries the job: its exports are pending again, due now.
   orthanc_.RefuseExports(0);
   const config::Json answer = CallJson("POST", "/jobs/" + std::to_string(id) + "/retry");
-  EXPECT_EQ(answer.Find("State")->AsString(), "exporting");
+  EXPECT_EQ(config::Find(answer, "State")->asString(), "exporting");
   EXPECT_EQ(SendDue(), 2);
   EXPECT_EQ(Job(id).state, storage::JobState::kDone);
   EXPECT_EQ(orthanc_.Exports().size(), 2u);

@@ -57,7 +57,7 @@ std::map<std::string, std::string> ReadTags(const std::string& dicom) {
 }
 
 config::Json Main(const char* key, const std::string& value) {
-  config::Json tags = config::Json::Object{};
+  config::Json tags(::Json::objectValue);
   tags[key] = value;
   return tags;
 }
@@ -148,33 +148,33 @@ std::optional<std::string> FakeOrthanc::Get(const std::string& uri) {
   if (p.size() == 2 && p[0] == "studies") {
     auto it = studies_.find(p[1]);
     if (it == studies_.end()) return std::nullopt;
-    config::Json j = config::Json::Object{};
+    config::Json j(::Json::objectValue);
     j["ID"] = it->second.id;
     j["MainDicomTags"] = Main("StudyInstanceUID", it->second.uid);
-    config::Json series = config::Json::Array{};
-    for (const std::string& s : it->second.series) series.PushBack(s);
+    config::Json series(::Json::arrayValue);
+    for (const std::string& s : it->second.series) series.append(s);
     j["Series"] = std::move(series);
-    return j.Dump(-1);
+    return config::Dump(j, -1);
   }
   if (p.size() >= 2 && p[0] == "series") {
     auto it = series_.find(p[1]);
     if (it == series_.end()) return std::nullopt;
     if (p.size() == 2) {
-      config::Json j = config::Json::Object{};
+      config::Json j(::Json::objectValue);
       j["ID"] = it->second.id;
       j["ParentStudy"] = it->second.study;
       j["MainDicomTags"] = Main("SeriesInstanceUID", it->second.uid);
-      return j.Dump(-1);
+      return config::Dump(j, -1);
     }
     if (p.size() == 3 && p[2] == "instances") {
-      config::Json list = config::Json::Array{};
+      config::Json list(::Json::arrayValue);
       for (const std::string& id : it->second.instances) {
-        config::Json i = config::Json::Object{};
+        config::Json i(::Json::objectValue);
         i["ID"] = id;
         i["MainDicomTags"] = Main("SOPInstanceUID", instances_.at(id).sop_uid);
-        list.PushBack(std::move(i));
+        list.append(std::move(i));
       }
-      return list.Dump(-1);
+      return config::Dump(list, -1);
     }
   }
   if (p.size() >= 3 && p[0] == "instances") {
@@ -182,9 +182,9 @@ std::optional<std::string> FakeOrthanc::Get(const std::string& uri) {
     if (it == instances_.end()) return std::nullopt;
     const Instance& inst = it->second;
     if (p.size() == 3 && p[2] == "simplified-tags") {
-      config::Json j = config::Json::Object{};
+      config::Json j(::Json::objectValue);
       for (const auto& [key, value] : inst.tags) j[key] = value;
-      return j.Dump(-1);
+      return config::Dump(j, -1);
     }
     if (p.size() == 4 && p[2] == "metadata") {
       if (p[3] == "RemoteAET") return inst.calling_aet;
@@ -200,16 +200,16 @@ std::string FakeOrthanc::Post(const std::string& uri, const std::string& body) {
   const std::vector<std::string> p = Split(uri);
   std::lock_guard<std::mutex> lock(mu_);
   if (uri == "/tools/lookup") {
-    config::Json found = config::Json::Array{};
+    config::Json found(::Json::arrayValue);
     for (const auto& [id, study] : studies_) {
       if (study.uid != body) continue;
-      config::Json r = config::Json::Object{};
+      config::Json r(::Json::objectValue);
       r["ID"] = id;
       r["Type"] = "Study";
       r["Path"] = "/studies/" + id;
-      found.PushBack(std::move(r));
+      found.append(std::move(r));
     }
-    return found.Dump(-1);
+    return config::Dump(found, -1);
   }
   if (p.size() == 3 && p[0] == "modalities" && p[2] == "store-straight") {
     if (refuse_ != 0) {

@@ -17,12 +17,12 @@ TEST_F(NodeParts, AJobRunsThroughThePoolAndItsResultsAreStored) {
   EXPECT_GT(job.progress_total, 0);
   EXPECT_EQ(job.progress_done, job.progress_total);
   EXPECT_EQ(job.model_digest, "fixed-backbone-digest");
-  const config::Json findings = config::Json::Parse(job.findings_json, "findings");
-  EXPECT_EQ(findings.Find("Slices")->AsInt64(), 6);
-  const config::Json& task = findings.Find("Tasks")->AsArray().at(0);
-  EXPECT_EQ(task.Find("Task")->AsString(), "bleed");
-  EXPECT_NEAR(task.Find("Probability")->AsDouble(), 0.9, 1e-6);
-  EXPECT_TRUE(task.Find("Present")->AsBool());
+  const config::Json findings = config::ParseJson(job.findings_json, "findings");
+  EXPECT_EQ(config::Find(findings, "Slices")->asInt64(), 6);
+  const config::Json& task = (*config::Find(findings, "Tasks"))[0];
+  EXPECT_EQ(config::Find(task, "Task")->asString(), "bleed");
+  EXPECT_NEAR(config::Find(task, "Probability")->asDouble(), 0.9, 1e-6);
+  EXPECT_TRUE(config::Find(task, "Present")->asBool());
 
   // An SR and a key image (the finding is present), each to be sent to the rule's destination.
   std::vector<std::string> kinds;
@@ -58,11 +58,11 @@ TEST_F(NodeParts, OurOwnOutputsMakeNoJob) {
   EXPECT_EQ(jobs, (std::vector<int64_t>{id}));  // the phantom series again: the same job
   EXPECT_EQ(AllJobs().size(), 1u);
   int own = 0;
-  for (const config::Json& s : why.Find("Rules")->AsArray().at(0).Find("Series")->AsArray()) {
-    if (std::find(own_series.begin(), own_series.end(), s.Find("SeriesInstanceUID")->AsString()) == own_series.end()) continue;
+  for (const config::Json& s : *config::Find((*config::Find(why, "Rules"))[0], "Series")) {
+    if (std::find(own_series.begin(), own_series.end(), config::Find(s, "SeriesInstanceUID")->asString()) == own_series.end()) continue;
     ++own;
-    EXPECT_FALSE(s.Find("Chosen")->AsBool());
-    EXPECT_NE(s.Find("Reasons")->Dump(-1).find("own output"), std::string::npos) << s.Dump(-1);
+    EXPECT_FALSE(config::Find(s, "Chosen")->asBool());
+    EXPECT_NE(config::Dump(*config::Find(s, "Reasons"), -1).find("own output"), std::string::npos) << config::Dump(s, -1);
   }
   EXPECT_GE(own, 1);
 }

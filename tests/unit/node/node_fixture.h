@@ -47,7 +47,7 @@ inline config::CuriaSettings TestSettings(const std::string& extra = "") {
       "Rules": [{"Name": "head-ct", "Priority": "stat", "Match": {"Tag": "Modality", "Equals": "CT"},
                  "Tasks": ["bleed"], "Outputs": ["SR", "SC"], "Destinations": ["pacs"]}])" +
                            extra + "}}";
-  return config::ParseCuriaSettings(config::Json::Parse(json, "test.json"), "test.json", "");
+  return config::ParseCuriaSettings(config::ParseJson(json, "test.json"), "test.json", "");
 }
 
 // A phantom series as DICOM files (small: 32 x 32 pixels).
@@ -131,7 +131,7 @@ class NodeParts : public ::testing::Test {
   config::Json CallJson(const std::string& method, const std::string& path, const std::string& body = "") {
     const node::HttpResponse r = Call(method, path, body);
     EXPECT_EQ(r.status, 200) << method << " " << path << ": " << r.body;
-    return config::Json::Parse(r.body, method + " " + path);
+    return config::ParseJson(r.body, method + " " + path);
   }
 
   static constexpr double kStableAge = 60;
@@ -141,7 +141,7 @@ class NodeParts : public ::testing::Test {
   config::CuriaSettings settings_;
   FixedModel model_;
   FakeOrthanc orthanc_;
-  node::NodeInfo info_{"test-version", kStableAge, config::Json::Object{}, config::Json::Object{}};
+  node::NodeInfo info_{"test-version", kStableAge, config::Json(::Json::objectValue), config::Json(::Json::objectValue)};
   std::unique_ptr<storage::Store> store_;
   node::Notifier notifier_;
   node::Health health_;

@@ -26,9 +26,9 @@ bool Eventually(F done) {
 
 std::string JobState(node::Node& n) {
   const node::HttpResponse r = n.Handle({"GET", "/jobs", {}, ""});
-  const config::Json j = config::Json::Parse(r.body, "jobs");
-  if (j.Find("Jobs")->AsArray().empty()) return "";
-  return j.Find("Jobs")->AsArray()[0].Find("State")->AsString();
+  const config::Json j = config::ParseJson(r.body, "jobs");
+  if (config::Find(j, "Jobs")->empty()) return "";
+  return config::Find((*config::Find(j, "Jobs"))[0], "State")->asString();
 }
 
 TEST(Node, AStableStudyIsProcessedAndItsResultsExported) {
@@ -38,7 +38,7 @@ TEST(Node, AStableStudyIsProcessedAndItsResultsExported) {
   FakeOrthanc orthanc;
   node::Node n(settings, MakeStore(dir.File("curia.sqlite")), model, orthanc, {"test-version", 1, {}, {}});
   // The REST API answers before Orthanc has started (and so the threads).
-  EXPECT_FALSE(config::Json::Parse(n.Handle({"GET", "/health", {}, ""}).body, "health").Find("Running")->AsBool());
+  EXPECT_FALSE(config::Find(config::ParseJson(n.Handle({"GET", "/health", {}, ""}).body, "health"), "Running")->asBool());
   n.Start();
   FakeOrthanc::Ids ids;
   for (const phantom::PhantomInstance& f : PhantomFiles("CT", 4, 41)) {
@@ -48,7 +48,7 @@ TEST(Node, AStableStudyIsProcessedAndItsResultsExported) {
   n.OnStable(false, ids.study);
   EXPECT_TRUE(Eventually([&] { return JobState(n) == "done"; })) << JobState(n);
   EXPECT_EQ(orthanc.Exports().size(), 2u);
-  EXPECT_TRUE(config::Json::Parse(n.Handle({"GET", "/health", {}, ""}).body, "health").Find("Running")->AsBool());
+  EXPECT_TRUE(config::Find(config::ParseJson(n.Handle({"GET", "/health", {}, ""}).body, "health"), "Running")->asBool());
   bool counted = false;
   for (const auto& [name, value] : n.Metrics()) {
     if (name == "curia_job_seconds_count") counted = value == 1;
@@ -56,7 +56,7 @@ TEST(Node, AStableStudyIsProcessedAndItsResultsExported) {
   EXPECT_TRUE(counted);
   n.Stop();
   n.Stop();  // idempotent
-  EXPECT_FALSE(config::Json::Parse(n.Handle({"GET", "/health", {}, ""}).body, "health").Find("Running")->AsBool());
+  EXPECT_FALSE(config::Find(config::ParseJson(n.Handle({"GET", "/health", {}, ""}).body, "health"), "Running")->asBool());
 }
 
 }  // namespace

@@ -53,9 +53,9 @@ TEST_F(NodeParts, ANonMatchingStudyMakesNoJobAndTheAuditSaysWhy) {
 
   // The dry run explains the same without queueing or auditing anything.
   const config::Json why = router_.RouteStudy(ids.study, "", false, nullptr);
-  const config::Json& series = why.Find("Rules")->AsArray().at(0).Find("Series")->AsArray().at(0);
-  EXPECT_FALSE(series.Find("Matched")->AsBool());
-  EXPECT_NE(series.Find("Reasons")->AsArray().at(0).AsString().find("Modality"), std::string::npos);
+  const config::Json& series = (*config::Find((*config::Find(why, "Rules"))[0], "Series"))[0];
+  EXPECT_FALSE(config::Find(series, "Matched")->asBool());
+  EXPECT_NE((*config::Find(series, "Reasons"))[0].asString().find("Modality"), std::string::npos);
   EXPECT_EQ(store_->StudyAudit(ids.study).size(), 2u);
 }
 
@@ -95,7 +95,7 @@ TEST_F(NodeParts, AnUnavailableOrthancIsRetriedWithBackoffNotDropped) {
   EXPECT_TRUE(router_.RouteNext(now()));
   EXPECT_EQ(router_.Problems(), (std::vector<std::string>{"1 stable study waiting to be routed again"}));
   const config::Json health = health_.Report(true);
-  EXPECT_EQ(health.Find("Status")->AsString(), "degraded");
+  EXPECT_EQ(config::Find(health, "Status")->asString(), "degraded");
   // First retry after 2 s, the next after 4 s.
   Advance(1.5);
   EXPECT_FALSE(router_.RouteNext(now()));

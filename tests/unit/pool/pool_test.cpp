@@ -134,7 +134,7 @@ class PoolTest : public ::testing::Test {
                          "Finding": {"Code": "C1", "Scheme": "99DEMO", "Meaning": "Demo finding"}},
           "finding-3d": {"Head": "demo-3d", "Normalization": ")" + norm3d + R"(",
                          "Finding": {"Code": "C2", "Scheme": "99DEMO", "Meaning": "Demo 3-D finding"}}}}})";
-    return config::ParseCuriaSettings(config::Json::Parse(json, "test.json"), "test.json", "");
+    return config::ParseCuriaSettings(config::ParseJson(json, "test.json"), "test.json", "");
   }
 
   static test::TempDir* dir_;
@@ -393,7 +393,7 @@ TEST_F(PoolTest, ProgressRisesAndStopsAtTheEndWithSeveralWorkers) {
 TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {
   std::string json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"organ": {"Head": "demo-mask",
       "Class": "region A", "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "Organ"}}}})";
-  const auto settings = config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "");
+  const auto settings = config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "");
   std::string msg = test::ErrorMessage([&] { nn::TorchModel::Load(settings); });
   EXPECT_NE(msg.find("c.json: $.Tasks.organ.Head: " + dir_->path() + "/demo-mask is a mask-prompted head"),
             std::string::npos)
@@ -401,7 +401,7 @@ TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {
   json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"t": {"Head": "demo-2d", "Class": "maybe",
       "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "X"}}}})";
   msg = test::ErrorMessage(
-      [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::Json::Parse(json, "c.json"), "c.json", "")); });
+      [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "")); });
   EXPECT_NE(msg.find("c.json: $.Tasks.t.Class: \"maybe\" is not a class of"), std::string::npos) << msg;
 }
 

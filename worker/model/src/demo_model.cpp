@@ -144,8 +144,8 @@ std::string DemoTasksJson() {
 bool IsDemoModel(const std::string& dir) {
   try {
     const config::Json existing = config::ParseJsonFile(dir + "/config.json");
-    const config::Json* flag = existing.Find("curia_demo");
-    return flag && flag->IsBool() && flag->AsBool();
+    const config::Json* flag = config::Find(existing, "curia_demo");
+    return flag && flag->isBool() && flag->asBool();
   } catch (const Error&) {
     return false;
   }
@@ -193,18 +193,18 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
       w.AddFloat32(s.name, s.shape, DemoValues(named, seed));
     }
     w.Write(head_dir + "/model.safetensors");
-    config::WriteFileAtomic(head_dir + "/config.json", {HeadConfigToJson(head.config).Dump() + "\n"});
+    config::WriteFileAtomic(head_dir + "/config.json", {config::Dump(HeadConfigToJson(head.config)) + "\n"});
     head_lines += std::string("- `") + head.name + "/`: " + head.description + "\n";
   }
 
-  config::Json pre = config::Json::Object{};
+  config::Json pre(::Json::objectValue);
   pre["clip_below_air"] = false;
   pre["crop_size"] = cfg.image_size;
   pre["do_normalize"] = true;
   pre["do_resize"] = true;
   pre["eps"] = 1e-6;
   pre["image_processor_type"] = "CuriaImageProcessor";
-  config::WriteFileAtomic(dir + "/preprocessor_config.json", {pre.Dump() + "\n"});
+  config::WriteFileAtomic(dir + "/preprocessor_config.json", {config::Dump(pre) + "\n"});
   const std::string readme =
       "# DEMO model - not Curia weights - meaningless output\n\n"
       "Written by `curia demo-model` (size " +
@@ -214,7 +214,7 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed) {
       "Demo heads (same layout as the raidium/curia head subfolders):\n\n" + head_lines;
   config::WriteFileAtomic(dir + "/README.md", {readme});
   // config.json last: a folder with a demo config.json is complete.
-  config::WriteFileAtomic(config_path, {Dinov2ConfigToJson(cfg).Dump() + "\n"});
+  config::WriteFileAtomic(config_path, {config::Dump(Dinov2ConfigToJson(cfg)) + "\n"});
 }
 
 }  // namespace curia::model

@@ -75,9 +75,9 @@ Dinov2Config LoadDinov2Config(const std::string& path) {
 }
 
 Json Dinov2ConfigToJson(const Dinov2Config& c) {
-  Json j = Json::Object{};
+  Json j(::Json::objectValue);
   j["apply_layernorm"] = true;
-  j["architectures"] = Json::Array{Json("Dinov2Model")};
+  j["architectures"].append("Dinov2Model");
   j["attention_probs_dropout_prob"] = 0.0;
   j["drop_path_rate"] = 0.0;
   j["hidden_act"] = c.hidden_act;

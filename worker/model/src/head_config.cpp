@@ -24,12 +24,12 @@ constexpr const char* kBackbonePrefix = "dino.";
 std::optional<int64_t> NullableInt(ObjectReader& r, const char* key) {
   Diagnostics& diag = r.diagnostics();
   const Json* v = r.Get(key);
-  if (!v || v->IsNull()) return std::nullopt;
-  if (!v->IsInteger() || v->AsInt64() < 1) {
-    diag.Add(r.PathOf(key), "expected null or an integer >= 1, found " + v->Describe());
+  if (!v || v->isNull()) return std::nullopt;
+  if (!v->isInt64() || v->asInt64() < 1) {
+    diag.Add(r.PathOf(key), "expected null or an integer >= 1, found " + config::Describe(*v));
     return std::nullopt;
   }
-  return v->AsInt64();
+  return v->asInt64();
 }
 
 void AddAttentionSpecs(std::vector<TensorSpec>& specs, const std::string& block, int64_t d) {
@@ -67,21 +67,23 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
     h.model_name = r.String("model_name", "");
     h.demo = r.Bool("curia_demo", false);
     h.requires_mask = r.Bool("curia_requires_mask", false);
-    if (const Json* a = r.Get("attention_cfg"); a && !a->IsNull()) {
+    if (const Json* a = r.Get("attention_cfg"); a && !a->isNull()) {
       ObjectReader ar(*a, r.PathOf("attention_cfg"), diag);
       AttentionConfig att;
       att.num_heads = ar.Int("num_heads", 1, 1, 4096);
       att.num_queries = ar.Int("num_queries", 1, 1, 100000);
       if (const Json* blocks = ar.Get("block")) {
-        if (!blocks->IsArray() || blocks->AsArray().empty()) {
-          diag.Add(ar.PathOf("block"), "expected a non-empty array of \"self\" / \"cross\", found " + blocks->Describe());
+        if (!blocks->isArray() || blocks->empty()) {
+          diag.Add(ar.PathOf("block"),
+                   "expected a non-empty array of \"self\" / \"cross\", found " + config::Describe(*blocks));
         } else {
-          for (size_t i = 0; i < blocks->AsArray().size(); ++i) {
-            const Json& b = blocks->AsArray()[i];
-            if (!b.IsString() || (b.AsString() != "self" && b.AsString() != "cross")) {
-              diag.Add(config::JsonPath(ar.PathOf("block"), i), "expected \"self\" or \"cross\", found " + b.Describe());
+          for (Json::ArrayIndex i = 0; i < blocks->size(); ++i) {
+            const Json& b = (*blocks)[i];
+            if (!b.isString() || (b.asString() != "self" && b.asString() != "cross")) {
+              diag.Add(config::JsonPath(ar.PathOf("block"), i),
+                       "expected \"self\" or \"cross\", found " + config::Describe(b));
             } else {
-              att.blocks.push_back(b.AsString());
+              att.blocks.push_back(b.asString());
             }
           }
         }
@@ -96,16 +98,17 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
       h.attention = att;
     }
     // id2label: {"0": "normal", "1": "hemorrhage"}; transformers' default names otherwise.
-    if (const Json* map = r.Get("id2label"); map && !map->IsNull() && h.num_classes > 0) {
+    if (const Json* map = r.Get("id2label"); map && !map->isNull() && h.num_classes > 0) {
       const std::string path = r.PathOf("id2label");
-      if (!map->IsObject()) {
-        diag.Add(path, "expected an object {\"0\": label, ...}, found " + map->Describe());
-      } else if (static_cast<int64_t>(map->AsObject().size()) != h.num_classes) {
-        diag.Add(path, "has " + std::to_string(map->AsObject().size()) + " labels but num_classes is " +
+      if (!map->isObject()) {
+        diag.Add(path, "expected an object {\"0\": label, ...}, found " + config::Describe(*map));
+      } else if (static_cast<int64_t>(map->size()) != h.num_classes) {
+        diag.Add(path, "has " + std::to_string(map->size()) + " labels but num_classes is " +
                            std::to_string(h.num_classes));
       } else {
         h.labels.assign(static_cast<size_t>(h.num_classes), "");
-        for (const auto& [key, label] : map->AsObject()) {
+        for (const auto& [key, label_p] : config::MembersInFileOrder(*map)) {
+          const Json& label = *label_p;
           int64_t index = -1;
           try {
             size_t used = 0;
@@ -116,10 +119,10 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
           if (index < 0 || index >= h.num_classes || !h.labels[static_cast<size_t>(index)].empty()) {
             diag.Add(config::JsonPath(path, key), "key must be a class index in [0, " + std::to_string(h.num_classes - 1) +
                                                       "], each once");
-          } else if (!label.IsString() || label.AsString().empty()) {
-            diag.Add(config::JsonPath(path, key), "expected a non-empty label, found " + label.Describe());
+          } else if (!label.isString() || label.asString().empty()) {
+            diag.Add(config::JsonPath(path, key), "expected a non-empty label, found " + config::Describe(label));
           } else {
-            h.labels[static_cast<size_t>(index)] = label.AsString();
+            h.labels[static_cast<size_t>(index)] = label.asString();
           }
         }
       }
@@ -154,12 +157,12 @@ HeadConfig ParseHeadConfig(const Json& doc, const std::string& source) {
 HeadConfig LoadHeadConfig(const std::string& path) { return ParseHeadConfig(config::ParseJsonFile(path), path); }
 
 Json HeadConfigToJson(const HeadConfig& h) {
-  Json j = Json::Object{};
-  j["architectures"] = Json::Array{Json("Dinov2ForImageClassification")};
+  Json j(::Json::objectValue);
+  j["architectures"].append("Dinov2ForImageClassification");
   if (h.attention) {
-    Json a = Json::Object{};
-    Json blocks = Json::Array{};
-    for (const auto& b : h.attention->blocks) blocks.PushBack(b);
+    Json a(::Json::objectValue);
+    Json blocks(::Json::arrayValue);
+    for (const auto& b : h.attention->blocks) blocks.append(b);
     a["block"] = std::move(blocks);
     a["num_heads"] = h.attention->num_heads;
     a["num_queries"] = h.attention->num_queries;
@@ -167,10 +170,9 @@ Json HeadConfigToJson(const HeadConfig& h) {
   } else {
     j["attention_cfg"] = Json();
   }
-  Json::Object labels;  // keys are unique by construction: appended, not looked up (num_classes can be large)
-  labels.reserve(h.labels.size());
-  for (size_t i = 0; i < h.labels.size(); ++i) labels.emplace_back(std::to_string(i), h.labels[i]);
-  j["id2label"] = Json(std::move(labels));
+  Json labels(::Json::objectValue);  // written in key order ("0", "1", "10", ..., "2"), as JsonCpp keeps objects
+  for (size_t i = 0; i < h.labels.size(); ++i) labels[std::to_string(i)] = h.labels[i];
+  j["id2label"] = std::move(labels);
   j["kernel_size"] = h.kernel_size ? Json(*h.kernel_size) : Json();
   j["model_name"] = h.model_name;
   j["model_type"] = "dinov2_custom_classifier";

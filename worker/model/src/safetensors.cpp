@@ -202,11 +202,11 @@ void SafetensorsFile::Parse() {
   std::string_view header(reinterpret_cast<const char*>(map_ + 8), header_len);
   Json doc;
   try {
-    doc = Json::Parse(header, path_ + " (header)");
+    doc = config::ParseJson(header, path_ + " (header)");
   } catch (const Error& e) {
     Invalid(path_, std::string("header is not valid JSON: ") + e.what());
   }
-  if (!doc.IsObject()) Invalid(path_, "header is " + doc.Describe() + ", expected a JSON object");
+  if (!doc.isObject()) Invalid(path_, "header is " + config::Describe(doc) + ", expected a JSON object");
 
   const uint8_t* data = map_ + 8 + header_len;
   const uint64_t data_size = size_ - 8 - header_len;
@@ -215,56 +215,59 @@ void SafetensorsFile::Parse() {
     size_t index;
   };
   std::vector<Span> spans;
-  for (const auto& [name, entry] : doc.AsObject()) {
+  // In file order: tensors() lists them as the file does.
+  for (const auto& [name, entry_p] : config::MembersInFileOrder(doc)) {
+    const Json& entry = *entry_p;
     if (name == "__metadata__") {
-      if (!entry.IsObject()) Invalid(path_, "__metadata__ is " + entry.Describe() + ", expected an object");
-      for (const auto& [k, v] : entry.AsObject()) {
-        if (!v.IsString()) {
-          Invalid(path_, "__metadata__ value '" + k + "' is " + v.Describe() + ", expected a string");
+      if (!entry.isObject()) Invalid(path_, "__metadata__ is " + config::Describe(entry) + ", expected an object");
+      for (auto it = entry.begin(); it != entry.end(); ++it) {
+        const std::string k = it.name();
+        const Json& v = *it;
+        if (!v.isString()) {
+          Invalid(path_, "__metadata__ value '" + k + "' is " + config::Describe(v) + ", expected a string");
         }
-        metadata_[k] = v.AsString();
+        metadata_[k] = v.asString();
       }
       continue;
     }
     const std::string where = "tensor '" + name + "': ";
-    if (!entry.IsObject()) Invalid(path_, where + "entry is " + entry.Describe() + ", expected an object");
-    const Json* dtype_j = entry.Find("dtype");
-    const Json* shape_j = entry.Find("shape");
-    const Json* offsets_j = entry.Find("data_offsets");
-    for (const auto& [k, v] : entry.AsObject()) {
-      (void)v;
+    if (!entry.isObject()) Invalid(path_, where + "entry is " + config::Describe(entry) + ", expected an object");
+    const Json* dtype_j = config::Find(entry, "dtype");
+    const Json* shape_j = config::Find(entry, "shape");
+    const Json* offsets_j = config::Find(entry, "data_offsets");
+    for (const std::string& k : entry.getMemberNames()) {
       if (k != "dtype" && k != "shape" && k != "data_offsets") Invalid(path_, where + "unknown key '" + k + "'");
     }
-    if (!dtype_j || !dtype_j->IsString()) Invalid(path_, where + "missing or non-string 'dtype'");
-    std::optional<DType> dtype = ParseDType(dtype_j->AsString());
+    if (!dtype_j || !dtype_j->isString()) Invalid(path_, where + "missing or non-string 'dtype'");
+    std::optional<DType> dtype = ParseDType(dtype_j->asString());
     if (!dtype) {
-      Invalid(path_, where + "unknown dtype '" + dtype_j->AsString() +
+      Invalid(path_, where + "unknown dtype '" + dtype_j->asString() +
                          "' (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, U16, BOOL)");
     }
-    if (!shape_j || !shape_j->IsArray()) Invalid(path_, where + "missing or non-array 'shape'");
+    if (!shape_j || !shape_j->isArray()) Invalid(path_, where + "missing or non-array 'shape'");
     TensorView t;
     t.name = name;
     t.dtype = *dtype;
     uint64_t numel = 1;
-    for (const Json& d : shape_j->AsArray()) {
-      if (!d.IsInteger() || d.AsInt64() < 0) {
-        Invalid(path_, where + "shape entries must be non-negative integers, found " + d.Describe());
+    for (const Json& d : *shape_j) {
+      if (!d.isInt64() || d.asInt64() < 0) {
+        Invalid(path_, where + "shape entries must be non-negative integers, found " + config::Describe(d));
       }
-      uint64_t dim = static_cast<uint64_t>(d.AsInt64());
+      uint64_t dim = static_cast<uint64_t>(d.asInt64());
       if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / dim) {
-        Invalid(path_, where + "shape " + shape_j->Dump(-1) + " is too large");
+        Invalid(path_, where + "shape " + config::Dump(*shape_j, -1) + " is too large");
       }
       numel *= dim;
-      t.shape.push_back(d.AsInt64());
+      t.shape.push_back(d.asInt64());
     }
-    if (!offsets_j || !offsets_j->IsArray() || offsets_j->AsArray().size() != 2 ||
-        !offsets_j->AsArray()[0].IsInteger() || !offsets_j->AsArray()[1].IsInteger() ||
-        offsets_j->AsArray()[0].AsInt64() < 0 ||
-        offsets_j->AsArray()[1].AsInt64() < offsets_j->AsArray()[0].AsInt64()) {
+    if (!offsets_j || !offsets_j->isArray() || offsets_j->size() != 2 ||
+        !(*offsets_j)[0].isInt64() || !(*offsets_j)[1].isInt64() ||
+        (*offsets_j)[0].asInt64() < 0 ||
+        (*offsets_j)[1].asInt64() < (*offsets_j)[0].asInt64()) {
       Invalid(path_, where + "'data_offsets' must be [begin, end] with 0 <= begin <= end");
     }
-    const uint64_t begin = static_cast<uint64_t>(offsets_j->AsArray()[0].AsInt64());
-    const uint64_t end = static_cast<uint64_t>(offsets_j->AsArray()[1].AsInt64());
+    const uint64_t begin = static_cast<uint64_t>((*offsets_j)[0].asInt64());
+    const uint64_t end = static_cast<uint64_t>((*offsets_j)[1].asInt64());
     const uint64_t need = numel * DTypeSize(*dtype);
     if (end - begin != need) {
       Invalid(path_, where + "shape " + ShapeString(t.shape) + " of " + DTypeName(*dtype) +
@@ -367,24 +370,30 @@ void SafetensorsWriter::SetMetadata(const std::string& key, const std::string& v
 }
 
 void SafetensorsWriter::Write(const std::string& path) const {
-  Json header = Json::Object{};
+  // The header is composed here rather than as a Json::Value: JsonCpp writes an object's members in
+  // key order, and the format's own order (dtype, shape, data_offsets; metadata first) keeps the
+  // bytes of every file we wrote before JsonCpp, demo weights included (their digest is pinned).
+  // Names and metadata strings are escaped by JsonCpp.
+  const auto quoted = [](const std::string& s) { return config::Dump(Json(s), -1); };
+  std::string text = "{";
   if (!metadata_.empty()) {
-    Json meta = Json::Object{};
-    for (const auto& [k, v] : metadata_) meta[k] = v;
-    header["__metadata__"] = std::move(meta);
+    text += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata_) {
+      text += (first ? "" : ",") + quoted(k) + ":" + quoted(v);
+      first = false;
+    }
+    text += "}";
   }
   uint64_t offset = 0;
   for (const auto& [name, e] : entries_) {
-    Json entry = Json::Object{};
-    entry["dtype"] = DTypeName(e.dtype);
-    Json shape = Json::Array{};
-    for (int64_t d : e.shape) shape.PushBack(Json(d));
-    entry["shape"] = std::move(shape);
-    entry["data_offsets"] = Json::Array{Json(offset), Json(offset + e.bytes.size())};
+    if (text.size() > 1) text += ",";
+    text += quoted(name) + ":{\"dtype\":" + quoted(DTypeName(e.dtype)) + ",\"shape\":[";
+    for (size_t i = 0; i < e.shape.size(); ++i) text += (i ? "," : "") + std::to_string(e.shape[i]);
+    text += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + e.bytes.size()) + "]}";
     offset += e.bytes.size();
-    header[name] = std::move(entry);
   }
-  std::string text = header.Dump(-1);
+  text += "}";
   while (text.size() % 8) text += ' ';
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t(text.size()) >> (8 * i));

@@ -163,7 +163,7 @@ TaskHead::~TaskHead() = default;
 std::unique_ptr<TaskHead> TaskHead::Load(const std::string& dir, const Dinov2Backbone& backbone) {
   const std::string config_path = dir + "/config.json";
   const std::string config_text = config::ReadTextFile(config_path);
-  const model::HeadConfig cfg = model::ParseHeadConfig(config::Json::Parse(config_text, config_path), config_path);
+  const model::HeadConfig cfg = model::ParseHeadConfig(config::ParseJson(config_text, config_path), config_path);
   auto file = model::SafetensorsFile::Open(dir + "/model.safetensors");
   const model::HeadWeights weights = model::CheckHeadTensors(*file, cfg, backbone.config());
   if (weights.has_backbone_copy) {

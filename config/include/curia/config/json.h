@@ -1,101 +1,75 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// A small, strict JSON value with a parser and a writer. Strict means: RFC 8259 grammar only (no
-// comments, no trailing commas, no NaN), valid UTF-8, no duplicate object keys, a nesting limit.
-// Errors name the source and the line and column. Object members keep their file order.
+// JSON is JsonCpp's Json::Value (the library Orthanc uses, so that a configuration file Orthanc
+// accepts is read with the same dialect), plus the few helpers JsonCpp 1.9.5 lacks: a parser
+// front end with our settings and messages, a writer call, a lookup by string_view, a description
+// of a value for messages, and an object's members in file order.
 //
-//   curia::config::Json doc = curia::config::Json::Parse(text, "config.json");
-//   if (const Json* v = doc.Find("hidden_size"); v && v->IsInteger()) size = v->AsInt64();
-//   Json out = Json::Object{}; out["answer"] = 42; std::string s = out.Dump();
+//   const curia::config::Json doc = curia::config::ParseJson(text, "config.json");
+//   if (const Json* v = Find(doc, "hidden_size"); v && v->isInt64()) size = v->asInt64();
+//   Json out(::Json::objectValue); out["answer"] = 42; std::string s = Dump(out);
+//
+// Reading: JsonCpp's strict mode: duplicate object keys are refused, nesting is limited
+// (kMaxJsonDepth), nothing may follow the value, NaN/Infinity, trailing commas, single quotes and
+// numbers out of the double range are refused; a UTF-8 byte order mark is skipped. JsonCpp stays
+// lenient where Orthanc is too: strings are not checked for valid UTF-8 or raw control characters,
+// "01" reads as 1, and a comment before an object key passes even in kStrict. Errors are
+// curia::Error(kInvalidArgument) "<source>:<line>:<column>: <JsonCpp's message>".
+// Integers keep their exact value (int64 and uint64); check isInt64()/isUInt64() before asInt64().
+// Objects are std::map (keys sorted); MembersInFileOrder gives a parsed object's file order.
+// JsonCpp's as*() accessors convert between types (asString() of a number is its text) and throw
+// Json::LogicError where they cannot: check the type first on untrusted input.
 //
 // Thread safety: a const Json may be read from many threads.
-#include <cstdint>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <json/value.h>
+
 namespace curia::config {
 
-class Json {
- public:
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  using Array = std::vector<Json>;
-  using Object = std::vector<std::pair<std::string, Json>>;
+using Json = ::Json::Value;
 
-  Json() = default;
-  Json(std::nullptr_t) {}
-  Json(bool value) : type_(Type::kBool), bool_(value) {}
-  Json(int value) : Json(static_cast<int64_t>(value)) {}
-  Json(int64_t value);
-  Json(uint64_t value);
-  Json(double value);
-  Json(const char* value) : type_(Type::kString), string_(value) {}
-  Json(std::string value) : type_(Type::kString), string_(std::move(value)) {}
-  Json(std::string_view value) : type_(Type::kString), string_(value) {}
-  Json(Array value) : type_(Type::kArray), array_(std::move(value)) {}
-  Json(Object value) : type_(Type::kObject), object_(std::move(value)) {}
+// The deepest nesting of arrays and objects ParseJson accepts.
+inline constexpr int kMaxJsonDepth = 200;
 
-  // Parses a whole document. Throws curia::Error(kInvalidArgument) "<source>:<line>:<col>: ...".
-  static Json Parse(std::string_view text, std::string_view source);
-
-  Type type() const { return type_; }
-  static const char* TypeName(Type type);
-  // For messages: "a string", "an integer", "a number", ...
-  std::string Describe() const;
-
-  bool IsNull() const { return type_ == Type::kNull; }
-  bool IsBool() const { return type_ == Type::kBool; }
-  bool IsNumber() const { return type_ == Type::kNumber; }
-  // A number written without fraction or exponent (or with an integral value) that fits int64.
-  bool IsInteger() const { return type_ == Type::kNumber && integral_; }
-  bool IsString() const { return type_ == Type::kString; }
-  bool IsArray() const { return type_ == Type::kArray; }
-  bool IsObject() const { return type_ == Type::kObject; }
-
-  // Accessors throw curia::Error(kInvalidArgument) on a type mismatch; check the type first where
-  // the input is untrusted and a better message can be given.
-  bool AsBool() const;
-  double AsDouble() const;
-  int64_t AsInt64() const;
-  const std::string& AsString() const;
-  const Array& AsArray() const;
-  const Object& AsObject() const;
-  Array& MutableArray();
-  Object& MutableObject();
-
-  // Object lookup; nullptr when absent or when this is not an object.
-  const Json* Find(std::string_view key) const;
-  // Object member, appended (as null) when absent. Turns a null value into an empty object.
-  // A linear search: to build an object with many members, append to a Json::Object instead.
-  Json& operator[](std::string_view key);
-  // Appends to an array. Turns a null value into an empty array.
-  void PushBack(Json value);
-
-  // indent < 0: one line; otherwise pretty-printed with that many spaces per level.
-  std::string Dump(int indent = 2) const;
-
- private:
-  void DumpTo(std::string& out, int indent, int depth) const;
-
-  Type type_ = Type::kNull;
-  bool bool_ = false;
-  bool integral_ = false;
-  int64_t int_ = 0;
-  double number_ = 0.0;
-  std::string string_;
-  Array array_;
-  Object object_;
+enum class JsonDialect {
+  kStrict,   // JSON (model files, REST bodies, Orthanc's answers, stored results)
+  kOrthanc,  // also // and /* */ comments, as Orthanc's configuration files have them
 };
+
+// Parses a whole document. Throws curia::Error(kInvalidArgument) "<source>:<line>:<col>: ...".
+Json ParseJson(std::string_view text, const std::string& source, JsonDialect dialect = JsonDialect::kStrict);
+// ReadTextFile + ParseJson, the path being the source.
+Json ParseJsonFile(const std::string& path, JsonDialect dialect = JsonDialect::kStrict);
+
+// indent < 0: one line; otherwise pretty-printed with that many spaces per level (JsonCpp's
+// layout: short arrays of scalars on one line, "[ 1, 2 ]"). Strings are written as UTF-8 (only
+// control characters, '"' and '\\' escaped); doubles with 17 significant digits (exact round
+// trip: 0.1 is written 0.10000000000000001); object members in key order. Throws
+// curia::Error(kInvalidArgument) for a non-finite number, which JSON cannot hold.
+std::string Dump(const Json& value, int indent = 2);
+
+// Object member; nullptr when absent or when `value` is not an object.
+const Json* Find(const Json& value, std::string_view key);
+
+// For messages: "null", "true", 42, "a string" (quoted, shortened), "an array", "an object".
+std::string Describe(const Json& value);
+
+// The shortest text that reads back as `v`, for messages: 2.0 -> "2", 0.1 -> "0.1".
+std::string NumberText(double v);
+
+// An object's members ordered by their place in the parsed text (JsonCpp keeps offsets); members
+// built in code (offset 0) come first, in key order. Empty when `value` is not an object.
+std::vector<std::pair<std::string, const Json*>> MembersInFileOrder(const Json& value);
 
 // JSON path of a member or element, for messages: JsonPath("$", "model") == "$.model",
 // JsonPath("$.rules", 2) == "$.rules[2]".
 std::string JsonPath(const std::string& base, std::string_view key);
 std::string JsonPath(const std::string& base, size_t index);
-
-// `text` without its // and /* */ comments (outside strings), as Orthanc's configuration files
-// allow; newlines are kept so that parse errors give the file's line numbers.
-std::string StripJsonComments(std::string_view text);
 
 // Reads a whole file; throws curia::Error(kNotFound / kInvalidArgument) naming the path.
 std::string ReadTextFile(const std::string& path);
@@ -103,6 +77,5 @@ std::string ReadTextFile(const std::string& path);
 // `path`: readers see the old file or the whole new one, never a part. Throws
 // curia::Error(kInvalidArgument) naming the path and the system's reason.
 void WriteFileAtomic(const std::string& path, const std::vector<std::string_view>& parts);
-Json ParseJsonFile(const std::string& path);
 
 }  // namespace curia::config

@@ -15,7 +15,7 @@
 //
 //   Routing r = Route(settings, facts);
 //   for (const RoutedJob& j : r.jobs) Enqueue(j);
-//   log(RoutingToJson(r).Dump());
+//   log(Dump(RoutingToJson(r)));
 //
 // Conditions: {"Tag": K, "Equals"|"In"|"Regex"|"Range"|"Exists": ...}, {"All": [...]},
 // {"Any": [...]}, {"Not": c}, and the shorthands {"CalledAET": "X"}, {"CallingAET": "X"}. Values
