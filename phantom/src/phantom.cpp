@@ -68,22 +68,32 @@ const std::vector<PhantomStructure>& PhantomStructures() {
   return kStructures;
 }
 
-void MakeHeadPhantomLabels(const PhantomOptions& o, int64_t k, uint8_t* out) {
-  CheckSlice(o, k);
-  const std::vector<Ellipsoid> parts = Parts(o);
+namespace {
+
+// Calls f(i, label) for every pixel of slice k in row-major order: the label of the last part that
+// contains the pixel's centre (Parts() index + 1), 0 for air.
+template <typename F>
+void ForEachLabel(const PhantomOptions& o, const std::vector<Ellipsoid>& parts, int64_t k, F f) {
   const double z = (static_cast<double>(k) - (o.slices - 1) / 2.0) * o.slice_mm;
   size_t i = 0;
   for (int64_t r = 0; r < o.rows; ++r) {
     const double y = (static_cast<double>(r) - (o.rows - 1) / 2.0) * o.pixel_mm;
     for (int64_t c = 0; c < o.cols; ++c, ++i) {
       const double x = (static_cast<double>(c) - (o.cols - 1) / 2.0) * o.pixel_mm;
-      uint8_t label = 0;
+      size_t label = 0;
       for (size_t p = 0; p < parts.size(); ++p) {
-        if (parts[p].Contains(x, y, z)) label = static_cast<uint8_t>(p + 1);
+        if (parts[p].Contains(x, y, z)) label = p + 1;
       }
-      out[i] = label;
+      f(i, label);
     }
   }
+}
+
+}  // namespace
+
+void MakeHeadPhantomLabels(const PhantomOptions& o, int64_t k, uint8_t* out) {
+  CheckSlice(o, k);
+  ForEachLabel(o, Parts(o), k, [&](size_t i, size_t label) { out[i] = static_cast<uint8_t>(label); });
 }
 
 void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
@@ -91,20 +101,11 @@ void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
   const std::vector<Ellipsoid> parts = Parts(o);
   // Noise from a stream per slice, so that any slice can be made alone.
   model::DemoRandom rng(o.seed ^ 0x5048414E544F4DULL ^ (static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ULL));
-  const double z = (static_cast<double>(k) - (o.slices - 1) / 2.0) * o.slice_mm;
-  size_t i = 0;
-  for (int64_t r = 0; r < o.rows; ++r) {
-    const double y = (static_cast<double>(r) - (o.rows - 1) / 2.0) * o.pixel_mm;
-    for (int64_t c = 0; c < o.cols; ++c, ++i) {
-      const double x = (static_cast<double>(c) - (o.cols - 1) / 2.0) * o.pixel_mm;
-      double hu = -1000.0;
-      for (const Ellipsoid& e : parts) {
-        if (e.Contains(x, y, z)) hu = e.hu;
-      }
-      if (o.noise_hu > 0) hu += o.noise_hu * rng.Normal();
-      out[i] = static_cast<int16_t>(std::lround(std::clamp(hu, -1024.0, 3071.0)));
-    }
-  }
+  ForEachLabel(o, parts, k, [&](size_t i, size_t label) {
+    double hu = label == 0 ? -1000.0 : parts[label - 1].hu;
+    if (o.noise_hu > 0) hu += o.noise_hu * rng.Normal();
+    out[i] = static_cast<int16_t>(std::lround(std::clamp(hu, -1024.0, 3071.0)));
+  });
 }
 
 PhantomVolume MakeHeadPhantom(const PhantomOptions& o) {

@@ -69,15 +69,21 @@ std::vector<const PhantomStructure*> PresentStructures(const Series& s) {
 
 OFString Text(const std::string& s) { return OFString(s.c_str()); }
 
+// The identity of the region object of kind `kind` ("seg", "rtstruct") derived from the series.
+PhantomRegionInfo RegionIdentity(const PhantomSeriesOptions& options, const std::string& kind, const char* sop_class) {
+  PhantomRegionInfo r;
+  r.sop_class_uid = sop_class;
+  r.series_uid = PhantomDerivedUid(options, kind + "/series");
+  r.sop_instance_uid = PhantomDerivedUid(options, kind + "/instance");
+  return r;
+}
+
 }  // namespace
 
 PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
   const Series s(options);
   const std::vector<const PhantomStructure*> present = PresentStructures(s);
-  PhantomRegionInfo result;
-  result.sop_class_uid = UID_SegmentationStorage;
-  result.series_uid = PhantomDerivedUid(options, "seg/series");
-  result.sop_instance_uid = PhantomDerivedUid(options, "seg/instance");
+  PhantomRegionInfo result = RegionIdentity(options, "seg", UID_SegmentationStorage);
 
   const IODGeneralEquipmentModule::EquipmentInfo equipment(
       "Curia Node phantom", "Analytic head phantom", "1",
@@ -209,10 +215,7 @@ PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
 PhantomRegionInfo MakePhantomStructureSet(const PhantomSeriesOptions& options) {
   const Series s(options);
   const std::vector<const PhantomStructure*> present = PresentStructures(s);
-  PhantomRegionInfo result;
-  result.sop_class_uid = UID_RTStructureSetStorage;
-  result.series_uid = PhantomDerivedUid(options, "rtstruct/series");
-  result.sop_instance_uid = PhantomDerivedUid(options, "rtstruct/instance");
+  PhantomRegionInfo result = RegionIdentity(options, "rtstruct", UID_RTStructureSetStorage);
   const std::string& frame_of_reference = s.info.frame_of_reference_uid;
 
   DRTStructureSetIOD rt;

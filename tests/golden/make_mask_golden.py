@@ -26,7 +26,6 @@ Run with Debian's python3-torch (1.13) and python3-torchvision (0.14):
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -40,28 +39,6 @@ sys.path.insert(0, HERE)
 import make_interpolation_golden as backbone_ref  # noqa: E402
 
 SHARED = backbone_ref.SHARED
-NP = {"F32": np.float32, "U8": np.uint8}
-
-
-def write_safetensors(path, tensors, metadata):
-    header = {"__metadata__": metadata}
-    offset = 0
-    blobs = []
-    for name in sorted(tensors):
-        dtype, a = tensors[name]
-        a = np.ascontiguousarray(np.asarray(a).astype(NP[dtype]))
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        blobs.append(a.tobytes())
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text.encode())
-        for b in blobs:
-            f.write(b)
-
-
 def trainer_transform(mask, size):
     """The trainer's mask transform on one numpy mask: (H,W) for 2-D heads, (S,H,W) for 3-D heads
     (the trainer transposes its (H,W,S) volumes to that). Returns (resized, binary, fallback)."""
@@ -194,7 +171,7 @@ def main():
         cfg = json.load(f)
     weights = backbone_ref.read_safetensors(os.path.join(SHARED, "golden", "backbone_swiglu", "model.safetensors"))
     out.update(chain(weights, cfg))
-    write_safetensors(os.path.join(HERE, "mask.safetensors"), out, {
+    backbone_ref.write_safetensors(os.path.join(HERE, "mask.safetensors"), out, {
         "reference": "raidium-med/curia trainer.py @8b4afa3a make_mask_transform (AdaptativeResizeMask)",
         "generator": "tests/golden/make_mask_golden.py",
         "torch": torch.__version__,
