@@ -6,8 +6,12 @@
 #include <cmath>
 #include <iostream>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "commands.h"
+#include "curia/dicom/series.h"
+#include "curia/phantom/regions.h"
 #include "curia/phantom/series.h"
 #include "version.h"
 
@@ -20,14 +24,21 @@ int PhantomCommand(const Args& args) {
               "5 mm apart, closer when there are more than 38 so that the series spans the head), fresh\n"
               "UIDs, and no patient data. CT pixels are HU + 1024 with Rescale Intercept -1024; MR pixels\n"
               "are the same values without rescale. The same --seed and options give the same UIDs and\n"
-              "pixels (without --seed, a random one).");
+              "pixels (without --seed, a random one).\n"
+              "--seg and --rtstruct also write the phantom's structures (scalp, skull, grey and white\n"
+              "matter, the lateral ventricles, the lesion) as regions of that series, for mask-prompted\n"
+              "tasks: OUT/seg.dcm, a binary Segmentation with one segment per structure (SNOMED CT\n"
+              "codes, empty frames left out), and OUT/rtstruct.dcm, an RT Structure Set with one ROI per\n"
+              "structure (closed planar contours along pixel edges).");
   p.Option("--out", "DIR", "output folder (created)", true)
       .Option("--slices", "N", "number of axial slices", false, "16")
       .Option("--modality", "CT|MR", "CT Image Storage or MR Image Storage", false, "CT")
       .Option("--size", "N", "rows and columns of each slice", false, "512")
       .Option("--patient-name", "NAME", "Patient's Name (DICOM PN, e.g. FAMILY^GIVEN)", false, "PHANTOM^HEAD")
       .Option("--patient-id", "ID", "Patient ID", false, "CURIA-PHANTOM")
-      .Option("--seed", "N", "seed of the UIDs and the noise (default: random)");
+      .Option("--seed", "N", "seed of the UIDs and the noise (default: random)")
+      .Flag("--seg", "also write OUT/seg.dcm: the structures as a DICOM Segmentation")
+      .Flag("--rtstruct", "also write OUT/rtstruct.dcm: the structures as an RT Structure Set");
   if (!p.Parse(args)) return 0;
 
   phantom::PhantomSeriesOptions o;
@@ -49,9 +60,24 @@ int PhantomCommand(const Args& args) {
     o.seed = (static_cast<uint64_t>(rd()) << 32 | rd()) & static_cast<uint64_t>(INT64_MAX);
   }
   o.software_version = CURIA_VERSION_STRING;
+  // One study date for the series and its region objects.
+  phantom::PhantomStudyDateTime(o, o.study_date, o.study_time);
 
   const std::string out = p.Get("--out");
   const phantom::PhantomSeriesInfo info = phantom::WritePhantomSeries(o, out);
+  std::vector<std::string> regions;
+  // dcmseg logs a warning about its own dimension check while it writes: nothing for the user.
+  if (p.Has("--seg") || p.Has("--rtstruct")) dicom::QuietDcmtkLogging();
+  if (p.Has("--seg")) {
+    const phantom::PhantomRegionInfo seg = phantom::WritePhantomSegmentation(o, out + "/seg.dcm");
+    regions.push_back("  SEG                 " + out + "/seg.dcm (" + std::to_string(seg.labels.size()) + " segments, " +
+                      std::to_string(seg.frames) + " frames)");
+  }
+  if (p.Has("--rtstruct")) {
+    const phantom::PhantomRegionInfo rt = phantom::WritePhantomStructureSet(o, out + "/rtstruct.dcm");
+    regions.push_back("  RTSTRUCT            " + out + "/rtstruct.dcm (" + std::to_string(rt.labels.size()) + " ROIs, " +
+                      std::to_string(rt.frames) + " contours)");
+  }
   std::cout << "wrote " << info.slices << " " << o.modality << " slices (" << size << " x " << size << ", "
             << o.phantom.pixel_mm << " mm pixels, " << o.phantom.slice_mm << " mm apart) to " << out << "\n"
             << "  Patient's Name      " << o.patient_name << "\n"
@@ -59,8 +85,9 @@ int PhantomCommand(const Args& args) {
             << "  Accession Number    " << info.accession_number << "\n"
             << "  Study Instance UID  " << info.study_uid << "\n"
             << "  Series Instance UID " << info.series_uid << "\n"
-            << "  seed                " << o.seed << "\n"
-            << "Synthetic phantom: no patient data.\n";
+            << "  seed                " << o.seed << "\n";
+  for (const std::string& line : regions) std::cout << line << "\n";
+  std::cout << "Synthetic phantom: no patient data.\n";
   return 0;
 }
 

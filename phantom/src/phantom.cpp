@@ -29,11 +29,8 @@ void CheckPhantomOptions(const PhantomOptions& o) {
   }
 }
 
-}  // namespace
-
-void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
-  CheckPhantomOptions(o);
-  if (k < 0 || k >= o.slices) throw Error(ErrorCode::kInvalidArgument, "phantom: no slice " + std::to_string(k));
+// The structures in painting order: part i has label i + 1 (PhantomStructures()).
+std::vector<Ellipsoid> Parts(const PhantomOptions& o) {
   std::vector<Ellipsoid> parts = {
       {0, 0, 0, 78, 98, 92, 40},      // scalp and soft tissue
       {0, 0, 0, 73, 93, 87, 1200},    // skull
@@ -43,22 +40,72 @@ void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
       {9, 0, 10, 7, 24, 14, 5},       // left lateral ventricle
   };
   if (o.lesion) parts.push_back({-30, -35, 22, 9, 9, 9, 70});
-  // Noise from a stream per slice, so that any slice can be made alone.
-  model::DemoRandom rng(o.seed ^ 0x5048414E544F4DULL ^ (static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ULL));
+  return parts;
+}
+
+void CheckSlice(const PhantomOptions& o, int64_t k) {
+  CheckPhantomOptions(o);
+  if (k < 0 || k >= o.slices) throw Error(ErrorCode::kInvalidArgument, "phantom: no slice " + std::to_string(k));
+}
+
+}  // namespace
+
+const std::vector<PhantomStructure>& PhantomStructures() {
+  // SNOMED CT codes: categories from CID 7150, types from CID 7153 (CNS) and CID 4030 (anatomy),
+  // the lesion from CID 7159; the ventricles' laterality as a type modifier (CID 244).
+  static const std::vector<PhantomStructure> kStructures = {
+      {1, "Scalp", {"91723000", "SCT", "Anatomical Structure"}, {"41695006", "SCT", "Scalp"}, {}, {230, 190, 150}},
+      {2, "Skull", {"91723000", "SCT", "Anatomical Structure"}, {"89546000", "SCT", "Skull"}, {}, {241, 214, 145}},
+      {3, "Grey matter", {"85756007", "SCT", "Tissue"}, {"389081007", "SCT", "Gray matter"}, {}, {160, 160, 160}},
+      {4, "White matter", {"85756007", "SCT", "Tissue"}, {"389080008", "SCT", "White matter"}, {}, {245, 245, 245}},
+      {5, "Right lateral ventricle", {"91723000", "SCT", "Anatomical Structure"}, {"66720007", "SCT", "Lateral ventricle"},
+       {"24028007", "SCT", "Right"}, {88, 106, 215}},
+      {6, "Left lateral ventricle", {"91723000", "SCT", "Anatomical Structure"}, {"66720007", "SCT", "Lateral ventricle"},
+       {"7771000", "SCT", "Left"}, {40, 170, 230}},
+      {7, "Lesion", {"49755003", "SCT", "Morphologically Abnormal Structure"}, {"52988006", "SCT", "Lesion"}, {},
+       {220, 40, 40}},
+  };
+  return kStructures;
+}
+
+namespace {
+
+// Calls f(i, label) for every pixel of slice k in row-major order: the label of the last part that
+// contains the pixel's centre (Parts() index + 1), 0 for air.
+template <typename F>
+void ForEachLabel(const PhantomOptions& o, const std::vector<Ellipsoid>& parts, int64_t k, F f) {
   const double z = (static_cast<double>(k) - (o.slices - 1) / 2.0) * o.slice_mm;
   size_t i = 0;
   for (int64_t r = 0; r < o.rows; ++r) {
     const double y = (static_cast<double>(r) - (o.rows - 1) / 2.0) * o.pixel_mm;
     for (int64_t c = 0; c < o.cols; ++c, ++i) {
       const double x = (static_cast<double>(c) - (o.cols - 1) / 2.0) * o.pixel_mm;
-      double hu = -1000.0;
-      for (const Ellipsoid& e : parts) {
-        if (e.Contains(x, y, z)) hu = e.hu;
+      size_t label = 0;
+      for (size_t p = 0; p < parts.size(); ++p) {
+        if (parts[p].Contains(x, y, z)) label = p + 1;
       }
-      if (o.noise_hu > 0) hu += o.noise_hu * rng.Normal();
-      out[i] = static_cast<int16_t>(std::lround(std::clamp(hu, -1024.0, 3071.0)));
+      f(i, label);
     }
   }
+}
+
+}  // namespace
+
+void MakeHeadPhantomLabels(const PhantomOptions& o, int64_t k, uint8_t* out) {
+  CheckSlice(o, k);
+  ForEachLabel(o, Parts(o), k, [&](size_t i, size_t label) { out[i] = static_cast<uint8_t>(label); });
+}
+
+void MakeHeadPhantomSlice(const PhantomOptions& o, int64_t k, int16_t* out) {
+  CheckSlice(o, k);
+  const std::vector<Ellipsoid> parts = Parts(o);
+  // Noise from a stream per slice, so that any slice can be made alone.
+  model::DemoRandom rng(o.seed ^ 0x5048414E544F4DULL ^ (static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ULL));
+  ForEachLabel(o, parts, k, [&](size_t i, size_t label) {
+    double hu = label == 0 ? -1000.0 : parts[label - 1].hu;
+    if (o.noise_hu > 0) hu += o.noise_hu * rng.Normal();
+    out[i] = static_cast<int16_t>(std::lround(std::clamp(hu, -1024.0, 3071.0)));
+  });
 }
 
 PhantomVolume MakeHeadPhantom(const PhantomOptions& o) {

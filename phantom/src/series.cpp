@@ -15,6 +15,7 @@
 #include "curia/config/sha256.h"
 #include "curia/dicomsr/outputs.h"
 #include "curia/dicomsr/dataset.h"
+#include "decimal_string.h"
 
 namespace curia::phantom {
 namespace {
@@ -24,17 +25,6 @@ using dicomsr::Put;
 
 constexpr int kStoredOffset = 1024;  // stored value = HU + 1024
 constexpr int kMaxStored = 4095;     // Bits Stored 12
-
-// A DS value: fixed notation, at most 6 decimals, trailing zeros dropped ("-127.75", "5", "0.5").
-std::string Ds(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  std::string s = buf;
-  s.erase(s.find_last_not_of('0') + 1);
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  if (s == "-0") s = "0";
-  return s;
-}
 
 std::string Number(double v) {
   char buf[64];
@@ -91,6 +81,12 @@ void CheckOptions(const PhantomSeriesOptions& o) {
   CheckText(o.patient_id, "patient ID", 64);
   if (o.patient_id.empty()) throw Error(ErrorCode::kInvalidArgument, "patient ID is empty");
   if (!ValidUidRoot(o.uid_root)) throw Error(ErrorCode::kInvalidArgument, "UID root '" + o.uid_root + "' is not a valid UID prefix");
+  auto digits = [](const std::string& v, size_t n) {
+    return v.empty() || (v.size() == n && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }));
+  };
+  if (!digits(o.study_date, 8) || !digits(o.study_time, 6)) {
+    throw Error(ErrorCode::kInvalidArgument, "phantom series: study date is YYYYMMDD and study time HHMMSS");
+  }
 }
 
 std::string SopUid(const PhantomSeriesOptions& o, const std::string& key, int64_t k) {
@@ -98,6 +94,20 @@ std::string SopUid(const PhantomSeriesOptions& o, const std::string& key, int64_
 }
 
 }  // namespace
+
+std::string PhantomSopInstanceUid(const PhantomSeriesOptions& options, int64_t k) {
+  return SopUid(options, SeriesKey(options), k);
+}
+
+std::string PhantomDerivedUid(const PhantomSeriesOptions& options, const std::string& what) {
+  return dicomsr::DeriveUid(options.uid_root, SeriesKey(options) + "/" + what);
+}
+
+void PhantomStudyDateTime(const PhantomSeriesOptions& options, std::string& date, std::string& time) {
+  dicomsr::Now(date, time);
+  if (!options.study_date.empty()) date = options.study_date;
+  if (!options.study_time.empty()) time = options.study_time;
+}
 
 PhantomSeriesInfo DescribePhantomSeries(const PhantomSeriesOptions& o) {
   CheckOptions(o);
@@ -122,7 +132,7 @@ PhantomSeriesInfo MakePhantomSeries(const PhantomSeriesOptions& options,
   p.seed = options.seed;
   const bool ct = options.modality == "CT";
   std::string date, time;
-  dicomsr::Now(date, time);
+  PhantomStudyDateTime(options, date, time);
   const double x0 = -(static_cast<double>(p.cols) - 1) / 2.0 * p.pixel_mm;
   const double y0 = -(static_cast<double>(p.rows) - 1) / 2.0 * p.pixel_mm;
   const size_t pixels = static_cast<size_t>(p.rows * p.cols);

@@ -404,6 +404,27 @@ TEST(CliPhantom, WritesASeriesWhoseUidsTheSeedFixes) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("d")));
 }
 
+// `curia phantom --seg --rtstruct`: the regions next to the series, in its study (the objects
+// themselves are checked in tests/unit/phantom/regions_test.cpp).
+TEST(CliPhantom, WritesRegionsOfTheSeriesOnRequest) {
+  TempDir dir;
+  const auto r = RunTool({"phantom", "--out", dir.File("p"), "--slices", "4", "--size", "64", "--seed", "3", "--seg",
+                          "--rtstruct"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Four slices 5 mm apart span z = -7.5..7.5 mm: every structure but the lesion (z 13 to 31 mm).
+  EXPECT_NE(r.out.find("SEG                 " + dir.File("p/seg.dcm") + " (6 segments, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("RTSTRUCT            " + dir.File("p/rtstruct.dcm") + " (6 ROIs, "), std::string::npos) << r.out;
+  const std::string study = r.out.substr(r.out.find("Study Instance UID  ") + 20, 20);
+  for (const char* f : {"p/seg.dcm", "p/rtstruct.dcm"}) {
+    const std::string bytes = test::ReadFile(dir.File(f));
+    EXPECT_NE(bytes.find(study), std::string::npos) << f;
+  }
+  const auto plain = RunTool({"phantom", "--out", dir.File("q"), "--slices", "2", "--size", "32"});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("q/seg.dcm")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("q/rtstruct.dcm")));
+}
+
 // `curia init`: the written configuration, as Orthanc and the plugin's own parser read it.
 class CliInit : public ::testing::Test {
  protected:

@@ -46,13 +46,18 @@ def read_safetensors(path):
     return out
 
 
+WRITE_DTYPES = {"F32": np.float32, "U8": np.uint8}
+
+
 def write_safetensors(path, tensors, metadata):
+    """tensors: name -> torch tensor (written as F32) or (dtype code, array-like)."""
     header = {"__metadata__": metadata}
     offset = 0
     blobs = []
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name].numpy().astype(np.float32))
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        dtype, value = tensors[name] if isinstance(tensors[name], tuple) else ("F32", tensors[name].numpy())
+        a = np.ascontiguousarray(np.asarray(value).astype(WRITE_DTYPES[dtype]))
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
         blobs.append(a.tobytes())
     text = json.dumps(header, separators=(",", ":"))

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "curia/model/mask.h"
 #include "curia/model/safetensors.h"
 #include "curia/nn/backbone.h"
 #include "curia/nn/head.h"
@@ -60,6 +61,29 @@ TEST_F(HeadGolden, TwoDimensionalOnMaskWeightedPatchTokens) {
   const at::Tensor logits =
       head->Logits2D(backbone_->Forward(ToTensor(io->Get("pixel_values"))), ToTensor(io->Get("mask")));
   EXPECT_TRUE(test::AllClose(ToFloatVector(logits), io->Get("logits"), kLogitTol));
+}
+
+// End to end: region masks at another resolution than the images (150x130 source masks for 64x64
+// pixels) through model::MaskResizer (the trainer's resize, threshold and fallback), then the head's
+// max-pool and weighted mean: the logits torch gives for the whole chain
+// (tests/golden/mask.safetensors, tests/golden/make_mask_golden.py). Mask 1 is a thin line that
+// only the fallback keeps.
+TEST_F(HeadGolden, TwoDimensionalOnSourceResolutionMasks) {
+  auto head = TaskHead::Load(test::GoldenPath("head2d"), *backbone_);
+  auto io = model::SafetensorsFile::Open(test::GoldenPath("head2d/io_mask.safetensors"));
+  auto chain = model::SafetensorsFile::Open(test::TestDataPath("golden/mask.safetensors"));
+  const model::TensorView& source = chain->Get("chain.source");  // (3, 150, 130) uint8
+  const int64_t b = source.shape[0], h = source.shape[1], w = source.shape[2], size = 64;
+  const std::vector<float> src = model::ToFloat32(source);
+  model::MaskResizer resizer(h, w, size);
+  at::Tensor masks = at::empty({b, 1, size, size}, at::kFloat);
+  std::vector<bool> fallback;
+  for (int64_t i = 0; i < b; ++i) {
+    fallback.push_back(resizer.Resize(src.data() + i * h * w, masks.data_ptr<float>() + i * size * size).fallback);
+  }
+  EXPECT_EQ(fallback, (std::vector<bool>{false, true, false}));
+  const at::Tensor logits = head->Logits2D(backbone_->Forward(ToTensor(io->Get("pixel_values"))), masks);
+  EXPECT_TRUE(test::AllClose(ToFloatVector(logits), chain->Get("chain.logits"), kLogitTol));
 }
 
 TEST_F(HeadGolden, ThreeDimensional) {

@@ -19,6 +19,12 @@ float CubicFilter(float x) {
   return 0.0f;
 }
 
+// The triangle kernel of PyTorch's antialiased bilinear filter.
+float TriangleFilter(float x) {
+  x = std::fabs(x);
+  return x < 1.0f ? 1.0f - x : 0.0f;
+}
+
 [[noreturn]] void Bad(const std::string& message) { throw Error(ErrorCode::kInvalidArgument, message); }
 
 // The whole array as float values after the input path's conversion (Version A: numpy arrays go
@@ -88,14 +94,16 @@ int16_t ToInt16(double value, bool is_integer, bool* clamped) {
   return static_cast<int16_t>(t);
 }
 
-Resizer::Axis Resizer::MakeAxis(int64_t in, int64_t out) {
+Resizer::Axis Resizer::MakeAxis(int64_t in, int64_t out, ResizeFilter filter) {
   Axis a;
   a.identity = in == out;
   if (a.identity) return a;
   // The types follow PyTorch's _compute_weights_aa for float input (scalar_t = float, with the
   // double literals 0.5 promoting some intermediate expressions).
   const float scale = static_cast<float>(in) / static_cast<float>(out);
-  const float support = (scale >= 1.0f) ? 2.0f * scale : 2.0f;
+  // Half the filter's interp_size (4 taps for bicubic, 2 for bilinear), widened when downsampling.
+  const float half = filter == ResizeFilter::kBicubic ? 2.0f : 1.0f;
+  const float support = (scale >= 1.0f) ? half * scale : half;
   const float invscale = (scale >= 1.0f) ? 1.0f / scale : 1.0f;
   a.max_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
   a.start.resize(static_cast<size_t>(out));
@@ -109,7 +117,8 @@ Resizer::Axis Resizer::MakeAxis(int64_t in, int64_t out) {
     float* w = &a.weights[static_cast<size_t>(i * a.max_taps)];
     float total = 0.0f;
     for (int64_t j = 0; j < xsize; ++j) {
-      w[j] = CubicFilter(static_cast<float>((j + xmin - center + 0.5) * invscale));
+      const float t = static_cast<float>((j + xmin - center + 0.5) * invscale);
+      w[j] = filter == ResizeFilter::kBicubic ? CubicFilter(t) : TriangleFilter(t);
       total += w[j];
     }
     if (total != 0.0f) {
@@ -121,14 +130,14 @@ Resizer::Axis Resizer::MakeAxis(int64_t in, int64_t out) {
   return a;
 }
 
-Resizer::Resizer(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w)
+Resizer::Resizer(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, ResizeFilter filter)
     : in_h_(in_h), in_w_(in_w), out_h_(out_h), out_w_(out_w) {
   if (in_h < 1 || in_w < 1 || out_h < 1 || out_w < 1) {
     Bad("cannot resize " + std::to_string(in_h) + "x" + std::to_string(in_w) + " to " +
         std::to_string(out_h) + "x" + std::to_string(out_w) + ": empty image");
   }
-  rows_ = MakeAxis(in_h, out_h);
-  cols_ = MakeAxis(in_w, out_w);
+  rows_ = MakeAxis(in_h, out_h, filter);
+  cols_ = MakeAxis(in_w, out_w, filter);
   tmp_.resize(static_cast<size_t>(in_h * out_w));
 }
 

@@ -6,7 +6,9 @@
 //
 //   PhantomVolume v = MakeHeadPhantom({});            // 32 axial slices of 512x512, 0.5 mm pixels
 //   const int16_t* slice = v.Slice(10);               // rows run toward posterior, columns toward left
+#include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace curia::phantom {
@@ -32,6 +34,28 @@ struct PhantomVolume {
 
   const int16_t* Slice(int64_t k) const { return hu.data() + k * rows * cols; }
 };
+
+// A coded concept (Code Value, Coding Scheme Designator, Code Meaning), as DICOM writes it.
+struct PhantomCode {
+  std::string value, scheme, meaning;
+};
+
+// The phantom's structures, for its regions (SEG segments, RTSTRUCT ROIs). Labels are 1.. in
+// painting order: a pixel's label is the last structure that contains its centre (0 = air), so
+// the labels of a slice are disjoint (the skull is a shell, the white matter has the ventricles as
+// holes). Label 7 (the lesion) exists only when PhantomOptions::lesion is set.
+struct PhantomStructure {
+  int label;
+  std::string name;
+  PhantomCode category;  // Segmented Property Category (CID 7150)
+  PhantomCode type;      // Segmented Property Type
+  PhantomCode modifier;  // Segmented Property Type Modifier (laterality); empty value when none
+  std::array<uint8_t, 3> rgb;
+};
+const std::vector<PhantomStructure>& PhantomStructures();
+
+// Slice k's labels (rows x cols values into `out`), on the grid of MakeHeadPhantomSlice.
+void MakeHeadPhantomLabels(const PhantomOptions& options, int64_t k, uint8_t* out);
 
 // Throws curia::Error(kInvalidArgument) for non-positive sizes or spacings.
 PhantomVolume MakeHeadPhantom(const PhantomOptions& options);

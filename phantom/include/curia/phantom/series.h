@@ -40,6 +40,9 @@ struct PhantomSeriesOptions {
   uint64_t seed = 0;
   std::string uid_root = "2.25";
   std::string software_version;  // Software Versions, when not empty
+  // Study Date and Time (DICOM DA "YYYYMMDD", TM "HHMMSS"); empty: now. Give them to write the
+  // series and its region objects (regions.h) with the same study date.
+  std::string study_date, study_time;
 };
 
 struct PhantomSeriesInfo {
@@ -59,6 +62,13 @@ struct PhantomInstance {
 // Checks the options (throws curia::Error(kInvalidArgument) naming the problem) and returns the
 // series' identity without making any pixels.
 PhantomSeriesInfo DescribePhantomSeries(const PhantomSeriesOptions& options);
+
+// Slice k's SOP Instance UID (what MakePhantomSeries gives it), for objects that reference slices.
+std::string PhantomSopInstanceUid(const PhantomSeriesOptions& options, int64_t k);
+// A UID for something else derived from the series (`what` names it: "seg/series", ...).
+std::string PhantomDerivedUid(const PhantomSeriesOptions& options, const std::string& what);
+// The study date and time the options give (now, when they are empty).
+void PhantomStudyDateTime(const PhantomSeriesOptions& options, std::string& date, std::string& time);
 
 // Makes the series slice by slice; `sink` receives each instance in slice order.
 PhantomSeriesInfo MakePhantomSeries(const PhantomSeriesOptions& options,

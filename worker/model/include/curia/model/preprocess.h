@@ -23,12 +23,17 @@
 
 namespace curia::model {
 
-// Resamples one float32 image exactly as torch.nn.functional.interpolate(mode="bicubic",
-// align_corners=False, antialias=True) does on CPU. Weights are computed once per geometry, so a
-// Resizer is cheap to reuse; Resize() uses an internal buffer: one Resizer per thread.
+// The antialiased filters of torch's interpolate: Keys' cubic (a = -0.5, support 2) for the images,
+// the triangle (support 1) for the region masks (model/mask.h). Both widen by the scale when
+// downsampling.
+enum class ResizeFilter { kBicubic, kBilinear };
+
+// Resamples one float32 image exactly as torch.nn.functional.interpolate(mode="bicubic" or
+// "bilinear", align_corners=False, antialias=True) does on CPU. Weights are computed once per
+// geometry, so a Resizer is cheap to reuse; Resize() uses an internal buffer: one Resizer per thread.
 class Resizer {
  public:
-  Resizer(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w);
+  Resizer(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, ResizeFilter filter = ResizeFilter::kBicubic);
   // in: in_h*in_w row-major floats; out: room for out_h*out_w floats. in and out may not overlap.
   void Resize(const float* in, float* out);
 
@@ -40,7 +45,7 @@ class Resizer {
     int64_t max_taps = 0;
     bool identity = false;
   };
-  static Axis MakeAxis(int64_t in, int64_t out);
+  static Axis MakeAxis(int64_t in, int64_t out, ResizeFilter filter);
 
   int64_t in_h_, in_w_, out_h_, out_w_;
   Axis rows_, cols_;
