@@ -18,6 +18,36 @@ struct HeatMap {
   std::vector<float> values;
 };
 
+// The region a mask-prompted task classified: a segment of a DICOM SEG or an ROI of an RTSTRUCT
+// (issue 17). `kind` empty: the task ran on the whole volume. Filled by the worker from what
+// region::ReadRegions gives; read by the SR writer (a measurement group per region referencing it)
+// and the key image (its outline on the key slice).
+struct RegionReference {
+  std::string kind;               // "SEG" or "RTSTRUCT"; empty for whole-volume tasks
+  std::string sop_class_uid;      // of the region object
+  std::string sop_instance_uid;   // of the region object
+  std::string series_uid;         // of the region object
+  std::string source_series_uid;  // the image series it segments (the job's series)
+  int64_t number = 0;             // Segment Number / ROI Number
+  std::string label;              // Segment Label / ROI Name
+  // Segmented Property Category / Type (SEG); RT ROI Identification Code as type (RTSTRUCT).
+  // Empty (value and meaning "") where the object has none.
+  config::CodedConcept category, type;
+  std::string tracking_id, tracking_uid;  // SEG Tracking ID / UID where present
+  int64_t pixels = 0;                     // region pixels on the series grid
+  std::vector<int64_t> slice_pixels;      // per slice of the volume
+  int64_t slices_used = 0;                // slices a 2-D task ran on (>= the configured minimum)
+  // The region on the key slice, rows x cols of the slice as the volume gives it (1 inside), for
+  // the key image's outline. Empty when there is no key slice.
+  int64_t mask_rows = 0, mask_cols = 0;
+  std::vector<uint8_t> key_slice_mask;
+  // Multi-class heads on a labelled region (organ recognition): the predicted class, and whether it
+  // agrees with the segment's own label or code. agreement: "agrees", "disagrees", or "" when the
+  // region's label/code maps to none of the head's classes.
+  std::string predicted_class;
+  std::string agreement;
+};
+
 struct TaskFinding {
   std::string task;         // task name in the configuration
   std::string head;         // head folder
@@ -43,6 +73,8 @@ struct TaskFinding {
   // 2-D classification heads, when asked for: the key slice's patch heat map (positive class).
   HeatMap heat_map;
   config::CodedConcept finding;
+  // Mask-prompted tasks: the region this finding is about (one finding per task and region).
+  RegionReference region;
   bool has_finding_site = false;
   config::CodedConcept finding_site;
 };
