@@ -139,7 +139,7 @@ RegionObjectInfo Describe(DcmDataset& ds, const std::string& name) {
   RegionObjectInfo info;
   const std::string sop_class = GetString(ds, DCM_SOPClassUID);
   const std::string modality = GetString(ds, DCM_Modality);
-  if (sop_class == kSegSopClass) {
+  if (sop_class == kSegSopClass || sop_class == kLabelMapSegSopClass) {
     info.kind = ObjectKind::kSeg;
   } else if (sop_class == kRtStructSopClass) {
     info.kind = ObjectKind::kRtStruct;
@@ -158,6 +158,7 @@ RegionObjectInfo Describe(DcmDataset& ds, const std::string& name) {
   if (info.kind == ObjectKind::kSeg) {
     info.frame_of_reference_uid = GetString(ds, DCM_FrameOfReferenceUID);
     info.segmentation_type = GetString(ds, DCM_SegmentationType);
+    if (sop_class == kLabelMapSegSopClass) info.segmentation_type = "LABELMAP";
     info.needs_transcoding = !SegDecodable(xfer);
     // Common Instance Reference Module.
     for (DcmItem* series : Items(ds, DCM_ReferencedSeriesSequence)) {

@@ -15,6 +15,8 @@
 namespace curia::region::internal {
 
 inline constexpr const char* kSegSopClass = "1.2.840.10008.5.1.4.1.1.66.4";
+// Label Map Segmentation Storage (Supplement 243, DICOM 2024): a SEG dcmseg 3.6.7 cannot read.
+inline constexpr const char* kLabelMapSegSopClass = "1.2.840.10008.5.1.4.1.1.66.7";
 inline constexpr const char* kRtStructSopClass = "1.2.840.10008.5.1.4.1.1.481.3";
 
 // The object, parsed by DCMTK after dicom::ReadBytes' structure check. Throws curia::Error.

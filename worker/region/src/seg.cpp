@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// SEG with DCMTK's dcmseg: segments, frames (decoded and unpacked by dcmseg) and the functional
+// SEG with DCMTK's dcmseg: segments, frames (decoded by dcmseg; BINARY ones unpacked here) and the functional
 // groups that place each frame; the resampling onto the series grid is ours (nearest neighbour).
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmfg/fgpixmsr.h>
@@ -8,7 +8,6 @@
 #include <dcmtk/dcmfg/fgseg.h>
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segment.h>
-#include <dcmtk/dcmseg/segutils.h>
 
 #include <algorithm>
 #include <cmath>
@@ -210,6 +209,15 @@ void ReadSeg(DcmDataset& ds, const SeriesGrid& grid, const std::string& name, Re
     }
   }
 
+  // BINARY pixel data, as stored (dcmseg has decompressed an RLE one in `ds`).
+  const Uint8* binary_bits = nullptr;
+  unsigned long binary_bytes = 0;
+  if (type == DcmSegTypes::ST_BINARY &&
+      (ds.findAndGetUint8Array(DCM_PixelData, binary_bits, &binary_bytes).bad() || !binary_bits)) {
+    Refuse(out, Refusal::kUnreadable, name + ": no readable Pixel Data");
+    return;
+  }
+
   const int64_t plane_size = grid.rows * grid.cols;
   for (size_t k = 0; k < segments; ++k) {
     Region region;
@@ -229,27 +237,39 @@ void ReadSeg(DcmDataset& ds, const SeriesGrid& grid, const std::string& name, Re
     }
     std::vector<uint8_t> stored(static_cast<size_t>(plane_size) * grid.offsets.size(), 0);
     int64_t foreground = 0, outside = 0;
+    long largest = 0;
     std::string problem;
     for (const SegFrame* f : list) {
-      const DcmIODTypes::Frame* frame = seg->getFrame(f->index);
-      if (!frame || !frame->pixData) {
+      const DcmIODTypes::Frame* frame = type == DcmSegTypes::ST_FRACTIONAL ? seg->getFrame(f->index) : nullptr;
+      if (type == DcmSegTypes::ST_FRACTIONAL && (!frame || !frame->pixData)) {
         problem = "frame " + Num(f->index + 1) + " has no pixel data";
         break;
       }
-      // 0/1 (BINARY, unpacked by dcmseg) or 0..max (FRACTIONAL) per pixel.
-      std::unique_ptr<DcmIODTypes::Frame> unpacked;
-      const Uint8* values = frame->pixData;
+      // 0/1 (BINARY) or 0..max (FRACTIONAL) per pixel.
+      std::vector<uint8_t> unpacked;
+      const Uint8* values = frame ? frame->pixData : nullptr;
       if (type == DcmSegTypes::ST_BINARY) {
-        unpacked.reset(DcmSegUtils::unpackBinaryFrame(frame, static_cast<Uint16>(rows), static_cast<Uint16>(cols)));
-        if (!unpacked || !unpacked->pixData || unpacked->length < pixels) {
-          problem = "frame " + Num(f->index + 1) + " cannot be unpacked";
+        // Unpacked here from the Pixel Data, not with dcmseg's frames: DCMTK 3.6.7 cuts the bit
+        // stream into frames wrongly when Rows x Columns is not a multiple of 8 (frames start at
+        // arbitrary bits): measured on an 81 x 99 SEG (tests/unit/region, seg_finer), its 4th and
+        // later frames came out shifted by 8 and 16 bits. DICOM packs 1-bit pixels without gaps
+        // between frames, least significant bit first (PS3.5 8.1.1, D.2).
+        const size_t first_bit = f->index * pixels;
+        if (first_bit + pixels > static_cast<size_t>(binary_bytes) * 8) {
+          problem = "frame " + Num(f->index + 1) + ": the Pixel Data is shorter than its frames";
           break;
         }
-        values = unpacked->pixData;
+        unpacked.resize(pixels);
+        for (size_t i = 0; i < pixels; ++i) {
+          const size_t bit = first_bit + i;
+          unpacked[i] = (binary_bits[bit / 8] >> (bit % 8)) & 1u;
+        }
+        values = unpacked.data();
       } else if (frame->length < pixels) {
         problem = "frame " + Num(f->index + 1) + " is shorter than Rows x Columns";
         break;
       }
+      for (size_t i = 0; i < pixels; ++i) largest = std::max<long>(largest, values[i]);
       const long threshold = type == DcmSegTypes::ST_BINARY ? 1 : *max_fractional;
       // A pixel is in the segment when 2 * value >= threshold: BINARY 1, FRACTIONAL at least half
       // the Maximum Fractional Value.
@@ -298,8 +318,10 @@ void ReadSeg(DcmDataset& ds, const SeriesGrid& grid, const std::string& name, Re
     if (foreground == 0) {
       Refuse(region, Refusal::kEmpty,
              name + ": " + what + " is empty: its " + Num(list.size()) + " frame(s) have no pixel " +
-                 (type == DcmSegTypes::ST_BINARY ? std::string("set")
-                                                 : "at or above half the Maximum Fractional Value"));
+                 (type == DcmSegTypes::ST_BINARY
+                      ? std::string("set")
+                      : "at or above half the Maximum Fractional Value (their largest value is " +
+                            std::to_string(largest) + " of " + std::to_string(*max_fractional) + ")"));
     } else if (outside == foreground) {
       Refuse(region, Refusal::kOutsideImage,
              name + ": " + what + " lies entirely outside the series (" + Num(static_cast<size_t>(foreground)) +
