@@ -3,12 +3,12 @@
 // Even-odd scan-line filling of polygons at pixel centres (the RTSTRUCT rasteriser).
 //
 // Why our own and not Orthanc::ImageProcessing::FillPolygon (docs/design-notes.md, "RTSTRUCT
-// contours"): the framework takes int32 vertices, so contour points must be rounded to whole
-// pixels first, and it fills boundary-inclusive; both grow a region by up to half a pixel all
-// round, which on contours that run along pixel edges (plastimatch's) costs Dice that the issue's
-// 0.97 does not leave; and even-odd across the several contours of one plane needs a second pass
-// over its spans anyway. Sampling the exact (sub-pixel) polygon at pixel centres is the rule the
-// contours were drawn for: a pixel belongs to the ROI when its centre does.
+// rasterisation"): the framework takes int32 vertices, so contour points must be rounded to whole
+// pixels first, and it fills boundary-inclusive; on plastimatch's contours, which run along pixel
+// edges, that grew regions by half a pixel all round (Dice 0.98 against the label images where
+// this fill gives 1.0000; a 5 x 5 lesion would get Dice 0.82), and even-odd across the several
+// contours of one plane needs our own span toggling anyway. Sampling the exact polygon at pixel
+// centres is the rule the contours were drawn for: a pixel belongs to the ROI when its centre does.
 #include <cstdint>
 #include <vector>
 
