@@ -235,6 +235,15 @@ class Series:
         ds.PixelData = rng.integers(-1000, 1000, (H, W), dtype=np.int16).tobytes()
         return ds
 
+    def references(self):
+        """A sequence of Referenced SOP Class/Instance UID items, one per image."""
+        items = []
+        for sop in self.sops:
+            i = Dataset()
+            i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID = CT_CLASS, sop
+            items.append(i)
+        return Sequence(items)
+
     def centres(self):
         """Patient coordinates of every pixel centre, volume order and orientation: S x H x W x 3."""
         yy, xx = np.mgrid[0:H, 0:W].astype(float)
@@ -301,11 +310,7 @@ class Seg:
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
         ref = Dataset()
         ref.SeriesInstanceUID = self.referenced_series
-        ref.ReferencedInstanceSequence = Sequence([])
-        for sop in self.series.sops:
-            i = Dataset()
-            i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID = CT_CLASS, sop
-            ref.ReferencedInstanceSequence.append(i)
+        ref.ReferencedInstanceSequence = self.series.references()
         ds.ReferencedSeriesSequence = Sequence([ref])
         seq = []
         for k, (label, category, type_) in enumerate(self.segments):
@@ -480,13 +485,16 @@ def geometry(out):
     # Empty segments (a frame with no pixel set; no frame at all) and outside ones (above the
     # volume; beside it), next to one that is fine.
     seg = Seg(geo, H, W, (PIX, PIX, GAP))
-    ok, empty, frameless, above, beside = (seg.segment(n) for n in ("ok", "empty", "frameless", "above", "beside"))
+    ok, empty, frameless, above, beside, partly = (
+        seg.segment(n) for n in ("ok", "empty", "frameless", "above", "beside", "partly"))
     seg.frame(ok, geo.positions[1], shape(H, W, 20, 20, 5, 5))
     seg.frame(empty, geo.positions[1], np.zeros((H, W)))
     seg.frame(above, ORIGIN + np.array([0, 0, 100.0]), shape(H, W, 20, 20, 5, 5))
     seg.frame(beside, ORIGIN + np.array([500.0, 0, 2 * GAP]), shape(H, W, 20, 20, 5, 5))
+    seg.frame(partly, ORIGIN + np.array([-18.0, 0, 3 * GAP]), shape(H, W, 20, 20, 5, 5))  # half off the left edge
     seg.save(seg_file("seg_empty_outside"))
-    write_expected(g, "seg_empty_outside", ok, nearest_seg_mask(geo, seg, ok, GAP))
+    for no in (ok, partly):
+        write_expected(g, "seg_empty_outside", no, nearest_seg_mask(geo, seg, no, GAP))
     rtstructs(geo, g)
 
 
@@ -545,11 +553,7 @@ class RtStruct:
         st.ReferencedSOPInstanceUID = STUDY
         se = Dataset()
         se.SeriesInstanceUID = self.series.uid
-        se.ContourImageSequence = Sequence([])
-        for sop in self.series.sops:
-            i = Dataset()
-            i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID = CT_CLASS, sop
-            se.ContourImageSequence.append(i)
+        se.ContourImageSequence = self.series.references()
         st.RTReferencedSeriesSequence = Sequence([se])
         rf.RTReferencedStudySequence = Sequence([st])
         ds.ReferencedFrameOfReferenceSequence = Sequence([rf])

@@ -184,6 +184,7 @@ TEST(Plastimatch, RtStructAgreesWithTheLabelImages) {
               dice["annulus"], dice["box"]);
   // plastimatch gives no top-level Frame of Reference: the referenced one serves, without a note.
   EXPECT_FALSE(set.object.frame_of_reference_uid.empty());
+  for (const std::string& note : set.notes) ADD_FAILURE() << "note: " << note;
 }
 
 // dcmjs (OHIF's Cornerstone adapter) wrote a BINARY SEG from the same labels as one label map,
@@ -207,6 +208,7 @@ TEST(Dcmjs, BinarySegEqualsTheLabelImages) {
   EXPECT_EQ(set.regions[0].type.scheme, "SCT");
   EXPECT_EQ(set.regions[0].type.meaning, "Brain");
   EXPECT_EQ(set.regions[1].type.meaning, "Neoplasm");
+  for (const std::string& note : set.notes) ADD_FAILURE() << "note: " << note;
 }
 
 // dcmjs's default output (rleEncode): RLE Lossless, which dcmseg decodes, but FRACTIONAL with
@@ -308,8 +310,12 @@ TEST(SegRefusals, NeedsTranscodingUntilATranscoderGivesADecodableSyntax) {
 TEST(SegRefusals, EmptyAndOutsideSegmentsBesideAGoodOne) {
   const RegionSet set = Read(G("seg_empty_outside.dcm"), Geo());
   ASSERT_EQ(set.refusal, Refusal::kNone) << set.error;
-  ASSERT_EQ(set.regions.size(), 5u);
+  ASSERT_EQ(set.regions.size(), 6u);
   EXPECT_TRUE(SameMask(set, Find(set, 1), ReadU8(G("seg_empty_outside.1.u8"))));
+  // Partly outside: the part inside is read, the rest noted.
+  EXPECT_TRUE(SameMask(set, Find(set, 6), ReadU8(G("seg_empty_outside.6.u8"))));
+  EXPECT_TRUE(Contains(set.notes, "segment 6 'partly': 17 of 81 pixels lie outside the series and are left out"))
+      << (set.notes.empty() ? "no note" : set.notes[0]);
   EXPECT_EQ(Find(set, 2).refusal, Refusal::kEmpty);
   EXPECT_NE(Find(set, 2).error.find("segment 2 'empty' is empty: its 1 frame(s) have no pixel set"), std::string::npos)
       << Find(set, 2).error;
