@@ -24,7 +24,9 @@
 // series' Frame of Reference, never by frame index: a SEG on another grid (other spacing, a subset
 // of the slices, another in-plane size or origin, in-plane axes swapped or reversed) is resampled
 // onto the series grid by nearest neighbour; each series slice takes the SEG plane nearest to it
-// within half the SEG's plane spacing. dcmseg decodes uncompressed, deflated and RLE pixel data;
+// within half the SEG's plane spacing. BINARY frames are unpacked from the Pixel Data here (DCMTK
+// 3.6.7 misplaces frames whose Rows x Columns is not a multiple of 8; src/seg.cpp).
+// dcmseg decodes uncompressed, deflated and RLE pixel data;
 // another transfer syntax is refused as kNeedsTranscoding unless ReadOptions::transcoder supplies
 // the object in one of those.
 //
