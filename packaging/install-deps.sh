@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Installs every Debian 12 package Curia Node needs to build, run and test. Idempotent: packages
-# already present are left alone, so running it again costs a few seconds.
+# Installs every Debian 12 package Curia Node needs to build, run and test, then the tests' npm
+# packages (package-lock.json, `npm ci`). Idempotent: packages already present are left alone, and
+# npm runs only when node_modules does not match the lockfile, so running it again costs seconds.
 #
 #   packaging/install-deps.sh            everything (build, run, test)
 #   packaging/install-deps.sh --model    only what the model code needs (compiler, CMake, LibTorch)
@@ -33,12 +34,13 @@ if [ "$model_only" = 0 ]; then
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
     libboost-dev libsqlite3-dev zlib1g-dev libopenjp2-7-dev orthanc-gdcm
     # validators and readers used by the tests; second JPEG 2000 decoders and encoders
-    # (opj_decompress/opj_compress, gdcmconv)
+    # (opj_decompress/opj_compress, gdcmconv); plastimatch writes the RTSTRUCTs the region reader's
+    # tests read (tests/unit/region)
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
-    libopenjp2-tools libgdcm-tools
+    libopenjp2-tools libgdcm-tools plastimatch
     # the demo script and the integration tests talk to Orthanc over HTTP
     curl
-    # the web UI's browser test: Chromium driven by playwright-core from npm
+    # the web UI's browser test: Chromium driven by playwright-core from npm (below)
     chromium
     # fuzzing (fuzz/run.sh): clang and its libFuzzer/sanitizer runtimes (libclang_rt.fuzzer)
     clang libclang-rt-14-dev
@@ -81,3 +83,19 @@ for alt in /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 /usr/lib/aarch
     fi
   fi
 done
+
+# The tests' npm packages (package.json, package-lock.json at the repository root): playwright-core
+# for the browser test, dcmjs for the region reader's SEGs. `npm ci` installs exactly the lockfile;
+# a stamp of the lockfile's hash in node_modules skips it when nothing changed.
+if [ "$model_only" = 0 ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  stamp="$root/node_modules/.curia-lock-sha256"
+  want=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "install-deps: npm packages match package-lock.json"
+  else
+    echo "install-deps: npm ci (package-lock.json)"
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+  fi
+fi

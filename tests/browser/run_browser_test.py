@@ -7,7 +7,7 @@ brings the PACS back, then runs ui_test.js, which checks the dashboard, the SR v
 button and the Orthanc Explorer panel, and takes the screenshots.
 
 Environment (set by tests/CMakeLists.txt): CURIA_TOOL, CURIA_PLUGIN, CURIA_SHARED_DIR as for the
-integration tests; CURIA_BROWSER_DIR: a folder for the npm install and the screenshots;
+integration tests; CURIA_BROWSER_DIR: a folder for the screenshots;
 CURIA_UPDATE_SCREENSHOTS=1 also copies the screenshots into docs/images/; CHROMIUM (default
 /usr/bin/chromium); CURIA_KEEP_TMP=1 keeps the Orthanc folders.
 """
@@ -22,7 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import harness as h  # noqa: E402
 
-PLAYWRIGHT = "playwright-core@1.40.1"  # its CDP client drives Debian 12's Chromium (tested with 156)
+# playwright-core 1.40.1 (package.json at the repository root; its CDP client drives Debian 12's
+# Chromium, tested with 156), installed by `npm ci` there (packaging/install-deps.sh runs it).
+PLAYWRIGHT = os.path.join(h.SOURCE_DIR, "node_modules", "playwright-core")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WORK = os.environ.get("CURIA_BROWSER_DIR", os.path.join(h.SOURCE_DIR, "build/tests/browser"))
 # DICOM PN: two components of at most 64 characters together; both would run if inserted as HTML.
@@ -34,19 +36,12 @@ def log(text):
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def install_playwright():
-    """playwright-core under WORK/node_modules (npm's cache makes a second install quick)."""
-    module = os.path.join(WORK, "node_modules", "playwright-core")
-    if os.path.exists(os.path.join(module, "package.json")):
-        return module
-    if not shutil.which("npm"):
-        raise RuntimeError("npm is not installed (apt-get install npm)")
-    os.makedirs(WORK, exist_ok=True)
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", WORK, PLAYWRIGHT],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-    if r.returncode != 0:
-        raise RuntimeError(f"npm install {PLAYWRIGHT} failed:\n{r.stdout.decode(errors='replace')}")
-    return module
+def playwright_module():
+    """The playwright-core that `npm ci` installed at the repository root."""
+    if not os.path.exists(os.path.join(PLAYWRIGHT, "package.json")):
+        raise RuntimeError(f"{PLAYWRIGHT} is missing: run `npm ci` in {h.SOURCE_DIR} "
+                           "(packaging/install-deps.sh does)")
+    return PLAYWRIGHT
 
 
 def main():
@@ -54,7 +49,7 @@ def main():
         if not os.path.exists(path):
             raise RuntimeError(f"{what} {path} does not exist")
     started = time.monotonic()
-    module = install_playwright()
+    module = playwright_module()
     ws = h.Workspace("browser")
     pacs = h.make_pacs(ws.path)
     node = None
