@@ -13,7 +13,7 @@
 #
 # Environment: BUILD_DIR (default: build), CURIA_SHARED_DIR (golden files and DICOM corpus,
 # default: ../shared next to the checkout), JOBS (default: number of cores), DEMO_TIMEOUT (seconds
-# the demo waits for its job, default 300), FUZZ_SECONDS (per fuzz target in `test`, default 60).
+# the demo waits for its job, default 300), FUZZ_SECONDS (per fuzz target in `test`, default 30; longer runs: docs/reliability.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -313,10 +313,10 @@ case "$action" in
     build
     (cd "$build_dir" && ctest --output-on-failure -j "$jobs")
     # The same unit and integration tests under ASan + UBSan (CMakePresets.json "sanitize", in
-    # build-asan; not the browser and package tests), then every fuzz target for about a minute
+    # build-asan; not the browser and package tests), then every fuzz target for half a minute
     # (fuzz/run.sh). docs/reliability.md: "Fuzzing and sanitizers".
     sanitize
-    CURIA_TOOL="$build_dir/cli/curia" "$root/fuzz/run.sh" "${FUZZ_SECONDS:-60}"
+    CURIA_TOOL="$build_dir/cli/curia" "$root/fuzz/run.sh" "${FUZZ_SECONDS:-30}"
     ;;
   build)
     build
