@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -21,6 +22,7 @@
 #include "curia/model/demo_model.h"
 #include "curia/nn/torch_model.h"
 #include "curia/pool/pool.h"
+#include "curia/region/region.h"
 #include "version.h"
 
 namespace curia::cli {
@@ -35,7 +37,8 @@ std::string DemoModelDir() {
   return base + "/curia/demo-model";
 }
 
-// The demo model (generated on first use) with one 2-D and one 3-D demo task.
+// The demo model (generated on first use) with one 2-D and one 3-D demo task, and the demo region task
+// (the demo mask-prompted head on every SEG segment and RTSTRUCT ROI of the folder).
 config::CuriaSettings DemoSettings(const std::string& dir) {
   if (!std::filesystem::exists(dir + "/config.json")) {
     std::cout << "generating the DEMO model in " << dir << " (random weights: meaningless output)\n";
@@ -43,6 +46,8 @@ config::CuriaSettings DemoSettings(const std::string& dir) {
   }
   config::Json root(::Json::objectValue);
   root["Tasks"] = config::ParseJson(model::DemoTasksJson(), "demo tasks");
+  const config::Json region = config::ParseJson(model::DemoRegionTasksJson(), "demo region tasks");
+  for (const auto& [name, task] : config::MembersInFileOrder(region)) root["Tasks"][name] = *task;
   root["Dicom"] = config::ParseJson(R"json({"KeyImages": "all", "HeatMap": true})json", "demo settings");
   root["Model"] = config::Json(::Json::objectValue);
   root["Model"]["Path"] = dir;
@@ -93,6 +98,33 @@ class Progress {
   std::map<std::string, int64_t> done_by_job_, total_by_job_;
 };
 
+// A SEG or RTSTRUCT of the folder: the series it belongs to, or why it cannot be used.
+struct RegionObject {
+  std::string file, kind;
+  std::string series_uid;  // of the image series its regions are on (when read)
+  std::string refusal;     // the whole object's, with the reason
+  size_t regions = 0, refused = 0;
+};
+
+worker::JobRegion ToJobRegion(const region::RegionSet& set, region::Region& r) {
+  worker::JobRegion j;
+  worker::RegionReference& ref = j.reference;
+  ref.kind = region::ObjectKindName(set.object.kind);
+  ref.sop_class_uid = set.object.kind == region::ObjectKind::kSeg ? "1.2.840.10008.5.1.4.1.1.66.4" : "1.2.840.10008.5.1.4.1.1.481.3";
+  ref.sop_instance_uid = set.object.sop_instance_uid;
+  ref.series_uid = set.object.series_uid;
+  ref.source_series_uid = set.series_uid;
+  ref.number = r.number;
+  ref.label = r.label;
+  ref.category = {r.category.value, r.category.scheme, r.category.meaning};
+  ref.type = {r.type.value, r.type.scheme, r.type.meaning};
+  ref.pixels = r.pixels;
+  ref.slice_pixels = r.pixels_per_slice;
+  if (r.refusal != region::Refusal::kNone) j.refusal = r.error.empty() ? region::RefusalName(r.refusal) : r.error;
+  j.mask = std::move(r.mask);
+  return j;
+}
+
 struct Outcome {
   std::string series_uid, study_uid, modality, description, folder;
   int64_t slices = 0, instances = 0;
@@ -101,6 +133,7 @@ struct Outcome {
   std::vector<std::string> files;
   worker::StudyFindings findings;
   std::shared_ptr<dicom::DicomVolume> volume;
+  std::vector<worker::JobRegion> regions;  // of its SEGs and RTSTRUCTs
 };
 
 // Identifies a job's results: the same images, tasks and weights give the same UIDs.
@@ -129,12 +162,14 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
     config::WriteFileAtomic(path, {bytes});
     o.files.push_back(path);
   };
+  std::map<std::string, int> per_task;  // a region task has one key image per region: numbered
   for (const dicomsr::ResultObject& r : dicomsr::WriteResults(source, *o.volume, o.findings, settings, identity)) {
     if (r.kind == "SR") {
       save(stem + "-sr.dcm", r.object.bytes);
       save(stem + "-sr.html", dicomsr::RenderHtml(r.object.bytes));
     } else {
-      save(stem + "-sc-" + Safe(r.task) + ".dcm", r.object.bytes);
+      const int n = ++per_task[r.task];
+      save(stem + "-sc-" + Safe(r.task) + (n > 1 ? "-" + std::to_string(n) : "") + ".dcm", r.object.bytes);
     }
   }
 }
@@ -171,9 +206,23 @@ int RunCommand(const Args& args) {
   const std::vector<std::string> files = dicom::FindDicomFiles(p.Get("DIR"));
   if (files.empty()) throw Error(ErrorCode::kNotFound, p.Get("DIR") + ": no DICOM files found");
   dicom::FileSource source;
-  const dicom::ScanResult scan = dicom::LoadSeries(source, files, {});
+  // SEGs and RTSTRUCTs (by SOP Class UID) are regions for the series they reference, not series of
+  // their own: put aside, then read against the volumes of the scan.
+  std::vector<std::string> images;
+  std::vector<RegionObject> objects;
+  for (const std::string& f : files) {
+    try {
+      const region::RegionObjectInfo info = region::PeekRegionObject(source, f);
+      objects.push_back({f, region::ObjectKindName(info.kind), "", "", 0, 0});
+    } catch (const Error&) {
+      images.push_back(f);  // not a region object (or not readable: the scan says why)
+    }
+  }
+  const dicom::ScanResult scan = dicom::LoadSeries(source, images, {});
   std::cout << "found " << files.size() << " DICOM file(s): " << scan.series.size() << " series, "
-            << scan.unreadable.size() << " unreadable file(s)\n";
+            << scan.unreadable.size() << " unreadable file(s)";
+  if (!objects.empty()) std::cout << ", " << objects.size() << " region object(s) (SEG, RTSTRUCT)";
+  std::cout << "\n";
 
   std::vector<Outcome> outcomes;
   for (const dicom::SeriesResult& s : scan.series) {
@@ -201,6 +250,39 @@ int RunCommand(const Args& args) {
     outcomes.push_back(std::move(o));
   }
 
+  // Region objects onto the grids of their series. Refusals (the series is not in the folder, another
+  // Frame of Reference, a transfer syntax dcmseg cannot decode, ...) are results with their reason.
+  const std::vector<const dicom::DicomVolume*> volumes = region::Volumes(scan);
+  for (RegionObject& object : objects) {
+    region::RegionSet set = region::ReadRegions(source, object.file, volumes);
+    object.series_uid = set.series_uid;
+    if (set.refusal != region::Refusal::kNone) {
+      object.refusal = set.error.empty() ? region::RefusalName(set.refusal) : set.error;
+    }
+    Outcome* target = nullptr;
+    for (Outcome& o : outcomes) {
+      const auto& refs = set.object.referenced_series_uids;
+      const bool referenced = o.series_uid == set.series_uid || std::find(refs.begin(), refs.end(), o.series_uid) != refs.end();
+      if (referenced && o.status == "queued") target = &o;
+    }
+    if (!target) continue;
+    if (!object.refusal.empty()) {
+      // The whole object refused for a series that is here: its region tasks say why.
+      worker::JobRegion j;
+      j.reference.kind = object.kind;
+      j.reference.sop_instance_uid = set.object.sop_instance_uid;
+      j.reference.source_series_uid = target->series_uid;
+      j.refusal = object.refusal;
+      target->regions.push_back(std::move(j));
+      continue;
+    }
+    for (region::Region& r : set.regions) {
+      ++object.regions;
+      object.refused += r.refusal != region::Refusal::kNone ? 1 : 0;
+      target->regions.push_back(ToJobRegion(set, r));
+    }
+  }
+
   size_t queued = 0;
   for (const Outcome& o : outcomes) queued += o.status == "queued" ? 1 : 0;
   if (queued > 0) {
@@ -219,7 +301,7 @@ int RunCommand(const Args& args) {
         if (o.status != "queued") continue;
         const std::string id = std::to_string(i);
         pool.Submit(
-            {id, priority, o.volume, {}, settings.dicom.heat_map},
+            {id, priority, o.volume, {}, settings.dicom.heat_map, std::move(o.regions)},
             [&, i](pool::JobResult r) {
               Outcome& done = outcomes[i];
               if (r.status == pool::JobStatus::kDone) {
@@ -264,6 +346,20 @@ int RunCommand(const Args& args) {
       ++done;
       summary << ": " << o.slices << " slices\n";
       for (const worker::TaskFinding& f : o.findings.findings) {
+        if (!f.region.kind.empty()) {
+          // One line per (task, region): which region, what the head says of it.
+          const worker::RegionReference& g = f.region;
+          summary << "  " << f.task << ": " << g.kind << (g.kind == "RTSTRUCT" ? " ROI " : " segment ") << g.number
+                  << " \"" << g.label << "\": " << f.finding.meaning << " "
+                  << (f.regression ? std::to_string(f.probability)
+                                   : std::string(f.present ? "PRESENT" : "absent") + " (p = " + Percent(f.probability) + ")");
+          if (!g.predicted_class.empty()) {
+            summary << ", predicted class " << g.predicted_class
+                    << ", agreement with its label " << (g.agreement.empty() ? "n/a (not a class of the head)" : g.agreement);
+          }
+          summary << ", key slice " << f.key_slice + 1 << ", " << g.slices_used << " slice(s)\n";
+          continue;
+        }
         summary << "  " << f.task << ": " << f.finding.meaning << " "
                 << (f.regression ? std::to_string(f.probability)
                                  : std::string(f.present ? "PRESENT" : "absent") + " (p = " + Percent(f.probability) + ")")
@@ -276,9 +372,24 @@ int RunCommand(const Args& args) {
       summary << ": " << o.reason << "\n";
     }
   }
+  for (const RegionObject& r : objects) {
+    summary << "\n" << r.kind << " " << r.file << "\n  ";
+    if (!r.refusal.empty()) {
+      summary << "refused: " << r.refusal << "\n";
+    } else {
+      summary << r.regions << " region(s) on series " << r.series_uid
+              << (r.refused ? " (" + std::to_string(r.refused) + " refused: see the series' tasks)" : "") << "\n";
+    }
+  }
   for (const dicom::InstanceError& u : scan.unreadable) summary << "\nunreadable: " << u.error << "\n";
+  size_t objects_refused = 0;
+  for (const RegionObject& r : objects) objects_refused += r.refusal.empty() ? 0 : 1;
   summary << "\n" << done << " series processed, " << refused << " refused with their reason, " << failed << " failed, "
           << scan.unreadable.size() << " unreadable file(s)\n";
+  if (!objects.empty()) {
+    summary << objects.size() << " region object(s) (SEG, RTSTRUCT): " << objects.size() - objects_refused << " read, "
+            << objects_refused << " refused with their reason\n";
+  }
   std::cout << summary.str();
   config::WriteFileAtomic(out_dir + "/summary.txt", {summary.str()});
   std::cout << "summary written to " << out_dir << "/summary.txt\n";

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "curia/config/error.h"
+#include "curia/config/hints.h"
 
 namespace curia::config {
 namespace {
@@ -143,11 +144,14 @@ std::string ObjectReader::Enum(std::string_view key, const std::string& fallback
   return fallback;
 }
 
-void ObjectReader::RejectUnknownKeys() {
+void ObjectReader::RejectUnknownKeys(bool suggest) {
   if (!object_) return;
+  const std::vector<std::string> known(known_.begin(), known_.end());
   // In file order, as a user reads the file.
   for (const auto& [key, value] : MembersInFileOrder(*object_)) {
-    if (known_.find(key) == known_.end()) diag_.Add(PathOf(key), "unknown key");
+    if (known_.find(key) != known_.end()) continue;
+    const std::string near = suggest ? Nearest(key, known) : "";
+    diag_.Add(PathOf(key), near.empty() ? "unknown key" : "unknown key; did you mean \"" + near + "\"?");
   }
 }
 

@@ -123,7 +123,9 @@ bool IsKeyword(const std::string& tag) {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, Diagnostics& diag) {
+}  // namespace
+
+std::optional<RulePattern> ReadRegexPattern(const Json& v, const std::string& path, Diagnostics& diag) {
   if (!v.isString() || v.asString().empty()) {
     diag.Add(path, "expected a regular expression (a non-empty string), found " + Describe(v));
     return std::nullopt;
@@ -150,6 +152,23 @@ std::optional<RulePattern> ReadPattern(const Json& v, const std::string& path, D
   p.regex = std::move(compiled);
   return p;
 }
+
+bool RegexFound(const RulePattern& pattern, const std::string& text) {
+  return pattern.regex && RE2::PartialMatch(text, pattern.regex->re);
+}
+
+bool RegionSelects(const RegionSelection& selection, const std::string& kind, const std::string& label,
+                   const CodedConcept& type) {
+  if (kind == "SEG" ? !selection.from_seg : kind == "RTSTRUCT" ? !selection.from_rtstruct : true) return false;
+  if (selection.label.empty() && selection.codes.empty()) return true;
+  if (selection.label_regex && RE2::PartialMatch(label, selection.label_regex->re)) return true;
+  for (const CodedConcept& c : selection.codes) {
+    if (!type.value.empty() && c.value == type.value && c.scheme == type.scheme) return true;
+  }
+  return false;
+}
+
+namespace {
 
 // [min, max], numbers or null for an open end.
 bool ReadRange(const Json& v, const std::string& path, Diagnostics& diag, std::optional<double>& min,
@@ -289,7 +308,7 @@ RuleCondition ReadCondition(const Json& v, const std::string& path, Diagnostics&
       c.values = ReadStrings(*r.Get("In"), r.PathOf("In"), false, "values", diag);
     } else if (form == "Regex") {
       c.kind = RuleCondition::Kind::kRegex;
-      if (auto p = ReadPattern(*r.Get("Regex"), r.PathOf("Regex"), diag)) c.pattern = *p;
+      if (auto p = ReadRegexPattern(*r.Get("Regex"), r.PathOf("Regex"), diag)) c.pattern = *p;
     } else if (form == "Range") {
       c.kind = RuleCondition::Kind::kRange;
       ReadRange(*r.Get("Range"), r.PathOf("Range"), diag, c.min, c.max);
@@ -314,7 +333,7 @@ void ReadSeriesSelector(ObjectReader& r, SeriesSelector& s, Diagnostics& diag) {
       diag.Add(r.PathOf("MaxSlices"), std::to_string(*max) + " is below MinSlices " + std::to_string(s.min_slices));
     }
   }
-  if (const Json* d = r.Get("Description")) s.description = ReadPattern(*d, r.PathOf("Description"), diag);
+  if (const Json* d = r.Get("Description")) s.description = ReadRegexPattern(*d, r.PathOf("Description"), diag);
   if (const Json* t = r.Get("Thickness")) {
     s.has_thickness = ReadRange(*t, r.PathOf("Thickness"), diag, s.thickness_min, s.thickness_max);
   }

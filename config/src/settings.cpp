@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "curia/config/hints.h"
 #include "curia/config/json_fields.h"
 
 namespace curia::config {
@@ -74,6 +75,71 @@ void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir) {
   }
 }
 
+// "Region" of a mask-prompted task: which SEG segments and RTSTRUCT ROIs it runs on, and how its
+// per-slice results become one per region.
+RegionSelection ReadRegion(ObjectReader& r, Diagnostics& diag) {
+  RegionSelection region;
+  const std::vector<std::string> kinds = {"SEG", "RTSTRUCT"};
+  if (const Json* from = r.Get("From")) {
+    const std::string path = r.PathOf("From");
+    if (!from->isArray() || from->empty()) {
+      diag.Add(path, "expected a non-empty array of \"SEG\" and \"RTSTRUCT\", found " +
+                         (from->isArray() ? std::string("an empty array") : Describe(*from)));
+    } else {
+      region.from_seg = region.from_rtstruct = false;
+      for (Json::ArrayIndex i = 0; i < from->size(); ++i) {
+        const Json& e = (*from)[i];
+        const std::string text = e.isString() ? e.asString() : std::string();
+        bool& flag = text == "SEG" ? region.from_seg : region.from_rtstruct;
+        if (text != "SEG" && text != "RTSTRUCT") {
+          const std::string near = e.isString() ? Nearest(text, kinds) : "";
+          diag.Add(JsonPath(path, i), "expected \"SEG\" or \"RTSTRUCT\", found " + Describe(e) +
+                                          (near.empty() ? "" : "; did you mean \"" + near + "\"?"));
+        } else if (flag) {
+          diag.Add(JsonPath(path, i), "\"" + text + "\" is listed twice");
+        } else {
+          flag = true;
+        }
+      }
+    }
+  }
+  if (const Json* label = r.Get("Label")) {
+    if (auto pattern = ReadRegexPattern(*label, r.PathOf("Label"), diag)) {
+      region.label = pattern->source;
+      region.label_regex = pattern->regex;
+    }
+  }
+  if (const Json* codes = r.Get("Codes")) {
+    const std::string path = r.PathOf("Codes");
+    if (!codes->isArray() || codes->empty()) {
+      diag.Add(path, "expected a non-empty array of {\"Code\", \"Scheme\"} objects, found " +
+                         (codes->isArray() ? std::string("an empty array") : Describe(*codes)));
+    } else {
+      for (Json::ArrayIndex i = 0; i < codes->size(); ++i) {
+        ObjectReader cr((*codes)[i], JsonPath(path, i), diag);
+        CodedConcept c;
+        c.value = cr.RequiredString("Code");
+        c.scheme = cr.RequiredString("Scheme");
+        c.meaning = cr.String("Meaning", "");
+        cr.RejectUnknownKeys();
+        if (cr.ok()) region.codes.push_back(std::move(c));
+      }
+    }
+  }
+  region.min_pixels = r.Int("MinPixels", region.min_pixels, 1, std::numeric_limits<int32_t>::max());
+  region.aggregate = r.EnumOf<Aggregation>(
+      "Aggregation", Aggregation::kMean,
+      {{"mean", Aggregation::kMean}, {"max", Aggregation::kMax}, {"top-k-mean", Aggregation::kTopKMean}});
+  region.top_k = r.Int("TopK", 3, 1, 100000);
+  if (r.Has("TopK") && region.aggregate != Aggregation::kTopKMean) {
+    diag.Add(r.PathOf("TopK"), "only used with \"Aggregation\": \"top-k-mean\"");
+  }
+  // With the nearest known key: a misspelt "Label" would otherwise be the only problem of a task that
+  // runs on every region.
+  r.RejectUnknownKeys(/*suggest=*/true);
+  return region;
+}
+
 TaskSettings ReadTask(const std::string& name, const Json& value, const std::string& path, const std::string& model_path,
                       Diagnostics& diag) {
   ObjectReader r(value, path, diag);
@@ -103,6 +169,10 @@ TaskSettings ReadTask(const std::string& name, const Json& value, const std::str
       {{"auto", Normalization::kAuto}, {"per-slice", Normalization::kPerSlice}, {"per-volume", Normalization::kPerVolume}});
   if (auto f = ReadConcept(r, "Finding", true)) t.finding = *f;
   t.finding_site = ReadConcept(r, "FindingSite", false);
+  if (const Json* region = r.Get("Region")) {
+    ObjectReader rr(*region, r.PathOf("Region"), diag);
+    t.region = ReadRegion(rr, diag);
+  }
   if (const Json* w = r.Get("Window")) {
     ObjectReader wr(*w, r.PathOf("Window"), diag);
     t.window_center = wr.RequiredNumber("Center", -100000, 100000);

@@ -425,6 +425,49 @@ TEST(CliPhantom, WritesRegionsOfTheSeriesOnRequest) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("q/rtstruct.dcm")));
 }
 
+// `curia run` on a phantom series with its SEG and RTSTRUCT: the demo region task gives one result
+// per segment and per ROI (the backbone once per slice: tests/unit/pool); the objects are not
+// series of their own. pydicom's SEG alone: refused because its series is not there.
+TEST_F(CliRun, RegionObjectsGiveOneResultPerRegionOrTheirRefusal) {
+  TempDir dir;
+  auto r = RunTool({"phantom", "--out", dir.File("p"), "--slices", "4", "--size", "64", "--seed", "3", "--seg", "--rtstruct"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = Run({"run", dir.File("p"), "--out", dir.File("out")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("1 series processed, 0 refused with their reason, 0 failed, 0 unreadable file(s)\n"
+                       "2 region object(s) (SEG, RTSTRUCT): 2 read, 0 refused with their reason"),
+            std::string::npos)
+      << r.out;
+  // Six structures on these four slices (the lesion lies above them), in each object.
+  for (const char* kind : {"SEG segment ", "RTSTRUCT ROI "}) {
+    for (int n = 1; n <= 6; ++n) {
+      const std::string line = "  demo-region: " + std::string(kind) + std::to_string(n) + " \"";
+      const size_t at = r.out.find(line);
+      ASSERT_NE(at, std::string::npos) << line << "\n" << r.out;
+      const std::string rest = r.out.substr(at, r.out.find('\n', at) - at);
+      EXPECT_NE(rest.find("Demo region class (meaningless)"), std::string::npos) << rest;
+      EXPECT_NE(rest.find(", predicted class region "), std::string::npos) << rest;
+      EXPECT_NE(rest.find("agreement with its label n/a (not a class of the head)"), std::string::npos) << rest;
+    }
+    EXPECT_EQ(r.out.find("  demo-region: " + std::string(kind) + "7 "), std::string::npos) << r.out;
+  }
+  EXPECT_NE(r.out.find("SEG " + dir.File("p/seg.dcm") + "\n  6 region(s) on series "), std::string::npos) << r.out;
+
+  TempDir liver;
+  std::filesystem::copy_file("/usr/lib/python3/dist-packages/pydicom/data/test_files/liver_1frame.dcm",
+                             liver.File("liver_1frame.dcm"));
+  r = Run({"run", liver.path(), "--out", dir.File("out2")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("0 series processed, 0 refused with their reason, 0 failed, 0 unreadable file(s)\n"
+                       "1 region object(s) (SEG, RTSTRUCT): 0 read, 1 refused with their reason"),
+            std::string::npos)
+      << r.out;
+  const std::string file = liver.File("liver_1frame.dcm");
+  EXPECT_NE(r.out.find("SEG " + file + "\n  refused: " + file + ": the SEG's referenced series "), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(" is not present"), std::string::npos) << r.out;
+}
+
 // `curia init`: the written configuration, as Orthanc and the plugin's own parser read it.
 class CliInit : public ::testing::Test {
  protected:

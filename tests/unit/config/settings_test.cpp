@@ -191,5 +191,58 @@ TEST(Settings, FileWithCommentsKeepsFileOrder) {
   std::remove(path.c_str());
 }
 
+TEST(Settings, RegionOfAMaskPromptedTask) {
+  const std::string finding = R"("Finding": {"Code": "C1", "Scheme": "99X", "Meaning": "Organ"})";
+  const CuriaSettings s = Parse(R"({"Model": {"Path": "/m"}, "Tasks": {
+      "any": {"Head": "a", "Region": {}, )" + finding + R"(},
+      "liver": {"Head": "a", "Region": {"From": ["SEG"], "Label": "(?i)^liver", "Codes": [{"Code": "10200004", "Scheme": "SCT"}],
+                "MinPixels": 4, "Aggregation": "top-k-mean", "TopK": 2}, )" + finding + R"(},
+      "plain": {"Head": "b", )" + finding + R"(}}})");
+  ASSERT_EQ(s.tasks.size(), 3u);
+  ASSERT_TRUE(s.tasks[0].region);
+  const RegionSelection& any = *s.tasks[0].region;
+  EXPECT_TRUE(any.from_seg && any.from_rtstruct);
+  EXPECT_EQ(any.min_pixels, 16);
+  EXPECT_EQ(any.aggregate, Aggregation::kMean);
+  EXPECT_TRUE(RegionSelects(any, "RTSTRUCT", "whatever", {}));
+  const RegionSelection& liver = *s.tasks[1].region;
+  EXPECT_EQ(liver.min_pixels, 4);
+  EXPECT_EQ(liver.aggregate, Aggregation::kTopKMean);
+  EXPECT_EQ(liver.top_k, 2);
+  EXPECT_EQ(liver.label, "(?i)^liver");
+  EXPECT_TRUE(RegionSelects(liver, "SEG", "Liver segment 4", {}));
+  EXPECT_FALSE(RegionSelects(liver, "SEG", "the liver", {}));
+  EXPECT_FALSE(RegionSelects(liver, "RTSTRUCT", "Liver", {}));  // not from RTSTRUCTs
+  // Either the label or the type code selects.
+  EXPECT_TRUE(RegionSelects(liver, "SEG", "Segment 1", {"10200004", "SCT", "Liver"}));
+  EXPECT_FALSE(RegionSelects(liver, "SEG", "Segment 1", {"10200004", "99X", "Liver"}));
+  EXPECT_FALSE(s.tasks[2].region);
+
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Tasks": {"t": {"Head": "a", )" + finding + R"(,
+      "Region": {"From": ["SEG", "RTSTRUKT", "SEG", 3], "Label": "(a)\\1", "Codes": [{"Code": "1"}], "MinPixel": 3,
+                 "MinPixels": 0, "Aggregation": "median", "TopK": 2}}}})"),
+            (std::vector<std::string>{
+                "curia.json: $.Tasks.t.Region.From[1]: expected \"SEG\" or \"RTSTRUCT\", found \"RTSTRUKT\"; did you "
+                "mean \"RTSTRUCT\"?",
+                "curia.json: $.Tasks.t.Region.From[2]: \"SEG\" is listed twice",
+                "curia.json: $.Tasks.t.Region.From[3]: expected \"SEG\" or \"RTSTRUCT\", found 3",
+                "curia.json: $.Tasks.t.Region.Label: invalid regular expression \"(a)\\\\1\": \\1 is a back-reference: RE2, "
+                "the node's regular-expression engine, runs in linear time and does not support back-references; spell "
+                "out the alternatives instead (\"(aa|bb)\" for \"(a|b)\\1\"), or list whole values with \"In\"",
+                "curia.json: $.Tasks.t.Region.Codes[0].Scheme: required member is missing",
+                "curia.json: $.Tasks.t.Region.MinPixels: expected an integer in [1, 2147483647], found 0",
+                "curia.json: $.Tasks.t.Region.Aggregation: expected one of \"mean\", \"max\", \"top-k-mean\", found "
+                "\"median\"",
+                "curia.json: $.Tasks.t.Region.TopK: only used with \"Aggregation\": \"top-k-mean\"",
+                "curia.json: $.Tasks.t.Region.MinPixel: unknown key; did you mean \"MinPixels\"?"}));
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Tasks": {"t": {"Head": "a", )" + finding + R"(,
+      "Region": {"From": [], "Codes": "SCT"}}}})"),
+            (std::vector<std::string>{
+                "curia.json: $.Tasks.t.Region.From: expected a non-empty array of \"SEG\" and \"RTSTRUCT\", found an "
+                "empty array",
+                "curia.json: $.Tasks.t.Region.Codes: expected a non-empty array of {\"Code\", \"Scheme\"} objects, found "
+                "\"SCT\""}));
+}
+
 }  // namespace
 }  // namespace curia::config

@@ -180,5 +180,46 @@ TEST(Aggregate3DTest, TheHeadsOutputAndTheWindowsCentre) {
   EXPECT_THROW(Aggregate3D(task, {0.5f}, {}), Error);
 }
 
+TEST(AggregateRegionTest, MeanOfTheRegionsSlicesKeySliceOfLargestAreaAndAgreement) {
+  TaskInfo organ = Task();
+  organ.name = "organ";
+  organ.labels = {"liver", "spleen", "kidney"};
+  organ.positive_class = -1;  // no Class: the predicted class is the finding
+  organ.mask_prompted = true;
+  organ.settings.region = config::RegionSelection{};
+  worker::RegionReference region;
+  region.kind = "SEG";
+  region.number = 2;
+  region.label = "Segment 2";
+  region.type = {"78961009", "SCT", "Spleen"};
+  region.slice_pixels = {0, 40, 90, 90, 10};
+  const std::vector<std::vector<float>> outputs = {{0.2f, 0.5f, 0.3f}, {0.1f, 0.6f, 0.3f}, {0.6f, 0.1f, 0.3f}};
+  TaskFinding f = AggregateRegion(organ, region, {1, 2, 3}, outputs);
+  EXPECT_EQ(f.key_slice, 2);  // 90 pixels on slices 2 and 3: the first
+  EXPECT_NEAR(f.class_probabilities[0], 0.3, 1e-6);
+  EXPECT_NEAR(f.class_probabilities[1], 0.4, 1e-6);
+  EXPECT_EQ(f.positive_class, 1);
+  EXPECT_EQ(f.positive_label, "spleen");
+  EXPECT_NEAR(f.probability, 0.4, 1e-6);
+  EXPECT_EQ(f.aggregation, Aggregation::kMean);
+  EXPECT_TRUE(f.slice_scores.empty());
+  EXPECT_EQ(f.region.slices_used, 3);
+  EXPECT_EQ(f.region.predicted_class, "spleen");
+  EXPECT_EQ(f.region.agreement, "agrees");  // by the type code's meaning, whatever the case
+  region.type = {};
+  region.label = "LIVER";
+  EXPECT_EQ(AggregateRegion(organ, region, {1, 2, 3}, outputs).region.agreement, "disagrees");
+  region.label = "tumour";
+  EXPECT_EQ(AggregateRegion(organ, region, {1, 2, 3}, outputs).region.agreement, "");
+  // Max per class, and a configured class stays the finding.
+  organ.settings.region->aggregate = Aggregation::kMax;
+  organ.positive_class = 0;
+  f = AggregateRegion(organ, region, {1, 2, 3}, outputs);
+  EXPECT_NEAR(f.probability, 0.6, 1e-6);
+  EXPECT_EQ(f.positive_label, "liver");
+  EXPECT_EQ(f.region.predicted_class, "liver");  // 0.6 for liver and spleen: the first class wins ties
+  EXPECT_THROW(AggregateRegion(organ, region, {}, {}), Error);
+}
+
 }  // namespace
 }  // namespace curia::pool

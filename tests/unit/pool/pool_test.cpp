@@ -11,15 +11,18 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "curia/config/error.h"
 #include "curia/model/demo_model.h"
+#include "curia/model/mask.h"
 #include "curia/model/preprocess.h"
 #include "curia/nn/backbone.h"
 #include "curia/nn/head.h"
 #include "curia/nn/tensor_io.h"
 #include "curia/nn/torch_model.h"
+#include "curia/phantom/phantom.h"
 #include "curia/phantom/volume_source.h"
 #include "test_support.h"
 
@@ -398,11 +401,165 @@ TEST_F(PoolTest, MaskPromptedHeadsAreRefusedWithThePath) {
   EXPECT_NE(msg.find("c.json: $.Tasks.organ.Head: " + dir_->path() + "/demo-mask is a mask-prompted head"),
             std::string::npos)
       << msg;
+  EXPECT_NE(msg.find("give the task a \"Region\""), std::string::npos) << msg;
+  json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"t": {"Head": "demo-2d", "Region": {},
+      "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "X"}}}})";
+  msg = test::ErrorMessage(
+      [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "")); });
+  EXPECT_NE(msg.find("c.json: $.Tasks.t.Region: only for mask-prompted heads; " + dir_->path() + "/demo-2d classifies"),
+            std::string::npos)
+      << msg;
   json = R"({"Model": {"Path": ")" + dir_->path() + R"("}, "Tasks": {"t": {"Head": "demo-2d", "Class": "maybe",
       "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "X"}}}})";
   msg = test::ErrorMessage(
       [&] { nn::TorchModel::Load(config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "")); });
   EXPECT_NE(msg.find("c.json: $.Tasks.t.Class: \"maybe\" is not a class of"), std::string::npos) << msg;
+}
+
+// Regions of one series for a mask-prompted task: one finding per selected region, the backbone once
+// per slice that any region needs (not once per region), each slice's probabilities those of the
+// backbone and head called directly with the reference's mask transform; refused and too small
+// regions skipped with their reason.
+TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
+  const std::string json = R"({"Model": {"Path": ")" + dir_->path() + R"(", "Threads": 1, "MaxBatch": 4,
+      "MaxBatchDelayMs": 20, "PreprocessThreads": 2, "QueuedSlices": 8},
+      "Tasks": {"organ": {"Head": "demo-mask", "Region": {"From": ["SEG"]},
+                          "Finding": {"Code": "C3", "Scheme": "99DEMO", "Meaning": "Organ"}}}})";
+  const auto settings = config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "");
+  auto model = nn::TorchModel::Load(settings);
+  constexpr int64_t kSlices = 6, kSize = 64, kPlane = kSize * kSize;
+  auto volume = Phantom(kSlices, kSize);
+  phantom::PhantomOptions o;
+  o.slices = kSlices;
+  o.rows = o.cols = kSize;
+  o.pixel_mm = 256.0 / kSize;
+  std::vector<uint8_t> labels(static_cast<size_t>(kSlices * kPlane));
+  for (int64_t k = 0; k < kSlices; ++k) phantom::MakeHeadPhantomLabels(o, k, labels.data() + k * kPlane);
+  auto region = [&](int number, const std::string& label, const std::function<bool(int64_t, int64_t)>& inside) {
+    worker::JobRegion r;
+    r.reference.kind = "SEG";
+    r.reference.number = number;
+    r.reference.label = label;
+    r.reference.slice_pixels.assign(kSlices, 0);
+    r.mask.assign(labels.size(), 0);
+    for (int64_t k = 0; k < kSlices; ++k) {
+      for (int64_t i = 0; i < kPlane; ++i) {
+        if (!inside(k, i)) continue;
+        r.mask[static_cast<size_t>(k * kPlane + i)] = 1;
+        ++r.reference.slice_pixels[static_cast<size_t>(k)];
+        ++r.reference.pixels;
+      }
+    }
+    return r;
+  };
+  JobRequest request{"regions", Priority::kRoutine, volume, {}, false, {}};
+  std::vector<int> structures;
+  for (const phantom::PhantomStructure& st : phantom::PhantomStructures()) {
+    request.regions.push_back(region(st.label, st.name, [&](int64_t k, int64_t i) {
+      return labels[static_cast<size_t>(k * kPlane + i)] == st.label;
+    }));
+  }
+  // A 6x6 square on slice 3 alone, named as a class of the head; 5 pixels on slice 1; a refused
+  // segment; an RTSTRUCT ROI that the task's Region leaves out.
+  request.regions.push_back(region(20, "Region B", [](int64_t k, int64_t i) {
+    return k == 3 && i / kSize >= 30 && i / kSize < 36 && i % kSize >= 10 && i % kSize < 16;
+  }));
+  request.regions.push_back(region(21, "speck", [](int64_t k, int64_t i) { return k == 1 && i >= 2000 && i < 2005; }));
+  worker::JobRegion refused;
+  refused.reference.kind = "SEG";
+  refused.reference.number = 22;
+  refused.reference.label = "empty";
+  refused.refusal = "empty: no pixel on the series grid";
+  request.regions.push_back(refused);
+  request.regions.push_back(region(1, "roi", [](int64_t, int64_t) { return true; }));
+  request.regions.back().reference.kind = "RTSTRUCT";
+
+  // What the backbone must see: every slice where a selected region has at least 16 pixels, once.
+  std::set<int64_t> needed;
+  size_t expected_findings = 0;
+  for (const worker::JobRegion& r : request.regions) {
+    if (r.reference.kind != "SEG" || !r.refusal.empty()) continue;
+    bool any = false;
+    for (int64_t k = 0; k < kSlices; ++k) {
+      if (r.reference.slice_pixels[static_cast<size_t>(k)] >= 16) needed.insert(k), any = true;
+    }
+    expected_findings += any ? 1 : 0;
+  }
+  const std::vector<worker::JobRegion> regions = request.regions;
+  Results results;
+  PoolStats stats;
+  {
+    WorkerPool pool(*model, settings.model);
+    pool.Submit(std::move(request), results.Callback());
+    ASSERT_TRUE(results.Wait(1));
+    stats = pool.Stats();
+  }
+  const JobResult r = results.Get("regions");
+  ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
+  EXPECT_EQ(stats.slices, static_cast<int64_t>(needed.size()));
+  ASSERT_EQ(r.findings.findings.size(), expected_findings);
+  EXPECT_GE(expected_findings, 6u);
+  // The phantom's structures too small at this size are skipped like the speck.
+  std::vector<std::string> skipped;
+  for (const worker::SkippedTask& k : r.findings.skipped) skipped.push_back(k.task + ": " + k.reason);
+  ASSERT_GE(skipped.size(), 2u);
+  EXPECT_EQ(skipped.size(), regions.size() - 1 - expected_findings);  // all but the RTSTRUCT ROI and the findings
+  EXPECT_EQ(skipped[skipped.size() - 2],
+            "organ: SEG segment 21 \"speck\": too few pixels (at most 5 on a slice, below Region.MinPixels 16)");
+  EXPECT_EQ(skipped.back(), "organ: SEG segment 22 \"empty\": empty: no pixel on the series grid");
+
+  nn::BackboneOptions options;
+  auto backbone = nn::Dinov2Backbone::Load(dir_->path(), options);
+  auto head = nn::TaskHead::Load(dir_->path() + "/demo-mask", *backbone);
+  model::MaskResizer resizer(kSize, kSize, 512);
+  for (const TaskFinding& f : r.findings.findings) {
+    const worker::JobRegion* source = nullptr;
+    for (const worker::JobRegion& g : regions) source = g.reference.kind == "SEG" && g.reference.number == f.region.number ? &g : source;
+    ASSERT_NE(source, nullptr);
+    SCOPED_TRACE(f.region.label);
+    EXPECT_EQ(f.task, "organ");
+    // The key slice is the largest area; its mask comes with the finding for the key image.
+    const std::vector<int64_t>& area = source->reference.slice_pixels;
+    EXPECT_EQ(f.key_slice, std::max_element(area.begin(), area.end()) - area.begin());
+    ASSERT_EQ(f.region.key_slice_mask.size(), static_cast<size_t>(kPlane));
+    EXPECT_TRUE(std::equal(f.region.key_slice_mask.begin(), f.region.key_slice_mask.end(),
+                           source->mask.begin() + f.key_slice * kPlane));
+    // No Class on a 3-class head: the finding is the predicted class, the mean over the slices.
+    ASSERT_EQ(f.class_probabilities.size(), 3u);
+    const auto predicted = std::max_element(f.class_probabilities.begin(), f.class_probabilities.end()) - f.class_probabilities.begin();
+    EXPECT_EQ(f.positive_class, predicted);
+    EXPECT_EQ(f.region.predicted_class, f.labels[static_cast<size_t>(predicted)]);
+    EXPECT_NEAR(f.probability, f.class_probabilities[static_cast<size_t>(predicted)], 1e-6);
+    EXPECT_EQ(f.region.agreement, f.region.label != "Region B" ? ""
+                                  : f.region.predicted_class == "region B" ? "agrees" : "disagrees");
+    std::vector<at::Tensor> per_slice;
+    int64_t used = 0;
+    for (int64_t k = 0; k < kSlices; ++k) {
+      if (area[static_cast<size_t>(k)] < 16) continue;
+      ++used;
+      // The slice as Curia's processor makes it, the mask as the reference trainer does.
+      std::vector<float> raw(kPlane);
+      volume->ReadSlice(k, raw.data());
+      std::vector<int16_t> hu(raw.begin(), raw.end());
+      model::TensorView t;
+      t.name = "image";
+      t.dtype = model::DType::kI16;
+      t.shape = {kSize, kSize};
+      t.data = reinterpret_cast<const uint8_t*>(hu.data());
+      t.nbytes = hu.size() * 2;
+      model::PreprocessOptions opt;
+      opt.crop_size = 512;
+      const model::PreprocessResult x = model::Preprocess({t}, opt);
+      std::vector<float> mask(512 * 512);
+      resizer.Resize(source->mask.data() + k * kPlane, mask.data());
+      const nn::BackboneOutput out =
+          backbone->Forward(at::from_blob(const_cast<float*>(x.pixel_values.data()), {1, 1, 512, 512}));
+      per_slice.push_back(head->Probabilities(head->Logits2D(out, at::from_blob(mask.data(), {1, 1, 512, 512}))));
+    }
+    EXPECT_EQ(f.region.slices_used, used);
+    const at::Tensor mean = at::cat(per_slice).mean(0);
+    EXPECT_TRUE(test::AllClose(f.class_probabilities, nn::ToFloatVector(mean), 1e-5));
+  }
 }
 
 }  // namespace

@@ -141,6 +141,13 @@ std::string DemoTasksJson() {
 })json";
 }
 
+std::string DemoRegionTasksJson() {
+  return R"json({
+  "demo-region": {"Head": "demo-mask", "Region": {"From": ["SEG", "RTSTRUCT"]},
+                  "Finding": {"Code": "DEMOREGION", "Scheme": "99CURIA", "Meaning": "Demo region class (meaningless)"}}
+})json";
+}
+
 bool IsDemoModel(const std::string& dir) {
   try {
     const config::Json existing = config::ParseJsonFile(dir + "/config.json");

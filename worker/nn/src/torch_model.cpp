@@ -6,6 +6,7 @@
 #include <c10/core/StreamGuard.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "curia/config/error.h"
@@ -77,6 +78,7 @@ class Runner : public worker::IDeviceRunner {
           result.tokens.push_back({tokens.size(0), tokens.size(1), ToFloatVector(tokens)});
         }
       }
+      RunMasked(out, requests, results);
     } catch (const c10::OutOfMemoryError& e) {
       throw Error(ErrorCode::kUnavailable, "device out of memory on a batch of " + std::to_string(n) + " slices");
     } catch (const c10::Error& e) {
@@ -86,6 +88,43 @@ class Runner : public worker::IDeviceRunner {
   }
 
  private:
+  // The 2-D mask-prompted tasks: per task, one head pass over every (slice, region mask) of the
+  // batch that asks for it, on the backbone output already computed (a slice with k regions is
+  // repeated k times in the head's batch, never in the backbone's).
+  void RunMasked(const BackboneOutput& out, const std::vector<worker::SliceRequest>& requests,
+                 std::vector<worker::SliceResult>& results) const {
+    const int64_t size = info_.image_size;
+    const size_t plane = static_cast<size_t>(size * size);
+    std::map<int, std::vector<std::pair<size_t, size_t>>> by_task;  // task -> (slice, entry)
+    for (size_t i = 0; i < requests.size(); ++i) {
+      results[i].masked_probabilities.resize(requests[i].masked2d.size());
+      for (size_t k = 0; k < requests[i].masked2d.size(); ++k) by_task[requests[i].masked2d[k].task].push_back({i, k});
+    }
+    for (const auto& [t, entries] : by_task) {
+      const TaskHead& head = *model_.heads[static_cast<size_t>(t)];
+      std::vector<float> masks(entries.size() * plane);
+      std::vector<int64_t> slices;
+      for (size_t e = 0; e < entries.size(); ++e) {
+        const std::vector<float>& m = requests[entries[e].first].masked2d[entries[e].second].mask;
+        CURIA_CHECK(m.size() == plane);
+        std::copy(m.begin(), m.end(), masks.begin() + static_cast<std::ptrdiff_t>(e * plane));
+        slices.push_back(static_cast<int64_t>(entries[e].first));
+      }
+      const at::Device device = out.last_hidden_state.device();
+      const at::Tensor index = at::tensor(slices, at::TensorOptions().dtype(at::kLong)).to(device);
+      BackboneOutput picked;
+      picked.last_hidden_state = out.last_hidden_state.index_select(0, index);
+      picked.pooler_output = out.pooler_output.index_select(0, index);
+      const at::Tensor mask =
+          at::from_blob(masks.data(), {static_cast<int64_t>(entries.size()), 1, size, size}, at::TensorOptions().dtype(at::kFloat))
+              .to(device);
+      const at::Tensor p = head.Probabilities(head.Logits2D(picked, mask)).to(at::kCPU);
+      for (size_t e = 0; e < entries.size(); ++e) {
+        results[entries[e].first].masked_probabilities[entries[e].second] = ToFloatVector(p[static_cast<int64_t>(e)]);
+      }
+    }
+  }
+
   const DeviceModel& model_;
   const worker::ModelInfo& info_;
   DeviceInput input_;
@@ -152,11 +191,25 @@ std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
     t.regression = hc.regression;
     t.labels = hc.labels;
     t.head_digest = head.digest();
-    if (hc.requires_mask) {
+    t.mask_prompted = hc.requires_mask;
+    if (hc.requires_mask && !task.region) {
       AtPath(s, config::JsonPath(task.path, "Head"), [&] {
         throw Error(ErrorCode::kInvalidArgument,
-                    task.head + " is a mask-prompted head (it classifies a masked region) and the node has no mask "
-                                "source for it; use it with `curia head --input` and a 'mask' tensor");
+                    task.head + " is a mask-prompted head (it classifies a masked region): give the task a \"Region\" "
+                                "(for example \"Region\": {\"From\": [\"SEG\", \"RTSTRUCT\"]}) so that it runs on the "
+                                "segments of DICOM SEGs and the ROIs of RTSTRUCTs of its series");
+      });
+    }
+    if (!hc.requires_mask && task.region) {
+      AtPath(s, config::JsonPath(task.path, "Region"), [&] {
+        throw Error(ErrorCode::kInvalidArgument, "only for mask-prompted heads; " + task.head +
+                                                     " classifies whole slices or volumes (remove \"Region\")");
+      });
+    }
+    if (hc.requires_mask && t.is3d) {
+      AtPath(s, config::JsonPath(task.path, "Head"), [&] {
+        throw Error(ErrorCode::kInvalidArgument, task.head + " is a 3-D mask-prompted head: the node runs 2-D mask-prompted "
+                                                             "heads only (use it with `curia head --input` and a 'mask' tensor)");
       });
     }
     // The positive class: a label, an index, or the second class of a two-class head.
@@ -166,12 +219,15 @@ std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
     if (hc.regression) {
       t.positive_class = -1;
     } else if (task.positive_class.empty()) {
-      if (hc.num_classes != 2) {
+      if (hc.requires_mask && hc.num_classes != 2) {
+        t.positive_class = -1;  // the finding is the predicted class (organ recognition)
+      } else if (hc.num_classes != 2) {
         throw Error(ErrorCode::kInvalidArgument, s.source + ": " + class_path + ": required for the " +
                                                      std::to_string(hc.num_classes) + "-class head " + task.head +
                                                      " (labels: " + labels + ")");
+      } else {
+        t.positive_class = 1;
       }
-      t.positive_class = 1;
     } else {
       for (size_t i = 0; i < hc.labels.size(); ++i) {
         if (hc.labels[i] == task.positive_class) t.positive_class = static_cast<int64_t>(i);

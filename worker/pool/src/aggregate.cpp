@@ -2,6 +2,7 @@
 #include "curia/pool/aggregate.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <string>
 #include <utility>
@@ -81,6 +82,62 @@ TaskFinding Aggregate2D(const TaskInfo& task, const std::vector<std::vector<floa
   out.probability = a.probability;
   out.key_slice = a.key_slice;
   out.class_probabilities = slice_outputs[static_cast<size_t>(a.key_slice)];
+  Decide(task, out);
+  return out;
+}
+
+namespace {
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+TaskFinding AggregateRegion(const TaskInfo& task, worker::RegionReference region, const std::vector<int64_t>& slices,
+                            const std::vector<std::vector<float>>& slice_outputs) {
+  if (slices.empty() || slices.size() != slice_outputs.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "task " + task.name + ": region " + std::to_string(region.number) +
+                                                 " has no scored slice");
+  }
+  const config::RegionSelection how = task.settings.region.value_or(config::RegionSelection{});
+  TaskFinding out = Describe(task);
+  out.aggregation = how.aggregate;
+  const size_t classes = slice_outputs.front().size();
+  out.class_probabilities.resize(classes);
+  std::vector<float> column(slices.size());
+  for (size_t c = 0; c < classes; ++c) {
+    for (size_t s = 0; s < slices.size(); ++s) column[s] = slice_outputs[s].at(c);
+    out.class_probabilities[c] = static_cast<float>(AggregateSlices(column, how.aggregate, how.top_k).probability);
+  }
+  size_t predicted = 0;
+  for (size_t c = 1; c < classes; ++c) {
+    if (out.class_probabilities[c] > out.class_probabilities[predicted]) predicted = c;
+  }
+  if (!task.regression && task.positive_class < 0) {
+    out.positive_class = static_cast<int64_t>(predicted);
+    out.positive_label = predicted < task.labels.size() ? task.labels[predicted] : "";
+  }
+  // Summed in double like AggregateSlices (the class columns above are rounded to float).
+  const size_t scored = out.positive_class >= 0 ? static_cast<size_t>(out.positive_class) : 0;  // a value: 0
+  for (size_t s = 0; s < slices.size(); ++s) column[s] = slice_outputs[s].at(scored);
+  out.probability = AggregateSlices(column, how.aggregate, how.top_k).probability;
+  out.key_slice = slices.front();
+  for (int64_t s : slices) {
+    const auto area = [&](int64_t slice) {
+      return slice >= 0 && static_cast<size_t>(slice) < region.slice_pixels.size() ? region.slice_pixels[static_cast<size_t>(slice)] : 0;
+    };
+    if (area(s) > area(out.key_slice) || (area(s) == area(out.key_slice) && s < out.key_slice)) out.key_slice = s;
+  }
+  region.slices_used = static_cast<int64_t>(slices.size());
+  if (!task.regression && task.labels.size() > 2 && predicted < task.labels.size()) {
+    region.predicted_class = task.labels[predicted];
+    const std::string label = Lower(region.label), meaning = Lower(region.type.meaning);
+    bool named = false;
+    for (const std::string& l : task.labels) named = named || Lower(l) == label || (!meaning.empty() && Lower(l) == meaning);
+    const std::string p = Lower(region.predicted_class);
+    region.agreement = !named ? "" : (p == label || (!meaning.empty() && p == meaning)) ? "agrees" : "disagrees";
+  }
+  out.region = std::move(region);
   Decide(task, out);
   return out;
 }

@@ -14,6 +14,8 @@
 
 #include "curia/config/error.h"
 #include "curia/config/log.h"
+#include "curia/config/rules.h"
+#include "curia/model/mask.h"
 #include "curia/model/preprocess.h"
 #include "curia/pool/aggregate.h"
 
@@ -53,7 +55,22 @@ struct Item {
   int64_t slice = 0;
   bool volume_norm = false;  // z-scored with the whole volume's statistics (else alone)
   SliceRequest request;
+  std::vector<size_t> runs = {};  // region runs (Job::runs) that need this slice; their masks travel with it
 };
+
+// A mask-prompted task on one region: the slices it runs on and what the head said on each.
+struct RegionRun {
+  int task = 0;
+  size_t region = 0;            // index into JobRequest::regions
+  std::vector<int64_t> slices;  // ascending: where the region has at least Region.MinPixels pixels
+  std::map<int64_t, std::vector<float>> outputs;  // slice -> class probabilities
+};
+
+// "SEG segment 3 \"Liver\"", "RTSTRUCT ROI 2 \"PTV\"", "SEG": how messages name a region.
+std::string RegionName(const RegionReference& r) {
+  if (r.number == 0) return r.kind.empty() ? std::string("region object") : r.kind;
+  return r.kind + (r.kind == "RTSTRUCT" ? " ROI " : " segment ") + std::to_string(r.number) + " \"" + r.label + "\"";
+}
 
 struct Job {
   JobRequest request;
@@ -87,6 +104,7 @@ struct Job {
   std::map<int, BestMap> best_heat_map;  // 2-D task -> the map of its best slice (the key slice)
   std::map<int, std::vector<int64_t>> kept;                      // 3-D task -> its slices, in order
   std::map<int, std::map<int64_t, SliceTokens>> tokens;          // 3-D task -> slice -> tokens
+  std::vector<RegionRun> runs;  // mask-prompted tasks x selected regions, in task then region order
   std::vector<SkippedTask> skipped;
   bool cancelled = false, failed = false, finished = false;
   std::string error;
@@ -105,6 +123,7 @@ struct ReadySlice {
   JobPtr job;
   size_t item = 0;
   std::vector<float> pixels;
+  std::vector<MaskedTask> masks;  // per entry of the item's runs: the region's mask at model size
 };
 
 // Units of preprocessing work a pump thread can pick.
@@ -283,6 +302,7 @@ struct WorkerPool::Impl {
     std::vector<Item> items;
     bool needs_stats = false;
     std::map<int, std::vector<int64_t>> kept;
+    std::vector<RegionRun> runs;
     std::vector<int> tasks;            // the tasks that apply
     std::vector<SkippedTask> skipped;  // and those that do not
   };
@@ -301,7 +321,7 @@ struct WorkerPool::Impl {
       auto it = index.find(slice);
       if (it == index.end()) {
         it = index.emplace(slice, j.items.size()).first;
-        j.items.push_back(Item{slice, volume_norm, {}});
+        j.items.push_back(Item{slice, volume_norm, {}, {}});
         j.items.back().request.heat_maps = job.request.heat_maps;
       }
       return j.items[it->second];
@@ -309,6 +329,13 @@ struct WorkerPool::Impl {
     for (int t : job.tasks) {
       const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
       const bool volume_norm = task.normalization == config::Normalization::kPerVolume;
+      if (task.mask_prompted) {
+        if (PlanRegions(job, t, j, [&](int64_t s) -> Item& { return item_for(s, volume_norm); })) {
+          j.tasks.push_back(t);
+          j.needs_stats = j.needs_stats || volume_norm;
+        }
+        continue;
+      }
       std::vector<int64_t> kept;
       if (task.is3d) {
         try {
@@ -341,12 +368,71 @@ struct WorkerPool::Impl {
     return j;
   }
 
+  // A mask-prompted task `t` on the job's regions: a run for every region its Region selects that has
+  // a slice of at least MinPixels pixels, the others skipped with the reason. True when it runs.
+  template <class ItemFor>
+  bool PlanRegions(const Job& job, int t, JobPlan& j, ItemFor&& item_for) const {
+    const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
+    const config::RegionSelection selection = task.settings.region.value_or(config::RegionSelection{});
+    const std::vector<JobRegion>& regions = job.request.regions;
+    if (task.is3d) {
+      j.skipped.push_back({task.name, "3-D mask-prompted heads are not run by the node"});
+      return false;
+    }
+    const size_t before = j.skipped.size(), first_run = j.runs.size();
+    const auto slices = static_cast<size_t>(j.info.slices);
+    const size_t plane = static_cast<size_t>(j.info.rows * j.info.cols);
+    for (size_t r = 0; r < regions.size(); ++r) {
+      const RegionReference& ref = regions[r].reference;
+      const bool from = ref.kind == "SEG" ? selection.from_seg : ref.kind == "RTSTRUCT" && selection.from_rtstruct;
+      if (!regions[r].refusal.empty()) {
+        // A refused object concerns every task that takes its kind; a refused region, those selecting it.
+        if (ref.number == 0 ? from : config::RegionSelects(selection, ref.kind, ref.label, ref.type)) {
+          j.skipped.push_back({task.name, RegionName(ref) + ": " + regions[r].refusal});
+        }
+        continue;
+      }
+      if (!config::RegionSelects(selection, ref.kind, ref.label, ref.type)) continue;
+      if (regions[r].mask.size() != slices * plane || ref.slice_pixels.size() != slices) {
+        j.skipped.push_back({task.name, RegionName(ref) + ": its mask is not on this volume's grid (" +
+                                            std::to_string(regions[r].mask.size()) + " values for " +
+                                            std::to_string(j.info.slices) + " slices of " + std::to_string(j.info.rows) +
+                                            "x" + std::to_string(j.info.cols) + ")"});
+        continue;
+      }
+      RegionRun run;
+      run.task = t;
+      run.region = r;
+      int64_t largest = 0;
+      for (size_t s = 0; s < slices; ++s) {
+        largest = std::max(largest, ref.slice_pixels[s]);
+        if (ref.slice_pixels[s] >= selection.min_pixels) run.slices.push_back(static_cast<int64_t>(s));
+      }
+      if (run.slices.empty()) {
+        j.skipped.push_back({task.name, RegionName(ref) + ": too few pixels (at most " + std::to_string(largest) +
+                                            " on a slice, below Region.MinPixels " +
+                                            std::to_string(selection.min_pixels) + ")"});
+        continue;
+      }
+      for (int64_t s : run.slices) item_for(s).runs.push_back(j.runs.size());
+      j.runs.push_back(std::move(run));
+    }
+    if (j.runs.size() > first_run) return true;
+    if (j.skipped.size() == before) {
+      j.skipped.push_back({task.name, regions.empty() ? std::string("no SEG or RTSTRUCT region for this series")
+                                                      : "none of the " + std::to_string(regions.size()) +
+                                                            " region(s) of this series is selected by its Region"});
+    }
+    return false;
+  }
+
   // Under mu.
   void Install(Job& j, JobPlan plan) {
     j.info = std::move(plan.info);
     j.items = std::move(plan.items);
     j.needs_stats = plan.needs_stats;
     j.kept = std::move(plan.kept);
+    j.runs = std::move(plan.runs);
     j.tasks = std::move(plan.tasks);
     j.skipped = std::move(plan.skipped);
     for (int t : j.tasks) {
@@ -374,6 +460,7 @@ struct WorkerPool::Impl {
   void Pump() {
     std::vector<float> raw, scratch;
     std::map<std::pair<int64_t, int64_t>, model::Resizer> resizers;
+    std::map<std::pair<int64_t, int64_t>, model::MaskResizer> mask_resizers;
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
       std::optional<Unit> unit = PickUnit();
@@ -392,6 +479,7 @@ struct WorkerPool::Impl {
       std::string error;
       Moments moments;
       JobPlan plan;
+      std::vector<MaskedTask> masks;
       try {
         switch (unit->kind) {
           case Unit::Kind::kActivate: plan = Plan(j); break;
@@ -409,6 +497,22 @@ struct WorkerPool::Impl {
               model::ApplyZScore(buffer.data(), plane, j.volume);
             } else {
               model::ZScore(buffer.data(), plane, info.eps);
+            }
+            // The item's region masks as the reference trainer makes them (model/mask.h). They are
+            // in the pixels' orientation already: the region readers give masks as ReadSlice gives
+            // slices. Runs are fixed once the job is active (only their outputs change, under mu).
+            const size_t slice_plane = static_cast<size_t>(j.info.rows * j.info.cols);
+            for (size_t run : j.items[unit->item].runs) {
+              const RegionRun& rr = j.runs[run];
+              auto resizer = mask_resizers.find({j.info.rows, j.info.cols});
+              if (resizer == mask_resizers.end()) {
+                resizer = mask_resizers.emplace(std::make_pair(j.info.rows, j.info.cols),
+                                                model::MaskResizer(j.info.rows, j.info.cols, size)).first;
+              }
+              MaskedTask m{rr.task, std::vector<float>(static_cast<size_t>(plane))};
+              resizer->second.Resize(j.request.regions[rr.region].mask.data() + static_cast<size_t>(unit->slice) * slice_plane,
+                                     m.mask.data());
+              masks.push_back(std::move(m));
             }
             break;
           }
@@ -453,7 +557,7 @@ struct WorkerPool::Impl {
             --j.in_flight;
             free_buffers.push_back(std::move(buffer));
           } else {
-            ready.push_back(ReadySlice{unit->job, unit->item, std::move(buffer)});
+            ready.push_back(ReadySlice{unit->job, unit->item, std::move(buffer), std::move(masks)});
             stats.peak_queued = std::max<int64_t>(stats.peak_queued, static_cast<int64_t>(ready.size()));
             ready_cv.notify_one();
           }
@@ -513,6 +617,7 @@ struct WorkerPool::Impl {
       const ReadySlice& r = batch[first + i];
       std::copy(r.pixels.begin(), r.pixels.end(), pixels.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(plane)));
       requests.push_back(r.job->items[r.item].request);
+      requests.back().masked2d = r.masks;  // copied: a retry in halves sends them again
     }
     std::vector<SliceResult> out;
     try {
@@ -604,6 +709,9 @@ struct WorkerPool::Impl {
         for (size_t k = 0; k < item.request.tasks3d.size(); ++k) {
           j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
         }
+        for (size_t k = 0; k < item.runs.size(); ++k) {
+          j.runs[item.runs[k]].outputs[item.slice] = std::move(results[i].masked_probabilities.at(k));
+        }
         ++j.items_done;
         if (j.items_done == j.items.size() && (!j.needs_stats || j.StatsReady())) j.finished = true;
         if (j.on_progress) reports.emplace_back(r.job, JobProgress{j.request.id, j.Done(), j.Total()});
@@ -615,6 +723,20 @@ struct WorkerPool::Impl {
       Finish(gone);
       lock.lock();
     }
+  }
+
+  // One finding per (task, region), with the region's mask on its key slice for the key image.
+  static TaskFinding RegionFinding(const Job& j, const TaskInfo& task, const RegionRun& run) {
+    std::vector<std::vector<float>> outputs;
+    for (int64_t s : run.slices) outputs.push_back(run.outputs.at(s));
+    const JobRegion& region = j.request.regions[run.region];
+    TaskFinding out = AggregateRegion(task, region.reference, run.slices, outputs);
+    const auto plane = static_cast<size_t>(j.info.rows * j.info.cols);
+    const auto begin = region.mask.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(out.key_slice) * plane);
+    out.region.mask_rows = j.info.rows;
+    out.region.mask_cols = j.info.cols;
+    out.region.key_slice_mask.assign(begin, begin + static_cast<std::ptrdiff_t>(plane));
+    return out;
   }
 
   // Outside mu, for a job whose every slice is through: 3-D heads, then study-level findings.
@@ -629,6 +751,12 @@ struct WorkerPool::Impl {
     try {
       for (int t : j.tasks) {
         const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
+        if (task.mask_prompted) {
+          for (const RegionRun& run : j.runs) {
+            if (run.task == t) f.findings.push_back(RegionFinding(j, task, run));
+          }
+          continue;
+        }
         TaskFinding out;
         if (task.is3d) {
           std::vector<const SliceTokens*> tokens;

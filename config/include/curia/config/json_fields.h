@@ -84,8 +84,9 @@ class ObjectReader {
     return fallback;
   }
 
-  // Records an error for every member that no accessor asked for.
-  void RejectUnknownKeys();
+  // Records an error for every member that no accessor asked for; with `suggest`, the message adds
+  // the nearest key that was asked for ("did you mean \"Label\"?"), when one is close.
+  void RejectUnknownKeys(bool suggest = false);
 
   Diagnostics& diagnostics() { return diag_; }
 

@@ -37,6 +37,7 @@
 
 #include "curia/config/json.h"
 #include "curia/config/json_fields.h"
+#include "curia/config/task.h"
 
 namespace curia::config {
 
@@ -93,6 +94,19 @@ struct RuleSettings {
 std::vector<RuleSettings> ReadRules(const Json& value, const std::string& path,
                                     const std::vector<std::string>& task_names, const std::string& tasks_path,
                                     Diagnostics& diag);
+
+// A regular expression as the rules read it (RE2, "(?i)" prefix for case-insensitive, back-references
+// and lookaround refused with the reason), for other settings that take one (a task's
+// "Region.Label"). Problems go to `diag` at `path`; nullopt then.
+std::optional<RulePattern> ReadRegexPattern(const Json& value, const std::string& path, Diagnostics& diag);
+// Whether the pattern is found anywhere in `text` (false for a pattern that failed to compile).
+bool RegexFound(const RulePattern& pattern, const std::string& text);
+
+// Whether a mask-prompted task's Region selects a region: `kind` "SEG" or "RTSTRUCT", its label
+// (Segment Label / ROI Name) and type code (Segmented Property Type / RT ROI Identification Code;
+// empty when it has none). Pure, thread-safe.
+bool RegionSelects(const RegionSelection& selection, const std::string& kind, const std::string& label,
+                   const CodedConcept& type);
 
 // (keyword, JSON path of its "Tag" member) of every Tag of every rule's conditions, pseudo-tags
 // excluded: the plugin checks the keywords against the DICOM dictionary.

@@ -4,8 +4,10 @@
 // no rules), so that the worker contracts (curia/worker/*.h) and the outputs include this header and
 // not the whole configuration (settings.h, which brings the routing rules).
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace curia::config {
 
@@ -23,6 +25,26 @@ enum class Aggregation { kMax, kMean, kTopKMean };
 // volume for 3-D heads.
 enum class Normalization { kAuto, kPerSlice, kPerVolume };
 
+// The compiled form of a regular expression (RE2, defined in rules.cpp: RE2 stays out of headers).
+struct CompiledRegex;
+
+// Which regions a mask-prompted task runs on ("Region" of a task, issue 17). A region of a DICOM SEG
+// (segment) or RTSTRUCT (ROI) is selected when its object kind is in `from` and, when `label` or
+// `codes` is given, its label (Segment Label / ROI Name) matches `label` (RE2, partial match, "(?i)"
+// for case-insensitive) OR its type code (Segmented Property Type / RT ROI Identification Code) is
+// one of `codes` (value and scheme; the meaning is not compared). See RegionSelects (rules.h).
+struct RegionSelection {
+  bool from_seg = true, from_rtstruct = true;
+  std::string label;                                 // as written; empty: no label condition
+  std::shared_ptr<const CompiledRegex> label_regex;  // null when `label` is empty
+  std::vector<CodedConcept> codes;                   // value and scheme; meaning optional
+  // A 2-D task runs on the slices where the region has at least this many pixels (of the series'
+  // grid). Default 16: see docs/configuration.md ("Region").
+  int64_t min_pixels = 16;
+  Aggregation aggregate = Aggregation::kMean;  // over the region's slices
+  int64_t top_k = 3;
+};
+
 struct TaskSettings {
   std::string name;
   std::string head;  // folder, resolved against Model.Path when relative
@@ -39,6 +61,8 @@ struct TaskSettings {
   // percentiles of the slice.
   double window_center = 40, window_width = 400;
   std::string path;  // JSON path of the task, for messages that come later ("$.Curia.Tasks.ich")
+  // Mask-prompted heads: where their regions come from (required for them, refused for others).
+  std::optional<RegionSelection> region;
 };
 
 }  // namespace curia::config

@@ -66,7 +66,8 @@ struct TaskFinding {
   int64_t key_slice = -1;   // the slice that decided (2-D: highest score; 3-D: centre of its window)
   // Class probabilities: the key slice's (2-D) or the volume's (3-D).
   std::vector<float> class_probabilities;
-  // 2-D: score of the positive class for every slice of the volume. 3-D: empty.
+  // 2-D: score of the positive class for every slice of the volume. 3-D and region findings: empty
+  // (a region finding's slices are those where region.slice_pixels >= its Region.MinPixels).
   std::vector<float> slice_scores;
   // 3-D: the slices the head pooled, in order.
   std::vector<int64_t> pooled_slices;

@@ -4,8 +4,10 @@
 // LibTorch implementation lives in worker/nn (nn::TorchModel); the pool only moves host buffers.
 //
 // Per device worker, the pool creates one runner and sends it batches of preprocessed slices; each
-// slice says which outputs it is for (2-D task probabilities, 3-D task tokens). 3-D tasks pool their
-// slices' tokens once every slice of the window is through.
+// slice says which outputs it is for (2-D task probabilities, 3-D task tokens, 2-D mask-prompted
+// task probabilities for each region mask on it). 3-D tasks pool their slices' tokens once every
+// slice of the window is through. The backbone runs once per slice of a batch, whatever the number
+// of tasks and regions on it.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +27,10 @@ struct TaskInfo {
   int64_t positive_class = -1;
   std::string head;
   std::string head_digest;
+  // A mask-prompted head (it classifies a region; settings.region says which): it runs on region
+  // masks (SliceRequest::masked2d), never on whole slices. Multi-class mask heads without a
+  // configured class report their predicted class: positive_class is then -1.
+  bool mask_prompted = false;
   config::TaskSettings settings;
 };
 
@@ -51,17 +57,27 @@ struct SliceTokens {
   std::vector<float> values;
 };
 
+// A 2-D mask-prompted task on one slice with one region's mask: image_size x image_size floats, 0
+// or 1, in the slice's orientation, as model::MaskResizer::Resize makes them (the reference
+// trainer's transform); never empty.
+struct MaskedTask {
+  int task = 0;
+  std::vector<float> mask;
+};
+
 // What one preprocessed slice of a batch is for.
 struct SliceRequest {
   std::vector<int> tasks2d;  // 2-D tasks to score on this slice
   std::vector<int> tasks3d;  // 3-D tasks that need this slice's tokens
   bool heat_maps = false;    // also the 2-D tasks' patch heat maps
+  std::vector<MaskedTask> masked2d;  // 2-D mask-prompted tasks, one entry per (task, region)
 };
 
 struct SliceResult {
   std::vector<std::vector<float>> probabilities;  // per entry of tasks2d: class probabilities (or the value)
   std::vector<HeatMap> heat_maps;                 // per entry of tasks2d, when requested
   std::vector<SliceTokens> tokens;                // per entry of tasks3d
+  std::vector<std::vector<float>> masked_probabilities;  // per entry of masked2d: class probabilities
 };
 
 class IDeviceRunner {

@@ -37,6 +37,10 @@ void WriteDemoModel(const std::string& dir, DemoSize size, uint64_t seed);
 // model's heads, so they are valid only with a demo model. One definition for `curia run` (no
 // --config) and `curia init` (no --model).
 std::string DemoTasksJson();
+// The demo region task, as more members of that "Tasks" object: "demo-region" (the demo-mask head on
+// every SEG segment and RTSTRUCT ROI of a series: its predicted class per region). For `curia run`
+// (no --config), which reads the SEGs and RTSTRUCTs of its folder; `curia init` leaves it out.
+std::string DemoRegionTasksJson();
 // True when `dir`/config.json is a demo model's (written by WriteDemoModel).
 bool IsDemoModel(const std::string& dir);
 

@@ -41,6 +41,20 @@ SliceAggregate AggregateSlices(const std::vector<float>& slice_scores, config::A
 // scored output. The heat map is left empty (the pool adds the key slice's).
 worker::TaskFinding Aggregate2D(const worker::TaskInfo& task, const std::vector<std::vector<float>>& slice_outputs);
 
+// A 2-D mask-prompted task's finding on one region: `slice_outputs[i]` are the class probabilities
+// on slice `slices[i]`; `region.slice_pixels` the region's area per slice of the volume. Each class
+// is aggregated over the slices as the task's Region.Aggregation says (default mean); the finding's
+// probability is the positive class's, or, for a multi-class head without a configured class
+// (positive_class -1), the predicted class's (the highest aggregate; positive_class/label then name
+// it). The key slice is the one with the largest region area (the first among equals). For heads of
+// more than two classes region.predicted_class is set, and region.agreement compares it with the
+// region's label and type code meaning (case-insensitive): "agrees", "disagrees", or "" when
+// neither names a class of the head. slice_scores stay empty (the region's slices are in
+// region.slice_pixels). Throws curia::Error (kInvalidArgument) when there is no slice.
+worker::TaskFinding AggregateRegion(const worker::TaskInfo& task, worker::RegionReference region,
+                                    const std::vector<int64_t>& slices,
+                                    const std::vector<std::vector<float>>& slice_outputs);
+
 // A 3-D task's finding from its head's output on `pooled_slices` (window order). Throws
 // curia::Error (kInvalidArgument) when no slice was pooled, std::out_of_range when the output lacks
 // the scored class.

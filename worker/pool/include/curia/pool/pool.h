@@ -3,7 +3,7 @@
 // The worker pool: studies in, findings out, with the device kept busy across many studies.
 //
 //   WorkerPool pool(model, settings.model);
-//   pool.Submit({"job-1", Priority::kStat, volume, {"ich"}},
+//   pool.Submit({"job-1", Priority::kStat, volume, {"ich"}},   // + regions for mask-prompted tasks
 //               [](JobResult r) { ... },                  // exactly once, on a pool thread
 //               [](const JobProgress& p) { ... });        // slices done / total, rising, before r
 //
@@ -26,6 +26,7 @@
 #include "curia/config/settings.h"
 #include "curia/pool/scheduler.h"
 #include "curia/worker/findings.h"
+#include "curia/worker/job_region.h"
 #include "curia/worker/model.h"
 #include "curia/worker/volume.h"
 
@@ -37,6 +38,11 @@ struct JobRequest {
   std::shared_ptr<const worker::IVolumeSource> volume;
   std::vector<std::string> tasks;  // task names; empty: every task of the model
   bool heat_maps = false;          // keep the key slice's patch heat map of 2-D tasks
+  // Regions of the volume for the mask-prompted tasks (their masks on the volume's grid). Each
+  // mask-prompted task runs on the regions its Region selects, on the slices where a region has at
+  // least Region.MinPixels pixels; refused or too small regions become SkippedTask entries. A slice
+  // goes through the backbone once for every task and region that needs it.
+  std::vector<worker::JobRegion> regions = {};
 };
 
 enum class JobStatus { kDone, kFailed, kCancelled };
