@@ -58,7 +58,7 @@ const Phantom& GetPhantom() {
 }
 
 // What the worker fills for a region, from what ReadRegions gives: the key slice is the one where
-// the region is largest.
+// the region is largest, unless `*key_slice` names one.
 worker::RegionReference Reference(const region::RegionSet& set, const region::Region& r, int64_t* key_slice) {
   worker::RegionReference ref;
   ref.kind = region::ObjectKindName(set.object.kind);
@@ -72,8 +72,9 @@ worker::RegionReference Reference(const region::RegionSet& set, const region::Re
   ref.type = {r.type.value, r.type.scheme, r.type.meaning};
   ref.pixels = r.pixels;
   ref.slice_pixels = r.pixels_per_slice;
-  const auto largest = std::max_element(r.pixels_per_slice.begin(), r.pixels_per_slice.end());
-  *key_slice = largest - r.pixels_per_slice.begin();
+  if (*key_slice < 0) {
+    *key_slice = std::max_element(r.pixels_per_slice.begin(), r.pixels_per_slice.end()) - r.pixels_per_slice.begin();
+  }
   ref.slices_used = std::count_if(r.pixels_per_slice.begin(), r.pixels_per_slice.end(), [](int64_t n) { return n > 0; });
   ref.mask_rows = set.rows;
   ref.mask_cols = set.cols;
@@ -352,6 +353,159 @@ TEST(RegionSr, MixedReportKeepsEveryGroupWithItsFinding) {
   bad.findings[0].region.agreement = "maybe";
   EXPECT_EQ(test::ErrorMessage([&] { WriteStructuredReport(Source(), bad, config::DicomSettings{}, identity); }),
             "region of organ: agreement 'maybe' is neither agrees nor disagrees");
+}
+
+// The key image of a region finding: the slice as without a region, plus the region's boundary
+// (mask pixels with a 4-neighbour outside) in cyan, each boundary pixel as the block the slice's
+// pixel becomes; nothing else in the slice changes. White matter: an outline with holes (the
+// ventricles).
+TEST(RegionKeyImage, OutlineIsDrawnOnTheRegionBoundary) {
+  const Phantom& p = GetPhantom();
+  worker::StudyFindings findings = Base();
+  AddOrganFindings(p.seg, findings);
+  const auto white = std::find_if(findings.findings.begin(), findings.findings.end(),
+                                  [](const worker::TaskFinding& f) { return f.region.label == "White matter"; });
+  ASSERT_NE(white, findings.findings.end());
+  const size_t index = static_cast<size_t>(white - findings.findings.begin());
+  // On the slice where the right ventricle is largest, a hole in the white matter.
+  const auto ventricle = std::find_if(p.seg.regions.begin(), p.seg.regions.end(),
+                                      [](const region::Region& r) { return r.label == "Right lateral ventricle"; });
+  ASSERT_NE(ventricle, p.seg.regions.end());
+  int64_t slice = -1;
+  Reference(p.seg, *ventricle, &slice);
+  findings.findings[index].key_slice = slice;
+  findings.findings[index].region = Reference(p.seg, p.seg.regions[index], &findings.findings[index].key_slice);
+  const worker::TaskFinding& f = findings.findings[index];
+  const worker::VolumeInfo info = p.volume().Info();
+  KeyImage key;
+  key.rows = info.rows;
+  key.cols = info.cols;
+  key.values.resize(static_cast<size_t>(key.rows * key.cols));
+  key.row_spacing_mm = info.pixel_spacing_mm[0];
+  key.col_spacing_mm = info.pixel_spacing_mm[1];
+  p.volume().ReadSlice(f.key_slice, key.values.data());
+  ASSERT_EQ(f.region.mask_rows, key.rows);
+  ASSERT_EQ(f.region.mask_cols, key.cols);
+  const Identity identity{"job/regions/sc", "0.1.0-test", "20261201", "120000"};
+  struct Rgb {
+    int64_t width = 0, height = 0;
+    std::vector<uint8_t> pixels;
+    const uint8_t* at(int64_t y, int64_t x) const { return &pixels[static_cast<size_t>((y * width + x) * 3)]; }
+  };
+  auto render = [&](const worker::StudyFindings& fs, const std::string& name) {
+    const DicomObject sc = WriteKeyImage(Source(), fs, index, key, config::DicomSettings{}, identity);
+    const std::string path = p.dir.File(name);
+    test::WriteFile(path, sc.bytes);
+    test_validators::ExpectDciodvfyClean(path);
+    DcmFileFormat file;
+    EXPECT_TRUE(file.loadFile(path.c_str()).good());
+    Uint16 rows = 0, cols = 0;
+    const Uint8* data = nullptr;
+    unsigned long n = 0;
+    file.getDataset()->findAndGetUint16(DCM_Rows, rows);
+    file.getDataset()->findAndGetUint16(DCM_Columns, cols);
+    file.getDataset()->findAndGetUint8Array(DCM_PixelData, data, &n);
+    EXPECT_EQ(n, static_cast<unsigned long>(rows) * cols * 3);
+    return std::make_pair(sc.sop_instance_uid, Rgb{cols, rows, std::vector<uint8_t>(data, data + n)});
+  };
+  // The reference: the same finding and caption with an empty mask on the key slice (nothing to outline).
+  worker::StudyFindings plain_findings = findings;
+  std::fill(plain_findings.findings[index].region.key_slice_mask.begin(),
+            plain_findings.findings[index].region.key_slice_mask.end(), 0);
+  const auto [outlined_uid, outlined] = render(findings, "outlined.dcm");
+  const auto [plain_uid, plain] = render(plain_findings, "plain.dcm");
+  ASSERT_EQ(outlined.width, plain.width);
+  ASSERT_EQ(outlined.height, plain.height);
+  const int64_t zoom = plain.width / key.cols;
+  ASSERT_EQ(zoom * key.cols, plain.width);  // 80 columns shown 7x: square pixels, no resampling
+  // Without a region: no region caption, and another key image (one per finding, thus per region).
+  worker::StudyFindings no_region = findings;
+  no_region.findings[index].region = worker::RegionReference{};
+  const auto [no_region_uid, no_region_image] = render(no_region, "no_region.dcm");
+  EXPECT_NE(outlined_uid, no_region_uid);
+  EXPECT_LT(no_region_image.height, plain.height);  // the region's caption lines
+
+  // Boundary pixels of the key slice's mask, as the test sees them.
+  const worker::RegionReference& r = f.region;
+  auto inside = [&](int64_t y, int64_t x) {
+    return y >= 0 && x >= 0 && y < r.mask_rows && x < r.mask_cols && r.key_slice_mask[static_cast<size_t>(y * r.mask_cols + x)] == 1;
+  };
+  // Outside pixels reachable from the slice's border (4-connected); the others are holes.
+  std::vector<uint8_t> open(r.key_slice_mask.size(), 0);
+  std::vector<std::pair<int64_t, int64_t>> todo;
+  for (int64_t y = 0; y < r.mask_rows; ++y) {
+    for (int64_t x = 0; x < r.mask_cols; ++x) {
+      if (y == 0 || x == 0 || y + 1 == r.mask_rows || x + 1 == r.mask_cols) todo.push_back({y, x});
+    }
+  }
+  while (!todo.empty()) {
+    const auto [y, x] = todo.back();
+    todo.pop_back();
+    if (y < 0 || x < 0 || y >= r.mask_rows || x >= r.mask_cols || inside(y, x)) continue;
+    uint8_t& o = open[static_cast<size_t>(y * r.mask_cols + x)];
+    if (o) continue;
+    o = 1;
+    todo.insert(todo.end(), {{y - 1, x}, {y + 1, x}, {y, x - 1}, {y, x + 1}});
+  }
+  auto hole = [&](int64_t y, int64_t x) {
+    return y >= 0 && x >= 0 && y < r.mask_rows && x < r.mask_cols && !inside(y, x) &&
+           !open[static_cast<size_t>(y * r.mask_cols + x)];
+  };
+  int64_t boundary = 0, holes_edge = 0;
+  std::vector<uint8_t> edge(r.key_slice_mask.size(), 0);
+  for (int64_t y = 0; y < r.mask_rows; ++y) {
+    for (int64_t x = 0; x < r.mask_cols; ++x) {
+      const bool e = inside(y, x) && (!inside(y - 1, x) || !inside(y + 1, x) || !inside(y, x - 1) || !inside(y, x + 1));
+      edge[static_cast<size_t>(y * r.mask_cols + x)] = e;
+      boundary += e;
+      holes_edge += e && (hole(y - 1, x) || hole(y + 1, x) || hole(y, x - 1) || hole(y, x + 1));
+    }
+  }
+  ASSERT_GT(boundary, 50);
+  EXPECT_GT(holes_edge, 0);  // the ventricles' edges are outlined too
+
+  // Bottom-aligned (the footers are the same): the pixels that differ, as (rows from the bottom, column).
+  std::vector<std::pair<int64_t, int64_t>> changed;
+  int64_t cyan = 0;
+  for (int64_t from_bottom = 1; from_bottom <= plain.height; ++from_bottom) {
+    for (int64_t x = 0; x < plain.width; ++x) {
+      const uint8_t* a = outlined.at(outlined.height - from_bottom, x);
+      const uint8_t* b = plain.at(plain.height - from_bottom, x);
+      if (std::equal(a, a + 3, b)) continue;
+      changed.push_back({from_bottom, x});
+      cyan += a[0] == 0 && a[1] == 255 && a[2] == 255;
+    }
+  }
+  // Every changed pixel is cyan, they number the boundary pixels' zoomed blocks, and each lies in the
+  // block of a boundary pixel (placed by the lowest boundary row, whose block ends lowest).
+  EXPECT_EQ(cyan, static_cast<int64_t>(changed.size()));
+  ASSERT_EQ(static_cast<int64_t>(changed.size()), boundary * zoom * zoom);
+  int64_t lowest_row = 0;
+  for (int64_t y = 0; y < r.mask_rows; ++y) {
+    for (int64_t x = 0; x < r.mask_cols; ++x) {
+      if (edge[static_cast<size_t>(y * r.mask_cols + x)]) lowest_row = y;
+    }
+  }
+  int64_t min_from_bottom = changed.front().first;
+  for (const auto& c : changed) min_from_bottom = std::min(min_from_bottom, c.first);
+  // With `footer` rows below the slice's band of `band` rows, band row b (0 = its top) is `footer +
+  // band - b` rows from the bottom; the lowest boundary row's block ends at band row (lowest + 1) * zoom - 1.
+  const int64_t band = key.rows * zoom;
+  const int64_t footer = min_from_bottom - band + (lowest_row + 1) * zoom - 1;
+  int64_t misplaced = 0;
+  for (const auto& [from_bottom, x] : changed) {
+    const int64_t band_row = footer + band - from_bottom;
+    const int64_t y = band_row / zoom;
+    misplaced += band_row < 0 || y >= r.mask_rows || !edge[static_cast<size_t>(y * r.mask_cols + x / zoom)];
+  }
+  EXPECT_EQ(misplaced, 0);
+
+  // A mask that does not fit its size is refused with the task's name.
+  worker::StudyFindings bad = findings;
+  bad.findings[index].region.key_slice_mask.pop_back();
+  EXPECT_EQ(test::ErrorMessage([&] { WriteKeyImage(Source(), bad, index, key, config::DicomSettings{}, identity); }),
+            "region mask of organ: " + std::to_string(key.rows * key.cols - 1) + " values for a " +
+                std::to_string(key.rows) + "x" + std::to_string(key.cols) + " slice");
 }
 
 }  // namespace
