@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Secondary Capture key image: the key slice windowed for reading, with the finding, its
-// probability and the research-use statement burned in above and below it.
+// probability and the research-use statement burned in above and below it, and for a finding about
+// a region (issue 17) the region's outline on the slice.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmiod/modhelp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -26,6 +28,9 @@ constexpr std::array<uint8_t, 3> kRed = {255, 90, 80};
 constexpr std::array<uint8_t, 3> kGreen = {120, 230, 120};
 constexpr std::array<uint8_t, 3> kYellow = {255, 215, 0};
 constexpr std::array<uint8_t, 3> kOrange = {255, 150, 40};
+// The region's outline: a colour neither the grey slice (R = G = B) nor the heat map (yellow to
+// red, B at most the grey) can produce.
+constexpr std::array<uint8_t, 3> kCyan = {0, 255, 255};
 
 // Values -> 0..255: CT through the task's window, otherwise between the 1st and 99th percentiles.
 std::vector<uint8_t> Window(const KeyImage& image, bool ct) {
@@ -91,6 +96,36 @@ void CheckHeatMap(const worker::TaskFinding& f) {
   }
 }
 
+// The region's boundary on the key slice: mask pixels inside whose 4-neighbourhood leaves the
+// region (or the slice), 1 there; a one-pixel-wide outline on the mask's grid.
+std::vector<uint8_t> Boundary(const worker::RegionReference& r) {
+  std::vector<uint8_t> edge(r.key_slice_mask.size(), 0);
+  auto inside = [&](int64_t y, int64_t x) {
+    return y >= 0 && x >= 0 && y < r.mask_rows && x < r.mask_cols && r.key_slice_mask[static_cast<size_t>(y * r.mask_cols + x)];
+  };
+  for (int64_t y = 0; y < r.mask_rows; ++y) {
+    for (int64_t x = 0; x < r.mask_cols; ++x) {
+      edge[static_cast<size_t>(y * r.mask_cols + x)] =
+          inside(y, x) && !(inside(y - 1, x) && inside(y + 1, x) && inside(y, x - 1) && inside(y, x + 1));
+    }
+  }
+  return edge;
+}
+
+void CheckRegionMask(const worker::TaskFinding& f) {
+  const worker::RegionReference& r = f.region;
+  if (r.mask_rows < 0 || r.mask_cols < 0 || r.key_slice_mask.size() != static_cast<size_t>(r.mask_rows * r.mask_cols)) {
+    throw Error(ErrorCode::kInvalidArgument, "region mask of " + f.task + ": " + std::to_string(r.key_slice_mask.size()) +
+                                                 " values for a " + std::to_string(r.mask_rows) + "x" +
+                                                 std::to_string(r.mask_cols) + " slice");
+  }
+}
+
+std::string Upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
 std::string Percent(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * p);
@@ -108,12 +143,19 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   }
   const bool heat = settings.heat_map && !f.regression && !f.heat_map.values.empty();
   if (heat) CheckHeatMap(f);
+  const worker::RegionReference& region = f.region;
+  CheckRegionMask(f);
+  const bool outline = !region.kind.empty() && !region.key_slice_mask.empty();
   std::unique_ptr<DcmDataset> src = internal::Utf8Source(source);
   DicomObject out;
   out.sop_class_uid = settings.multiframe_sc ? UID_MultiframeTrueColorSecondaryCaptureImageStorage
                                              : UID_SecondaryCaptureImageStorage;
   out.series_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/series");
-  out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/" + f.task);
+  // One key image per finding: a region's names its region (a task runs on many).
+  out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sc/" + f.task +
+                                                          (region.kind.empty() ? std::string()
+                                                                               : "/" + region.sop_instance_uid + "/" +
+                                                                                     std::to_string(region.number)));
 
   // Layout: the slice enlarged to at least 512 columns, a caption above, the statement below.
   const int64_t zoom = std::max<int64_t>(1, std::min<int64_t>(64, (512 + image.cols - 1) / image.cols));
@@ -131,6 +173,18 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   }
   const int64_t slices = static_cast<int64_t>(source.images.size());
   caption.push_back({"KEY SLICE " + std::to_string(f.key_slice + 1) + " OF " + std::to_string(slices), kWhite});
+  if (!region.kind.empty()) {
+    const std::string name = std::string(region.kind == "SEG" ? "SEGMENT " : "ROI ") + std::to_string(region.number) +
+                             (region.label.empty() ? "" : " " + Upper(region.label)) + " (" + region.kind + ")";
+    caption.push_back({(outline ? "OUTLINE: " : "REGION: ") + name, kCyan});
+    if (!region.predicted_class.empty()) {
+      caption.push_back({"PREDICTED: " + Upper(region.predicted_class) +
+                             (region.agreement == "agrees"      ? " - AGREES WITH THE REGION'S LABEL"
+                              : region.agreement == "disagrees" ? " - DISAGREES WITH THE REGION'S LABEL"
+                                                                : ""),
+                         region.agreement == "disagrees" ? kOrange : kWhite});
+    }
+  }
   if (heat) caption.push_back({"HEAT MAP OF PATCH PROBABILITY: YELLOW-RED", kYellow});
   if (findings.demo) caption.push_back({"DEMO MODEL - MEANINGLESS OUTPUT", kOrange});
   const std::string statement = "RESEARCH USE ONLY \xE2\x80\x93 NOT FOR CLINICAL USE";
@@ -177,6 +231,22 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
         Blend(g, sample(static_cast<double>(y), static_cast<double>(x)), p);
       } else {
         p[0] = p[1] = p[2] = g;
+      }
+    }
+  }
+  if (outline) {
+    // The mask is on the slice's grid as the volume gives it, like `image`; it is sampled the way the
+    // slice is (rows repeated or skipped for square pixels, columns zoomed), so that each boundary
+    // pixel becomes the block its slice pixel becomes.
+    const std::vector<uint8_t> edge = Boundary(region);
+    for (int64_t y = 0; y < shown_rows; ++y) {
+      const int64_t row = std::min(image.rows - 1, y * image.rows / shown_rows);
+      const int64_t mask_row = row * region.mask_rows / image.rows;
+      for (int64_t x = 0; x < width; ++x) {
+        const int64_t mask_col = (x / zoom) * region.mask_cols / image.cols;
+        if (!edge[static_cast<size_t>(mask_row * region.mask_cols + mask_col)]) continue;
+        uint8_t* p = &rgb[static_cast<size_t>(((top + y) * width + x) * 3)];
+        std::copy(kCyan.begin(), kCyan.end(), p);
       }
     }
   }
@@ -228,9 +298,9 @@ DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFinding
   Put(ds, DCM_ContentDate, date);
   Put(ds, DCM_ContentTime, time);
   Put(ds, DCM_ImageType, "DERIVED\\SECONDARY");
-  Put(ds, DCM_DerivationDescription, heat ? "Key slice of a Curia Node finding, windowed, with burned-in text and a "
-                                            "patch-probability heat map"
-                                          : "Key slice of a Curia Node finding, windowed, with burned-in text");
+  Put(ds, DCM_DerivationDescription, std::string("Key slice of a Curia Node finding, windowed, with burned-in text") +
+                                         (heat ? ", a patch-probability heat map" : "") +
+                                         (outline ? ", the outline of the region classified" : ""));
   Put(ds, DCM_BurnedInAnnotation, "YES");
   Put(ds, DCM_ImageComments, std::string("For research use only. Not for clinical use.") +
                                  (findings.demo ? " DEMO model: meaningless output." : ""));

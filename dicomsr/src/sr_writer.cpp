@@ -2,6 +2,8 @@
 // TID 1500 Measurement Report: language, device observer, procedure reported, image library, one
 // measurement group per finding (tracking, finding, site, probability with its source image,
 // present/absent, algorithm identification), qualitative evaluations and a research-use comment.
+// A finding about a region (a segment of a SEG, an ROI of an RTSTRUCT) gets a TID 1411 Volumetric
+// ROI Measurements group that references the region instead; see WriteRegionGroup.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmsr/cmr/tid1500.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
@@ -81,13 +83,121 @@ std::string Number(double v) {
   return buf;
 }
 
-// TID 4019 (Algorithm Identification) inside each measurement group: DCMTK's TID 1501 class has
-// no setter for it, so the items are added to the expanded document tree.
-void AddAlgorithmIdentification(DSRDocumentTree& tree, const worker::StudyFindings& findings) {
+bool IsRegion(const worker::TaskFinding& f) { return !f.region.kind.empty(); }
+bool IsSeg(const worker::TaskFinding& f) { return f.region.kind == "SEG"; }
+
+// "segment 3 Liver" / "ROI 2 GTV": how the SR and the key image name a region.
+std::string RegionName(const worker::RegionReference& r) {
+  return std::string(r.kind == "SEG" ? "segment " : "ROI ") + std::to_string(r.number) +
+         (r.label.empty() ? "" : " " + r.label);
+}
+
+void CheckRegion(const worker::TaskFinding& f) {
+  const worker::RegionReference& r = f.region;
+  const std::string what = "region of " + f.task + ": ";
+  if (r.kind != "SEG" && r.kind != "RTSTRUCT") {
+    throw Error(ErrorCode::kInvalidArgument, what + "kind '" + r.kind + "' is neither SEG nor RTSTRUCT");
+  }
+  if (r.sop_class_uid.empty() || r.sop_instance_uid.empty() || r.series_uid.empty() || r.number < 1) {
+    throw Error(ErrorCode::kInvalidArgument, what + "no SOP class, SOP instance, series or " +
+                                                 (r.kind == "SEG" ? "segment" : "ROI") + " number");
+  }
+  if (r.kind == "SEG" && r.number > 65535) throw Error(ErrorCode::kInvalidArgument, what + "segment number above 65535");
+  if (!r.agreement.empty() && r.agreement != "agrees" && r.agreement != "disagrees") {
+    throw Error(ErrorCode::kInvalidArgument, what + "agreement '" + r.agreement + "' is neither agrees nor disagrees");
+  }
+}
+
+// Tracking: a SEG segment's own Tracking ID and UID where it has them (so that every report on the
+// segment tracks the same thing, as DCMTK's setReferencedSegment(copyTracking) would); otherwise
+// the region's name and a UID derived from the region object and number (stable across jobs and
+// tasks: the region, not the task, is what is tracked). Whole-volume findings: per job and task.
+std::string TrackingId(const worker::TaskFinding& f) {
+  if (!IsRegion(f)) return f.task + " result";
+  if (IsSeg(f) && !f.region.tracking_id.empty()) return f.region.tracking_id;
+  return RegionName(f.region);
+}
+std::string TrackingUid(const worker::TaskFinding& f, const config::DicomSettings& settings, const Identity& identity) {
+  if (!IsRegion(f)) return DeriveUid(settings.uid_root, identity.job_key + "/tracking/" + f.task);
+  if (IsSeg(f) && !f.region.tracking_uid.empty()) return f.region.tracking_uid;
+  return DeriveUid(settings.uid_root, "tracking/" + f.region.sop_instance_uid + "/" + std::to_string(f.region.number));
+}
+
+// The content item below the current node (its children, not deeper) with this concept name, or 0;
+// the cursor is left on the parent.
+size_t FindChild(DSRDocumentTree& tree, const char* value, const char* scheme) {
+  const size_t parent = tree.getNodeID();
+  size_t found = 0;
+  if (tree.goDown() > 0) {
+    do {
+      const DSRCodedEntryValue& name = tree.getCurrentContentItem().getConceptName();
+      if (name.getCodeValue() == value && name.getCodingSchemeDesignator() == scheme) {
+        found = tree.getNodeID();
+        break;
+      }
+    } while (tree.gotoNext() > 0);
+  }
+  tree.gotoNode(parent);
+  return found;
+}
+
+// An ROI of an RT Structure Set in its TID 1411 group, after the group's Finding. PS3.16 TID 1411
+// "Volumetric ROI Measurements and Qualitative Evaluations", row 12b: CONTAINS COMPOSITE (130488,
+// DCM, "Region in Space") naming the RTSTRUCT instance (the RTSTRUCT counterpart of row 7, Referenced
+// Segment; exactly one of rows 5, 7, 10 and 12b is present), with row 12c, TEXT (130489, DCM,
+// "Referenced Region of Interest Identifier") = the ROI Number, which the standard hangs below the
+// COMPOSITE by HAS PROPERTIES. DCMTK 3.6.7 enforces the Comprehensive (3D) SR relationship table
+// without COMPOSITE as a source of HAS PROPERTIES (dsrc3dcc.cc, PS3.3 A.35.13-2 as of Supplement 162):
+// it refuses that item and strict dsrdump rejects it. The ROI Number therefore goes into the same
+// TEXT concept as a sibling, CONTAINS, where TID 1411 row 17 admits qualitative TEXT evaluations.
+// DCMTK's TID 1411 class predates rows 12b/12c, hence the items are added to the expanded tree.
+void AddRegionInSpace(DSRDocumentTree& tree, const worker::RegionReference& r) {
+  const size_t group = tree.getNodeID();
+  const size_t finding = FindChild(tree, "121071", "DCM");  // TID 1411 row 3b, always written
+  if (finding == 0 || tree.gotoNode(finding) == 0) throw Error(ErrorCode::kInternal, "SR: no finding in a region group");
+  if (tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Composite, DSRTypes::AM_afterCurrent) == 0) {
+    throw Error(ErrorCode::kInternal, "SR: cannot add the region in space");
+  }
+  Check(tree.getCurrentContentItem().setConceptName(Coded(codes::kRegionInSpace)), "region in space concept");
+  Check(tree.getCurrentContentItem().setCompositeReference(
+            DSRCompositeReferenceValue(r.sop_class_uid.c_str(), r.sop_instance_uid.c_str())),
+        "region in space");
+  if (tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, DSRTypes::AM_afterCurrent) == 0) {
+    throw Error(ErrorCode::kInternal, "SR: cannot add the ROI identifier");
+  }
+  Check(tree.getCurrentContentItem().setConceptName(Coded(codes::kReferencedRoiIdentifier)), "ROI identifier concept");
+  Check(tree.getCurrentContentItem().setStringValue(std::to_string(r.number).c_str()), "ROI identifier");
+  tree.gotoNode(group);
+}
+
+// Items DCMTK's templates have no setter for, added to the expanded document tree: TID 4019
+// (Algorithm Identification) inside each measurement group, and an RTSTRUCT region's reference.
+// DCMTK lists TID 1411 and TID 1501 groups in its own order, so each group is matched to its
+// finding by its Tracking Identifier (findings with equal identifiers keep their order).
+void CompleteGroups(DSRDocumentTree& tree, const worker::StudyFindings& findings) {
+  std::vector<bool> done(findings.findings.size(), false);
   size_t group = tree.gotoNamedNode(CODE_DCM_MeasurementGroup);
-  for (const worker::TaskFinding& f : findings.findings) {
-    if (group == 0) throw Error(ErrorCode::kInternal, "SR: measurement group of " + f.task + " not found");
+  for (size_t n = 0; n < findings.findings.size(); ++n) {
+    if (group == 0) throw Error(ErrorCode::kInternal, "SR: " + std::to_string(n) + " measurement groups for " +
+                                                          std::to_string(findings.findings.size()) + " findings");
     const size_t group_node = tree.getNodeID();
+    const size_t id_node = FindChild(tree, "112039", "DCM");
+    std::string tracking_id;
+    if (id_node > 0 && tree.gotoNode(id_node) > 0) tracking_id = tree.getCurrentContentItem().getStringValue().c_str();
+    tree.gotoNode(group_node);
+    size_t index = findings.findings.size();
+    for (size_t i = 0; i < findings.findings.size(); ++i) {
+      if (!done[i] && TrackingId(findings.findings[i]) == tracking_id) {
+        index = i;
+        break;
+      }
+    }
+    if (index == findings.findings.size()) {
+      throw Error(ErrorCode::kInternal, "SR: a measurement group tracks '" + tracking_id + "', which is no finding");
+    }
+    done[index] = true;
+    const worker::TaskFinding& f = findings.findings[index];
+    if (f.region.kind == "RTSTRUCT") AddRegionInSpace(tree, f.region);
     if (tree.addContentItem(DSRTypes::RT_hasConceptMod, DSRTypes::VT_Text, DSRTypes::AM_belowCurrent) == 0) {
       throw Error(ErrorCode::kInternal, "SR: cannot add the algorithm name");
     }
@@ -102,6 +212,60 @@ void AddAlgorithmIdentification(DSRDocumentTree& tree, const worker::StudyFindin
     Check(tree.getCurrentContentItem().setCodeValue(Coded(codes::kArtificialIntelligence)), "algorithm family");
     tree.gotoNode(group_node);
     group = tree.gotoNextNamedNode(CODE_DCM_MeasurementGroup);
+  }
+  if (group != 0) throw Error(ErrorCode::kInternal, "SR: more measurement groups than findings");
+}
+
+// The probability (or regressed value) as a NUM: "%" 0-100 for classification, "no units" for a value.
+template <typename Concept, typename Value>
+std::pair<Concept, Value> Probability(const worker::TaskFinding& f) {
+  const bool regression = f.regression;
+  return {Concept(Coded(regression ? codes::kPredictedValue : codes::kProbabilityOfFinding)),
+          Value(Number(regression ? f.probability : 100.0 * f.probability).c_str(),
+                CMR_CID7181(Coded(regression ? codes::kNoUnits : codes::kPercent)))};
+}
+
+// A finding about a region: TID 1411 Volumetric ROI Measurements (PS3.16), the template TID 1500
+// row 8 includes for measurements of a volume identified by a segmentation or a region in space.
+// SEG: Referenced Segment (121191, DCM; row 7), an IMAGE item naming the SEG instance and the
+// segment number, and Source series for segmentation (121232, DCM; row 12), as dcmqi writes them.
+// RTSTRUCT: Region in Space (rows 12b/12c), added by CompleteGroups. Then the finding, its site,
+// the probability (TID 1419 ROI Measurements), the predicted class of a multi-class head and its
+// agreement with the region's label (row 16, our codes), and present/absent (row 16).
+void WriteRegionGroup(CMR_TID1411_in_TID1500& group, const worker::TaskFinding& f, const std::string& source_series,
+                      const config::DicomSettings& settings, const Identity& identity) {
+  const worker::RegionReference& r = f.region;
+  Check(group.setTrackingIdentifier(TrackingId(f).c_str()), "SR tracking identifier");
+  Check(group.setTrackingUniqueIdentifier(TrackingUid(f, settings, identity).c_str()), "SR tracking UID");
+  Check(group.setFinding(Coded(f.finding), OFFalse), "SR finding");
+  if (r.kind == "SEG") {
+    DSRImageReferenceValue segment(r.sop_class_uid.c_str(), r.sop_instance_uid.c_str());
+    segment.getSegmentList().addItem(static_cast<Uint16>(r.number));
+    Check(group.setReferencedSegment(segment), "SR referenced segment");
+    const std::string series = r.source_series_uid.empty() ? source_series : r.source_series_uid;
+    Check(group.setSourceSeriesForSegmentation(series.c_str()), "SR source series for segmentation");
+  }
+  if (f.has_finding_site) Check(group.addFindingSite(Coded(f.finding_site)), "SR finding site");
+  const auto [concept_name, value] =
+      Probability<CMR_CID7469, CMR_TID1411_in_TID1500::MeasurementValue>(f);
+  Check(group.addMeasurement(concept_name, value, OFTrue, OFFalse), "SR probability");
+  if (!r.predicted_class.empty()) {
+    if (!r.predicted_code.value.empty()) {
+      Check(group.addQualitativeEvaluation(Coded(codes::kPredictedClass), Coded(r.predicted_code), OFFalse),
+            "SR predicted class");
+    } else {
+      Check(group.addQualitativeEvaluation(Coded(codes::kPredictedClass), OFString(r.predicted_class.c_str()), OFFalse),
+            "SR predicted class");
+    }
+  }
+  if (!r.agreement.empty()) {
+    Check(group.addQualitativeEvaluation(Coded(codes::kAgreesWithRegionLabel),
+                                         Coded(r.agreement == "agrees" ? codes::kYes : codes::kNo), OFFalse),
+          "SR agreement with the region");
+  }
+  if (!f.regression) {
+    Check(group.addQualitativeEvaluation(Coded(f.finding), Coded(f.present ? codes::kPresent : codes::kAbsent), OFFalse),
+          "SR qualitative evaluation");
   }
 }
 
@@ -144,37 +308,48 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
   Check(library.moveCommonImageDescriptorsToImageGroups(), "SR image library descriptors");
 
   std::string summary;
-  for (size_t i = 0; i < findings.findings.size(); ++i) {
-    const worker::TaskFinding& f = findings.findings[i];
-    if (i > 0) Check(report.addIndividualMeasurements(OFFalse), "SR measurement group");
-    auto& group = report.getIndividualMeasurements();
-    Check(group.setTrackingIdentifier((f.task + " result").c_str()), "SR tracking identifier");
-    Check(group.setTrackingUniqueIdentifier(DeriveUid(settings.uid_root, identity.job_key + "/tracking/" + f.task).c_str()),
-          "SR tracking UID");
-    Check(group.setFinding(Coded(f.finding), OFFalse), "SR finding");
-    if (f.has_finding_site) Check(group.addFindingSite(Coded(f.finding_site)), "SR finding site");
+  bool first_region = true, first_plain = true;  // the report starts with one (empty) group of each
+  for (const worker::TaskFinding& f : findings.findings) {
     const bool regression = f.regression;
-    const CMR_TID1501_in_TID1500::MeasurementValue value(
-        Number(regression ? f.probability : 100.0 * f.probability).c_str(),
-        CMR_CID7181(Coded(regression ? codes::kNoUnits : codes::kPercent)));
-    Check(group.addMeasurement(CMR_CID7469(Coded(regression ? codes::kPredictedValue : codes::kProbabilityOfFinding)),
-                               value, OFTrue, OFFalse),
-          "SR probability");
-    if (f.key_slice >= 0 && static_cast<size_t>(f.key_slice) < source.images.size()) {
-      Check(group.getMeasurement().addImage(Coded(codes::kSourceOfMeasurement),
-                                            ImageReference(source.images[static_cast<size_t>(f.key_slice)]), OFFalse),
-            "SR source of measurement");
+    if (IsRegion(f)) {
+      CheckRegion(f);
+      if (!first_region) Check(report.addVolumetricROIMeasurements(OFFalse), "SR region measurement group");
+      first_region = false;
+      WriteRegionGroup(report.getVolumetricROIMeasurements(), f, source_series, settings, identity);
+    } else {
+      if (!first_plain) Check(report.addIndividualMeasurements(OFFalse), "SR measurement group");
+      first_plain = false;
+      auto& group = report.getIndividualMeasurements();
+      Check(group.setTrackingIdentifier(TrackingId(f).c_str()), "SR tracking identifier");
+      Check(group.setTrackingUniqueIdentifier(TrackingUid(f, settings, identity).c_str()), "SR tracking UID");
+      Check(group.setFinding(Coded(f.finding), OFFalse), "SR finding");
+      if (f.has_finding_site) Check(group.addFindingSite(Coded(f.finding_site)), "SR finding site");
+      const auto [concept_name, value] =
+          Probability<CMR_CID7469, CMR_TID1501_in_TID1500::MeasurementValue>(f);
+      Check(group.addMeasurement(concept_name, value, OFTrue, OFFalse), "SR probability");
+      if (f.key_slice >= 0 && static_cast<size_t>(f.key_slice) < source.images.size()) {
+        Check(group.getMeasurement().addImage(Coded(codes::kSourceOfMeasurement),
+                                              ImageReference(source.images[static_cast<size_t>(f.key_slice)]), OFFalse),
+              "SR source of measurement");
+      }
+      if (!regression) {
+        Check(group.addQualitativeEvaluation(Coded(f.finding), Coded(f.present ? codes::kPresent : codes::kAbsent), OFFalse),
+              "SR qualitative evaluation");
+      }
     }
-    if (!regression) {
-      Check(group.addQualitativeEvaluation(Coded(f.finding), Coded(f.present ? codes::kPresent : codes::kAbsent), OFFalse),
-            "SR qualitative evaluation");
-    }
-    summary += (summary.empty() ? "" : "; ") + f.finding.meaning + ": " +
+    summary += (summary.empty() ? "" : "; ") + f.finding.meaning +
+               (IsRegion(f) ? " (" + RegionName(f.region) + ")" : std::string()) + ": " +
                (regression ? Number(f.probability) : std::string(f.present ? "present" : "absent") + " (probability " +
                                                          Number(100.0 * f.probability) + "%)");
+    if (!f.region.predicted_class.empty()) {
+      summary += ", predicted " + f.region.predicted_class +
+                 (f.region.agreement.empty() ? "" : f.region.agreement == "agrees" ? " (agrees with the region's label)"
+                                                                                  : " (disagrees with the region's label)");
+    }
   }
+  // The study-level evaluations: whole-volume findings only (a region's belongs to its group).
   for (const worker::TaskFinding& f : findings.findings) {
-    if (f.regression) continue;
+    if (f.regression || IsRegion(f)) continue;
     Check(report.addQualitativeEvaluation(Coded(f.finding), Coded(f.present ? codes::kPresent : codes::kAbsent), OFFalse),
           "SR qualitative evaluation");
   }
@@ -186,7 +361,7 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
   Check(doc.setTreeFromRootTemplate(report, OFTrue /*expandTree*/), "SR document tree");
   Check(doc.changeDocumentType(settings.comprehensive_3d ? DSRTypes::DT_Comprehensive3DSR : DSRTypes::DT_ComprehensiveSR),
         "SR document type");
-  AddAlgorithmIdentification(doc.getTree(), findings);
+  CompleteGroups(doc.getTree(), findings);
   Check(doc.readStudyData(*src), "SR study data");
   doc.setSpecificCharacterSetType(DSRTypes::CS_UTF8);
   Check(doc.createNewSeriesInStudy(study_uid.c_str()), "SR series");
@@ -210,6 +385,16 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
     Check(doc.getCurrentRequestedProcedureEvidence().addItem(study_uid.c_str(), source_series.c_str(),
                                                              image.sop_class_uid.c_str(), image.sop_instance_uid.c_str()),
           "SR evidence");
+  }
+  // The region objects the groups reference, too (every referenced instance must be listed: PS3.3
+  // C.17.2.3). They belong to the analysed study, the current requested procedure's evidence, as
+  // highdicom lists instances of the report's own study.
+  for (const worker::TaskFinding& f : findings.findings) {
+    if (!IsRegion(f)) continue;
+    Check(doc.getCurrentRequestedProcedureEvidence().addItem(study_uid.c_str(), f.region.series_uid.c_str(),
+                                                             f.region.sop_class_uid.c_str(),
+                                                             f.region.sop_instance_uid.c_str()),
+          "SR evidence of the region object");
   }
 
   DcmFileFormat file;

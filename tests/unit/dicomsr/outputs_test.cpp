@@ -19,6 +19,7 @@
 #include "dicom_synthetic.h"
 #include "hostile_dicom.h"
 #include "test_support.h"
+#include "validators.h"
 
 namespace curia::dicomsr {
 namespace {
@@ -107,20 +108,8 @@ std::string WriteAndValidate(const dicom::DicomVolume& volume, const std::string
   test::WriteFile(sr_path, sr.bytes);
   test::WriteFile(sc_path, sc.bytes);
 
-  for (const std::string& path : {sr_path, sc_path}) {
-    const test::ShellResult v = RunShell("dciodvfy " + path);
-    EXPECT_EQ(v.status, 0) << path << "\n" << v.output;
-    EXPECT_EQ(LinesStartingWith(v.output, "Error"), "") << path;
-  }
-  const test::ShellResult dump = RunShell("dsrdump " + sr_path);  // strict: relationship constraints enforced
-  EXPECT_EQ(dump.status, 0) << dump.output;
-  const std::string cp = "/usr/share/java/pixelmed.jar:/usr/share/java/commons-codec.jar:/usr/share/java/slf4j-api.jar:"
-                         "/usr/share/java/vecmath.jar";
-  const test::ShellResult pixelmed = RunShell("java -Djdk.xml.xpathExprGrpLimit=0 -Djdk.xml.xpathExprOpLimit=0 "
-                               "-Djdk.xml.xpathTotalOpLimit=0 -Xss8m -XX:TieredStopAtLevel=1 -cp " + cp +
-                               " com.pixelmed.validate.DicomSRValidator " + sr_path);
-  EXPECT_NE(pixelmed.output.find("Found Root Template TID_1500 (MeasurementReport)"), std::string::npos) << pixelmed.output;
-  EXPECT_EQ(LinesStartingWith(pixelmed.output, "Error"), "") << pixelmed.output;
+  for (const std::string& path : {sr_path, sc_path}) test_validators::ExpectDciodvfyClean(path);
+  test_validators::ExpectValidSr(sr_path);
   const std::string expect =
       "{\"uid_root\": \"" + settings.uid_root + "\", \"findings\": [" +
       "{\"code\": \"DEMO2D\", \"scheme\": \"99CURIA\", \"probability\": 0.873, \"present\": true, \"key_sop\": \"" +

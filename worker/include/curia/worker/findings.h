@@ -45,6 +45,7 @@ struct RegionReference {
   // agrees with the segment's own label or code. agreement: "agrees", "disagrees", or "" when the
   // region's label/code maps to none of the head's classes.
   std::string predicted_class;
+  config::CodedConcept predicted_code;  // the predicted class's code where the head's labels map to one
   std::string agreement;
 };
 
