@@ -165,8 +165,10 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
   std::map<std::string, int> per_task;  // a region task has one key image per region: numbered
   for (const dicomsr::ResultObject& r : dicomsr::WriteResults(source, *o.volume, o.findings, settings, identity)) {
     if (r.kind == "SR") {
-      save(stem + "-sr.dcm", r.object.bytes);
-      save(stem + "-sr.html", dicomsr::RenderHtml(r.object.bytes));
+      // A region object's findings have an SR of their own (dicomsr::WriteResults).
+      const std::string sr_stem = stem + "-sr" + (r.region_object.empty() ? "" : "-" + Safe(r.region_object));
+      save(sr_stem + ".dcm", r.object.bytes);
+      save(sr_stem + ".html", dicomsr::RenderHtml(r.object.bytes));
     } else {
       const int n = ++per_task[r.task];
       save(stem + "-sc-" + Safe(r.task) + (n > 1 ? "-" + std::to_string(n) : "") + ".dcm", r.object.bytes);

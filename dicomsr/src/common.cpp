@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 
 #include "codes.h"
 #include "curia/config/error.h"
@@ -50,7 +51,31 @@ std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker:
                                        const worker::StudyFindings& findings, const config::CuriaSettings& settings,
                                        const Identity& identity, bool sr, bool sc) {
   std::vector<ResultObject> out;
-  if (sr) out.push_back({"SR", "", WriteStructuredReport(source, findings, settings.dicom, identity)});
+  if (sr) {
+    // The findings split by document: "" (whole volume) first, then region objects in order.
+    std::vector<std::string> documents;
+    std::map<std::string, worker::StudyFindings> parts;
+    for (const worker::TaskFinding& f : findings.findings) {
+      const std::string& doc = f.region.sop_instance_uid;
+      if (!parts.count(doc)) {
+        worker::StudyFindings part = findings;
+        part.findings.clear();
+        parts.emplace(doc, std::move(part));
+        documents.push_back(doc);
+      }
+      parts.at(doc).findings.push_back(f);
+    }
+    std::stable_partition(documents.begin(), documents.end(), [](const std::string& d) { return d.empty(); });
+    if (documents.empty()) {  // no finding at all: WriteStructuredReport says so
+      parts.emplace("", findings);
+      documents.push_back("");
+    }
+    for (const std::string& doc : documents) {
+      Identity id = identity;
+      id.document = doc;
+      out.push_back({"SR", "", doc, WriteStructuredReport(source, parts.at(doc), settings.dicom, id)});
+    }
+  }
   if (!sc) return out;
   const worker::VolumeInfo info = volume.Info();
   for (size_t i = 0; i < findings.findings.size(); ++i) {
@@ -67,7 +92,7 @@ std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker:
       key.window_center = t->window_center;
       key.window_width = t->window_width;
     }
-    out.push_back({"SC", f.task, WriteKeyImage(source, findings, i, key, settings.dicom, identity)});
+    out.push_back({"SC", f.task, f.region.sop_instance_uid, WriteKeyImage(source, findings, i, key, settings.dicom, identity)});
   }
   return out;
 }

@@ -280,7 +280,8 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
   DicomObject out;
   out.sop_class_uid = settings.comprehensive_3d ? UID_Comprehensive3DSRStorage : UID_ComprehensiveSRStorage;
   out.series_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sr/series");
-  out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sr");
+  out.sop_instance_uid = DeriveUid(settings.uid_root, identity.job_key + "/sr" +
+                                                         (identity.document.empty() ? "" : "/" + identity.document));
   const std::string device_uid = internal::DeviceUid(settings, findings);
 
   TID1500_MeasurementReport report(CMR_CID7021::ImagingMeasurementReport);

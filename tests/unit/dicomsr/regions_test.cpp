@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "curia/config/error.h"
 #include "curia/dicom/series.h"
@@ -353,6 +354,55 @@ TEST(RegionSr, MixedReportKeepsEveryGroupWithItsFinding) {
   bad.findings[0].region.agreement = "maybe";
   EXPECT_EQ(test::ErrorMessage([&] { WriteStructuredReport(Source(), bad, config::DicomSettings{}, identity); }),
             "region of organ: agreement 'maybe' is neither agrees nor disagrees");
+}
+
+// What a job writes (WriteResults): whole-volume findings in one SR, each region object's findings
+// in an SR of its own, all in the job's SR series. The SR of SEG
+// regions, which PixelMed refuses when mixed with whole-volume groups (above), passes all three
+// validators on its own.
+TEST(RegionSr, JobWritesOneSrPerRegionObject) {
+  const Phantom& p = GetPhantom();
+  worker::StudyFindings seg = Base(), rt = Base();
+  AddOrganFindings(p.seg, seg);
+  AddOrganFindings(p.rt, rt);
+  worker::StudyFindings findings = Base();
+  findings.findings = {seg.findings[2], WholeVolumeFinding(), rt.findings[6], seg.findings[0], rt.findings[2]};
+  config::CuriaSettings settings;
+  const Identity identity{"job/regions/split", "0.1.0-test", "20261201", "120000"};
+  const std::vector<ResultObject> objects = WriteResults(Source(), p.volume(), findings, settings, identity, true, false);
+  ASSERT_EQ(objects.size(), 3u);
+  EXPECT_EQ(objects[0].region_object, "");
+  EXPECT_EQ(objects[1].region_object, p.seg.object.sop_instance_uid);
+  EXPECT_EQ(objects[2].region_object, p.rt.object.sop_instance_uid);
+  std::set<std::string> uids;
+  for (const ResultObject& o : objects) {
+    EXPECT_EQ(o.kind, "SR");
+    EXPECT_EQ(o.object.series_instance_uid, objects[0].object.series_instance_uid);
+    uids.insert(o.object.sop_instance_uid);
+  }
+  EXPECT_EQ(uids.size(), 3u);
+  // The job's main SR keeps the UID it had before regions existed.
+  EXPECT_EQ(objects[0].object.sop_instance_uid, DeriveUid("2.25", "job/regions/split/sr"));
+  const std::vector<Group> whole = ReadGroups(objects[0].object.bytes);
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0].finding, "DEMO2D");
+  const std::string path = GetPhantom().dir.File("split_seg_sr.dcm");
+  test::WriteFile(path, objects[1].object.bytes);
+  test_validators::ExpectDciodvfyClean(path);
+  test_validators::ExpectValidSr(path);
+  const std::vector<Group> segments = ReadGroups(objects[1].object.bytes);
+  ASSERT_EQ(segments.size(), 2u);
+  EXPECT_EQ(segments[0].tracking_id, "segment 3 Grey matter");
+  EXPECT_EQ(segments[1].tracking_id, "segment 1 Scalp");
+  const std::vector<Group> rois = ReadGroups(objects[2].object.bytes);
+  ASSERT_EQ(rois.size(), 2u);
+  for (const Group& g : rois) EXPECT_EQ(g.region_sop_instance, p.rt.object.sop_instance_uid);
+
+  // Region findings only: no whole-volume SR.
+  findings.findings = {rt.findings[6]};
+  const std::vector<ResultObject> only = WriteResults(Source(), p.volume(), findings, settings, identity, true, false);
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].region_object, p.rt.object.sop_instance_uid);
 }
 
 // The key image of a region finding: the slice as without a region, plus the region's boundary

@@ -36,6 +36,9 @@ struct Identity {
   std::string software_version;  // Curia Node's version
   std::string content_date;      // YYYYMMDD and HHMMSS when the analysis started (empty: now)
   std::string content_time;
+  // Empty for a job's main SR; a region object's SOP Instance UID for the SR of that object's
+  // region findings (its own SOP Instance UID, in the job's SR series).
+  std::string document = {};
 
   // With the content date and time set to now, so that every object of a job shares them.
   static Identity Now(std::string job_key, std::string software_version);
@@ -68,12 +71,19 @@ DicomObject WriteStructuredReport(const SourceSeries& source, const worker::Stud
 DicomObject WriteKeyImage(const SourceSeries& source, const worker::StudyFindings& findings, size_t finding,
                           const KeyImage& image, const config::DicomSettings& settings, const Identity& identity);
 
-// Every object of a job: the SR (when `sr`), then the key images (when `sc`) of the present findings,
-// or of every finding with Dicom.KeyImages "all". `volume` supplies the key slices; the task's
-// display window comes from `settings`.
+// Every object of a job: the SRs (when `sr`), then the key images (when `sc`) of the present
+// findings, or of every finding with Dicom.KeyImages "all". `volume` supplies the key slices; the
+// task's display window comes from `settings`.
+// One SR for the whole-volume findings, and one per region object (SEG or RTSTRUCT) for the
+// findings about its regions: a report mixing TID 1501 and TID 1411 groups is valid TID 1500 (and
+// passes dciodvfy and dsrdump), but PixelMed's validator applies one template to every group of a
+// report, and a region object's results are a unit of their own (they arrive, and are superseded,
+// with the object). The whole-volume SR is written when it has findings or when there is no region
+// finding at all.
 struct ResultObject {
-  std::string kind;  // "SR" | "SC"
-  std::string task;  // SC: the finding's task
+  std::string kind;           // "SR" | "SC"
+  std::string task;           // SC: the finding's task
+  std::string region_object;  // SR of a region object, and SC of a region finding: its SOP Instance UID
   DicomObject object;
 };
 std::vector<ResultObject> WriteResults(const SourceSeries& source, const worker::IVolumeSource& volume,
