@@ -55,6 +55,9 @@ class JobRunner {
  private:
   void Run(const storage::JobRow& job);
   void Fail(const storage::JobRow& job, const std::string& error, bool retryable);
+  // The store refused the claim's write of `what` ("its result", "its failure"): logged, and
+  // audited "lease-lost" unless the job was cancelled or superseded meanwhile.
+  void Refused(const storage::JobRow& job, const std::string& what);
 
   const config::CuriaSettings& settings_;
   storage::Store& store_;
