@@ -141,7 +141,7 @@ void JobRunner::Fail(const storage::JobRow& job, const std::string& error, bool 
   try {
     if (!store_.Fail(storage::ClaimOf(job), error, retryable, static_cast<int>(settings_.queue.max_attempts),
                      clock_())) {
-      Refused(job, "its failure");
+      Refused(job, "its failure refused");
     }
   } catch (const std::exception& e) {
     log::Error("node", name + ": recording the failure: " + std::string(e.what()));
@@ -167,9 +167,9 @@ void JobRunner::Run(const storage::JobRow& job) {
   if (!volume) return Fail(job, refusal.empty() ? "series " + job.series_uid + " not found in its instances" : refusal, false);
   volume->Verify();
   if (!lease.mine()) {
-    // Cancelled or superseded while its series was read: the store says so already.
-    log::Info("node", name + " is no longer running: left before processing");
-    return;
+    // Cancelled or superseded while its series was read (the store says so already), or its lease
+    // was lost.
+    return Refused(job, "stopped before processing");
   }
   if (!pool_) throw Error(ErrorCode::kUnavailable, "the worker pool is not started");
 
@@ -222,7 +222,11 @@ void JobRunner::Run(const storage::JobRow& job) {
     // Stopping: the job stays running in the database, and the next start-up queues it again as
     // interrupted, like after a crash (without using up an attempt). Cancelled by a user: the
     // store already says so.
-    if (notifier_.stopping()) log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
+    if (notifier_.stopping()) {
+      log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
+    } else if (!lease.mine()) {
+      Refused(job, "stopped while processing");
+    }
     return;
   }
   if (result.status == pool::JobStatus::kFailed) return Fail(job, result.error, false);
@@ -245,7 +249,7 @@ void JobRunner::Run(const storage::JobRow& job) {
     log::Info("node", name + " done: " + std::to_string(outputs.size()) + " object(s), " +
                           std::to_string(result.findings.slices) + " slices");
   } else {
-    Refused(job, "its result");
+    Refused(job, "its result refused");
   }
   notifier_.Notify();
 }
@@ -263,7 +267,7 @@ void JobRunner::Refused(const storage::JobRow& job, const std::string& what) {
     // The lease expired (this node was paused, cut off, or too slow to renew) and the job was taken
     // back: whatever the run that took over writes stays.
     const std::string detail = "attempt " + std::to_string(job.attempts) + ": " + what +
-                               " refused, its lease was lost (the job is " + storage::JobStateName(state) +
+                               ", its lease was lost (the job is " + storage::JobStateName(state) +
                                (now && now->attempts != job.attempts ? ", attempt " + std::to_string(now->attempts) : "") +
                                ")";
     log::Warning("node", name + ": " + detail);
