@@ -5,22 +5,10 @@
 #include <cstdlib>
 
 #include "curia/config/error.h"
+#include "store_text.h"
 
 namespace curia::storage::pg {
 namespace {
-
-// The start of a statement, for messages.
-std::string Abbreviate(const std::string& sql) {
-  constexpr size_t kMax = 48;
-  std::string out;
-  for (char c : sql) {
-    if (out.size() >= kMax) return out + "...";
-    const bool space = c == ' ' || c == '\n' || c == '\t';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
 
 // libpq's messages end with a newline and may span lines: one line for ours.
 std::string OneLine(std::string message) {
@@ -104,8 +92,10 @@ Result Connection::Exec(const std::string& sql, const std::vector<Value>& values
     lengths[i] = static_cast<int>(values[i].data.size());
     formats[i] = values[i].binary ? 1 : 0;
   }
-  Result r(PQexecParams(c_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, data.data(), lengths.data(),
-                        formats.data(), 0));
+  // Without values, the simple protocol: it runs several statements at once (the migrations).
+  Result r(values.empty() ? PQexec(c_.get(), sql.c_str())
+                          : PQexecParams(c_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, data.data(),
+                                         lengths.data(), formats.data(), 0));
   const ExecStatusType status = PQresultStatus(r.raw());
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
     sqlstate_.clear();
@@ -115,8 +105,9 @@ Result Connection::Exec(const std::string& sql, const std::vector<Value>& values
   sqlstate_ = state ? state : "";
   std::string message = r.raw() ? PQresultErrorMessage(r.raw()) : "";
   if (message.empty()) message = PQerrorMessage(c_.get());
+  if (message.rfind("ERROR:  ", 0) == 0) message.erase(0, 8);  // the severity adds nothing here
   throw Error(ok() ? CodeOf(sqlstate_) : ErrorCode::kUnavailable,
-              name_ + ": " + OneLine(message) + " (" + Abbreviate(sql) + ")");
+              name_ + ": " + OneLine(message) + " (" + store_text::Abbreviate(sql) + ")");
 }
 
 }  // namespace curia::storage::pg

@@ -33,6 +33,18 @@ std::string Plural(int64_t n, const char* what) { return std::to_string(n) + " "
 
 std::string Seconds(double s) { return config::NumberText(s) + " s"; }
 
+std::string Abbreviate(const std::string& sql) {
+  constexpr size_t kMax = 48;
+  std::string out;
+  for (char c : sql) {
+    if (out.size() >= kMax) return out + "...";
+    const bool space = c == ' ' || c == '\n' || c == '\t';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  return out;
+}
+
 std::string NewOwnerToken() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw Error(ErrorCode::kInternal, "no random bytes for an owner token");

@@ -14,6 +14,7 @@ std::string EncodeList(const std::vector<std::string>& items);  // JSON array of
 std::vector<std::string> DecodeList(const std::string& text, const std::string& source);
 std::string Plural(int64_t n, const char* what);  // "1 export", "2 exports"
 std::string Seconds(double s);                    // "2 s", "0.5 s": no trailing zeros
+std::string Abbreviate(const std::string& sql);   // the start of a statement (48 characters), for messages
 
 // A new owner token: 128 random bits (OpenSSL's RAND_bytes) as 32 hex digits. Throws kInternal
 // when the generator fails.
