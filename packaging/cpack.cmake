@@ -12,7 +12,7 @@
 #   /usr/share/doc/curia-node/                              README, docs, copyright, changelog.Debian.gz
 #
 # The postinst writes the DEMO model the example points to (/var/lib/curia/demo-model); the
-# postrm removes it on purge. Depends: computed by dpkg-shlibdeps (DCMTK, OpenJPEG, SQLite,
+# postrm removes it on purge. Depends: computed by dpkg-shlibdeps (DCMTK, OpenJPEG, SQLite, libpq5,
 # LibTorch, C++ runtime) plus orthanc and OpenBLAS (LibTorch only links the generic libblas.so.3).
 # Recommends orthanc-gdcm: Orthanc's own previews and transcoding of JPEG 2000 studies (the node
 # decodes them with OpenJPEG either way).

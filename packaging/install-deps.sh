@@ -33,6 +33,9 @@ if [ "$model_only" = 0 ]; then
     # previews and transcoding JPEG 2000 too
     orthanc orthanc-dev liborthancframework-dev libdcmtk-dev dcmtk
     libboost-dev libsqlite3-dev zlib1g-dev libopenjp2-7-dev orthanc-gdcm
+    # the PostgreSQL store (libpq; the package's Depends gets libpq5 from dpkg-shlibdeps), and a
+    # PostgreSQL 15 server that the storage tests start on loopback (never as a service)
+    libpq-dev postgresql-15
     # validators and readers used by the tests; second JPEG 2000 decoders and encoders
     # (opj_decompress/opj_compress, gdcmconv); plastimatch writes the RTSTRUCTs the region reader's
     # tests read (tests/unit/region)

@@ -285,7 +285,9 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
         }
       }
     }
-    s.database = Resolve(r.String("Database", ""), base_dir);
+    // A URL (postgresql://...) names a server, not a file: kept as written.
+    const std::string database = r.String("Database", "");
+    s.database = UrlScheme(database).empty() ? Resolve(database, base_dir) : database;
     s.trigger =
         r.EnumOf<Trigger>("Trigger", Trigger::kStudy, {{"study", Trigger::kStudy}, {"series", Trigger::kSeries}});
     s.routing_mode = r.EnumOf<RoutingMode>(
@@ -315,6 +317,17 @@ CuriaSettings LoadCuriaSettings(const std::string& path) {
   // A configuration file may carry comments, as Orthanc's do (curia init writes them).
   const Json doc = ParseJsonFile(path, JsonDialect::kOrthanc);
   return ParseCuriaSettings(doc, path, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+std::string UrlScheme(const std::string& s) {
+  const size_t end = s.find("://");
+  if (end == std::string::npos || end == 0) return "";
+  for (size_t i = 0; i < end; ++i) {
+    const char c = s[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!letter && (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))) return "";
+  }
+  return s.substr(0, end);
 }
 
 }  // namespace curia::config

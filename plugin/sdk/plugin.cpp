@@ -232,7 +232,7 @@ void Initialize() {
   log::Info("plugin", "model " + plugin->model->info().path + " (" + plugin->model->info().backbone_digest.substr(0, 12) +
                           (plugin->model->info().demo ? ", DEMO weights: meaningless output" : "") + "), " +
                           std::to_string(settings.tasks.size()) + " task(s), " + std::to_string(settings.rules.size()) +
-                          " rule(s), database " + database);
+                          " rule(s), database " + store->path());
   plugin->node = std::make_unique<node::Node>(std::move(settings), std::move(store), *plugin->model, *plugin->orthanc,
                                               std::move(info));
   g_plugin = plugin.release();

@@ -2,6 +2,7 @@
 #include "sqlite.h"
 
 #include "curia/config/error.h"
+#include "store_text.h"
 
 namespace curia::storage::sqlite {
 namespace {
@@ -26,18 +27,6 @@ ErrorCode CodeOf(int rc) {
   }
 }
 
-// The start of a statement, for messages.
-std::string Abbreviate(const std::string& sql) {
-  constexpr size_t kMax = 48;
-  std::string out;
-  for (char c : sql) {
-    if (out.size() >= kMax) return out + "...";
-    const bool space = c == ' ' || c == '\n' || c == '\t';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -56,7 +45,7 @@ Database::~Database() = default;
 
 void Database::Exec(const char* sql) {
   const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) Throw(rc, Abbreviate(sql));
+  if (rc != SQLITE_OK) Throw(rc, store_text::Abbreviate(sql));
 }
 
 void Database::Throw(int rc, const std::string& context) const {
@@ -73,7 +62,7 @@ Statement::Statement(Database& db, const std::string& sql) : db_(db) {
     const int rc = sqlite3_prepare_v3(db.handle(), sql.c_str(), static_cast<int>(sql.size() + 1), flags, &stmt,
                                       nullptr);
     StatementPtr owned(stmt);
-    if (rc != SQLITE_OK) db.Throw(rc, Abbreviate(sql));
+    if (rc != SQLITE_OK) db.Throw(rc, store_text::Abbreviate(sql));
     if (it == db.cache_.end()) {
       it = db.cache_.emplace(sql, Database::Cached{std::move(owned), false}).first;
     } else {
@@ -94,7 +83,7 @@ Statement::~Statement() {
 }
 
 void Statement::Check(int rc) const {
-  if (rc != SQLITE_OK) db_.Throw(rc, Abbreviate(sqlite3_sql(stmt_)));
+  if (rc != SQLITE_OK) db_.Throw(rc, store_text::Abbreviate(sqlite3_sql(stmt_)));
 }
 
 void Statement::BindInt(int index, int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
@@ -111,7 +100,7 @@ bool Statement::Step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  db_.Throw(rc, Abbreviate(sqlite3_sql(stmt_)));
+  db_.Throw(rc, store_text::Abbreviate(sqlite3_sql(stmt_)));
 }
 
 void Statement::Run() {

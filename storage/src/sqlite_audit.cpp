@@ -1,20 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// SqliteStore: the audit trail (one row per event, no patient data) and the wording its details
-// share.
-#include "curia/config/json.h"
+// SqliteStore: the audit trail (one row per event, no patient data).
 #include "sqlite_store_impl.h"
 
 namespace curia::storage {
 
 using sqlite::Statement;
-
-namespace sqlite_text {
-
-std::string Plural(int64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
-
-std::string Seconds(double s) { return config::NumberText(s) + " s"; }
-
-}  // namespace sqlite_text
 
 namespace {
 

@@ -6,7 +6,7 @@
 namespace curia::storage {
 
 using sqlite::Statement;
-using sqlite_text::Plural;
+using store_text::Plural;
 
 bool SqliteStore::Cancel(int64_t job_id, double now) {
   Impl::Write write(*impl_);
@@ -22,7 +22,7 @@ bool SqliteStore::Cancel(int64_t job_id, double now) {
     default:
       return false;
   }
-  Statement(db, "UPDATE jobs SET state = 'cancelled', lease_until = 0, updated_at = ?2 WHERE id = ?1")
+  Statement(db, "UPDATE jobs SET state = 'cancelled', lease_until = 0, owner = '', updated_at = ?2 WHERE id = ?1")
       .Bind(job_id, now)
       .Run();
   const std::string detail = std::string("was ") + JobStateName(job->state) + impl_->CancelPendingExports(job_id);
@@ -53,7 +53,7 @@ bool SqliteStore::Retry(int64_t job_id, double now) {
     detail = std::string("was ") + JobStateName(job->state) + "; " + Plural(revived, "export") + " pending again";
   } else {
     Statement(db,
-              "UPDATE jobs SET state = 'queued', attempts = 0, error = '', lease_until = 0, updated_at = ?2 "
+              "UPDATE jobs SET state = 'queued', attempts = 0, error = '', lease_until = 0, owner = '', updated_at = ?2 "
               "WHERE id = ?1")
         .Bind(job_id, now)
         .Run();
@@ -84,36 +84,27 @@ int SqliteStore::RecoverExpiredLeases(double now, int max_attempts, bool every_r
     }
   }
   for (const Expired& e : expired) {
-    std::string why;
-    bool again = false;
+    const store_text::Recovery r = store_text::Recover(every_running, e.attempts, e.interruptions, max_attempts);
     if (every_running) {
-      // Orthanc stopped under the job: not the job's fault, so the attempt is given back.
-      const int interruptions = e.interruptions + 1;
-      again = interruptions < kMaxInterruptions;
-      why = "interrupted by Orthanc stopping, " + Plural(interruptions, "time") + " of " +
-            std::to_string(kMaxInterruptions);
       Statement(db, "UPDATE jobs SET attempts = MAX(attempts - 1, 0), interruptions = ?2 WHERE id = ?1")
-          .Bind(e.id, interruptions)
+          .Bind(e.id, r.interruptions)
           .Run();
-    } else {
-      again = e.attempts < max_attempts;
-      why = "lease expired, attempt " + std::to_string(e.attempts) + " of " + std::to_string(max_attempts);
     }
-    if (again) {
-      Statement(db, "UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ?2 WHERE id = ?1")
+    if (r.again) {
+      Statement(db, "UPDATE jobs SET state = 'queued', lease_until = 0, owner = '', updated_at = ?2 WHERE id = ?1")
           .Bind(e.id, now)
           .Run();
-      impl_->WriteAudit(e.id, e.study_id, "recovered", "(" + why + "): queued again", now);
     } else {
-      const std::string error = every_running ? "(" + why + "): Orthanc stopped each time this job ran; it may be "
-                                                "what makes Orthanc stop (see Orthanc's log)"
-                                              : "(" + why + "): the worker stopped or hung";
-      Statement(db, "UPDATE jobs SET state = 'failed', error = ?2, lease_until = 0, updated_at = ?3 WHERE id = ?1")
-          .Bind(e.id, error, now)
+      Statement(db,
+                "UPDATE jobs SET state = 'failed', error = ?2, lease_until = 0, owner = '', updated_at = ?3 WHERE id = ?1")
+          .Bind(e.id, r.error, now)
           .Run();
-      impl_->WriteAudit(e.id, e.study_id, "recovered",
-                        "(" + why + "): failed, " + (every_running ? "interrupted too often" : "out of attempts"), now);
     }
+    impl_->WriteAudit(e.id, e.study_id, "recovered", r.detail, now);
+  }
+  if (every_running) {
+    // Whatever was being sent when Orthanc stopped is sent again at once.
+    Statement(db, "UPDATE exports SET lease_until = 0, owner = '' WHERE lease_until > 0").Run();
   }
   write.Commit();
   return static_cast<int>(expired.size());

@@ -8,8 +8,7 @@ namespace curia::storage {
 
 using sqlite::Blob;
 using sqlite::Statement;
-using sqlite_text::EncodeList;
-using sqlite_text::Plural;
+using store_text::EncodeList;
 
 void SqliteStore::Impl::Supersede(const JobRow& job, const std::vector<JobState>& states, double now) {
   if (job.series_uid.empty()) return;  // nothing identifies "the same series"
@@ -23,7 +22,7 @@ void SqliteStore::Impl::Supersede(const JobRow& job, const std::vector<JobState>
   }
   for (const auto& [id, study_id] : older) {
     Statement(db,
-              "UPDATE jobs SET state = 'superseded', superseded_by = ?2, lease_until = 0, updated_at = ?3 "
+              "UPDATE jobs SET state = 'superseded', superseded_by = ?2, lease_until = 0, owner = '', updated_at = ?3 "
               "WHERE id = ?1")
         .Bind(id, job.id, now)
         .Run();
@@ -48,9 +47,7 @@ std::pair<int64_t, bool> SqliteStore::Enqueue(const NewJob& job, double now) {
             now)
       .Run();
   const int64_t id = db.LastInsertId();
-  impl_->WriteAudit(id, job.study_id, "queued",
-                    "rule " + job.rule + ", series " + job.series_uid + ", priority " + std::to_string(job.priority),
-                    now);
+  impl_->WriteAudit(id, job.study_id, "queued", store_text::EnqueueDetail(job.rule, job.series_uid, job.priority), now);
   JobRow row;
   static_cast<NewJob&>(row) = job;
   row.id = id;
@@ -70,8 +67,8 @@ std::optional<JobRow> SqliteStore::Claim(double now, double lease_s) {
   }
   Statement(db,
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, lease_until = ?3, "
-            "updated_at = ?2 WHERE id = ?1")
-      .Bind(id, now, now + lease_s)
+            "updated_at = ?2, owner = ?4 WHERE id = ?1")
+      .Bind(id, now, now + lease_s, store_text::NewOwnerToken())
       .Run();
   JobRow job = impl_->RequireJob(id);
   impl_->WriteAudit(id, job.study_id, "started", "attempt " + std::to_string(job.attempts), now);
@@ -79,27 +76,30 @@ std::optional<JobRow> SqliteStore::Claim(double now, double lease_s) {
   return job;
 }
 
-bool SqliteStore::RenewLease(int64_t job_id, double until) {
+bool SqliteStore::RenewLease(const JobClaim& claim, double until) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  Statement(impl_->db, "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND state = 'running'")
-      .Bind(job_id, until)
+  Statement(impl_->db, "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND state = 'running' AND owner = ?3")
+      .Bind(claim.job_id, until, claim.owner)
       .Run();
   return impl_->db.Changes() > 0;
 }
 
-void SqliteStore::SetProgress(int64_t job_id, int64_t done, int64_t total) {
+bool SqliteStore::SetProgress(const JobClaim& claim, int64_t done, int64_t total) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  Statement(impl_->db, "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 AND state = 'running'")
-      .Bind(job_id, done, total)
+  Statement(impl_->db,
+            "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 AND state = 'running' AND owner = ?4")
+      .Bind(claim.job_id, done, total, claim.owner)
       .Run();
+  return impl_->db.Changes() > 0;
 }
 
-bool SqliteStore::Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+bool SqliteStore::Complete(const JobClaim& claim, const std::string& findings_json, const std::string& timings_json,
                            const std::string& model_digest, const std::vector<NewOutput>& outputs, double now) {
   Impl::Write write(*impl_);
   sqlite::Database& db = impl_->db;
+  const int64_t job_id = claim.job_id;
   const std::optional<JobRow> job = impl_->FindJob(job_id);
-  if (!job || job->state != JobState::kRunning) return false;
+  if (!job || job->state != JobState::kRunning || job->owner != claim.owner) return false;
 
   int64_t exports = 0;
   for (const NewOutput& out : outputs) {
@@ -120,31 +120,32 @@ bool SqliteStore::Complete(int64_t job_id, const std::string& findings_json, con
   const JobState state = exports > 0 ? JobState::kExporting : JobState::kDone;
   Statement(db,
             "UPDATE jobs SET state = ?2, findings_json = ?3, timings_json = ?4, model_digest = ?5, finished_at = ?6, "
-            "updated_at = ?6, lease_until = 0, error = '', progress_done = progress_total WHERE id = ?1")
+            "updated_at = ?6, lease_until = 0, owner = '', error = '', progress_done = progress_total WHERE id = ?1")
       .Bind(job_id, JobStateName(state), findings_json, timings_json, model_digest, now)
       .Run();
-  std::string detail = Plural(static_cast<int64_t>(outputs.size()), "object") + ", ";
-  detail += exports > 0 ? Plural(exports, "export") + " pending" : "nothing to export";
-  impl_->WriteAudit(job_id, job->study_id, "finished", detail, now);
+  impl_->WriteAudit(job_id, job->study_id, "finished",
+                    store_text::CompleteDetail(static_cast<int64_t>(outputs.size()), exports), now);
   impl_->Supersede(*job, {JobState::kDone, JobState::kExporting}, now);
   write.Commit();
   return true;
 }
 
-void SqliteStore::Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now) {
+bool SqliteStore::Fail(const JobClaim& claim, const std::string& error, bool retryable, int max_attempts, double now) {
   Impl::Write write(*impl_);
   sqlite::Database& db = impl_->db;
+  const int64_t job_id = claim.job_id;
   const JobRow job = impl_->RequireJob(job_id);
-  if (job.state != JobState::kRunning) return;  // cancelled or superseded meanwhile: stays so
+  // Cancelled, superseded or recovered meanwhile: stays so.
+  if (job.state != JobState::kRunning || job.owner != claim.owner) return false;
   const bool again = retryable && job.attempts < max_attempts;
   const JobState state = again ? JobState::kQueued : JobState::kFailed;
-  Statement(db, "UPDATE jobs SET state = ?2, error = ?3, lease_until = 0, updated_at = ?4 WHERE id = ?1")
+  Statement(db, "UPDATE jobs SET state = ?2, error = ?3, lease_until = 0, owner = '', updated_at = ?4 WHERE id = ?1")
       .Bind(job_id, JobStateName(state), error, now)
       .Run();
-  std::string detail = error + "; attempt " + std::to_string(job.attempts) + " of " + std::to_string(max_attempts);
-  detail += again ? ", will be retried" : retryable ? ", out of attempts, not retried" : ", permanent, not retried";
-  impl_->WriteAudit(job_id, job.study_id, "failed", detail, now);
+  impl_->WriteAudit(job_id, job.study_id, "failed",
+                    store_text::FailDetail(error, job.attempts, max_attempts, again, retryable), now);
   write.Commit();
+  return true;
 }
 
 }  // namespace curia::storage

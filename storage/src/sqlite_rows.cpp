@@ -1,34 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// SqliteStore's rows: jobs and exports read from their columns, lists stored as JSON text, and the
+// SqliteStore's rows: jobs and exports read from their columns (lists stored as JSON text), and the
 // lookup of one job.
 #include "curia/config/error.h"
-#include "curia/config/json.h"
 #include "sqlite_store_impl.h"
 
 namespace curia::storage {
 
 using sqlite::Statement;
-
-namespace sqlite_text {
-
-std::string EncodeList(const std::vector<std::string>& items) {
-  config::Json array(::Json::arrayValue);
-  for (const std::string& item : items) array.append(item);
-  return config::Dump(array, -1);
-}
-
-std::vector<std::string> DecodeList(const std::string& text, const std::string& source) {
-  const config::Json list = config::ParseJson(text, source);
-  std::vector<std::string> items;
-  if (!list.isArray()) throw Error(ErrorCode::kInvalidArgument, source + ": expected a JSON array");
-  for (const config::Json& item : list) {
-    if (!item.isString()) throw Error(ErrorCode::kInvalidArgument, source + ": expected an array of strings");
-    items.push_back(item.asString());
-  }
-  return items;
-}
-
-}  // namespace sqlite_text
 
 JobRow SqliteStore::Impl::ReadJob(const Statement& s) {
   JobRow j;
@@ -40,10 +18,10 @@ JobRow SqliteStore::Impl::ReadJob(const Statement& s) {
   j.series_id = s.Text(4);
   j.series_uid = s.Text(5);
   j.rule = s.Text(6);
-  j.tasks = sqlite_text::DecodeList(s.Text(7), where + " tasks");
+  j.tasks = store_text::DecodeList(s.Text(7), where + " tasks");
   j.priority = static_cast<int>(s.Int(8));
-  j.outputs = sqlite_text::DecodeList(s.Text(9), where + " outputs");
-  j.destinations = sqlite_text::DecodeList(s.Text(10), where + " destinations");
+  j.outputs = store_text::DecodeList(s.Text(9), where + " outputs");
+  j.destinations = store_text::DecodeList(s.Text(10), where + " destinations");
   j.instances = s.Int(11);
   const std::optional<JobState> state = ParseJobState(s.Text(12));
   if (!state) Corrupt("job " + std::to_string(j.id) + " has an unknown state '" + s.Text(12) + "'");
@@ -59,8 +37,9 @@ JobRow SqliteStore::Impl::ReadJob(const Statement& s) {
   j.progress_total = s.Int(21);
   j.superseded_by = s.Int(22);
   j.model_digest = s.Text(23);
-  j.findings_json = s.Text(24);
-  j.timings_json = s.Text(25);
+  j.owner = s.Text(24);
+  j.findings_json = s.Text(25);
+  j.timings_json = s.Text(26);
   return j;
 }
 

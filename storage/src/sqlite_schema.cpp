@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Opening a SqliteStore: its folder, the checks that refuse files that are not ours (or are broken),
 // and the schema with its migrations (PRAGMA user_version).
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "curia/config/error.h"
 #include "sqlite_store_impl.h"
@@ -102,6 +105,12 @@ CREATE INDEX audit_study ON audit(study_id);
     R"sql(
 ALTER TABLE jobs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: owners of claims (a token per claim of a job or an export) and export leases.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE exports ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE exports ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
@@ -122,6 +131,13 @@ SqliteStore::SqliteStore(const std::string& path) {
 SqliteStore::~SqliteStore() = default;
 
 const std::string& SqliteStore::path() const { return impl_->path(); }
+
+bool SqliteStore::SharedByNodes() const { return false; }
+
+bool SqliteStore::WaitForWork(double timeout_s) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, timeout_s)));
+  return false;
+}
 
 void SqliteStore::Impl::Corrupt(const std::string& what) const {
   throw Error(ErrorCode::kInvalidArgument, path() + ": " + what);

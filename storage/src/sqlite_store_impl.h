@@ -21,6 +21,7 @@
 
 #include "curia/storage/sqlite_store.h"
 #include "sqlite.h"
+#include "store_text.h"
 
 namespace curia::storage {
 
@@ -28,7 +29,7 @@ namespace curia::storage {
 #define CURIA_JOB_COLUMNS_BASE                                                                             \
   "id, idempotency_key, study_id, study_uid, series_id, series_uid, rule, tasks, priority, outputs, "    \
   "destinations, instances, state, attempts, created_at, updated_at, started_at, finished_at, "          \
-  "lease_until, error, progress_done, progress_total, superseded_by, model_digest"
+  "lease_until, error, progress_done, progress_total, superseded_by, model_digest, owner"
 #define CURIA_JOB_COLUMNS CURIA_JOB_COLUMNS_BASE ", findings_json, timings_json"
 #define CURIA_JOB_COLUMNS_LIST CURIA_JOB_COLUMNS_BASE ", '', ''"
 
@@ -92,13 +93,5 @@ struct SqliteStore::Impl {
   void WriteAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,
                   double now);
 };
-
-// Text helpers shared by the files above (sqlite_rows.cpp, sqlite_audit.cpp).
-namespace sqlite_text {
-std::string EncodeList(const std::vector<std::string>& items);  // JSON array of strings
-std::vector<std::string> DecodeList(const std::string& text, const std::string& source);
-std::string Plural(int64_t n, const char* what);  // "1 export", "2 exports"
-std::string Seconds(double s);                    // "2 s", "0.5 s": no trailing zeros
-}  // namespace sqlite_text
 
 }  // namespace curia::storage

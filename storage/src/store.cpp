@@ -3,28 +3,18 @@
 #include "curia/storage/store.h"
 
 #include "curia/config/error.h"
+#include "curia/config/settings.h"
+#include "curia/storage/pg_store.h"
 #include "curia/storage/sqlite_store.h"
 
 namespace curia::storage {
-namespace {
-
-// The scheme of a URL ("postgresql" of "postgresql://host/db"), empty for a file path. RFC 3986:
-// a letter, then letters, digits, '+', '-', '.', then "://".
-std::string UrlScheme(const std::string& s) {
-  const size_t end = s.find("://");
-  if (end == std::string::npos || end == 0) return "";
-  for (size_t i = 0; i < end; ++i) {
-    const char c = s[i];
-    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!letter && (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))) return "";
-  }
-  return s.substr(0, end);
-}
+using config::UrlScheme;
 
 // The URL without what may hold a secret: the user information ("user:password@", up to the last
-// '@', as a password may hold an unescaped '/') and the query or fragment ("?password=..."), so
-// that messages and logs can name it.
+// '@', as a password may hold an unescaped '/') and the query or fragment ("?password=...",
+// "?passfile=..."), so that messages and logs can name it.
 std::string RedactUrl(const std::string& url) {
+  if (UrlScheme(url).empty()) return url;
   const size_t authority = url.find("://") + 3;
   std::string rest = url.substr(authority);
   const size_t query = rest.find_first_of("?#");
@@ -33,8 +23,6 @@ std::string RedactUrl(const std::string& url) {
   if (at != std::string::npos) rest.erase(0, at + 1);
   return url.substr(0, authority) + rest;
 }
-
-}  // namespace
 
 const char* JobStateName(JobState s) {
   switch (s) {
@@ -78,13 +66,10 @@ std::optional<ExportState> ParseExportState(const std::string& name) {
 std::unique_ptr<Store> OpenStore(const std::string& path_or_url) {
   const std::string scheme = UrlScheme(path_or_url);
   if (scheme.empty()) return std::make_unique<SqliteStore>(path_or_url);
-  const std::string where = RedactUrl(path_or_url) + ": ";
-  if (scheme == "postgresql" || scheme == "postgres") {
-    throw Error(ErrorCode::kInvalidArgument,
-                where + "PostgreSQL is not supported by this build yet; give the database as a file path (SQLite)");
-  }
-  throw Error(ErrorCode::kInvalidArgument,
-              where + "'" + scheme + "' URLs are not supported; give the database as a file path (SQLite)");
+  if (scheme == "postgresql" || scheme == "postgres") return std::make_unique<PgStore>(path_or_url);
+  throw Error(ErrorCode::kInvalidArgument, RedactUrl(path_or_url) + ": '" + scheme +
+                                               "' URLs are not supported; give the database as a file path (SQLite) "
+                                               "or a postgresql:// URL (PostgreSQL)");
 }
 
 }  // namespace curia::storage

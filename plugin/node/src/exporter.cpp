@@ -19,7 +19,7 @@ Exporter::Exporter(const config::CuriaSettings& settings, storage::Store& store,
 bool Exporter::SendNext(double now) {
   std::optional<storage::ExportTask> task;
   try {
-    task = store_.NextExport(now);
+    task = store_.NextExport(now, kLeaseSeconds);
   } catch (const std::exception& e) {
     log::Error("node", std::string("reading the export queue: ") + e.what());
     health_.NoteProblem(std::string("reading the export queue: ") + e.what());
@@ -33,7 +33,7 @@ bool Exporter::SendNext(double now) {
   } catch (const std::exception& e) {
     log::Warning("node", "job " + std::to_string(row.job_id) + ": sending to " + row.destination + " failed: " + e.what());
     try {
-      store_.ExportFailed(row.id, e.what(), policy_, now);
+      store_.ExportFailed(task->claim(), e.what(), policy_, now);
     } catch (const std::exception& e2) {
       log::Error("node", std::string("recording an export failure: ") + e2.what());
       health_.NoteProblem(std::string("recording an export failure: ") + e2.what());

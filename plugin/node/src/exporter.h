@@ -7,7 +7,8 @@
 //   Exporter exporter(settings, store, orthanc, health);
 //   if (!exporter.SendNext(now)) wait(exporter.WaitSeconds(now));   // the exporter thread
 //
-// One exporter thread; the store keeps the queue (so it survives restarts).
+// One exporter thread per node; the store keeps the queue (so it survives restarts) and leases each
+// export to the sender that took it (kLeaseSeconds), so that two nodes never send one at once.
 #include "curia/config/settings.h"
 #include "curia/node/orthanc.h"
 #include "curia/storage/store.h"
@@ -17,6 +18,10 @@ namespace curia::node {
 
 class Exporter {
  public:
+  // How long an export stays with the sender that took it: longer than a C-STORE of one object
+  // takes (Orthanc's DicomScuTimeout is 10 s by default); a sender that stops holds it this long.
+  static constexpr double kLeaseSeconds = 120;
+
   Exporter(const config::CuriaSettings& settings, storage::Store& store, IOrthanc& orthanc, Health& health);
 
   // Sends the oldest export due at `now`: delivered, or failed (pending again after the backoff,

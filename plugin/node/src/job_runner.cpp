@@ -22,22 +22,22 @@ namespace {
 
 // A claimed job's lease, renewed every third of it while the runner works on the job: reading
 // its series (every instance read is a chance: a large series on a busy Orthanc can take longer
-// than the lease) and waiting on the pool. mine() turns false once the store says the job is no
-// longer running (cancelled or superseded meanwhile). Thread-safe (slices may be read from the
-// pool's threads).
+// than the lease) and waiting on the pool. mine() turns false once the store says the claim no
+// longer owns the job (cancelled or superseded meanwhile, or its lease expired and the job was
+// taken back). Thread-safe (slices may be read from the pool's threads).
 class Lease {
  public:
-  Lease(storage::Store& store, int64_t job_id, double seconds, Clock clock)
-      : store_(store), job_id_(job_id), seconds_(seconds), clock_(std::move(clock)), renewed_(clock_()) {}
+  Lease(storage::Store& store, storage::JobClaim claim, double seconds, Clock clock)
+      : store_(store), claim_(std::move(claim)), seconds_(seconds), clock_(std::move(clock)), renewed_(clock_()) {}
   bool Renew() {
     std::lock_guard<std::mutex> lock(mu_);
     const double now = clock_();
     if (!mine_ || now - renewed_ < std::max(0.2, seconds_ / 3)) return mine_;
     renewed_ = now;
     try {
-      mine_ = store_.RenewLease(job_id_, now + seconds_);
+      mine_ = store_.RenewLease(claim_, now + seconds_);
     } catch (const std::exception& e) {
-      log::Warning("node", "job " + std::to_string(job_id_) + ": renewing its lease: " + e.what());
+      log::Warning("node", "job " + std::to_string(claim_.job_id) + ": renewing its lease: " + e.what());
     }
     return mine_;
   }
@@ -48,7 +48,7 @@ class Lease {
 
  private:
   storage::Store& store_;
-  const int64_t job_id_;
+  const storage::JobClaim claim_;
   const double seconds_;
   const Clock clock_;
   std::mutex mu_;
@@ -139,7 +139,10 @@ void JobRunner::Fail(const storage::JobRow& job, const std::string& error, bool 
   const std::string name = "job " + std::to_string(job.id);
   log::Warning("node", name + " (series " + job.series_uid + "): " + error);
   try {
-    store_.Fail(job.id, error, retryable, static_cast<int>(settings_.queue.max_attempts), clock_());
+    if (!store_.Fail(storage::ClaimOf(job), error, retryable, static_cast<int>(settings_.queue.max_attempts),
+                     clock_())) {
+      Refused(job, "its failure refused");
+    }
   } catch (const std::exception& e) {
     log::Error("node", name + ": recording the failure: " + std::string(e.what()));
     health_.NoteProblem(name + ": recording the failure: " + std::string(e.what()));
@@ -151,7 +154,7 @@ void JobRunner::Run(const storage::JobRow& job) {
   const std::string name = "job " + std::to_string(job.id);
   const std::optional<std::vector<std::string>> ids = internal::SeriesInstances(orthanc_, job.series_id);
   if (!ids) return Fail(job, "series " + job.series_uid + " is no longer in Orthanc", false);
-  Lease lease(store_, job.id, settings_.queue.lease_seconds, clock_);
+  Lease lease(store_, storage::ClaimOf(job), settings_.queue.lease_seconds, clock_);
   OrthancSource source(orthanc_, lease);
   const dicom::ScanResult scan = dicom::LoadSeries(source, *ids, {});
   std::shared_ptr<dicom::DicomVolume> volume;
@@ -164,9 +167,9 @@ void JobRunner::Run(const storage::JobRow& job) {
   if (!volume) return Fail(job, refusal.empty() ? "series " + job.series_uid + " not found in its instances" : refusal, false);
   volume->Verify();
   if (!lease.mine()) {
-    // Cancelled or superseded while its series was read: the store says so already.
-    log::Info("node", name + " is no longer running: left before processing");
-    return;
+    // Cancelled or superseded while its series was read (the store says so already), or its lease
+    // was lost.
+    return Refused(job, "stopped before processing");
   }
   if (!pool_) throw Error(ErrorCode::kUnavailable, "the worker pool is not started");
 
@@ -176,7 +179,7 @@ void JobRunner::Run(const storage::JobRow& job) {
                            settings_.dicom.heat_map};
   storage::Store* store = &store_;
   const Clock clock = clock_;
-  const int64_t job_id = job.id;
+  const storage::JobClaim claim = storage::ClaimOf(job);
   pool_->Submit(
       std::move(request),
       [wait](pool::JobResult r) {
@@ -184,7 +187,7 @@ void JobRunner::Run(const storage::JobRow& job) {
         wait->result = std::move(r);
         wait->cv.notify_all();
       },
-      [wait, store, clock, job_id](const pool::JobProgress& p) {
+      [wait, store, clock, claim](const pool::JobProgress& p) {
         {
           std::lock_guard<std::mutex> lock(wait->mu);
           const double now = clock();
@@ -192,7 +195,7 @@ void JobRunner::Run(const storage::JobRow& job) {
           wait->last_progress = now;
         }
         try {
-          store->SetProgress(job_id, p.done, p.total);
+          store->SetProgress(claim, p.done, p.total);
         } catch (const std::exception&) {
           // progress is informative only
         }
@@ -219,7 +222,11 @@ void JobRunner::Run(const storage::JobRow& job) {
     // Stopping: the job stays running in the database, and the next start-up queues it again as
     // interrupted, like after a crash (without using up an attempt). Cancelled by a user: the
     // store already says so.
-    if (notifier_.stopping()) log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
+    if (notifier_.stopping()) {
+      log::Info("node", name + " interrupted: Orthanc is stopping; it runs again at the next start");
+    } else if (!lease.mine()) {
+      Refused(job, "stopped while processing");
+    }
     return;
   }
   if (result.status == pool::JobStatus::kFailed) return Fail(job, result.error, false);
@@ -235,14 +242,39 @@ void JobRunner::Run(const storage::JobRow& job) {
     outputs.push_back({r.kind, r.object.sop_class_uid, r.object.sop_instance_uid, r.object.series_instance_uid,
                        std::move(r.object.bytes)});
   }
-  const bool stored = store_.Complete(job.id, config::Dump(internal::FindingsToJson(result.findings), -1),
+  const bool stored = store_.Complete(storage::ClaimOf(job), config::Dump(internal::FindingsToJson(result.findings), -1),
                                       config::Dump(internal::TimingsToJson(result.findings.timings), -1),
                                       result.findings.backbone_digest, outputs, clock_());
   if (stored) {
     log::Info("node", name + " done: " + std::to_string(outputs.size()) + " object(s), " +
                           std::to_string(result.findings.slices) + " slices");
+  } else {
+    Refused(job, "its result refused");
   }
   notifier_.Notify();
+}
+
+void JobRunner::Refused(const storage::JobRow& job, const std::string& what) {
+  const std::string name = "job " + std::to_string(job.id);
+  try {
+    const std::optional<storage::JobRow> now = store_.GetJob(job.id);
+    const storage::JobState state = now ? now->state : storage::JobState::kCancelled;
+    if (state == storage::JobState::kCancelled || state == storage::JobState::kSuperseded) {
+      // A user or a newer job decided: the store says so already.
+      log::Info("node", name + " is " + storage::JobStateName(state) + ": " + what + " was not stored");
+      return;
+    }
+    // The lease expired (this node was paused, cut off, or too slow to renew) and the job was taken
+    // back: whatever the run that took over writes stays.
+    const std::string detail = "attempt " + std::to_string(job.attempts) + ": " + what +
+                               ", its lease was lost (the job is " + storage::JobStateName(state) +
+                               (now && now->attempts != job.attempts ? ", attempt " + std::to_string(now->attempts) : "") +
+                               ")";
+    log::Warning("node", name + ": " + detail);
+    store_.AddAudit(job.id, job.study_id, "lease-lost", detail, clock_());
+  } catch (const std::exception& e) {
+    log::Error("node", name + ": recording a lost lease: " + std::string(e.what()));
+  }
 }
 
 }  // namespace curia::node

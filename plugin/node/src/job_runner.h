@@ -55,6 +55,10 @@ class JobRunner {
  private:
   void Run(const storage::JobRow& job);
   void Fail(const storage::JobRow& job, const std::string& error, bool retryable);
+  // The claim no longer owns the job (`what`: "its result refused", "its failure refused",
+  // "stopped before processing", "stopped while processing"): logged, and audited "lease-lost"
+  // unless the job was cancelled or superseded meanwhile (a user or a newer job decided).
+  void Refused(const storage::JobRow& job, const std::string& what);
 
   const config::CuriaSettings& settings_;
   storage::Store& store_;

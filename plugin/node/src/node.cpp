@@ -49,12 +49,20 @@ void Node::Start() {
   if (started_) return;
   started_ = true;
   runner_->StartPool();
-  // The database is this node's own: whatever a previous process left running was interrupted.
-  runner_->RecoverInterrupted();
+  if (store_->SharedByNodes()) {
+    // Other nodes run jobs in the same database: only expired leases are taken back (this node's
+    // previous process's jobs come back when their leases end).
+    runner_->RecoverExpiredLeases();
+  } else {
+    // The database is this node's own: whatever a previous process left running was interrupted.
+    runner_->RecoverInterrupted();
+  }
   running_ = true;
   threads_.emplace_back(&Node::RouterLoop, this);
   for (int64_t i = 0; i < settings_.queue.workers; ++i) threads_.emplace_back(&Node::RunnerLoop, this);
   threads_.emplace_back(&Node::ExporterLoop, this);
+  // Work announced by other nodes wakes this one's threads (polling stays the fallback).
+  if (store_->SharedByNodes()) threads_.emplace_back(&Node::WakeLoop, this);
   log::Info("node", "started: " + std::to_string(settings_.queue.workers) + " job runner(s), database " + store_->path());
 }
 
@@ -112,6 +120,17 @@ void Node::RunnerLoop() {
   while (!notifier_->stopping()) {
     const uint64_t seen = notifier_->Generation();
     if (!runner_->RunNext()) notifier_->WaitSince(seen, kIdleSeconds);
+  }
+}
+
+void Node::WakeLoop() {
+  while (!notifier_->stopping()) {
+    try {
+      if (store_->WaitForWork(kIdleSeconds)) notifier_->Notify();
+    } catch (const std::exception& e) {
+      log::Warning("node", std::string("waiting for work from other nodes: ") + e.what());
+      notifier_->WaitSince(notifier_->Generation(), kIdleSeconds);
+    }
   }
 }
 

@@ -123,6 +123,21 @@ TEST(Settings, QueueExportAndRoutingDefaults) {
   EXPECT_EQ(t.export_.backoff_min_s, 0.5);
   EXPECT_EQ(t.export_.backoff_max_s, 0.5);
   EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Database": "/var/lib/curia.sqlite"})").database, "/var/lib/curia.sqlite");
+  // A database URL names a server: kept as written, not put under the configuration's folder.
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Database": "postgresql://curia@127.0.0.1:5432/curia"})").database,
+            "postgresql://curia@127.0.0.1:5432/curia");
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Database": "data/a://b.sqlite"})").database,
+            "/etc/curia/data/a://b.sqlite");
+}
+
+TEST(Settings, UrlScheme) {
+  EXPECT_EQ(UrlScheme("postgresql://h/d"), "postgresql");
+  EXPECT_EQ(UrlScheme("postgres://u:p@h:5/d?x=1"), "postgres");
+  EXPECT_EQ(UrlScheme("svn+ssh://h"), "svn+ssh");
+  EXPECT_EQ(UrlScheme("/var/lib/curia.sqlite"), "");
+  EXPECT_EQ(UrlScheme("db/a://b"), "");
+  EXPECT_EQ(UrlScheme("://h"), "");
+  EXPECT_EQ(UrlScheme("1x://h"), "");
 }
 
 TEST(Settings, QueueExportAndRoutingErrors) {

@@ -160,6 +160,33 @@ TEST_F(NodeParts, AJobsLeaseIsRenewedWhileItsSeriesIsRead) {
   EXPECT_EQ(job.attempts, 1);
 }
 
+// This node is paused while it reads the series, past its lease: another node recovers the job,
+// claims it and stores its result. When this node resumes, its renewal is refused: it stops, writes
+// nothing, audits "lease-lost", and the other node's result stays.
+TEST_F(NodeParts, ALostLeaseIsAuditedAndTheTakeoversResultStays) {
+  const int64_t id = Queue(4, 19);
+  bool paused = false;
+  orthanc_.OnFileRead([&] {
+    if (paused) return;
+    paused = true;
+    Advance(settings_.queue.lease_seconds + 1);
+    ASSERT_EQ(store_->RecoverExpiredLeases(now(), 2), 1);  // any node
+    const std::optional<storage::JobRow> other = store_->Claim(now(), 30);
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(store_->Complete(storage::ClaimOf(*other), R"({"node": "other"})", "{}", "d", {}, now()));
+  });
+  RunAll();
+  const storage::JobRow job = Job(id);
+  EXPECT_EQ(job.state, storage::JobState::kDone);
+  EXPECT_EQ(job.findings_json, R"({"node": "other"})");
+  EXPECT_EQ(job.attempts, 2);
+  EXPECT_TRUE(store_->Outputs(id).empty());
+  const std::vector<storage::AuditRow> audit = store_->Audit(id);
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().event, "lease-lost");
+  EXPECT_EQ(audit.back().detail, "attempt 1: stopped before processing, its lease was lost (the job is done, attempt 2)");
+}
+
 TEST_F(NodeParts, AnInterruptedJobIsQueuedAgainWithoutUsingAnAttempt) {
   const int64_t id = Queue(4, 17);
   ASSERT_TRUE(store_->Claim(now(), settings_.queue.lease_seconds));  // running when Orthanc stopped

@@ -87,8 +87,9 @@ struct CuriaSettings {
   ModelSettings model;
   DicomSettings dicom;
   std::vector<TaskSettings> tasks;  // in file order
-  // The node's SQLite database, resolved against the configuration's folder; empty: the plugin
-  // puts it in Orthanc's IndexDirectory.
+  // The node's database: a SQLite file, resolved against the configuration's folder (empty: the
+  // plugin puts it in Orthanc's IndexDirectory), or a URL ("postgresql://user@host:port/db"), kept
+  // as written.
   std::string database;
   Trigger trigger = Trigger::kStudy;
   RoutingMode routing_mode = RoutingMode::kFirstMatch;
@@ -105,5 +106,10 @@ struct CuriaSettings {
 // (kInvalidArgument) listing every problem as "<source>: <JSON path>: <what is wrong>".
 CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, const std::string& base_dir);
 CuriaSettings LoadCuriaSettings(const std::string& path);
+
+// The scheme of a URL ("postgresql" of "postgresql://host/db"), empty for anything else (a file
+// path, even one holding "://" after a folder name). RFC 3986: a letter, then letters, digits,
+// '+', '-', '.', then "://".
+std::string UrlScheme(const std::string& s);
 
 }  // namespace curia::config

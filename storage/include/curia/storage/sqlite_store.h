@@ -7,7 +7,8 @@
 //   auto [id, inserted] = store.Enqueue(job, Now());
 //
 // Thread-safe: one connection behind a mutex. Several processes may open the same file; SQLite's
-// locks and busy timeout (5 s) serialise their writes, so a job is claimed once across processes.
+// locks and busy timeout (5 s) serialise their writes, so a job is claimed once across processes,
+// and the claim's owner token keeps a claimant that lost its lease from writing over the next one.
 // The implementation is split by concern over storage/src/sqlite_*.cpp; SQLite types stay there.
 #include <memory>
 #include <string>
@@ -24,8 +25,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const std::string& path);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   const std::string& path() const override;
+  bool SharedByNodes() const override;     // false: one node (processes on one host share the file)
+  bool WaitForWork(double timeout_s) override;  // sleeps, false: the node wakes its own threads
 
   void RecordArrival(const std::string& study_id, const std::string& calling_aet, const std::string& called_aet,
                      double now, int64_t instances = 1) override;
@@ -35,19 +38,20 @@ class SqliteStore final : public Store {
 
   std::pair<int64_t, bool> Enqueue(const NewJob& job, double now) override;
   std::optional<JobRow> Claim(double now, double lease_s) override;
-  bool RenewLease(int64_t job_id, double until) override;
-  void SetProgress(int64_t job_id, int64_t done, int64_t total) override;
-  bool Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+  bool RenewLease(const JobClaim& claim, double until) override;
+  bool SetProgress(const JobClaim& claim, int64_t done, int64_t total) override;
+  bool Complete(const JobClaim& claim, const std::string& findings_json, const std::string& timings_json,
                 const std::string& model_digest, const std::vector<NewOutput>& outputs, double now) override;
-  void Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now) override;
+  bool Fail(const JobClaim& claim, const std::string& error, bool retryable, int max_attempts, double now) override;
   bool Cancel(int64_t job_id, double now) override;
   bool Retry(int64_t job_id, double now) override;
   int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false) override;
 
-  std::optional<ExportTask> NextExport(double now) override;
+  std::optional<ExportTask> NextExport(double now, double lease_s) override;
   std::optional<double> NextExportDue() override;
   void ExportDelivered(int64_t export_id, double now) override;
-  void ExportFailed(int64_t export_id, const std::string& error, const ExportPolicy& policy, double now) override;
+  bool ExportFailed(const ExportClaim& claim, const std::string& error, const ExportPolicy& policy,
+                    double now) override;
 
   std::optional<JobRow> GetJob(int64_t job_id) override;
   std::vector<JobRow> Jobs(const JobFilter& filter) override;

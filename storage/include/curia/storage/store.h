@@ -8,12 +8,19 @@
 //
 //   std::unique_ptr<Store> store = OpenStore("/var/lib/orthanc/db-v6/curia.sqlite");
 //   auto [id, inserted] = store->Enqueue(job, Now());
-//   while (auto job = store->Claim(Now(), 60)) { ... store->Complete(job->id, ...); }
+//   while (auto job = store->Claim(Now(), 60)) { ... store->Complete(ClaimOf(*job), ...); }
 //
-// Implementations: SqliteStore (sqlite_store.h), one file in WAL mode, the embedded default. The
-// interface speaks only of rows and values (no connection, no SQL types) so that a store shared by
-// several nodes (PostgreSQL, design.md section 7) can implement it too. Every method is one
+// Implementations: SqliteStore (sqlite_store.h), one file in WAL mode, the embedded default;
+// PgStore (pg_store.h), a PostgreSQL database that several nodes share (design.md section 7). The
+// interface speaks only of rows and values (no connection, no SQL types). Every method is one
 // transaction: what it changes is all there or none of it.
+//
+// Ownership: each Claim of a job makes a new random owner token and a lease. The claimant's later
+// writes (RenewLease, SetProgress, Complete, Fail) name the claim (job id + token) and are refused
+// once the claim no longer owns the job: its lease expired and the job was recovered (and perhaps
+// claimed again by another runner or node), or it was cancelled or superseded. So a runner that
+// was paused or cut off past its lease cannot overwrite the run that took over. Exports are
+// claimed the same way (NextExport leases the export it returns).
 //
 // Thread-safe: any thread may call any method. Times are seconds since the Unix epoch (double).
 // Only IDs and UIDs are stored besides results: no names.
@@ -62,7 +69,15 @@ struct JobRow : NewJob {
   std::string model_digest;       // backbone digest of the result
   std::string findings_json;      // the result (JSON text, written by the node), empty before
   std::string timings_json;
+  std::string owner;              // the token of the claim that runs it (running jobs; empty otherwise)
 };
+
+// One claim of a job: what the claimant's writes name. Two claims of one job never share a token.
+struct JobClaim {
+  int64_t job_id = 0;
+  std::string owner;
+};
+inline JobClaim ClaimOf(const JobRow& job) { return {job.id, job.owner}; }
 
 struct NewOutput {
   std::string kind;  // "SR" | "SC"
@@ -90,11 +105,19 @@ struct ExportRow {
   std::string last_error;
 };
 
-// An export that is due, with the object to send.
+// One claim of an export (NextExport): the export's id and the claim's random token.
+struct ExportClaim {
+  int64_t export_id = 0;
+  std::string owner;
+};
+
+// An export that is due, with the object to send, leased to the caller.
 struct ExportTask {
   ExportRow row;
   std::string sop_instance_uid;
   std::string bytes;
+  std::string owner;  // this claim's token
+  ExportClaim claim() const { return {row.id, owner}; }
 };
 
 struct AuditRow {
@@ -103,7 +126,8 @@ struct AuditRow {
   int64_t job_id = 0;     // 0: not about one job
   std::string study_id;   // Orthanc ID, may be empty
   std::string event;      // "received", "routed", "not-routed", "queued", "started", "finished", "failed",
-                          // "exported", "export-failed", "dead", "retried", "cancelled", "superseded", "recovered"
+                          // "exported", "export-failed", "dead", "retried", "cancelled", "superseded", "recovered",
+                          // "lease-lost" (a runner's result refused: its claim no longer owned the job)
   std::string detail;     // human-readable, no patient data
 };
 
@@ -136,6 +160,16 @@ class Store {
   // Where the data lives, for messages and the effective configuration: a file path, or a URL
   // without its credentials.
   virtual const std::string& path() const = 0;
+  // True when other nodes may use the same database at the same time (PostgreSQL): a node starting
+  // must then not take back the jobs others run (RecoverExpiredLeases' `every_running`), and
+  // WaitForWork hears their work.
+  virtual bool SharedByNodes() const = 0;
+  // Blocks until another connection announces work (a job queued or queued again, exports made)
+  // or `timeout_s` passes; true when woken by an announcement. Announcements are hints that can be
+  // lost (PostgreSQL's NOTIFY while the listener reconnects): callers poll as well. A store without
+  // announcements (SQLite: one node, which wakes its own threads) sleeps `timeout_s` and returns
+  // false.
+  virtual bool WaitForWork(double timeout_s) = 0;
 
   // --- arrivals: one cheap upsert per study's first instance, then per batch of its instances
   // (calling/called AET of the last one) ---
@@ -159,23 +193,28 @@ class Store {
   // Audits "queued".
   virtual std::pair<int64_t, bool> Enqueue(const NewJob& job, double now) = 0;
   // The most urgent queued job (priority, then oldest): running, attempts + 1, leased until
-  // now + lease_s. Audits "started". nullopt when none is queued. Two callers never get the same
-  // job (the attempt number, with the job id, names one claim).
+  // now + lease_s, owned by a new random token (JobRow::owner; ClaimOf gives the claim). Audits
+  // "started". nullopt when none is queued. Two callers never get the same job, across processes
+  // and nodes.
   virtual std::optional<JobRow> Claim(double now, double lease_s) = 0;
-  // False when the job is no longer running (cancelled meanwhile): the worker should stop.
-  virtual bool RenewLease(int64_t job_id, double until) = 0;
-  virtual void SetProgress(int64_t job_id, int64_t done, int64_t total) = 0;
+  // False when the claim no longer owns the job (cancelled, superseded, or its lease expired and
+  // it was recovered): the worker should stop.
+  virtual bool RenewLease(const JobClaim& claim, double until) = 0;
+  // False (nothing written) when the claim no longer owns the job.
+  virtual bool SetProgress(const JobClaim& claim, int64_t done, int64_t total) = 0;
   // Processing succeeded: stores the result and the objects and one pending export per object and
   // destination, in one transaction. State exporting (done when there is nothing to export). Older
   // done or exporting jobs of the same rule and series UID become superseded (their pending exports
   // cancelled).
-  // Returns false (and stores nothing) when the job is no longer running.
-  virtual bool Complete(int64_t job_id, const std::string& findings_json, const std::string& timings_json,
+  // Returns false (and stores nothing) when the claim no longer owns the job.
+  virtual bool Complete(const JobClaim& claim, const std::string& findings_json, const std::string& timings_json,
                         const std::string& model_digest, const std::vector<NewOutput>& outputs, double now) = 0;
   // Processing failed: queued again when `retryable` and attempts < max_attempts, else failed with
-  // the error. Audits "failed" with the error either way. Ignored when the job is no longer running
-  // (cancelled or superseded meanwhile). Throws kNotFound for an unknown job.
-  virtual void Fail(int64_t job_id, const std::string& error, bool retryable, int max_attempts, double now) = 0;
+  // the error. Audits "failed" with the error either way. Returns false (nothing written) when the
+  // claim no longer owns the job (cancelled, superseded or recovered meanwhile). Throws kNotFound
+  // for an unknown job.
+  virtual bool Fail(const JobClaim& claim, const std::string& error, bool retryable, int max_attempts,
+                    double now) = 0;
   // queued | running | exporting | dead -> cancelled (pending exports cancelled). False otherwise.
   virtual bool Cancel(int64_t job_id, double now) = 0;
   // failed | cancelled -> queued (attempts reset); dead -> exporting (dead and cancelled exports of
@@ -186,23 +225,30 @@ class Store {
   // `every_running` (at start-up, when this node is the database's only user): every running job
   // was interrupted by Orthanc stopping (a restart, a kill, a power cut); it is queued again without
   // using up an attempt, up to kMaxInterruptions times (a job that makes Orthanc crash then fails
-  // instead of crashing it for ever).
+  // instead of crashing it for ever), and every export's lease is released (sent again at once).
+  // Never with `every_running` on a store SharedByNodes: other nodes' jobs are running there.
   virtual int RecoverExpiredLeases(double now, int max_attempts, bool every_running = false) = 0;
   static constexpr int kMaxInterruptions = 10;
 
   // --- exports ---
-  // The oldest due pending export (next_at <= now) with its object, nullopt when none is due.
-  virtual std::optional<ExportTask> NextExport(double now) = 0;
-  // When the next pending export is due (nullopt: none pending).
+  // The oldest due pending export (next_at <= now, not leased) with its object, nullopt when none
+  // is due. It is leased to the caller until now + lease_s under a new token (ExportTask::owner):
+  // no other caller, process or node gets it meanwhile; after that it is due again (a sender that
+  // stopped).
+  virtual std::optional<ExportTask> NextExport(double now, double lease_s) = 0;
+  // When the next pending export is due, or its lease ends (nullopt: none pending).
   virtual std::optional<double> NextExportDue() = 0;
-  // Delivered; the job is done when all its exports are (dead when one of them died). Throws
-  // kNotFound for an unknown export.
+  // Delivered; the job is done when all its exports are (dead when one of them died). Recorded
+  // whoever holds the export's lease: the object did reach the destination (a second copy, from a
+  // sender whose lease had expired, has the same SOP Instance UID). Throws kNotFound for an
+  // unknown export.
   virtual void ExportDelivered(int64_t export_id, double now) = 0;
   // attempts + 1; pending again after the policy's backoff, or dead after max_attempts. Audits
   // "export-failed" / "dead". The job's other exports go on; once none is pending the job is done,
   // or dead (with "<destination>: <error>" of its first dead export as its error) when one died.
-  // Throws kNotFound for an unknown export.
-  virtual void ExportFailed(int64_t export_id, const std::string& error, const ExportPolicy& policy,
+  // Returns false when the claim no longer holds the export (another sender's claim, or settled
+  // meanwhile): only the failure is counted. Throws kNotFound for an unknown export.
+  virtual bool ExportFailed(const ExportClaim& claim, const std::string& error, const ExportPolicy& policy,
                             double now) = 0;
 
   // --- reading ---
@@ -226,9 +272,12 @@ class Store {
 };
 
 // Opens the store that `path_or_url` names: a file path opens (creating and migrating) a
-// SqliteStore; a URL ("<scheme>://...") names a database server, which this build cannot use yet
-// (curia::Error kInvalidArgument naming the URL without its credentials). Throws as the
-// implementation's constructor does.
+// SqliteStore; "postgresql://..." or "postgres://..." a PgStore (connecting, creating or migrating
+// its schema). Other URLs: curia::Error kInvalidArgument naming the URL without its credentials.
+// Throws as the implementation's constructor does.
 std::unique_ptr<Store> OpenStore(const std::string& path_or_url);
+// The URL without what may hold a secret (the password of "user:password@", and the query or
+// fragment, "?password=..."), for messages and logs. A file path is returned as it is.
+std::string RedactUrl(const std::string& url);
 
 }  // namespace curia::storage

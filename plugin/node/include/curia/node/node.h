@@ -97,6 +97,7 @@ class Node {
   void RouterLoop();
   void RunnerLoop();
   void ExporterLoop();
+  void WakeLoop();  // a store SharedByNodes: its announcements of work wake this node's threads
 
   config::CuriaSettings settings_;
   std::unique_ptr<storage::Store> store_;
