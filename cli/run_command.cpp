@@ -22,6 +22,7 @@
 #include "curia/model/demo_model.h"
 #include "curia/nn/torch_model.h"
 #include "curia/pool/pool.h"
+#include "curia/region/job.h"
 #include "curia/region/region.h"
 #include "version.h"
 
@@ -105,25 +106,6 @@ struct RegionObject {
   std::string refusal;     // the whole object's, with the reason
   size_t regions = 0, refused = 0;
 };
-
-worker::JobRegion ToJobRegion(const region::RegionSet& set, region::Region& r) {
-  worker::JobRegion j;
-  worker::RegionReference& ref = j.reference;
-  ref.kind = region::ObjectKindName(set.object.kind);
-  ref.sop_class_uid = set.object.kind == region::ObjectKind::kSeg ? "1.2.840.10008.5.1.4.1.1.66.4" : "1.2.840.10008.5.1.4.1.1.481.3";
-  ref.sop_instance_uid = set.object.sop_instance_uid;
-  ref.series_uid = set.object.series_uid;
-  ref.source_series_uid = set.series_uid;
-  ref.number = r.number;
-  ref.label = r.label;
-  ref.category = {r.category.value, r.category.scheme, r.category.meaning};
-  ref.type = {r.type.value, r.type.scheme, r.type.meaning};
-  ref.pixels = r.pixels;
-  ref.slice_pixels = r.pixels_per_slice;
-  if (r.refusal != region::Refusal::kNone) j.refusal = r.error.empty() ? region::RefusalName(r.refusal) : r.error;
-  j.mask = std::move(r.mask);
-  return j;
-}
 
 struct Outcome {
   std::string series_uid, study_uid, modality, description, folder;
@@ -270,18 +252,13 @@ int RunCommand(const Args& args) {
     if (!target) continue;
     if (!object.refusal.empty()) {
       // The whole object refused for a series that is here: its region tasks say why.
-      worker::JobRegion j;
-      j.reference.kind = object.kind;
-      j.reference.sop_instance_uid = set.object.sop_instance_uid;
-      j.reference.source_series_uid = target->series_uid;
-      j.refusal = object.refusal;
-      target->regions.push_back(std::move(j));
+      target->regions.push_back(region::RefusedObject(set, target->series_uid));
       continue;
     }
     for (region::Region& r : set.regions) {
       ++object.regions;
       object.refused += r.refusal != region::Refusal::kNone ? 1 : 0;
-      target->regions.push_back(ToJobRegion(set, r));
+      target->regions.push_back(region::ToJobRegion(set, r));
     }
   }
 
