@@ -18,8 +18,8 @@ void PgStore::Impl::Supersede(pg::Connection& c, const JobRow& job, const char* 
   const pg::Result r = c.Exec(
       "UPDATE jobs SET state = 'superseded', superseded_by = $1, lease_until = 0, owner = '', updated_at = $2 "
       "WHERE id IN (SELECT id FROM jobs WHERE rule = $3 AND series_uid = $4 AND state = ANY($5::text[]) AND id < $1 "
-      "ORDER BY id FOR UPDATE) RETURNING id, study_id",
-      {Int(job.id), Real(now), Text(job.rule), Text(job.series_uid), Text(states)});
+      "AND region_scope = $6 ORDER BY id FOR UPDATE) RETURNING id, study_id",
+      {Int(job.id), Real(now), Text(job.rule), Text(job.series_uid), Text(states), Text(job.region_scope)});
   std::vector<std::pair<int64_t, std::string>> older;
   for (int i = 0; i < r.Rows(); ++i) older.emplace_back(r.Int(i, 0), r.Text(i, 1));
   std::sort(older.begin(), older.end());
@@ -33,12 +33,13 @@ std::pair<int64_t, bool> PgStore::Enqueue(const NewJob& job, double now) {
     // Two nodes enqueueing one key at once: the second waits on the unique index, then does nothing.
     const pg::Result r = c.Exec(
         "INSERT INTO jobs(idempotency_key, study_id, study_uid, series_id, series_uid, rule, tasks, priority, "
-        "outputs, destinations, instances, state, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $12) "
+        "outputs, destinations, instances, state, created_at, updated_at, region_instance, region_scope) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $12, $13, $14) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         {Text(job.idempotency_key), Text(job.study_id), Text(job.study_uid), Text(job.series_id),
          Text(job.series_uid), Text(job.rule), Text(EncodeList(job.tasks)), Int(job.priority),
-         Text(EncodeList(job.outputs)), Text(EncodeList(job.destinations)), Int(job.instances), Real(now)});
+         Text(EncodeList(job.outputs)), Text(EncodeList(job.destinations)), Int(job.instances), Real(now),
+         Text(job.region_instance), Text(job.region_scope)});
     if (r.Rows() == 0) {
       const pg::Result existing =
           c.Exec("SELECT id FROM jobs WHERE idempotency_key = $1", {Text(job.idempotency_key)});

@@ -79,8 +79,10 @@ JobRow PgStore::Impl::ReadJob(const pg::Result& r, int i) {
   j.superseded_by = r.Int(i, 22);
   j.model_digest = r.Text(i, 23);
   j.owner = r.Text(i, 24);
-  j.findings_json = r.Text(i, 25);
-  j.timings_json = r.Text(i, 26);
+  j.region_instance = r.Text(i, 25);
+  j.region_scope = r.Text(i, 26);
+  j.findings_json = r.Text(i, 27);
+  j.timings_json = r.Text(i, 28);
   return j;
 }
 

@@ -112,6 +112,12 @@ CREATE TABLE audit(
 CREATE INDEX audit_job ON audit(job_id);
 CREATE INDEX audit_study ON audit(study_id);
 )sql",
+    // 2: region jobs (issue 17): the SEG or RTSTRUCT instance they read, and the scope that
+    // supersession compares besides rule and series.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN region_instance TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN region_scope TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == PgStore::kSchemaVersion,
               "one migration per schema version");

@@ -31,7 +31,8 @@ namespace curia::storage {
 #define CURIA_PG_JOB_COLUMNS_BASE                                                                          \
   "id, idempotency_key, study_id, study_uid, series_id, series_uid, rule, tasks, priority, outputs, "    \
   "destinations, instances, state, attempts, created_at, updated_at, started_at, finished_at, "          \
-  "lease_until, error, progress_done, progress_total, superseded_by, model_digest, owner"
+  "lease_until, error, progress_done, progress_total, superseded_by, model_digest, owner, region_instance, "   \
+  "region_scope"
 #define CURIA_PG_JOB_COLUMNS CURIA_PG_JOB_COLUMNS_BASE ", findings_json, timings_json"
 #define CURIA_PG_JOB_COLUMNS_LIST CURIA_PG_JOB_COLUMNS_BASE ", '', ''"
 #define CURIA_PG_EXPORT_COLUMNS \

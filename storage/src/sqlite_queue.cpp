@@ -16,8 +16,8 @@ void SqliteStore::Impl::Supersede(const JobRow& job, const std::vector<JobState>
   for (JobState state : states) {
     Statement s(db,
                 "SELECT id, study_id FROM jobs WHERE rule = ?1 AND series_uid = ?2 AND state = ?3 AND id < ?4 "
-                "ORDER BY id");
-    s.Bind(job.rule, job.series_uid, JobStateName(state), job.id);
+                "AND region_scope = ?5 ORDER BY id");
+    s.Bind(job.rule, job.series_uid, JobStateName(state), job.id, job.region_scope);
     while (s.Step()) older.emplace_back(s.Int(0), s.Text(1));
   }
   for (const auto& [id, study_id] : older) {
@@ -40,11 +40,11 @@ std::pair<int64_t, bool> SqliteStore::Enqueue(const NewJob& job, double now) {
   }
   Statement(db,
             "INSERT INTO jobs(idempotency_key, study_id, study_uid, series_id, series_uid, rule, tasks, priority, "
-            "outputs, destinations, instances, state, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?12, ?12)")
+            "outputs, destinations, instances, state, created_at, updated_at, region_instance, region_scope) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?12, ?12, ?13, ?14)")
       .Bind(job.idempotency_key, job.study_id, job.study_uid, job.series_id, job.series_uid, job.rule,
             EncodeList(job.tasks), job.priority, EncodeList(job.outputs), EncodeList(job.destinations), job.instances,
-            now)
+            now, job.region_instance, job.region_scope)
       .Run();
   const int64_t id = db.LastInsertId();
   impl_->WriteAudit(id, job.study_id, "queued", store_text::EnqueueDetail(job.rule, job.series_uid, job.priority), now);

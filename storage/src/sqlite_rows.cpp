@@ -38,8 +38,10 @@ JobRow SqliteStore::Impl::ReadJob(const Statement& s) {
   j.superseded_by = s.Int(22);
   j.model_digest = s.Text(23);
   j.owner = s.Text(24);
-  j.findings_json = s.Text(25);
-  j.timings_json = s.Text(26);
+  j.region_instance = s.Text(25);
+  j.region_scope = s.Text(26);
+  j.findings_json = s.Text(27);
+  j.timings_json = s.Text(28);
   return j;
 }
 

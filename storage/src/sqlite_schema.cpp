@@ -111,6 +111,12 @@ ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE exports ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE exports ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
 )sql",
+    // 4: region jobs (issue 17): the SEG or RTSTRUCT instance they read, and the scope that
+    // supersession compares besides rule and series.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN region_instance TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN region_scope TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStore::kSchemaVersion,
               "one migration per schema version");

@@ -120,6 +120,26 @@ TEST(PgStore, NodesStartingAtOnceCreateTheSchemaOnce) {
   EXPECT_EQ(stores[0]->CountJobs({}), kNodes);
 }
 
+// A schema 1 database (before region jobs) is migrated in place, its jobs kept.
+TEST(PgStore, MigratesASchema1Database) {
+  CURIA_PG_DATABASE(server, url);
+  const std::string db = DbOf(url);
+  int64_t id = 0;
+  {
+    PgStore store(url);
+    id = store.Enqueue(MakeJob("k1"), 0).first;
+  }
+  server->Query(db, "ALTER TABLE curia.jobs DROP COLUMN region_instance, DROP COLUMN region_scope; "
+                    "UPDATE curia.schema_version SET version = 1");
+  ASSERT_EQ(server->Query(db, "SELECT version FROM curia.schema_version"), "1");
+  PgStore store(url);
+  EXPECT_EQ(server->Query(db, "SELECT version FROM curia.schema_version"), std::to_string(PgStore::kSchemaVersion));
+  const JobRow job = *store.GetJob(id);
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.region_instance, "");
+  EXPECT_EQ(job.region_scope, "");
+}
+
 // Work enqueued by one node wakes another node's waiter at once (NOTIFY at commit); without work
 // the waiter returns false after its timeout.
 TEST(PgStore, NotifyWakesAWaiter) {

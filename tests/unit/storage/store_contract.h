@@ -483,6 +483,61 @@ TYPED_TEST_P(StoreContract, SupersedesQueuedJobOfSameRuleAndSeries) {
   EXPECT_FALSE(store.Retry(old_job, 6));
 }
 
+// Region jobs (issue 17): their SEG/RTSTRUCT instance and scope round-trip; supersession compares the
+// scope besides rule and series, so a region job never replaces the series' own results (nor one of
+// another region object series), and a newer object of the same scope replaces the older's.
+TYPED_TEST_P(StoreContract, RegionJobsSupersedeOnlyTheirOwnScope) {
+  std::unique_ptr<Store> owned = this->Open();
+  Store& store = *owned;
+  const int64_t whole = store.Enqueue(MakeJob("whole"), 0).first;
+  ASSERT_EQ(store.Claim(1, 60)->id, whole);
+  ASSERT_TRUE(store.Complete(Current(store, whole), "{}", "{}", "d", {}, 2));
+  ASSERT_EQ(store.GetJob(whole)->state, JobState::kDone);
+  auto region_job = [](const std::string& key, const std::string& instance, const std::string& scope) {
+    NewJob j = MakeJob(key);
+    j.tasks = {"organ"};
+    j.region_instance = instance;
+    j.region_scope = scope;
+    return j;
+  };
+  const int64_t seg1 = store.Enqueue(region_job("seg1", "inst-seg1", "regions-only:SEG:1.9.1"), 3).first;
+  const int64_t rt = store.Enqueue(region_job("rt", "inst-rt", "regions-only:RTSTRUCT:1.9.2"), 3).first;
+  const JobRow row = *store.GetJob(seg1);
+  EXPECT_EQ(row.region_instance, "inst-seg1");
+  EXPECT_EQ(row.region_scope, "regions-only:SEG:1.9.1");
+  EXPECT_EQ(store.GetJob(whole)->region_instance, "");
+  EXPECT_EQ(store.GetJob(whole)->region_scope, "");
+  JobFilter all;
+  bool listed = false;
+  for (const JobRow& j : store.Jobs(all)) listed |= j.id == rt && j.region_instance == "inst-rt";
+  EXPECT_TRUE(listed);
+  // Queued region jobs of other scopes leave the whole-volume job and each other alone.
+  EXPECT_EQ(store.GetJob(whole)->state, JobState::kDone);
+  EXPECT_EQ(store.GetJob(seg1)->state, JobState::kQueued);
+  // A second SEG of the same SEG series: the queued first one is superseded, the RTSTRUCT's is not.
+  const int64_t seg2 = store.Enqueue(region_job("seg2", "inst-seg2", "regions-only:SEG:1.9.1"), 4).first;
+  EXPECT_EQ(store.GetJob(seg1)->state, JobState::kSuperseded);
+  EXPECT_EQ(store.GetJob(seg1)->superseded_by, seg2);
+  EXPECT_EQ(store.GetJob(rt)->state, JobState::kQueued);
+  // Completing region jobs supersedes no whole-volume job.
+  for (int i = 0; i < 2; ++i) {
+    const std::optional<JobRow> claimed = store.Claim(5 + i, 60);
+    ASSERT_TRUE(claimed);
+    EXPECT_FALSE(claimed->region_instance.empty());
+    ASSERT_TRUE(store.Complete(ClaimOf(*claimed), "{}", "{}", "d", {}, 6 + i));
+  }
+  EXPECT_EQ(store.GetJob(whole)->state, JobState::kDone);
+  EXPECT_EQ(store.GetJob(rt)->state, JobState::kDone);
+  EXPECT_EQ(store.GetJob(seg2)->state, JobState::kDone);
+  // A newer whole-volume job completes: the region jobs stay.
+  const int64_t whole2 = store.Enqueue(MakeJob("whole2"), 10).first;
+  ASSERT_EQ(store.Claim(11, 60)->id, whole2);
+  ASSERT_TRUE(store.Complete(Current(store, whole2), "{}", "{}", "d", {}, 12));
+  EXPECT_EQ(store.GetJob(whole)->state, JobState::kSuperseded);
+  EXPECT_EQ(store.GetJob(seg2)->state, JobState::kDone);
+  EXPECT_EQ(store.GetJob(rt)->state, JobState::kDone);
+}
+
 TYPED_TEST_P(StoreContract, SupersedesDoneAndExportingJobsWhenNewerCompletes) {
   std::unique_ptr<Store> owned = this->Open();
   Store& store = *owned;
@@ -843,6 +898,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract,
                             Cancel,
                             SupersedesQueuedJobOfSameRuleAndSeries,
                             SupersedesDoneAndExportingJobsWhenNewerCompletes,
+                            RegionJobsSupersedeOnlyTheirOwnScope,
                             SurvivesReopenMidFlight,
                             ListsCountsAndFilters,
                             ConcurrentClaimsTakeEachJobOnce,

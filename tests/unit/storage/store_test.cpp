@@ -128,14 +128,17 @@ TEST(Store, MigratesASchema1Database) {
     id = store.Enqueue(MakeJob("k1"), 0).first;
     ASSERT_TRUE(store.Claim(10, 600));
   }
-  // What schema 1 lacks: interruptions (2), the owners of claims and the export leases (3).
+  // What schema 1 lacks: interruptions (2), the owners of claims and the export leases (3), the
+  // region jobs' columns (4).
   RawExec(path,
           "ALTER TABLE jobs DROP COLUMN interruptions; ALTER TABLE jobs DROP COLUMN owner; "
+          "ALTER TABLE jobs DROP COLUMN region_instance; ALTER TABLE jobs DROP COLUMN region_scope; "
           "ALTER TABLE exports DROP COLUMN owner; ALTER TABLE exports DROP COLUMN lease_until; PRAGMA user_version = 1");
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
   SqliteStore store(path);
   EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(store.GetJob(id)->state, JobState::kRunning);
+  EXPECT_EQ(store.GetJob(id)->region_scope, "");
   EXPECT_EQ(store.RecoverExpiredLeases(20, 3, true), 1);
   EXPECT_EQ(store.GetJob(id)->state, JobState::kQueued);
 }

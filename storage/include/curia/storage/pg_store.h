@@ -38,7 +38,7 @@ class PgStore final : public Store {
   explicit PgStore(const std::string& url);
   ~PgStore() override;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   static constexpr int kMaxConnections = 8;
   const std::string& path() const override;
   bool SharedByNodes() const override;  // true

@@ -25,7 +25,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const std::string& path);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   const std::string& path() const override;
   bool SharedByNodes() const override;     // false: one node (processes on one host share the file)
   bool WaitForWork(double timeout_s) override;  // sleeps, false: the node wakes its own threads

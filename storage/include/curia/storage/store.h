@@ -36,7 +36,8 @@ namespace curia::storage {
 // queued -> running -> exporting -> done; running -> queued (lease expired, retryable failure);
 // running -> failed (permanent, or out of attempts); exporting -> dead (an export out of attempts);
 // failed | dead | cancelled -> queued | exporting by Retry; queued | running | exporting | dead ->
-// cancelled; done | exporting | queued -> superseded (a newer job of the same rule and series).
+// cancelled; done | exporting | queued -> superseded (a newer job of the same rule, series and
+// region scope).
 enum class JobState { kQueued, kRunning, kExporting, kDone, kFailed, kDead, kCancelled, kSuperseded };
 const char* JobStateName(JobState s);  // "queued", "running", "exporting", "done", "failed", "dead", "cancelled", "superseded"
 std::optional<JobState> ParseJobState(const std::string& name);
@@ -53,6 +54,14 @@ struct NewJob {
   std::vector<std::string> outputs;       // "SR", "SC"
   std::vector<std::string> destinations;  // Orthanc DICOM modality names
   int64_t instances = 0;        // instances of the series when routed
+  // A region job (issue 17): the Orthanc ID of the SEG or RTSTRUCT instance whose regions its
+  // mask-prompted tasks run on; empty for a whole-volume job.
+  std::string region_instance;
+  // What a job supersedes and is superseded by, besides its rule and series UID: empty for
+  // whole-volume jobs; "regions-only:<SEG|RTSTRUCT>:<Series Instance UID of the region object>"
+  // for a region job, so that a newer object of the same kind and series replaces the older one's
+  // results and never the series' own.
+  std::string region_scope;
 };
 
 struct JobRow : NewJob {
@@ -189,7 +198,8 @@ class Store {
 
   // --- jobs ---
   // Inserts the job unless one with the same idempotency key exists: {id, true} or {existing id,
-  // false}. A queued (not yet started) job of the same rule and series UID is superseded by it.
+  // false}. A queued (not yet started) job of the same rule, series UID and region scope is superseded
+  // by it.
   // Audits "queued".
   virtual std::pair<int64_t, bool> Enqueue(const NewJob& job, double now) = 0;
   // The most urgent queued job (priority, then oldest): running, attempts + 1, leased until
@@ -204,7 +214,7 @@ class Store {
   virtual bool SetProgress(const JobClaim& claim, int64_t done, int64_t total) = 0;
   // Processing succeeded: stores the result and the objects and one pending export per object and
   // destination, in one transaction. State exporting (done when there is nothing to export). Older
-  // done or exporting jobs of the same rule and series UID become superseded (their pending exports
+  // done or exporting jobs of the same rule, series UID and region scope become superseded (their pending exports
   // cancelled).
   // Returns false (and stores nothing) when the claim no longer owns the job.
   virtual bool Complete(const JobClaim& claim, const std::string& findings_json, const std::string& timings_json,
