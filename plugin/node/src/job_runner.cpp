@@ -14,7 +14,10 @@
 #include "curia/dicom/series.h"
 #include "curia/dicomsr/outputs.h"
 #include "curia/pool/pool.h"
+#include "curia/region/job.h"
+#include "curia/region/region.h"
 #include "facts.h"
+#include "regions.h"
 #include "results_json.h"
 
 namespace curia::node {
@@ -173,10 +176,38 @@ void JobRunner::Run(const storage::JobRow& job) {
   }
   if (!pool_) throw Error(ErrorCode::kUnavailable, "the worker pool is not started");
 
+  // A region job: the SEG's or RTSTRUCT's regions on the series' grid for its mask-prompted tasks.
+  // A refused object (another Frame of Reference, its series not the one it references, a SEG that
+  // neither dcmseg nor Orthanc's transcoding can decode, ...) is a failed job with that reason.
+  std::vector<worker::JobRegion> regions;
+  if (!job.region_instance.empty()) {
+    std::string transcode_error;
+    region::ReadOptions options;
+    options.transcoder = [this, &transcode_error](const std::string& id) -> std::optional<std::string> {
+      try {
+        return orthanc_.Post("/instances/" + id + "/modify", internal::kTranscodeBody);
+      } catch (const Error& e) {
+        transcode_error = e.what();
+        return std::nullopt;
+      }
+    };
+    region::RegionSet set = region::ReadRegions(source, job.region_instance, {volume.get()}, options);
+    if (set.refusal != region::Refusal::kNone) {
+      const std::string why = set.error.empty() ? region::RefusalName(set.refusal) : set.error;
+      return Fail(job,
+                  std::string(region::ObjectKindName(set.object.kind)) + " " + set.object.sop_instance_uid + " refused: " +
+                      why + (transcode_error.empty() ? "" : " (Orthanc's transcoding: " + transcode_error + ")"),
+                  false);
+    }
+    for (region::Region& r : set.regions) regions.push_back(region::ToJobRegion(set, r));
+    if (!lease.mine()) return Refused(job, "stopped before processing");
+  }
+
   auto wait = std::make_shared<Wait>();
   const std::string pool_id = "job-" + std::to_string(job.id) + "-" + std::to_string(job.attempts);
-  pool::JobRequest request{pool_id, static_cast<pool::Priority>(std::clamp(job.priority, 0, 2)), volume, job.tasks,
-                           settings_.dicom.heat_map};
+  pool::JobRequest request{pool_id,          static_cast<pool::Priority>(std::clamp(job.priority, 0, 2)),
+                           volume,           job.tasks,
+                           settings_.dicom.heat_map, std::move(regions)};
   storage::Store* store = &store_;
   const Clock clock = clock_;
   const storage::JobClaim claim = storage::ClaimOf(job);

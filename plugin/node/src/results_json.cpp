@@ -56,6 +56,20 @@ config::Json FindingsToJson(const worker::StudyFindings& findings) {
     }
     t["KeySlice"] = f.key_slice;
     t["ThreeD"] = f.is3d;
+    if (!f.region.kind.empty()) {
+      // A region finding: which segment or ROI of which object.
+      config::Json r(::Json::objectValue);
+      r["Kind"] = f.region.kind;
+      r["SOPInstanceUID"] = f.region.sop_instance_uid;
+      r["SeriesInstanceUID"] = f.region.series_uid;
+      r["Number"] = f.region.number;
+      r["Label"] = f.region.label;
+      r["Pixels"] = f.region.pixels;
+      r["SlicesUsed"] = f.region.slices_used;
+      if (!f.region.predicted_class.empty()) r["PredictedClass"] = f.region.predicted_class;
+      if (!f.region.agreement.empty()) r["Agreement"] = f.region.agreement;
+      t["Region"] = std::move(r);
+    }
     tasks.append(std::move(t));
   }
   j["Tasks"] = std::move(tasks);
@@ -93,6 +107,11 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
   j["Outputs"] = Strings(job.outputs);
   j["Destinations"] = Strings(job.destinations);
   j["Instances"] = job.instances;
+  if (!job.region_instance.empty()) {
+    // A region job: the SEG or RTSTRUCT instance (Orthanc ID) its mask-prompted tasks read.
+    j["RegionInstance"] = job.region_instance;
+    j["RegionScope"] = job.region_scope;
+  }
   j["Attempts"] = job.attempts;
   config::Json progress(::Json::objectValue);
   progress["Done"] = job.progress_done;

@@ -11,6 +11,7 @@
 #include "curia/config/rules.h"
 #include "curia/pool/pool.h"
 #include "facts.h"
+#include "regions.h"
 
 namespace curia::node {
 
@@ -45,9 +46,23 @@ std::vector<std::string> Router::Problems() const {
 config::Json Router::RouteStudy(const std::string& study_id, const std::string& only_series, bool enqueue,
                                 std::vector<int64_t>* job_ids) {
   const double started = clock_();
-  const internal::StudySnapshot snap = internal::ReadStudy(orthanc_, study_id, only_series);
+  internal::StudySnapshot snap = internal::ReadStudy(orthanc_, study_id, only_series);
+  // SEG and RTSTRUCT series are never routed as images: they start region jobs on the series they
+  // reference (regions.h), planned over the whole study (a stable series may be the images some
+  // object waited for, or an object whose images are elsewhere in the study).
+  std::vector<internal::RegionSeries> objects = internal::SplitRegionObjects(snap);
   const config::Routing routing = config::Route(settings_, snap.facts);
+  std::vector<internal::RegionPlan> regions;
+  if (only_series.empty()) {
+    regions = internal::PlanRegionJobs(orthanc_, settings_, model_, snap, objects, routing, false);
+  } else {
+    internal::StudySnapshot whole = internal::ReadStudy(orthanc_, study_id, "");
+    std::vector<internal::RegionSeries> all = internal::SplitRegionObjects(whole);
+    regions = internal::PlanRegionJobs(orthanc_, settings_, model_, whole, all, config::Route(settings_, whole.facts),
+                                       true);
+  }
   config::Json explanation = config::RoutingToJson(routing);
+  if (!regions.empty()) explanation["RegionJobs"] = internal::RegionPlansToJson(regions);
   if (!enqueue) return explanation;
 
   // What arrived since the study was last routed (a study routed twice is received once).
@@ -80,7 +95,22 @@ config::Json Router::RouteStudy(const std::string& study_id, const std::string& 
                             r.series_uid);
     }
   }
-  if (routing.jobs.empty()) {
+  for (internal::RegionPlan& p : regions) {
+    const std::string object = p.kind + " " + (p.sop_instance_uid.empty() ? p.instance_id : p.sop_instance_uid);
+    if (!p.waiting.empty()) {
+      store_.AddAudit(0, study_id, p.waits ? "region-waiting" : "not-routed", object + ": " + p.waiting, clock_());
+      continue;
+    }
+    const auto [id, inserted] = store_.Enqueue(p.job, clock_());
+    if (job_ids) job_ids->push_back(id);
+    if (inserted) {
+      store_.AddAudit(id, study_id, "routed",
+                      "rule " + p.job.rule + ": region job for " + object + " on series " + p.job.series_uid, clock_());
+      log::Info("node", "job " + std::to_string(id) + ": rule " + p.job.rule + ", region job for " + object +
+                            ", series " + p.job.series_uid);
+    }
+  }
+  if (routing.jobs.empty() && regions.empty()) {
     std::string why;
     for (const config::RuleDecision& d : routing.rules) {
       for (const config::SeriesDecision& s : d.series) {

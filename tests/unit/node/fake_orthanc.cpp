@@ -125,6 +125,21 @@ std::vector<FakeOrthanc::Export> FakeOrthanc::Exports() const {
   return exports_;
 }
 
+void FakeOrthanc::SetStable(const std::string& series_id, bool stable) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unstable_[series_id] = !stable;
+}
+
+void FakeOrthanc::SetTranscoded(const std::string& instance_id, std::string bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  transcoded_[instance_id] = std::move(bytes);
+}
+
+std::vector<std::pair<std::string, std::string>> FakeOrthanc::Modifications() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return modifications_;
+}
+
 void FakeOrthanc::OnFileRead(std::function<void()> hook) {
   std::lock_guard<std::mutex> lock(mu_);
   on_file_read_ = std::move(hook);
@@ -164,6 +179,8 @@ std::optional<std::string> FakeOrthanc::Get(const std::string& uri) {
       j["ID"] = it->second.id;
       j["ParentStudy"] = it->second.study;
       j["MainDicomTags"] = Main("SeriesInstanceUID", it->second.uid);
+      auto u = unstable_.find(p[1]);
+      j["IsStable"] = u == unstable_.end() || !u->second;
       return config::Dump(j, -1);
     }
     if (p.size() == 3 && p[2] == "instances") {
@@ -210,6 +227,13 @@ std::string FakeOrthanc::Post(const std::string& uri, const std::string& body) {
       found.append(std::move(r));
     }
     return config::Dump(found, -1);
+  }
+  if (p.size() == 3 && p[0] == "instances" && p[2] == "modify") {
+    modifications_.emplace_back(uri, body);
+    if (!instances_.count(p[1])) throw Error(ErrorCode::kNotFound, "POST " + uri + ": no such instance (fake)");
+    auto it = transcoded_.find(p[1]);
+    if (it == transcoded_.end()) throw Error(ErrorCode::kUnavailable, "POST " + uri + ": no codec for this transfer syntax (fake)");
+    return it->second;
   }
   if (p.size() == 3 && p[0] == "modalities" && p[2] == "store-straight") {
     if (refuse_ != 0) {

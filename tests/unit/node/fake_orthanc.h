@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "curia/node/orthanc.h"
@@ -43,6 +44,12 @@ class FakeOrthanc : public node::IOrthanc {
   // clock as a slow Orthanc would.
   void OnFileRead(std::function<void()> hook);
   int64_t RefusedExports() const { return refused_; }
+  // GET /series/{id} says "IsStable": false for this series until set back (default: stable).
+  void SetStable(const std::string& series_id, bool stable);
+  // POST /instances/{id}/modify (Orthanc's transcoding) answers `bytes` for this instance; the
+  // calls are recorded (uri and body). Without bytes set, it fails as an Orthanc without the codec.
+  void SetTranscoded(const std::string& instance_id, std::string bytes);
+  std::vector<std::pair<std::string, std::string>> Modifications() const;
 
   std::optional<std::string> Get(const std::string& uri) override;
   std::string Post(const std::string& uri, const std::string& body) override;
@@ -69,6 +76,9 @@ class FakeOrthanc : public node::IOrthanc {
   int refuse_ = 0;
   std::atomic<int64_t> refused_{0};
   std::vector<Export> exports_;
+  std::map<std::string, bool> unstable_;
+  std::map<std::string, std::string> transcoded_;
+  std::vector<std::pair<std::string, std::string>> modifications_;
   std::function<void()> on_file_read_;
 };
 

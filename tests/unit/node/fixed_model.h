@@ -18,20 +18,26 @@ namespace curia::test {
 class FixedModel : public worker::IModel {
  public:
   // `task` comes from the settings the node runs with (its finding code, threshold, ...).
-  FixedModel(const config::TaskSettings& task, float probability) : probability_(probability) {
+  FixedModel(const config::TaskSettings& task, float probability) : FixedModel(std::vector<config::TaskSettings>{task}, probability) {}
+  // Every task of the settings; a task with a "Region" is a mask-prompted head (issue 17), whose
+  // probability is the same fixed number for every (slice, region).
+  FixedModel(const std::vector<config::TaskSettings>& tasks, float probability) : probability_(probability) {
     info_.path = "fixed-model";
     info_.backbone_digest = "fixed-backbone-digest";
     info_.image_size = 16;
     info_.devices = {"cpu"};
-    worker::TaskInfo t;
-    t.name = task.name;
-    t.normalization = config::Normalization::kPerSlice;
-    t.labels = {"absent", "present"};
-    t.positive_class = 1;
-    t.head = task.head;
-    t.head_digest = "fixed-head-digest";
-    t.settings = task;
-    info_.tasks.push_back(t);
+    for (const config::TaskSettings& task : tasks) {
+      worker::TaskInfo t;
+      t.name = task.name;
+      t.normalization = config::Normalization::kPerSlice;
+      t.labels = {"absent", "present"};
+      t.positive_class = 1;
+      t.head = task.head;
+      t.head_digest = "fixed-head-digest";
+      t.settings = task;
+      t.mask_prompted = task.region.has_value();
+      info_.tasks.push_back(t);
+    }
   }
   const worker::ModelInfo& info() const override { return info_; }
   std::unique_ptr<worker::IDeviceRunner> CreateRunner(size_t) override { return std::make_unique<Runner>(probability_); }
@@ -51,6 +57,9 @@ class FixedModel : public worker::IModel {
       for (int64_t i = 0; i < n; ++i) {
         for (size_t k = 0; k < requests[static_cast<size_t>(i)].tasks2d.size(); ++k) {
           results[static_cast<size_t>(i)].probabilities.push_back({1 - probability, probability});
+        }
+        for (size_t k = 0; k < requests[static_cast<size_t>(i)].masked2d.size(); ++k) {
+          results[static_cast<size_t>(i)].masked_probabilities.push_back({1 - probability, probability});
         }
       }
     }

@@ -51,13 +51,17 @@ inline config::CuriaSettings TestSettings(const std::string& extra = "") {
 }
 
 // A phantom series as DICOM files (small: 32 x 32 pixels).
-inline std::vector<phantom::PhantomInstance> PhantomFiles(const std::string& modality, int64_t slices, uint64_t seed) {
+inline phantom::PhantomSeriesOptions PhantomOptions(const std::string& modality, int64_t slices, uint64_t seed) {
   phantom::PhantomSeriesOptions o;
   o.phantom.rows = o.phantom.cols = 32;
   o.phantom.pixel_mm = 8;
   o.phantom.slices = slices;
   o.modality = modality;
   o.seed = seed;
+  return o;
+}
+inline std::vector<phantom::PhantomInstance> PhantomFiles(const std::string& modality, int64_t slices, uint64_t seed) {
+  const phantom::PhantomSeriesOptions o = PhantomOptions(modality, slices, seed);
   std::vector<phantom::PhantomInstance> files;
   phantom::MakePhantomSeries(o, [&](const phantom::PhantomInstance& i) { files.push_back(i); });
   return files;
@@ -69,7 +73,7 @@ class NodeParts : public ::testing::Test {
 
   explicit NodeParts(config::CuriaSettings settings = TestSettings())
       : settings_(std::move(settings)),
-        model_(settings_.tasks.at(0), 0.9f),
+        model_(settings_.tasks, 0.9f),
         store_(MakeStore(dir_.File("curia.sqlite"))),
         health_(*store_, model_.info(), "test-version", clock_),
         arrivals_(*store_, health_, clock_),
