@@ -343,6 +343,125 @@ class Idempotency(PluginTestCase):
         self.assertNotEqual(old_sr, new_sr, "the new job's SR must be a new object")
 
 
+def sr_region_references(path):
+    """(Referenced SOP Instance UID, segment numbers) of the TID 1411 groups' Referenced Segment
+    (121191, DCM) and Region in Space (130488, DCM) items of an SR, in document order."""
+    import pydicom
+    refs = []
+
+    def walk(items):
+        for item in items:
+            code = item.ConceptNameCodeSequence[0].CodeValue if "ConceptNameCodeSequence" in item else ""
+            if code in ("121191", "130488") and "ReferencedSOPSequence" in item:
+                ref = item.ReferencedSOPSequence[0]
+                numbers = ref.ReferencedSegmentNumber if "ReferencedSegmentNumber" in ref else []
+                numbers = numbers if hasattr(numbers, "__iter__") else [numbers]
+                refs.append((str(ref.ReferencedSOPInstanceUID), [int(n) for n in numbers]))
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    walk(pydicom.dcmread(path).ContentSequence)
+    return refs
+
+
+class RegionJobs(PluginTestCase):
+    """A processed phantom study, then its SEG: one region job for the demo region task, an SR at
+    the PACS with one TID 1411 group per segment referencing the SEG; the same for its RTSTRUCT;
+    then a newer SEG of the same SEG series supersedes the first one's region job."""
+    CURIA = {
+        "Tasks": {"demo-region": {"Head": "demo-mask", "Region": {"From": ["SEG", "RTSTRUCT"], "MinPixels": 1},
+                                  "Finding": {"Code": "DEMOREGION", "Scheme": "99CURIA",
+                                              "Meaning": "Demo region class (meaningless)"}}},
+        "Rules": [{"Name": "ct-regions", "Match": {"Tag": "Modality", "Equals": "CT"},
+                   "Tasks": ["demo-finding", "demo-region"], "Outputs": ["SR"], "Destinations": ["pacs"]}],
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        folder = cls.ws.sub("phantom")
+        files = h.phantom(folder, 6, seed=31, extra=["--seg", "--rtstruct"])
+        cls.seg = os.path.join(folder, "seg.dcm")
+        cls.rtstruct = os.path.join(folder, "rtstruct.dcm")
+        cls.images = [f for f in files if f not in (cls.seg, cls.rtstruct)]
+        cls.uid = study_uid_of(cls.images)
+        h.storescu(cls.node.dicom_port, cls.images)
+
+    def region_job(self, object_uid, states=("done",)):
+        """The region job of the object with this SOP Instance UID, once in one of `states`."""
+        def find():
+            for j in self.node.jobs_of(self.uid):
+                if not j.get("RegionInstance") or j["State"] not in states:
+                    continue
+                job = self.node.job(j["ID"])
+                if any(t.get("Region", {}).get("SOPInstanceUID") == object_uid
+                       for t in (job.get("Findings") or {}).get("Tasks", [])):
+                    return job
+            return None
+        return h.wait_for(find, JOB_TIMEOUT, f"a region job of {object_uid} in {states}",
+                          diagnostics=lambda: self.node.diagnostics(self.uid))
+
+    def check_region_sr(self, job, object_path, numbers):
+        """The job's one SR is at the PACS, valid, with one group per region referencing the object."""
+        dump = json.dumps(job, indent=1)[:6000]
+        self.assertEqual(job["Tasks"], ["demo-region"], dump)
+        srs = [o for o in job["Outputs"] if o["Kind"] == "SR"]
+        self.assertEqual(len(srs), 1, dump)
+        self.assertTrue(all(e["State"] == "delivered" for e in job["Exports"]), dump)
+        at_pacs = self.pacs_outputs(self.uid)
+        uid = srs[0]["SOPInstanceUID"]
+        self.assertIn(uid, at_pacs)
+        path = os.path.join(self.ws.sub("fetched"), f"{uid}.dcm")
+        with open(path, "wb") as f:
+            f.write(self.pacs.instance_file(at_pacs[uid]["ID"]))
+        self.assertEqual(h.dciodvfy_errors(path), [], f"dciodvfy on the region SR {uid}")
+        object_uid = str(h.read_tags(object_path).SOPInstanceUID)
+        refs = sr_region_references(path)
+        self.assertEqual([r[0] for r in refs], [object_uid] * len(numbers), refs)
+        return refs
+
+    def test_1_seg_after_the_images(self):
+        [whole] = self.node.wait_job(self.uid, "done", timeout=JOB_TIMEOUT)
+        self.assertNotIn("RegionInstance", whole)
+        import pydicom
+        seg = pydicom.dcmread(self.seg, stop_before_pixels=True)
+        numbers = [int(s.SegmentNumber) for s in seg.SegmentSequence]
+        self.send([self.seg], extra=["-R"])
+        job = self.region_job(str(seg.SOPInstanceUID))
+        self.assertTrue(job["RegionScope"].startswith("regions-only:SEG:"), job["RegionScope"])
+        refs = self.check_region_sr(job, self.seg, numbers)
+        self.assertEqual([r[1] for r in refs], [[n] for n in numbers], refs)
+        # The whole-volume job is neither repeated nor superseded.
+        whole_now = [j for j in self.node.jobs_of(self.uid) if not j.get("RegionInstance")]
+        self.assertEqual([(j["ID"], j["State"]) for j in whole_now], [(whole["ID"], "done")])
+
+    def test_2_rtstruct(self):
+        import pydicom
+        rt = pydicom.dcmread(self.rtstruct)
+        rois = [int(r.ROINumber) for r in rt.StructureSetROISequence]
+        self.send([self.rtstruct], extra=["-R"])
+        job = self.region_job(str(rt.SOPInstanceUID))
+        self.assertTrue(job["RegionScope"].startswith("regions-only:RTSTRUCT:"), job["RegionScope"])
+        self.check_region_sr(job, self.rtstruct, rois)
+
+    def test_3_newer_seg_supersedes(self):
+        import pydicom
+        first = self.region_job(str(h.read_tags(self.seg).SOPInstanceUID))
+        seg = pydicom.dcmread(self.seg)
+        seg.SOPInstanceUID = seg.SOPInstanceUID + ".2"
+        seg.file_meta.MediaStorageSOPInstanceUID = seg.SOPInstanceUID
+        newer = os.path.join(self.ws.sub("newer"), "seg2.dcm")
+        seg.save_as(newer)
+        self.send([newer], extra=["-R"])
+        job = self.region_job(str(seg.SOPInstanceUID))
+        self.assertEqual(job["RegionScope"], first["RegionScope"])
+        old = h.wait_for(lambda: self.node.job(first["ID"])["State"] == "superseded" and self.node.job(first["ID"]),
+                         30, "the first SEG's job superseded")
+        self.assertEqual(old["SupersededBy"], job["ID"])
+        rt = [j for j in self.node.jobs_of(self.uid) if "RTSTRUCT" in j.get("RegionScope", "")]
+        self.assertEqual([j["State"] for j in rt], ["done"])
+
+
 class PacsDown(PluginTestCase):
     """Exports retry while the PACS is down, die after Export.MaxAttempts, and resume on retry."""
     # [first, last] backoff: attempts at about 0, 2 and 6 s, so the PACS can come back in between.

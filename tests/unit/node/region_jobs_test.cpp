@@ -180,6 +180,9 @@ TEST_F(RegionJobs, SegBeforeTheImagesWaitsThenRuns) {
   const config::Json why = router_.RouteStudy(seg_ids.study, "", false, nullptr);
   ASSERT_EQ(why["RegionJobs"].size(), 1u);
   EXPECT_NE(why["RegionJobs"][0]["Waiting"].asString().find("is not in the study yet"), std::string::npos);
+  const config::Json api = CallJson("POST", "/rules/test", R"({"Study": ")" + seg_ids.study + R"("})");
+  EXPECT_EQ(api["Routing"]["RegionJobs"], why["RegionJobs"]);
+  EXPECT_TRUE(AllJobs().empty());  // a dry run queues nothing
   // The images come: the next routing starts both jobs, and the region job runs.
   const int64_t whole = SendImages(2);
   EXPECT_TRUE(Job(whole).region_instance.empty());
