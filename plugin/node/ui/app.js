@@ -127,9 +127,16 @@ function renderHealth(health, stats) {
     STATES.map(s => el('td', { class: 'num' }, r.Jobs[s] || 0)))), 12, 'no rule');
 }
 
+// The rule of a job; a region job (issue 17) also names the kind of its region object (the Orthanc
+// ID of the SEG or RTSTRUCT instance in the tooltip).
+function ruleCell(j) {
+  const kind = (j.RegionScope || '').split(':')[1];
+  return el('td', {}, j.Rule, kind ? [el('br'), el('span', { class: 'muted', title: j.RegionInstance }, `${kind} regions`)] : []);
+}
+
 async function renderJobs(running, recent, problems) {
   const runningRows = await Promise.all(running.map(async j => el('tr', { 'data-job': j.ID },
-    el('td', {}, j.ID), await studyCell(j), el('td', {}, j.Rule), el('td', {}, stateBadge(j.State)),
+    el('td', {}, j.ID), await studyCell(j), ruleCell(j), el('td', {}, stateBadge(j.State)),
     el('td', {}, el('progress', { max: 100, value: percent(j.Progress) }), ` ${j.Progress.Done}/${j.Progress.Total}`))));
   fill(document.querySelector('#running tbody'), runningRows, 5, 'nothing running');
 
@@ -137,14 +144,14 @@ async function renderJobs(running, recent, problems) {
     const detail = ['done', 'exporting', 'dead'].includes(j.State) ? await jobDetail(j) : null;
     return el('tr', { 'data-job': j.ID },
       el('td', {}, j.ID, el('br'), el('span', { class: 'muted' }, time(j.FinishedAt || j.CreatedAt))),
-      await studyCell(j), el('td', {}, j.Rule), el('td', {}, stateBadge(j.State)), findingsCell(detail), resultsCell(j, detail));
+      await studyCell(j), ruleCell(j), el('td', {}, stateBadge(j.State)), findingsCell(detail), resultsCell(j, detail));
   }));
   fill(document.querySelector('#recent tbody'), recentRows, 6, 'no job yet');
 
   const problemRows = await Promise.all(problems.map(async j => {
     const button = el('button', { class: 'retry', type: 'button' }, 'Retry');
     button.addEventListener('click', () => retry(j, button));
-    return el('tr', { 'data-job': j.ID }, el('td', {}, j.ID), await studyCell(j), el('td', {}, j.Rule),
+    return el('tr', { 'data-job': j.ID }, el('td', {}, j.ID), await studyCell(j), ruleCell(j),
       el('td', {}, stateBadge(j.State)), el('td', {}, j.Error), el('td', {}, button));
   }));
   fill(document.querySelector('#problems tbody'), problemRows, 6, 'none');
