@@ -206,7 +206,12 @@ int InitCommand(const Args& args) {
       std::cout << "using the DEMO model in " << model_dir << " (random weights: its findings are MEANINGLESS)\n";
     }
   }
-  const config::Json demo_tasks = config::ParseJson(model::DemoTasksJson(), "demo tasks");
+  // The demo tasks and the demo region task (the demo-mask head on every SEG segment and RTSTRUCT
+  // ROI: a SEG or RTSTRUCT sent after a study gives a region job out of the box), in this order.
+  std::string demo_text = model::DemoTasksJson();
+  const std::string region_text = model::DemoRegionTasksJson();
+  demo_text = demo_text.substr(0, demo_text.rfind('}')) + "," + region_text.substr(region_text.find('{') + 1);
+  const config::Json demo_tasks = config::ParseJson(demo_text, "demo tasks");
   std::vector<std::string> task_names;
   if (demo) {
     for (const auto& [name, value] : config::MembersInFileOrder(demo_tasks)) task_names.push_back(name);

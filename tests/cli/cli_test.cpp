@@ -518,12 +518,15 @@ TEST_F(CliInit, WritesAConfigurationOrthancAndTheNodeAccept) {
   const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
   EXPECT_EQ(s.database, node + "/curia.sqlite");
   EXPECT_EQ(s.model.path, node + "/demo-model");
-  ASSERT_EQ(s.tasks.size(), 2u);
+  ASSERT_EQ(s.tasks.size(), 3u);
   EXPECT_EQ(s.tasks[0].name, "demo-finding");
   EXPECT_EQ(s.tasks[1].name, "demo-3d-finding");
+  EXPECT_EQ(s.tasks[2].name, "demo-region");
+  ASSERT_TRUE(s.tasks[2].region.has_value());
+  EXPECT_TRUE(s.tasks[2].region->from_seg && s.tasks[2].region->from_rtstruct);
   ASSERT_EQ(s.rules.size(), 1u);
   EXPECT_EQ(s.rules[0].name, "ct-and-mr");
-  EXPECT_EQ(s.rules[0].tasks, (std::vector<std::string>{"demo-finding", "demo-3d-finding"}));
+  EXPECT_EQ(s.rules[0].tasks, (std::vector<std::string>{"demo-finding", "demo-3d-finding", "demo-region"}));
   EXPECT_EQ(s.rules[0].outputs, (std::vector<std::string>{"SR", "SC"}));
   EXPECT_EQ(s.rules[0].destinations, (std::vector<std::string>{"pacs"}));
   ASSERT_TRUE(s.rules[0].match.has_value());
@@ -572,7 +575,7 @@ TEST_F(CliInit, ARealModelGetsNoTasksAndNoPacsNoDestination) {
   ASSERT_EQ(RunTool({"demo-model", "--out", dir_.File("demo")}).status, 0);
   ASSERT_EQ(RunTool({"init", "--out", dir_.File("node3"), "--model", dir_.File("demo"), "--plugin", "p.so"}).status, 0);
   Load(dir_.File("node3"));
-  EXPECT_EQ(config::LoadCuriaSettings(dir_.File("node3") + "/orthanc.json").tasks.size(), 2u);
+  EXPECT_EQ(config::LoadCuriaSettings(dir_.File("node3") + "/orthanc.json").tasks.size(), 3u);
 }
 
 TEST_F(CliInit, ModalitiesAllowedToSendAndTheOpenSetting) {
@@ -780,7 +783,7 @@ TEST_F(CliValidate, AConfigurationFromInitIsValid) {
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find(file + ": valid Curia Node configuration"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("DEMO"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("tasks         2: demo-finding, demo-3d-finding"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tasks         3: demo-finding, demo-3d-finding, demo-region"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rules         1: ct-and-mr (routine)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("destinations  1: pacs (PACS@127.0.0.1:4343)"), std::string::npos) << r.out;
 }
@@ -793,7 +796,7 @@ TEST_F(CliValidate, ReportsEveryProblemWithItsPathAndAHint) {
                                 {"\"Trigger\": \"study\"", "\"Trigger\": \"Study\""},
                                 {"\"Tag\": \"Modality\"", "\"Tag\": \"Modalty\""},
                                 {"\"Destinations\": [\"pacs\"]", "\"Destinations\": [\"pacss\"]"},
-                                {"\"demo-3d-finding\"]", "\"demo-3d-findng\"]"}},
+                                {"\"demo-3d-finding\", \"demo-region\"]", "\"demo-3d-findng\", \"demo-region\"]"}},
                                "bad.json");
   const auto r = RunTool({"validate-config", bad});
   EXPECT_EQ(r.status, 1) << r.out << r.err;

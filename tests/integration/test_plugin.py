@@ -368,10 +368,8 @@ class RegionJobs(PluginTestCase):
     """A processed phantom study, then its SEG: one region job for the demo region task, an SR at
     the PACS with one TID 1411 group per segment referencing the SEG; the same for its RTSTRUCT;
     then a newer SEG of the same SEG series supersedes the first one's region job."""
+    # The demo region task as `curia init` writes it; a rule without the 3-D task and key images (time).
     CURIA = {
-        "Tasks": {"demo-region": {"Head": "demo-mask", "Region": {"From": ["SEG", "RTSTRUCT"], "MinPixels": 1},
-                                  "Finding": {"Code": "DEMOREGION", "Scheme": "99CURIA",
-                                              "Meaning": "Demo region class (meaningless)"}}},
         "Rules": [{"Name": "ct-regions", "Match": {"Tag": "Modality", "Equals": "CT"},
                    "Tasks": ["demo-finding", "demo-region"], "Outputs": ["SR"], "Destinations": ["pacs"]}],
     }
