@@ -378,7 +378,7 @@ class RegionJobs(PluginTestCase):
     def setUpClass(cls):
         super().setUpClass()
         folder = cls.ws.sub("phantom")
-        files = h.phantom(folder, 6, seed=31, extra=["--seg", "--rtstruct"])
+        files = h.phantom(folder, 4, seed=31, extra=["--seg", "--rtstruct"])
         cls.seg = os.path.join(folder, "seg.dcm")
         cls.rtstruct = os.path.join(folder, "rtstruct.dcm")
         cls.images = [f for f in files if f not in (cls.seg, cls.rtstruct)]
@@ -413,6 +413,8 @@ class RegionJobs(PluginTestCase):
         with open(path, "wb") as f:
             f.write(self.pacs.instance_file(at_pacs[uid]["ID"]))
         self.assertEqual(h.dciodvfy_errors(path), [], f"dciodvfy on the region SR {uid}")
+        dump = subprocess.run(["dsrdump", path], env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(dump.returncode, 0, f"dsrdump on the region SR {uid}: {dump.stdout[-2000:]!r}")
         object_uid = str(h.read_tags(object_path).SOPInstanceUID)
         refs = sr_region_references(path)
         self.assertEqual([r[0] for r in refs], [object_uid] * len(numbers), refs)
