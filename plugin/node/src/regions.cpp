@@ -3,6 +3,7 @@
 #include "regions.h"
 
 #include <algorithm>
+#include <exception>
 #include <optional>
 #include <utility>
 
@@ -125,7 +126,12 @@ std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const config::CuriaSet
       try {
         info = region::PeekRegionObject(files, instance);
       } catch (const Error& e) {
-        if (e.code() == ErrorCode::kUnavailable) throw;
+        if (e.code() == ErrorCode::kUnavailable) throw;  // Orthanc: the routing is retried
+        plan.waiting = std::string("not readable: ") + e.what();
+        plans.push_back(std::move(plan));
+        continue;
+      } catch (const std::exception& e) {
+        // Whatever else a hostile object provokes stays with it: the study's images still route.
         plan.waiting = std::string("not readable: ") + e.what();
         plans.push_back(std::move(plan));
         continue;
