@@ -110,11 +110,9 @@ std::vector<RegionSeries> SplitRegionObjects(StudySnapshot& snap) {
   return objects;
 }
 
-std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const config::CuriaSettings& settings,
-                                       const worker::ModelInfo& model, const StudySnapshot& images,
+std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const worker::ModelInfo& model, const StudySnapshot& images,
                                        const std::vector<RegionSeries>& objects, const config::Routing& routing,
                                        bool check_stable) {
-  (void)settings;
   std::vector<RegionPlan> plans;
   const OrthancFiles files(orthanc);
   for (const RegionSeries& object : objects) {

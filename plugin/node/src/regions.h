@@ -8,7 +8,7 @@
 //
 //   StudySnapshot snap = ReadStudy(orthanc, id, "");
 //   std::vector<RegionSeries> objects = SplitRegionObjects(snap);   // snap keeps the image series
-//   for (const RegionPlan& p : PlanRegionJobs(orthanc, settings, model, snap, objects, Route(settings, snap.facts)))
+//   for (const RegionPlan& p : PlanRegionJobs(orthanc, model, snap, objects, Route(settings, snap.facts), false))
 //     if (p.waiting.empty()) store.Enqueue(p.job, now);
 //
 // The key of a region job is the key of the whole-volume job its rule gives the series (JobKey)
@@ -57,8 +57,7 @@ struct RegionPlan {
 // series (SplitRegionObjects), `routing` their routing. `check_stable`: ask Orthanc whether the
 // image series is stable (series trigger; a stable study is stable throughout). Reads each object's
 // header from Orthanc. Throws curia::Error(kUnavailable) when Orthanc fails.
-std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const config::CuriaSettings& settings,
-                                       const worker::ModelInfo& model, const StudySnapshot& images,
+std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const worker::ModelInfo& model, const StudySnapshot& images,
                                        const std::vector<RegionSeries>& objects, const config::Routing& routing,
                                        bool check_stable);
 

@@ -54,11 +54,11 @@ config::Json Router::RouteStudy(const std::string& study_id, const std::string& 
   const config::Routing routing = config::Route(settings_, snap.facts);
   std::vector<internal::RegionPlan> regions;
   if (only_series.empty()) {
-    regions = internal::PlanRegionJobs(orthanc_, settings_, model_, snap, objects, routing, false);
+    regions = internal::PlanRegionJobs(orthanc_, model_, snap, objects, routing, false);
   } else {
     internal::StudySnapshot whole = internal::ReadStudy(orthanc_, study_id, "");
     std::vector<internal::RegionSeries> all = internal::SplitRegionObjects(whole);
-    regions = internal::PlanRegionJobs(orthanc_, settings_, model_, whole, all, config::Route(settings_, whole.facts),
+    regions = internal::PlanRegionJobs(orthanc_, model_, whole, all, config::Route(settings_, whole.facts),
                                        true);
   }
   config::Json explanation = config::RoutingToJson(routing);
