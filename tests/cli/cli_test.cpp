@@ -468,6 +468,24 @@ TEST_F(CliRun, RegionObjectsGiveOneResultPerRegionOrTheirRefusal) {
   EXPECT_NE(r.out.find(" is not present"), std::string::npos) << r.out;
 }
 
+// `curia bench region`: runs with tiny sizes and writes its ratio (its value is the benchmark's
+// business, not this test's: docs/performance.md).
+TEST(Cli, BenchRegionWritesItsRatio) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "region", "--size", "tiny", "--slices", "2", "--image", "64", "--segments", "3",
+                          "--rounds", "1", "--threads", "1", "--json", dir.File("region.json")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("[region_ratio]"), std::string::npos) << r.out;
+  const config::Json j = config::ParseJsonFile(dir.File("region.json"));
+  EXPECT_GT(config::Find(j, "region_ratio")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "plain_slices_per_second")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "region_slices_per_second")->asDouble(), 0.0);
+  // Three segments on every slice, one backbone pass per slice.
+  EXPECT_EQ(config::Find(j, "region_findings")->asInt64(), 3);
+  EXPECT_EQ(config::Find(j, "region_backbone_slices")->asInt64(), 2);
+  EXPECT_EQ(config::Find(j, "plain_backbone_slices")->asInt64(), 2);
+}
+
 // `curia init`: the written configuration, as Orthanc and the plugin's own parser read it.
 class CliInit : public ::testing::Test {
  protected:
