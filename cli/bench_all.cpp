@@ -34,9 +34,14 @@
 #include "backbone_bench.h"
 #include "curia/nn/backbone.h"
 #include "curia/nn/device.h"
+#include "gpu_check.h"
 #include "plugin_path.h"
 #include "scratch_dir.h"
 #include "version.h"
+
+#ifdef CURIA_WITH_POOL
+#include "region_bench.h"
+#endif
 
 #ifndef CURIA_SOURCE_DIR
 #define CURIA_SOURCE_DIR "."
@@ -173,7 +178,10 @@ int BenchAll(const Args& args) {
               "  5 rss_ratio            peak RSS (VmHWM) of the node's Orthanc for a 1,000-slice study /\n"
               "                         a 100-slice study (separate processes, same configuration)\n"
               "  6 throughput against batch size (rounds over the batches, median), drawn as a PNG (--plot)\n"
-              "Parts 1 and 6 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
+              "  7 region_ratio         slices/s of a job running a mask-prompted head on the 10 segments of a\n"
+              "                         SEG / slices/s of a plain 2-D job on the same series (alternated\n"
+              "                         rounds; as `curia bench region`, Curia-B shapes, 8 slices of 512x512)\n"
+              "Parts 1, 6 and 7 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
               "(the script is found in the source tree this tool was built from: " +
                   default_script +
                   ";\n"
@@ -186,6 +194,8 @@ int BenchAll(const Args& args) {
       .Option("--sweep-image", "N", "image size of the batch sweep", false, "224")
       .Option("--sweep-batches", "LIST", "comma-separated batch sizes of the sweep", false, "1,2,4,8")
       .Option("--sweep-rounds", "N", "rounds over the batch sizes (median per batch)", false, "3")
+      .Option("--region-slices", "N", "slices of the region_ratio series (0: skip part 7)", false, "8")
+      .Option("--region-rounds", "N", "rounds of (plain, region) jobs for region_ratio", false, "3")
       .Option("--script", "FILE", "the plugin benchmark script", false, default_script)
       .Option("--python", "EXE", "the python that runs it (needs pydicom)", false, "/usr/bin/python3")
       .Option("--plugin", "FILE", "libOrthancCuriaNode.so (default: the build tree's, else the installed one)")
@@ -200,6 +210,8 @@ int BenchAll(const Args& args) {
   const std::string sweep_size = p.Get("--sweep-size");
   const model::DemoSize sweep_demo = model::ParseDemoSize(sweep_size);
   const bool with_plugin = !p.IsSet("--no-plugin");
+  const int64_t region_slices = p.GetInt("--region-slices", 0, 10000);
+  const int64_t region_rounds = p.GetInt("--region-rounds", 1, 100);
   const fs::path exe = SelfPath();
   const std::string plugin = p.Has("--plugin") ? fs::absolute(p.Get("--plugin")).string() : FindPlugin().path;
   std::string plot = p.Has("--plot") ? p.Get("--plot") : "";
@@ -224,7 +236,7 @@ int BenchAll(const Args& args) {
 
   ScratchDir scratch("curia-bench-all");
   // 1. backbone_gemm_ratio: Curia-B shapes at 512x512, batch 1.
-  std::cout << "[1/6] backbone / matrix product: Curia-B-shaped demo model, 512x512, batch 1, " << iterations
+  std::cout << "[1/7] backbone / matrix product: Curia-B-shaped demo model, 512x512, batch 1, " << iterations
             << " timed passes\n"
             << std::flush;
   const std::string base_dir = scratch.path() + "/base";
@@ -250,7 +262,7 @@ int BenchAll(const Args& args) {
   const nn::Dinov2Backbone& sweep_backbone = sweep_model ? *sweep_model : *base;
   const std::string sweep_name =
       "DEMO " + sweep_size + (sweep_demo == model::DemoSize::kBase ? " (Curia-B shapes)" : " (tiny shapes)");
-  std::cout << "[6/6] throughput against batch size: " << sweep_name << ", " << sweep_image << "x" << sweep_image
+  std::cout << "[6/7] throughput against batch size: " << sweep_name << ", " << sweep_image << "x" << sweep_image
             << ", batches " << p.Get("--sweep-batches") << ", " << rounds << " rounds\n"
             << std::flush;
   std::map<int64_t, std::vector<double>> rates, sweep_ratios;
@@ -290,7 +302,50 @@ int BenchAll(const Args& args) {
   }
   base.reset();
   sweep_model.reset();
-  ::malloc_trim(0);  // the node and the raw backbones of the script get the memory back
+  ::malloc_trim(0);
+
+  // 7. region_ratio: a 10-segment SEG job against a plain job on the same series.
+  double region_ratio = std::nan("");
+  config::Json region_json(::Json::objectValue);
+  std::string region_setup, region_error;
+#ifdef CURIA_WITH_POOL
+  if (region_slices > 0) {
+    std::cout << "[7/7] region tasks: DEMO base (Curia-B shapes), " << region_slices
+              << " slices of 512x512, a SEG of 10 segments, " << region_rounds << " rounds\n"
+              << std::flush;
+    RegionBenchOptions ro;
+    ro.slices = region_slices;
+    ro.rounds = region_rounds;
+    region_error = ErrorMessageOf([&] {
+      const RegionBenchResult rr = MeasureRegionRatio(ro, scratch.path() + "/region");
+      region_ratio = rr.ratio;
+      region_setup = rr.model + ", " + std::to_string(rr.slices) + " slices 512x512, " + std::to_string(rr.segments) +
+                     " segments, batch " + std::to_string(ro.batch) + "; " + Fixed(rr.region_rate, 3) + " / " +
+                     Fixed(rr.plain_rate, 3) + " slices/s";
+      std::cout << "      plain " << Fixed(rr.plain_rate, 3) << " slices/s, region " << Fixed(rr.region_rate, 3)
+                << " slices/s; ratio " << Fixed(rr.ratio, 3) << "\n"
+                << std::flush;
+      region_json["model"] = rr.model;
+      region_json["slices"] = rr.slices;
+      region_json["segments"] = rr.segments;
+      region_json["image_size"] = ro.image;
+      region_json["batch"] = ro.batch;
+      region_json["rounds"] = ro.rounds;
+      region_json["plain_slices_per_second"] = rr.plain_rate;
+      region_json["region_slices_per_second"] = rr.region_rate;
+      region_json["region_backbone_slices"] = rr.region_backbone_slices;
+      config::Json rounds(::Json::arrayValue);
+      for (double v : rr.ratios) rounds.append(v);
+      region_json["region_ratios"] = std::move(rounds);
+      region_json["region_ratio"] = rr.ratio;
+    });
+    if (!region_error.empty()) std::cout << "      not measured: " << region_error << "\n" << std::flush;
+    ::malloc_trim(0);
+  }
+#else
+  region_error = "a model-only build has no worker pool";
+#endif
+  // The node and the raw backbones of the script get the memory back (malloc_trim above).
 
   // 2-5 (and the PNG): the script.
   config::Json plugin_json(::Json::objectValue);
@@ -358,6 +413,8 @@ int BenchAll(const Args& args) {
                             Fixed(Number(plugin_json, {"rss", "large", "peak_rss_kib"}) / 1024, 1) + " / " +
                             Fixed(Number(plugin_json, {"rss", "small", "peak_rss_kib"}) / 1024, 1) + " MiB"
                       : ""});
+  rows.push_back({"region job slices/s / plain job slices/s", "region_ratio", value(region_ratio, 3), ">= 0.9",
+                  Verdict(region_ratio, 0.9, true), region_setup.empty() ? region_error : region_setup});
   rows.push_back({"backbone slices/s by batch size", "batch_sweep", sweep_text, "-", "-",
                   sweep_name + ", " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) +
                       (plot.empty() ? "" : "; plot " + plot)});
@@ -390,6 +447,8 @@ int BenchAll(const Args& args) {
     put("ingest_ratio", ingest);
     put("latency_overhead_s", latency);
     put("rss_ratio", rss);
+    put("region_ratio", region_ratio);
+    if (region_json.size() > 0) j["region"] = region_json;
     config::Json m(::Json::objectValue);
     m["model"] = "DEMO base (Curia-B shapes)";
     m["image_size"] = 512;

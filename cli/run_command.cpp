@@ -158,6 +158,64 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
   }
 }
 
+// The findings of the folder for scripts and tests (--json): every series with its status, and each
+// finding's probabilities as the pool gave them (float32 values written exactly).
+config::Json FindingsJson(const std::vector<Outcome>& outcomes) {
+  config::Json root(::Json::objectValue);
+  root["curia_version"] = CURIA_VERSION_STRING;
+  config::Json series(::Json::arrayValue);
+  for (const Outcome& o : outcomes) {
+    config::Json s(::Json::objectValue);
+    s["series_uid"] = o.series_uid;
+    s["study_uid"] = o.study_uid;
+    s["modality"] = o.modality;
+    s["status"] = o.status;
+    if (!o.reason.empty()) s["reason"] = o.reason;
+    s["slices"] = o.slices;
+    config::Json findings(::Json::arrayValue);
+    for (const worker::TaskFinding& f : o.findings.findings) {
+      config::Json j(::Json::objectValue);
+      j["task"] = f.task;
+      j["head_digest"] = f.head_digest;
+      j["probability"] = f.probability;
+      j["present"] = f.present;
+      j["key_slice"] = f.key_slice;
+      config::Json classes(::Json::arrayValue);
+      for (float p : f.class_probabilities) classes.append(static_cast<double>(p));
+      j["class_probabilities"] = std::move(classes);
+      config::Json labels(::Json::arrayValue);
+      for (const std::string& l : f.labels) labels.append(l);
+      j["labels"] = std::move(labels);
+      if (!f.region.kind.empty()) {
+        config::Json r(::Json::objectValue);
+        r["kind"] = f.region.kind;
+        r["number"] = f.region.number;
+        r["label"] = f.region.label;
+        r["sop_instance_uid"] = f.region.sop_instance_uid;
+        r["slices_used"] = f.region.slices_used;
+        config::Json pixels(::Json::arrayValue);
+        for (int64_t n : f.region.slice_pixels) pixels.append(n);
+        r["slice_pixels"] = std::move(pixels);
+        if (!f.region.predicted_class.empty()) r["predicted_class"] = f.region.predicted_class;
+        j["region"] = std::move(r);
+      }
+      findings.append(std::move(j));
+    }
+    s["findings"] = std::move(findings);
+    config::Json skipped(::Json::arrayValue);
+    for (const worker::SkippedTask& k : o.findings.skipped) {
+      config::Json j(::Json::objectValue);
+      j["task"] = k.task;
+      j["reason"] = k.reason;
+      skipped.append(std::move(j));
+    }
+    s["skipped"] = std::move(skipped);
+    series.append(std::move(s));
+  }
+  root["series"] = std::move(series);
+  return root;
+}
+
 std::string Percent(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100 * p);
@@ -176,7 +234,8 @@ int RunCommand(const Args& args) {
   p.Positional("DIR", "folder of DICOM files (searched recursively)")
       .Option("--out", "DIR", "output folder", true)
       .Option("--config", "FILE", "configuration (the Curia section of an Orthanc configuration, or a file of it)")
-      .Option("--priority", "P", "stat, routine or off-peak", false, "routine");
+      .Option("--priority", "P", "stat, routine or off-peak", false, "routine")
+      .Option("--json", "FILE", "also write every series' findings as JSON (class probabilities as the pool gave them)");
   if (!p.Parse(args)) return 0;
   dicom::QuietDcmtkLogging();
   const pool::Priority priority = pool::ParsePriority(p.Get("--priority"));
@@ -372,6 +431,10 @@ int RunCommand(const Args& args) {
   std::cout << summary.str();
   config::WriteFileAtomic(out_dir + "/summary.txt", {summary.str()});
   std::cout << "summary written to " << out_dir << "/summary.txt\n";
+  if (p.Has("--json")) {
+    config::WriteFileAtomic(p.Get("--json"), {config::Dump(FindingsJson(outcomes)) + "\n"});
+    std::cout << "findings written to " << p.Get("--json") << "\n";
+  }
   return failed == 0 ? 0 : 1;
 }
 

@@ -14,6 +14,7 @@
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segment.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -52,19 +53,26 @@ struct Series {
   std::string Sop(int64_t k) const { return PhantomSopInstanceUid(options, k); }
 };
 
-// The structures with at least one pixel in the series, in label order.
-std::vector<const PhantomStructure*> PresentStructures(const Series& s) {
+// The structures with at least one pixel in the series, in label order; `paint` gives slice k's labels.
+std::vector<const PhantomStructure*> PresentStructures(const Series& s, const std::vector<PhantomStructure>& structures,
+                                                       const PhantomLabelPainter& paint) {
   std::vector<uint8_t> labels(static_cast<size_t>(s.Pixels()));
   std::set<int> seen;
   for (int64_t k = 0; k < s.phantom.slices; ++k) {
-    MakeHeadPhantomLabels(s.phantom, k, labels.data());
+    paint(k, labels.data());
     seen.insert(labels.begin(), labels.end());
   }
   std::vector<const PhantomStructure*> out;
-  for (const PhantomStructure& st : PhantomStructures()) {
+  for (const PhantomStructure& st : structures) {
     if (seen.count(st.label)) out.push_back(&st);
   }
   return out;
+}
+
+// The phantom's own labels of the series' slices.
+PhantomLabelPainter HeadLabels(const Series& s) {
+  const PhantomOptions phantom = s.phantom;
+  return [phantom](int64_t k, uint8_t* out) { MakeHeadPhantomLabels(phantom, k, out); };
 }
 
 OFString Text(const std::string& s) { return OFString(s.c_str()); }
@@ -82,7 +90,20 @@ PhantomRegionInfo RegionIdentity(const PhantomSeriesOptions& options, const std:
 
 PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
   const Series s(options);
-  const std::vector<const PhantomStructure*> present = PresentStructures(s);
+  return MakePhantomSegmentation(options, PhantomStructures(), HeadLabels(s));
+}
+
+PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options, const std::vector<PhantomStructure>& structures,
+                                          const PhantomLabelPainter& paint) {
+  const Series s(options);
+  int largest = 0;
+  for (const PhantomStructure& st : structures) {
+    if (st.label < 1 || st.label > 255) {
+      throw Error(ErrorCode::kInvalidArgument, "phantom SEG: segment label " + std::to_string(st.label) + " is not in 1..255");
+    }
+    largest = std::max(largest, st.label);
+  }
+  const std::vector<const PhantomStructure*> present = PresentStructures(s, structures, paint);
   PhantomRegionInfo result = RegionIdentity(options, "seg", UID_SegmentationStorage);
 
   const IODGeneralEquipmentModule::EquipmentInfo equipment(
@@ -114,7 +135,7 @@ PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
         "phantom SEG: frame of reference");
 
   // Segments, numbered 1.. in label order.
-  std::vector<Uint16> segment_of_label(PhantomStructures().size() + 1, 0);
+  std::vector<Uint16> segment_of_label(static_cast<size_t>(largest) + 1, 0);
   for (const PhantomStructure* st : present) {
     DcmSegment* segment = nullptr;
     Check(DcmSegment::create(segment, Text(st->name),
@@ -156,7 +177,7 @@ PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
   std::vector<Uint8> frame(labels.size());
   IODReferences references;
   for (int64_t k = 0; k < s.phantom.slices; ++k) {
-    MakeHeadPhantomLabels(s.phantom, k, labels.data());
+    paint(k, labels.data());
     bool referenced = false;
     for (const PhantomStructure* st : present) {
       bool any = false;
@@ -214,7 +235,7 @@ PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options) {
 
 PhantomRegionInfo MakePhantomStructureSet(const PhantomSeriesOptions& options) {
   const Series s(options);
-  const std::vector<const PhantomStructure*> present = PresentStructures(s);
+  const std::vector<const PhantomStructure*> present = PresentStructures(s, PhantomStructures(), HeadLabels(s));
   PhantomRegionInfo result = RegionIdentity(options, "rtstruct", UID_RTStructureSetStorage);
   const std::string& frame_of_reference = s.info.frame_of_reference_uid;
 
@@ -354,6 +375,14 @@ PhantomRegionInfo MakePhantomStructureSet(const PhantomSeriesOptions& options) {
 
 PhantomRegionInfo WritePhantomSegmentation(const PhantomSeriesOptions& options, const std::string& path) {
   PhantomRegionInfo info = MakePhantomSegmentation(options);
+  config::WriteFileAtomic(path, {info.bytes});
+  info.bytes.clear();
+  return info;
+}
+
+PhantomRegionInfo WritePhantomSegmentation(const PhantomSeriesOptions& options, const std::vector<PhantomStructure>& structures,
+                                           const PhantomLabelPainter& paint, const std::string& path) {
+  PhantomRegionInfo info = MakePhantomSegmentation(options, structures, paint);
   config::WriteFileAtomic(path, {info.bytes});
   info.bytes.clear();
   return info;

@@ -5,11 +5,14 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "curia/config/json.h"
 #include "curia/config/settings.h"
+#include "curia/model/mask.h"
 #include "curia/model/safetensors.h"
 #include "hostile_dicom.h"
 #include "test_support.h"
@@ -466,6 +469,117 @@ TEST_F(CliRun, RegionObjectsGiveOneResultPerRegionOrTheirRefusal) {
   EXPECT_NE(r.out.find("SEG " + file + "\n  refused: " + file + ": the SEG's referenced series "), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find(" is not present"), std::string::npos) << r.out;
+}
+
+// The same slice and mask give the same answer through `curia head` and through the worker pool
+// (`curia run`, as the node runs region jobs: JobRequest::regions). The phantom's SEG goes through
+// `curia run --json`; the same series and SEG read by pydicom (tests/cli/seg_slices.py: frames placed
+// by position, not by DCMTK or our readers) give each segment's slices and masks, which go through
+// `curia preprocess`, model::MaskResizer (the trainer's resize, as the pool applies it) and
+// `curia head` with the demo mask head. Per segment, the mean over its slices of `curia head`'s class
+// probabilities equals the pool's region finding to 1e-5.
+TEST_F(CliRun, MaskHeadGivesTheSameThroughCuriaHeadAndThePool) {
+  TempDir dir;
+  constexpr int64_t kMinPixels = 16;  // Region.MinPixels' default: the slices a region task runs on
+  auto r = RunTool({"phantom", "--out", dir.File("p"), "--slices", "3", "--size", "64", "--seed", "11", "--seg"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = Run({"run", dir.File("p"), "--out", dir.File("out"), "--json", dir.File("run.json")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const config::Json run = config::ParseJsonFile(dir.File("run.json"));
+  const config::Json& series = (*config::Find(run, "series"))[0];
+  ASSERT_EQ(config::Find(series, "status")->asString(), "done") << config::Dump(run);
+
+  const test::ShellResult py = test::RunShell("/usr/bin/python3 " + test::TestDataPath("cli/seg_slices.py") + " " +
+                                              dir.File("p") + " " + dir.File("p/seg.dcm") + " " + dir.File("slices.safetensors"));
+  ASSERT_EQ(py.status, 0) << py.output;
+  auto slices = model::SafetensorsFile::Open(dir.File("slices.safetensors"));
+  const int64_t count = config::Find(series, "slices")->asInt64();
+  ASSERT_EQ(count, 3);
+  // The slices preprocessed as the processor does it (numpy path, per-slice z-score), as the pool does.
+  r = RunTool({"preprocess", "--input", dir.File("slices.safetensors"), "--output", dir.File("pv.safetensors"), "--size",
+               "512"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<float> pixels = Read(dir.File("pv.safetensors"), "pixel_values");
+  const int64_t size = 512, plane = size * size;
+  ASSERT_EQ(static_cast<int64_t>(pixels.size()), count * plane);
+  const std::string model = cache_.File("curia/demo-model");
+
+  // Every segment's (slice, mask) pairs in one `curia head` input, rows [first, first + used).
+  struct Segment {
+    const config::Json* finding;
+    int64_t number, first, used;
+  };
+  std::vector<Segment> segments;
+  std::vector<float> input, masks;
+  model::MaskResizer resizer(64, 64, size);
+  int64_t rows = 0;
+  for (const config::Json& f : *config::Find(series, "findings")) {
+    const config::Json* region = config::Find(f, "region");
+    if (!region || config::Find(f, "task")->asString() != "demo-region") continue;
+    Segment seg{&f, config::Find(*region, "number")->asInt64(), rows, 0};
+    for (int64_t k = 0; k < count; ++k) {
+      const std::vector<float> m = model::ToFloat32(slices->Get("mask_" + std::to_string(seg.number) + "_" + std::to_string(k)));
+      std::vector<uint8_t> binary(m.size());
+      int64_t area = 0;
+      for (size_t i = 0; i < m.size(); ++i) area += binary[i] = m[i] != 0.0f ? 1 : 0;
+      EXPECT_EQ(area, (*config::Find(*region, "slice_pixels"))[static_cast<int>(k)].asInt64())
+          << "segment " << seg.number << ", slice " << k;
+      if (area < kMinPixels) continue;  // the pool does not run the head there
+      ++seg.used;
+      ++rows;
+      input.insert(input.end(), pixels.begin() + k * plane, pixels.begin() + (k + 1) * plane);
+      masks.resize(static_cast<size_t>(rows * plane));
+      resizer.Resize(binary.data(), masks.data() + (rows - 1) * plane);
+    }
+    EXPECT_EQ(seg.used, config::Find(*region, "slices_used")->asInt64()) << "segment " << seg.number;
+    segments.push_back(seg);
+  }
+  ASSERT_GE(segments.size(), 5u) << config::Dump(run);  // the structures on these slices
+  model::SafetensorsWriter writer;
+  writer.AddFloat32("pixel_values", {rows, 1, size, size}, input);
+  writer.AddFloat32("mask", {rows, 1, size, size}, masks);
+  writer.Write(dir.File("head-in.safetensors"));
+  r = RunTool({"head", "--model", model, "--head", model + "/demo-mask", "--input", dir.File("head-in.safetensors"),
+               "--output", dir.File("head-out.safetensors")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<float> p = Read(dir.File("head-out.safetensors"), "probabilities");  // (rows, classes)
+  for (const Segment& seg : segments) {
+    const config::Json& pool = *config::Find(*seg.finding, "class_probabilities");
+    const int64_t classes = static_cast<int64_t>(pool.size());
+    ASSERT_EQ(static_cast<int64_t>(p.size()), rows * classes);
+    ASSERT_GT(seg.used, 0);
+    for (int64_t c = 0; c < classes; ++c) {
+      double mean = 0;
+      for (int64_t s = seg.first; s < seg.first + seg.used; ++s) mean += p[static_cast<size_t>(s * classes + c)];
+      mean /= static_cast<double>(seg.used);
+      EXPECT_NEAR(pool[static_cast<int>(c)].asDouble(), mean, 1e-5) << "segment " << seg.number << ", class " << c;
+    }
+  }
+  // The comparison sees the masks: the segments' answers differ far beyond the tolerance.
+  double spread = 0;
+  for (const Segment& seg : segments) {
+    spread = std::max(spread, std::abs((*config::Find(*seg.finding, "class_probabilities"))[0].asDouble() -
+                                       (*config::Find(*segments[0].finding, "class_probabilities"))[0].asDouble()));
+  }
+  EXPECT_GT(spread, 1e-3);
+}
+
+// `curia bench region`: runs with tiny sizes and writes its ratio (its value is the benchmark's
+// business, not this test's: docs/performance.md).
+TEST(Cli, BenchRegionWritesItsRatio) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "region", "--size", "tiny", "--slices", "2", "--image", "64", "--segments", "3",
+                          "--rounds", "1", "--threads", "1", "--json", dir.File("region.json")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("[region_ratio]"), std::string::npos) << r.out;
+  const config::Json j = config::ParseJsonFile(dir.File("region.json"));
+  EXPECT_GT(config::Find(j, "region_ratio")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "plain_slices_per_second")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "region_slices_per_second")->asDouble(), 0.0);
+  // Three segments on every slice, one backbone pass per slice.
+  EXPECT_EQ(config::Find(j, "region_findings")->asInt64(), 3);
+  EXPECT_EQ(config::Find(j, "region_backbone_slices")->asInt64(), 2);
+  EXPECT_EQ(config::Find(j, "plain_backbone_slices")->asInt64(), 2);
 }
 
 // `curia init`: the written configuration, as Orthanc and the plugin's own parser read it.

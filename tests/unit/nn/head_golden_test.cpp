@@ -63,6 +63,44 @@ TEST_F(HeadGolden, TwoDimensionalOnMaskWeightedPatchTokens) {
   EXPECT_TRUE(test::AllClose(ToFloatVector(logits), io->Get("logits"), kLogitTol));
 }
 
+// Several masks per slice, as the worker runs regions: every (slice, mask) pair of the golden batch
+// (each slice with every slice's mask, in a shuffled order) on one backbone pass gives the logits the
+// reference gives for that slice repeated with that mask (golden io_mask: the diagonal; the other
+// pairs: Logits2D on a batch that repeats the slice), without copying the slice's tokens per mask.
+TEST_F(HeadGolden, SeveralMasksPerSliceOnOneBackbonePass) {
+  auto head = TaskHead::Load(test::GoldenPath("head2d"), *backbone_);
+  auto io = model::SafetensorsFile::Open(test::GoldenPath("head2d/io_mask.safetensors"));
+  const at::Tensor pixels = ToTensor(io->Get("pixel_values")), mask = ToTensor(io->Get("mask")).to(at::kFloat);
+  const int64_t b = pixels.size(0);
+  ASSERT_GE(b, 2);
+  const BackboneOutput out = backbone_->Forward(pixels);
+  std::vector<int64_t> slices, masks_of;
+  for (int64_t k = 0; k < b; ++k) {
+    for (int64_t s = b - 1; s >= 0; --s) {
+      slices.push_back(s);
+      masks_of.push_back((s + k) % b);
+    }
+  }
+  const at::Tensor index = at::tensor(masks_of, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor logits = head->MaskedLogits2D(out, mask.index_select(0, index), slices);
+  ASSERT_EQ(logits.size(0), static_cast<int64_t>(slices.size()));
+  const at::Tensor golden = ToTensor(io->Get("logits"));
+  for (size_t e = 0; e < slices.size(); ++e) {
+    const int64_t s = slices[e], m = masks_of[e];
+    const at::Tensor row = logits[static_cast<int64_t>(e)];
+    if (s == m) {
+      EXPECT_TRUE(test::AllClose(ToFloatVector(row), ToFloatVector(golden[s]), kLogitTol)) << "slice " << s;
+    }
+    BackboneOutput one;
+    one.last_hidden_state = out.last_hidden_state.narrow(0, s, 1);
+    one.pooler_output = out.pooler_output.narrow(0, s, 1);
+    EXPECT_TRUE(test::AllClose(ToFloatVector(row), ToFloatVector(head->Logits2D(one, mask.narrow(0, m, 1))[0]), 1e-6))
+        << "slice " << s << " with mask " << m;
+  }
+  EXPECT_NE(test::ErrorMessage([&] { head->MaskedLogits2D(out, mask.narrow(0, 0, 1), {b}); }).find("names slice"),
+            std::string::npos);
+}
+
 // End to end: region masks at another resolution than the images (150x130 source masks for 64x64
 // pixels) through model::MaskResizer (the trainer's resize, threshold and fallback), then the head's
 // max-pool and weighted mean: the logits torch gives for the whole chain

@@ -221,25 +221,59 @@ at::Tensor TaskHead::Logits2D(const BackboneOutput& out, const at::Tensor& mask)
   const Impl& m = *impl_;
   c10::InferenceMode guard;
   if (!mask.defined()) return at::linear(out.pooler_output.to(at::kFloat), m.classifier_w, m.classifier_b);
-  const at::Tensor last = out.last_hidden_state.to(at::kFloat);
-  const int64_t b = last.size(0), patches = last.size(1) - m.FirstPatch();
+  const int64_t b = out.last_hidden_state.size(0);
   if (mask.dim() != 4 || mask.size(0) != b || mask.size(1) != 1) {
     Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(b) + ", 1, H, W): one per slice");
   }
-  const at::Tensor pooled = m.PoolMask(mask);
+  std::vector<int64_t> slices(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) slices[static_cast<size_t>(i)] = i;
+  return MaskedLogits2D(out, mask, slices);
+}
+
+at::Tensor TaskHead::MaskedLogits2D(const BackboneOutput& out, const at::Tensor& masks,
+                                    const std::vector<int64_t>& slices) const {
+  const Impl& m = *impl_;
+  c10::InferenceMode guard;
+  const at::Tensor last = out.last_hidden_state.to(at::kFloat);  // a view when already float32
+  const int64_t b = last.size(0), patches = last.size(1) - m.FirstPatch();
+  const int64_t e = static_cast<int64_t>(slices.size());
+  if (masks.dim() != 4 || masks.size(0) != e || masks.size(1) != 1) {
+    Bad("masks have shape " + Shape(masks) + ", expected (" + std::to_string(e) + ", 1, H, W): one per entry of slices");
+  }
+  // Masks by slice, in order of first appearance.
+  std::vector<int64_t> order;
+  std::vector<std::vector<int64_t>> by_slice(static_cast<size_t>(b));
+  for (int64_t i = 0; i < e; ++i) {
+    const int64_t s = slices[static_cast<size_t>(i)];
+    if (s < 0 || s >= b) Bad("mask " + std::to_string(i) + " names slice " + std::to_string(s) + " of a batch of " + std::to_string(b));
+    if (by_slice[static_cast<size_t>(s)].empty()) order.push_back(s);
+    by_slice[static_cast<size_t>(s)].push_back(i);
+  }
+  const at::Tensor pooled = m.PoolMask(masks);
   if (pooled.size(1) * pooled.size(2) != patches) {
-    Bad("mask of shape " + Shape(mask) + " does not match the " + std::to_string(patches) + " patches of the image");
+    Bad("mask of shape " + Shape(masks) + " does not match the " + std::to_string(patches) + " patches of the image");
   }
-  const at::Tensor weights = pooled.reshape({b, patches});
+  const at::Tensor weights = pooled.reshape({e, patches});
   const at::Tensor total = weights.sum(1);
-  for (int64_t i = 0; i < b; ++i) {
-    if (total[i].item<float>() <= 0.0f) {
-      Bad("the mask of slice " + std::to_string(i) + " is empty on the patch grid: a mask head needs a region to classify");
-    }
+  if ((total <= 0.0f).any().item<bool>()) {
+    const int64_t first = (total <= 0.0f).nonzero()[0][0].item<int64_t>();
+    Bad("the mask of slice " + std::to_string(slices[static_cast<size_t>(first)]) +
+        " is empty on the patch grid: a mask head needs a region to classify");
   }
+  // Each mask's weighted sum of its slice's patch tokens: (k, P) x (P, D) on the backbone's output
+  // as it lies (rows of a contiguous (B, T, D) tensor), written into its rows of `feature`.
   const at::Tensor tokens = last.narrow(1, m.FirstPatch(), patches);
-  const at::Tensor feature = (tokens * weights.unsqueeze(2)).sum(1) / total.unsqueeze(1);
-  return at::linear(feature, m.classifier_w, m.classifier_b);
+  at::Tensor feature = at::empty({e, last.size(2)}, last.options());
+  for (int64_t s : order) {
+    const std::vector<int64_t>& rows = by_slice[static_cast<size_t>(s)];
+    if (rows.size() == 1) {
+      feature.narrow(0, rows[0], 1).copy_(at::mm(weights.narrow(0, rows[0], 1), tokens[s]));
+      continue;
+    }
+    const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(last.device());
+    feature.index_copy_(0, index, at::mm(weights.index_select(0, index), tokens[s]));
+  }
+  return at::linear(feature / total.unsqueeze(1), m.classifier_w, m.classifier_b);
 }
 
 std::vector<int64_t> TaskHead::KeptSlices(int64_t slices, const at::Tensor& mask) const {

@@ -89,8 +89,9 @@ class Runner : public worker::IDeviceRunner {
 
  private:
   // The 2-D mask-prompted tasks: per task, one head pass over every (slice, region mask) of the
-  // batch that asks for it, on the backbone output already computed (a slice with k regions is
-  // repeated k times in the head's batch, never in the backbone's).
+  // batch that asks for it, on the backbone output already computed: the backbone runs once per
+  // slice, and a slice's patch tokens are read in place by all of its regions' masks (never copied
+  // or repeated per region; TaskHead::MaskedLogits2D).
   void RunMasked(const BackboneOutput& out, const std::vector<worker::SliceRequest>& requests,
                  std::vector<worker::SliceResult>& results) const {
     const int64_t size = info_.image_size;
@@ -111,14 +112,10 @@ class Runner : public worker::IDeviceRunner {
         slices.push_back(static_cast<int64_t>(entries[e].first));
       }
       const at::Device device = out.last_hidden_state.device();
-      const at::Tensor index = at::tensor(slices, at::TensorOptions().dtype(at::kLong)).to(device);
-      BackboneOutput picked;
-      picked.last_hidden_state = out.last_hidden_state.index_select(0, index);
-      picked.pooler_output = out.pooler_output.index_select(0, index);
       const at::Tensor mask =
           at::from_blob(masks.data(), {static_cast<int64_t>(entries.size()), 1, size, size}, at::TensorOptions().dtype(at::kFloat))
               .to(device);
-      const at::Tensor p = head.Probabilities(head.Logits2D(picked, mask)).to(at::kCPU);
+      const at::Tensor p = head.Probabilities(head.MaskedLogits2D(out, mask, slices)).to(at::kCPU);
       for (size_t e = 0; e < entries.size(); ++e) {
         results[entries[e].first].masked_probabilities[entries[e].second] = ToFloatVector(p[static_cast<int64_t>(e)]);
       }

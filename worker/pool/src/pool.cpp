@@ -614,10 +614,10 @@ struct WorkerPool::Impl {
     pixels.resize(static_cast<size_t>(count) * static_cast<size_t>(plane));
     std::vector<SliceRequest> requests;
     for (size_t i = 0; i < count; ++i) {
-      const ReadySlice& r = batch[first + i];
+      ReadySlice& r = batch[first + i];
       std::copy(r.pixels.begin(), r.pixels.end(), pixels.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(plane)));
       requests.push_back(r.job->items[r.item].request);
-      requests.back().masked2d = r.masks;  // copied: a retry in halves sends them again
+      requests.back().masked2d = std::move(r.masks);  // moved back below if a retry in halves needs them
     }
     std::vector<SliceResult> out;
     try {
@@ -626,6 +626,7 @@ struct WorkerPool::Impl {
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kUnavailable && count > 1) {
         log::Warning("pool", std::string(e.what()) + ": retrying in halves");
+        for (size_t i = 0; i < count; ++i) batch[first + i].masks = std::move(requests[i].masked2d);
         RunBatch(runner, batch, first, count / 2, pixels, results, errors);
         RunBatch(runner, batch, first + count / 2, count - count / 2, pixels, results, errors);
         return;

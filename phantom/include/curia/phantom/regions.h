@@ -20,9 +20,11 @@
 // with its Contour Image Sequence; Referenced Frame of Reference → RT Referenced Study/Series →
 // Contour Image Sequence of every slice. Slices are made one at a time. Pure: bytes out, no printing.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "curia/phantom/phantom.h"
 #include "curia/phantom/series.h"
 
 namespace curia::phantom {
@@ -36,8 +38,18 @@ struct PhantomRegionInfo {
 
 PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options);
 PhantomRegionInfo MakePhantomStructureSet(const PhantomSeriesOptions& options);
+
+// Fills slice k's labels (rows x cols values, row-major, 0 = no segment) on the series' grid.
+using PhantomLabelPainter = std::function<void(int64_t k, uint8_t* labels)>;
+// A SEG of other segments than the phantom's structures (benchmarks, tests), written the same way:
+// `structures` name and code the segments (label 1..255 each), `paint` gives their pixels (disjoint,
+// one label a pixel). Segments are those with pixels, numbered 1.. in the order of `structures`.
+PhantomRegionInfo MakePhantomSegmentation(const PhantomSeriesOptions& options, const std::vector<PhantomStructure>& structures,
+                                          const PhantomLabelPainter& paint);
 // The same into `path` (replaced atomically); bytes are not kept in the result.
 PhantomRegionInfo WritePhantomSegmentation(const PhantomSeriesOptions& options, const std::string& path);
 PhantomRegionInfo WritePhantomStructureSet(const PhantomSeriesOptions& options, const std::string& path);
+PhantomRegionInfo WritePhantomSegmentation(const PhantomSeriesOptions& options, const std::vector<PhantomStructure>& structures,
+                                           const PhantomLabelPainter& paint, const std::string& path);
 
 }  // namespace curia::phantom

@@ -44,6 +44,13 @@ class TaskHead {
   // is empty (the reference cannot average over nothing). Returns float32 logits (B, C).
   at::Tensor Logits2D(const BackboneOutput& out, const at::Tensor& mask = {}) const;
 
+  // 2-D mask-prompted head on several masks per slice (the worker's regions): `masks` (E, 1, H, W)
+  // weights in [0, 1], `slices` (E values) the index into `out`'s batch of each mask's slice. Every
+  // mask weights its slice's post-LN patch tokens where they lie: the tokens are neither copied nor
+  // repeated per mask (one (k, P) x (P, D) product per slice with k masks). Logits2D(out, mask) is
+  // this with slices 0..B-1. Returns float32 logits (E, C); throws as Logits2D.
+  at::Tensor MaskedLogits2D(const BackboneOutput& out, const at::Tensor& masks, const std::vector<int64_t>& slices) const;
+
   // 3-D head, reference batch form: `encoder_outputs` are B volumes' pre-LN encoder outputs
   // (S_i, T, D); `masks` empty, or B masks (S_i, 1, H, W). Volumes of one batch that end up with
   // different token counts are zero-padded, with the reference's padding behaviour. (B, C) float32.

@@ -41,7 +41,7 @@ struct JobRequest {
   // Regions of the volume for the mask-prompted tasks (their masks on the volume's grid). Each
   // mask-prompted task runs on the regions its Region selects, on the slices where a region has at
   // least Region.MinPixels pixels; refused or too small regions become SkippedTask entries. A slice
-  // goes through the backbone once for every task and region that needs it.
+  // goes through the backbone once, whatever the number of tasks and regions that need it.
   std::vector<worker::JobRegion> regions = {};
 };
 
