@@ -34,7 +34,7 @@ double MaxAbsDifference(const Matrix& a, const Matrix& b) {
   return m;
 }
 
-TEST(Lbfgs, MinimisesTheRosenbrockFunction) {
+TEST(TrainLbfgs, MinimisesTheRosenbrockFunction) {
   // Non-convex and badly scaled: a classic check of the line search and the two-loop recursion.
   std::vector<double> x = {-1.2, 1.0, -1.2, 1.0};
   const LbfgsResult r = MinimiseLbfgs(
@@ -69,7 +69,7 @@ void Standardise(Matrix& train, Matrix* other) {
 }
 
 // One test for the fits, so that Python starts once.
-TEST(Logistic, ProbabilitiesMatchScikitLearn) {
+TEST(TrainLogistic, ProbabilitiesMatchScikitLearn) {
   REQUIRE_SKLEARN();
   struct Case {
     const char* name;
@@ -166,14 +166,14 @@ TEST(Logistic, ProbabilitiesMatchScikitLearn) {
   EXPECT_GE(tight, 1) << "no case where LogisticRegression converged: the 1e-5 comparison was not made";
 }
 
-TEST(Logistic, BalancedWeightsAreNOverKTimesClassCount) {
+TEST(TrainLogistic, BalancedWeightsAreNOverKTimesClassCount) {
   const std::vector<double> w = BalancedClassWeights({0, 0, 0, 1, 2, 2}, 3);
   EXPECT_DOUBLE_EQ(w[0], 6.0 / 9.0);
   EXPECT_DOUBLE_EQ(w[1], 2.0);
   EXPECT_DOUBLE_EQ(w[2], 1.0);
 }
 
-TEST(Logistic, BadInputIsRefusedWithAClearMessage) {
+TEST(TrainLogistic, BadInputIsRefusedWithAClearMessage) {
   const test::Dataset d = MakeClasses({5, 5}, 3, 1.0, 1);
   std::vector<int> short_labels(d.y.begin(), d.y.end() - 1);
   EXPECT_EQ(curia::test::ErrorMessage([&] { FitLogistic(d.x, short_labels, 2); }),
@@ -191,7 +191,7 @@ TEST(Logistic, BadInputIsRefusedWithAClearMessage) {
             std::string::npos);
 }
 
-TEST(Ridge, MatchesScikitLearn) {
+TEST(TrainRidge, MatchesScikitLearn) {
   REQUIRE_SKLEARN();
   test::Normal rng(7);
   const std::size_t n = 80, d = 12;
@@ -238,7 +238,7 @@ TEST(Ridge, MatchesScikitLearn) {
 
 // Folds, mean accuracies and the chosen C against GridSearchCV(..., cv=StratifiedKFold(k)), and with
 // groups against StratifiedGroupKFold(k).
-TEST(CrossValidation, ChoosesTheSameCAsGridSearchCV) {
+TEST(TrainCrossValidation, ChoosesTheSameCAsGridSearchCV) {
   REQUIRE_SKLEARN();
   // Weakly separated classes, so that C matters; the label order is shuffled so that folds are not trivial.
   test::Dataset binary = MakeClasses({48, 29}, 5, 0.35, 11);
@@ -323,7 +323,7 @@ TEST(CrossValidation, ChoosesTheSameCAsGridSearchCV) {
   EXPECT_TRUE(varied);
 }
 
-TEST(CrossValidation, BadInputIsRefusedWithAClearMessage) {
+TEST(TrainCrossValidation, BadInputIsRefusedWithAClearMessage) {
   const test::Dataset d = MakeClasses({10, 4}, 3, 1.0, 3);
   CrossValidationOptions o;
   o.grid = {1.0};
@@ -344,7 +344,7 @@ TEST(CrossValidation, BadInputIsRefusedWithAClearMessage) {
             "cross-validation: fold 1 of 2 has no cases (1 groups); use fewer folds");
 }
 
-TEST(CrossValidation, StratifiedFoldsFollowScikitLearnsRoundRobin) {
+TEST(TrainCrossValidation, StratifiedFoldsFollowScikitLearnsRoundRobin) {
   // Worked by hand from StratifiedKFold's rule: classes numbered by first appearance ("1" first,
   // 7 cases; "0", 5 cases), the sorted numbers dealt round robin to 3 folds give fold 0 three "1"s
   // and one "0", folds 1 and 2 two of each; each class's cases then fill the folds in data order.
