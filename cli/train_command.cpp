@@ -339,7 +339,12 @@ int EvaluateCommand(const Args& args) {
       double threshold = 0.5;
       std::string source = "default 0.5";
       if (!p.Get("--threshold").empty()) {
-        threshold = std::strtod(p.Get("--threshold").c_str(), nullptr);
+        const std::string text = p.Get("--threshold");
+        char* end = nullptr;
+        threshold = std::strtod(text.c_str(), &end);
+        if (*end != '\0' || !(threshold >= 0.0 && threshold <= 1.0)) {
+          throw UsageError("--threshold: '" + text + "' is not a probability in [0, 1]");
+        }
         source = "given";
       } else {
         const std::vector<std::size_t> vrows = store.Rows(p.Get("--threshold-split"));
