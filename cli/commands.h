@@ -23,6 +23,8 @@ int RunCommand(const Args& args);
 int PhantomCommand(const Args& args);  // CURIA_WITH_POOL builds (DICOM writers)
 int InitCommand(const Args& args);     // CURIA_WITH_POOL builds
 int ValidateConfigCommand(const Args& args);  // CURIA_WITH_POOL builds
+int TrainHeadCommand(const Args& args);
+int EvaluateCommand(const Args& args);
 
 // --device, --precision, --threads: declared once for every command that runs the model.
 void AddRuntimeOptions(ArgParser& parser);

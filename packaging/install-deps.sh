@@ -41,6 +41,8 @@ if [ "$model_only" = 0 ]; then
     # tests read (tests/unit/region)
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     libopenjp2-tools libgdcm-tools plastimatch
+    # the trainer's references (tests/unit/train): scikit-learn 1.2 and R's pROC 1.18
+    python3-sklearn r-cran-proc
     # the demo script and the integration tests talk to Orthanc over HTTP
     curl
     # the web UI's browser test: Chromium driven by playwright-core from npm (below)

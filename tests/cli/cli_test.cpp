@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <random>
 #include <sstream>
 
 #include "curia/config/json.h"
@@ -862,6 +863,104 @@ TEST(Cli, HelpWorksForEveryListedCommand) {
     ++commands;
   }
   EXPECT_GE(commands, 8);
+}
+
+// `curia train-head` on a feature store of the golden backbone's width (64), then the head it writes
+// run unchanged by `curia head` on that backbone: its probabilities are softmax(W pooler_output + b)
+// of the weights written; `curia evaluate` on the store's test split.
+TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
+  TempDir dir;
+  const std::string store = dir.File("store");
+  std::filesystem::create_directories(store);
+  const int d = 64, n = 120;
+  std::mt19937_64 rng(5);
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  std::vector<float> features;
+  config::Json cases(::Json::arrayValue);
+  for (int i = 0; i < n; ++i) {
+    const bool lesion = i % 3 == 0;
+    for (int j = 0; j < d; ++j) features.push_back(static_cast<float>(uniform() - 0.5 + (lesion && j < 4 ? 0.6 : 0.0)));
+    config::Json c(::Json::objectValue);
+    c["id"] = "case-" + std::to_string(i);
+    c["label"] = lesion ? "lesion" : "normal";
+    c["split"] = i < 60 ? "train" : (i < 80 ? "validation" : "test");
+    c["group"] = "patient-" + std::to_string(i / 2);
+    cases.append(c);
+  }
+  model::SafetensorsWriter w;
+  w.AddFloat32("features", {n, d}, features);
+  w.Write(store + "/features.safetensors");
+  config::Json index(::Json::objectValue);
+  index["format"] = "curia-feature-store";
+  index["version"] = 1;
+  index["backbone_digest"] = "test-digest";
+  index["model_name"] = "golden/backbone_swiglu";
+  index["cases"] = cases;
+  test::WriteFile(store + "/index.json", config::Dump(index));
+
+  const std::string head = dir.File("head");
+  auto r = RunTool({"train-head", "--features", store, "--out", head, "--folds", "3", "--balanced"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("logistic regression on 60 cases, 64 features, 2 classes; C = "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 folds, grouped"), std::string::npos) << r.out;
+  const config::Json prov = config::ParseJsonFile(head + "/provenance.json");
+  EXPECT_EQ(prov["backbone_digest"].asString(), "test-digest");
+  EXPECT_EQ(prov["feature_store_digest"].asString().size(), 64u);
+  EXPECT_EQ(prov["cv_mean_accuracy"].size(), 7u);
+  const config::Json cfg = config::ParseJsonFile(head + "/config.json");
+  EXPECT_EQ(cfg["model_type"].asString(), "dinov2_custom_classifier");
+  EXPECT_EQ(cfg["id2label"]["1"].asString(), "normal");  // classes in sorted order: lesion, normal
+
+  // The head through `curia head` with the golden backbone, against our own arithmetic on
+  // `curia forward`'s pooler output of the same slices.
+  const std::string model = test::GoldenPath("backbone_swiglu");
+  const std::string io = test::GoldenPath("head2d/io_cls.safetensors");
+  r = RunTool({"head", "--model", model, "--head", head, "--input", io, "--output", dir.File("head_out.safetensors")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"forward", "--model", model, "--input", io, "--output", dir.File("fwd.safetensors")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<float> pooled = Read(dir.File("fwd.safetensors"), "pooler_output");
+  const std::vector<float> weight = Read(head + "/model.safetensors", "classifier.weight");
+  const std::vector<float> bias = Read(head + "/model.safetensors", "classifier.bias");
+  const std::vector<float> probabilities = Read(dir.File("head_out.safetensors"), "probabilities");
+  ASSERT_EQ(weight.size(), 2u * d);
+  ASSERT_EQ(probabilities.size(), pooled.size() / d * 2);
+  std::vector<float> expected;
+  for (size_t s = 0; s < pooled.size() / d; ++s) {
+    double z[2];
+    for (int c = 0; c < 2; ++c) {
+      z[c] = bias[c];
+      for (int j = 0; j < d; ++j) z[c] += static_cast<double>(weight[c * d + j]) * pooled[s * d + j];
+    }
+    const double p1 = 1.0 / (1.0 + std::exp(z[0] - z[1]));
+    expected.push_back(static_cast<float>(1.0 - p1));
+    expected.push_back(static_cast<float>(p1));
+  }
+  EXPECT_TRUE(test::AllClose(probabilities, expected, 1e-5));
+
+  r = RunTool({"evaluate", "--head", head, "--features", store, "--out", dir.File("metrics.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json m = config::ParseJsonFile(dir.File("metrics.json"));
+  EXPECT_EQ(m["cases"].asInt(), 40);
+  EXPECT_EQ(m["cases_per_class"]["lesion"].asInt() + m["cases_per_class"]["normal"].asInt(), 40);
+  EXPECT_GE(m["auroc"].asDouble(), 0.9) << config::Dump(m);  // the first 4 features carry the label
+  EXPECT_LE(m["auroc_ci95_delong"][0].asDouble(), m["auroc"].asDouble());
+  EXPECT_GE(m["auroc_ci95_delong"][1].asDouble(), m["auroc"].asDouble());
+  EXPECT_EQ(m["at_threshold"]["source"].asString(), "Youden on split 'validation'");
+  EXPECT_EQ(m["at_threshold"]["positive_class"].asString(), "normal");
+  int total = 0;
+  for (const auto& row : m["confusion_matrix"]) {
+    for (const auto& v : row) total += v.asInt();
+  }
+  EXPECT_EQ(total, 40);
+  EXPECT_EQ(m["calibration"].size(), 10u);
+
+  // Bad input: one class only in the training split.
+  for (auto& c : index["cases"]) c["label"] = "normal";
+  test::WriteFile(store + "/index.json", config::Dump(index));
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h2")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("every training case has the label 'normal'"), std::string::npos) << r.err;
 }
 
 #ifdef CURIA_WITH_POOL
