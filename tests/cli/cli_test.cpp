@@ -379,13 +379,15 @@ TEST(Cli, BenchHostWritesItsFigures) {
   const config::Json j = config::ParseJsonFile(dir.File("host.json"));
   EXPECT_EQ(config::Find(j, "benchmark")->asString(), "host");
   EXPECT_GT(config::Find(j, "host_slices_per_second")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "host_cpu_slices_per_second")->asDouble(), 0.0);
   const config::Json& results = *config::Find(j, "results");
   ASSERT_EQ(results.size(), 16u);  // 4 series x 2 paths x 2 thread counts
   std::set<std::string> syntaxes;
   for (const config::Json& row : results) {
     syntaxes.insert(row["transfer_syntax"].asString());
     for (const char* key : {"slices_per_second", "slices_per_second_per_thread", "ms_per_slice",
-                            "memcpy_slices_per_second", "memcpy_ratio", "bytes_per_slice"}) {
+                            "memcpy_slices_per_second", "memcpy_ratio", "bytes_per_slice", "slices_per_cpu_second",
+                            "median_slices_per_second_per_thread"}) {
       EXPECT_GT(row[key].asDouble(), 0.0) << key << " of " << row["series"].asString();
     }
     EXPECT_NEAR(row["ms_per_slice"].asDouble() * row["slices_per_second_per_thread"].asDouble(), 1000.0, 1e-6);
