@@ -40,10 +40,9 @@ struct Moments {
     m2 += o.m2 + delta * delta * n * o.n / total;
     n = total;
   }
-  static Moments Of(const float* v, int64_t count) {
+  // `sum`: the values' sum in index order (what SlicePreparer::Prepare returns).
+  static Moments Of(const float* v, int64_t count, double sum) {
     Moments m;
-    double sum = 0;
-    for (int64_t i = 0; i < count; ++i) sum += v[i];
     m.n = static_cast<double>(count);
     m.mean = sum / m.n;
     for (int64_t i = 0; i < count; ++i) m.m2 += (v[i] - m.mean) * (v[i] - m.mean);
@@ -469,11 +468,12 @@ struct WorkerPool::Impl {
       try {
         switch (unit->kind) {
           case Unit::Kind::kActivate: plan = Plan(j); break;
-          case Unit::Kind::kStats:
+          case Unit::Kind::kStats: {
             scratch.resize(static_cast<size_t>(plane));
-            prep.Prepare(*j.request.volume, j.info.rows, j.info.cols, unit->slice, scratch.data());
-            moments = Moments::Of(scratch.data(), plane);
+            const double sum = prep.Prepare(*j.request.volume, j.info.rows, j.info.cols, unit->slice, scratch.data());
+            moments = Moments::Of(scratch.data(), plane, sum);
             break;
+          }
           case Unit::Kind::kItem: {
             buffer.resize(static_cast<size_t>(plane));
             if (j.items[unit->item].volume_norm) {
