@@ -211,8 +211,7 @@ int BenchHost(const Args& args) {
       .Option("--slices", "N", "slices per series", false, "24")
       .Option("--threads", "LIST", "thread counts to time, comma-separated", false,
               cores > 1 ? "1," + std::to_string(cores) : std::string("1"))
-      .Option("--series", "LIST", "series to time, comma-separated (default all): ct-uncompressed, ct-jpeg-lossless,\n"
-              "ct-rle, mr-resize")
+      .Option("--series", "LIST", "comma-separated (default: all): ct-uncompressed, ct-jpeg-lossless, ct-rle, mr-resize")
       .Option("--min-ms", "MS", "time each figure for at least this long (whole passes over the series)", false,
               "1000")
       .Option("--json", "FILE", "also write the figures as JSON");
