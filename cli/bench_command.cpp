@@ -35,6 +35,7 @@
 #include "curia/nn/torch_model.h"
 #include "curia/phantom/volume_source.h"
 #include "curia/pool/pool.h"
+#include "host_bench.h"
 #include "region_bench.h"
 #endif
 
@@ -588,7 +589,7 @@ int BenchPool(const Args& args) {
 
 int BenchCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: curia bench all|model|gpu|pool|region [options]   (curia bench <name> --help)\n\n"
+    std::cout << "usage: curia bench all|model|gpu|pool|region|host [options]   (curia bench <name> --help)\n\n"
                  "  all     the whole table of design.md section 5 in one run: backbone_gemm_ratio, e2e_ratio,\n"
                  "          ingest_ratio, latency_overhead_s, rss_ratio (a node Orthanc with the plugin and a\n"
                  "          PACS Orthanc on loopback, via bench/plugin_bench.py) and throughput by batch size\n"
@@ -596,7 +597,9 @@ int BenchCommand(const Args& args) {
                  "  gpu     accuracy of each precision on a device against a float64 CPU reference, and\n"
                  "          throughput by batch size and precision against a plain matrix product\n"
                  "  pool    worker pool throughput against the raw backbone (pool_ratio), memory growth (rss_ratio)\n"
-                 "  region  slices/s of a 10-segment SEG job / slices/s of a plain job on the same series (region_ratio)\n";
+                 "  region  slices/s of a 10-segment SEG job / slices/s of a plain job on the same series (region_ratio)\n"
+                 "  host    the pool's host path per CPU thread (DICOM decode to the float staging buffer) against\n"
+                 "          a plain memcpy of the same bytes, for uncompressed, JPEG-Lossless and RLE CT and a resized MR\n";
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "all") return BenchAll(Args(args.begin() + 1, args.end()));
@@ -605,10 +608,11 @@ int BenchCommand(const Args& args) {
 #ifdef CURIA_WITH_POOL
   if (args[0] == "pool") return BenchPool(Args(args.begin() + 1, args.end()));
   if (args[0] == "region") return BenchRegion(Args(args.begin() + 1, args.end()));
+  if (args[0] == "host") return BenchHost(Args(args.begin() + 1, args.end()));
 #endif
   throw UsageError("unknown benchmark '" + args[0] + "' (available: all, model, gpu" +
 #ifdef CURIA_WITH_POOL
-                   std::string(", pool, region") +
+                   std::string(", pool, region, host") +
 #else
                    std::string(" in this model-only build") +
 #endif

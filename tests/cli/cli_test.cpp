@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "curia/config/json.h"
@@ -372,6 +373,37 @@ TEST(Cli, BenchPoolWritesItsRatios) {
 }
 
 #ifdef CURIA_WITH_POOL
+// `curia bench host` on tiny series: every series and path timed, figures positive and consistent.
+TEST(Cli, BenchHostWritesItsFigures) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "host", "--ct-size", "32", "--mr-size", "16", "--image-size", "32", "--slices", "3",
+                          "--threads", "1,2", "--min-ms", "0", "--json", dir.File("host.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[host_slices_per_second]"), std::string::npos) << r.out;
+  const config::Json j = config::ParseJsonFile(dir.File("host.json"));
+  EXPECT_EQ(config::Find(j, "benchmark")->asString(), "host");
+  EXPECT_GT(config::Find(j, "host_slices_per_second")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "host_cpu_slices_per_second")->asDouble(), 0.0);
+  const config::Json& results = *config::Find(j, "results");
+  ASSERT_EQ(results.size(), 16u);  // 4 series x 2 paths x 2 thread counts
+  std::set<std::string> syntaxes;
+  for (const config::Json& row : results) {
+    syntaxes.insert(row["transfer_syntax"].asString());
+    for (const char* key : {"slices_per_second", "slices_per_second_per_thread", "ms_per_slice",
+                            "memcpy_slices_per_second", "memcpy_ratio", "bytes_per_slice", "slices_per_cpu_second",
+                            "median_slices_per_second_per_thread"}) {
+      EXPECT_GT(row[key].asDouble(), 0.0) << key << " of " << row["series"].asString();
+    }
+    EXPECT_NEAR(row["ms_per_slice"].asDouble() * row["slices_per_second_per_thread"].asDouble(), 1000.0, 1e-6);
+    EXPECT_NEAR(row["slices_per_second"].asDouble(),
+                row["slices_per_second_per_thread"].asDouble() * row["threads"].asDouble(), 1e-6);
+  }
+  EXPECT_EQ(syntaxes, (std::set<std::string>{"1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.5"}));
+  const auto bad = RunTool({"bench", "host", "--series", "ct-jpeg2000"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown series 'ct-jpeg2000'"), std::string::npos) << bad.err;
+}
+
 // `curia phantom`: a series per call, UIDs fixed by --seed, printed for the user.
 TEST(CliPhantom, WritesASeriesWhoseUidsTheSeedFixes) {
   TempDir dir;

@@ -337,8 +337,58 @@ inline int64_t StoredValue(const uint8_t* data, int64_t i, const DicomVolume::Pi
   return value;
 }
 
-// One frame decoded by DCMTK (native or with its registered codecs), little endian.
-std::vector<uint8_t> DecodeWithDcmtk(DcmDataset& ds, int32_t frame, const DicomVolume::Pixels& p, const std::string& name) {
+// ReadSlice's buffers, one set per thread, reused slice after slice (no allocation in the steady
+// state once they have grown to the series' frame size).
+struct SliceScratch {
+  std::vector<uint8_t> frame;  // a decoded frame, when it is not read in place
+  std::vector<float> values;   // the slice before orientation, when that is not the identity
+};
+
+SliceScratch& Scratch() {
+  thread_local SliceScratch scratch;
+  return scratch;
+}
+
+// Grows `v` to at least n elements; never shrinks, never re-initialises what it keeps.
+template <typename T>
+T* Room(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// Frame `frame` of native (uncompressed) pixel data that DCMTK already holds in memory in the
+// layout a decode would give (little endian, this host's order): read in place, no copy. Null
+// otherwise (encapsulated data, values not loaded yet (lazily read files), big-endian syntaxes,
+// unusual bit depths): then DecodeWithDcmtk copies or decodes it.
+const uint8_t* NativeFrameInPlace(DcmDataset& ds, int32_t frame, const DicomVolume::Pixels& p) {
+  if (gLocalByteOrder != EBO_LittleEndian || (p.bits_allocated != 8 && p.bits_allocated != 16)) return nullptr;
+  const DcmXfer xfer(ds.getOriginalXfer());
+  if (!xfer.isLittleEndian() || xfer.isEncapsulated()) return nullptr;
+  DcmElement* pixel = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, pixel).bad() || !pixel || !pixel->valueLoaded()) return nullptr;
+  const uint64_t frame_bytes = static_cast<uint64_t>(p.rows) * static_cast<uint64_t>(p.cols) *
+                               static_cast<uint64_t>(p.bits_allocated / 8);
+  const uint64_t end = (static_cast<uint64_t>(frame) + 1) * frame_bytes;
+  if (pixel->getLength() < end) return nullptr;  // short: the copying path reports it
+  const uint8_t* data = nullptr;
+  if (pixel->getVR() == EVR_OW) {
+    Uint16* words = nullptr;
+    if (pixel->getUint16Array(words).bad() || !words) return nullptr;
+    data = reinterpret_cast<const uint8_t*>(words);
+  } else if (pixel->getVR() == EVR_OB) {
+    Uint8* bytes = nullptr;
+    if (pixel->getUint8Array(bytes).bad() || !bytes) return nullptr;
+    data = bytes;
+  } else {
+    return nullptr;
+  }
+  return data + (end - frame_bytes);
+}
+
+// One frame decoded by DCMTK (native or with its registered codecs), little endian, into `buffer`
+// (grown as needed); returns its start.
+const uint8_t* DecodeWithDcmtk(DcmDataset& ds, int32_t frame, const DicomVolume::Pixels& p, const std::string& name,
+                               std::vector<uint8_t>& buffer) {
   DcmElement* pixel = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, pixel).bad() || !pixel) Bad(name + ": no pixel data");
   const int64_t count = p.rows * p.cols;
@@ -347,10 +397,10 @@ std::vector<uint8_t> DecodeWithDcmtk(DcmDataset& ds, int32_t frame, const DicomV
   const uint64_t needed = p.bits_allocated == 1 ? static_cast<uint64_t>((count + 7) / 8)
                                                 : static_cast<uint64_t>(count) * static_cast<uint64_t>(p.bits_allocated / 8);
   if (cond.bad() || size < needed) Bad(name + ": cannot size frame " + std::to_string(frame + 1) + " of the pixel data");
-  std::vector<uint8_t> buffer(size + 1);
+  uint8_t* data = Room(buffer, static_cast<size_t>(size) + 1);
   Uint32 start_fragment = 0;
   OFString colour_model;
-  cond = pixel->getUncompressedFrame(&ds, static_cast<Uint32>(frame), start_fragment, buffer.data(), size, colour_model);
+  cond = pixel->getUncompressedFrame(&ds, static_cast<Uint32>(frame), start_fragment, data, size, colour_model);
   if (cond.bad()) {
     Bad(name + ": cannot decode frame " + std::to_string(frame + 1) + " of the pixel data (" + cond.text() +
         "): truncated or corrupt");
@@ -359,11 +409,60 @@ std::vector<uint8_t> DecodeWithDcmtk(DcmDataset& ds, int32_t frame, const DicomV
     // DCMTK swaps OW pixel data 16 bits at a time; a big-endian 32-bit value then has its two
     // halves in the wrong order.
     for (size_t i = 0; i + 3 < size; i += 4) {
-      std::swap(buffer[i], buffer[i + 2]);
-      std::swap(buffer[i + 1], buffer[i + 3]);
+      std::swap(data[i], data[i + 2]);
+      std::swap(data[i + 1], data[i + 3]);
     }
   }
-  return buffer;
+  return data;
+}
+
+// Stored values of 8 or 16 bits -> the slice's floats: StoredValue, MONOCHROME1 inversion and the
+// rescale, the same arithmetic, in one loop the compiler can vectorise.
+template <typename T, bool kSigned, bool kMonochrome1, bool kRescale>
+void ConvertStored(const uint8_t* data, int64_t count, const DicomVolume::Pixels& p, double slope, double intercept,
+                   float* out) {
+  const int shift = p.high_bit + 1 - p.bits_stored;
+  const int32_t mask = static_cast<int32_t>((uint32_t{1} << p.bits_stored) - 1);
+  const int32_t sign = kSigned ? int32_t{1} << (p.bits_stored - 1) : 0;
+  const int32_t max_stored = kSigned ? sign - 1 : mask;
+  const int32_t min_stored = kSigned ? -sign : 0;
+  for (int64_t i = 0; i < count; ++i) {
+    T raw;
+    std::memcpy(&raw, data + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+    int32_t v = (static_cast<int32_t>(raw) >> shift) & mask;
+    if (kSigned) v = (v ^ sign) - sign;
+    if (kMonochrome1) v = max_stored + min_stored - v;
+    out[i] = kRescale ? static_cast<float>(static_cast<double>(v) * slope + intercept) : static_cast<float>(v);
+  }
+}
+
+template <typename T>
+void ConvertStoredAs(const uint8_t* data, int64_t count, const DicomVolume::Pixels& p, double slope, double intercept,
+                     float* out) {
+  const int k = (p.is_signed ? 4 : 0) | (p.monochrome1 ? 2 : 0) | (p.rescale ? 1 : 0);
+  switch (k) {
+    case 0: ConvertStored<T, false, false, false>(data, count, p, slope, intercept, out); break;
+    case 1: ConvertStored<T, false, false, true>(data, count, p, slope, intercept, out); break;
+    case 2: ConvertStored<T, false, true, false>(data, count, p, slope, intercept, out); break;
+    case 3: ConvertStored<T, false, true, true>(data, count, p, slope, intercept, out); break;
+    case 4: ConvertStored<T, true, false, false>(data, count, p, slope, intercept, out); break;
+    case 5: ConvertStored<T, true, false, true>(data, count, p, slope, intercept, out); break;
+    case 6: ConvertStored<T, true, true, false>(data, count, p, slope, intercept, out); break;
+    default: ConvertStored<T, true, true, true>(data, count, p, slope, intercept, out); break;
+  }
+}
+
+// A decoded frame -> floats: Hounsfield units for CT, stored values otherwise, MONOCHROME1 inverted.
+void ToValues(const uint8_t* data, int64_t count, const DicomVolume::Pixels& p, const SliceRef& s, float* out) {
+  if (p.bits_allocated == 16 && gLocalByteOrder == EBO_LittleEndian) return ConvertStoredAs<uint16_t>(data, count, p, s.slope, s.intercept, out);
+  if (p.bits_allocated == 8) return ConvertStoredAs<uint8_t>(data, count, p, s.slope, s.intercept, out);
+  const int64_t max_stored = p.is_signed ? (int64_t(1) << (p.bits_stored - 1)) - 1 : (int64_t(1) << p.bits_stored) - 1;
+  const int64_t min_stored = p.is_signed ? -(int64_t(1) << (p.bits_stored - 1)) : 0;
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t v = StoredValue(data, i, p);
+    if (p.monochrome1) v = max_stored + min_stored - v;  // white is low: turn it the grey way round
+    out[i] = p.rescale ? static_cast<float>(static_cast<double>(v) * s.slope + s.intercept) : static_cast<float>(v);
+  }
 }
 
 }  // namespace
@@ -390,24 +489,25 @@ void DicomVolume::ReadSlice(int64_t index, float* out) const {
   DcmDataset* ds = ff->getDataset();
   const Pixels& p = pixels_;
   const int64_t count = p.rows * p.cols;
-  std::vector<uint8_t> buffer;
+  SliceScratch& scratch = Scratch();
+  std::vector<uint8_t> jpeg2000;
+  const uint8_t* data = nullptr;
   if (internal::IsJpeg2000(ds->getOriginalXfer())) {
     // OpenJPEG (see jpeg2000.h): the same layout as DCMTK's uncompressed frames below.
     const long frames = std::max(1L, GetInt(*ds, DCM_NumberOfFrames).value_or(1));
-    buffer = internal::DecodeJpeg2000Frame(*ds, static_cast<uint32_t>(s.frame), static_cast<uint32_t>(frames), p, name);
+    jpeg2000 = internal::DecodeJpeg2000Frame(*ds, static_cast<uint32_t>(s.frame), static_cast<uint32_t>(frames), p, name);
+    data = jpeg2000.data();
+  } else if (!(data = NativeFrameInPlace(*ds, s.frame, p))) {
+    data = DecodeWithDcmtk(*ds, s.frame, p, name, scratch.frame);
+  }
+  // Straight into `out` when the orientation changes nothing, else through the scratch slice.
+  if (orientation_.IsIdentity()) {
+    ToValues(data, count, p, s, out);
   } else {
-    buffer = DecodeWithDcmtk(*ds, s.frame, p, name);
+    float* values = Room(scratch.values, static_cast<size_t>(count));
+    ToValues(data, count, p, s, values);
+    model::ApplyOrientation(orientation_, values, p.rows, p.cols, out);
   }
-  std::vector<float> values(static_cast<size_t>(count));
-  const int64_t max_stored = p.is_signed ? (int64_t(1) << (p.bits_stored - 1)) - 1 : (int64_t(1) << p.bits_stored) - 1;
-  const int64_t min_stored = p.is_signed ? -(int64_t(1) << (p.bits_stored - 1)) : 0;
-  for (int64_t i = 0; i < count; ++i) {
-    int64_t v = StoredValue(buffer.data(), i, p);
-    if (p.monochrome1) v = max_stored + min_stored - v;  // white is low: turn it the grey way round
-    values[static_cast<size_t>(i)] = p.rescale ? static_cast<float>(static_cast<double>(v) * s.slope + s.intercept)
-                                               : static_cast<float>(v);
-  }
-  model::ApplyOrientation(orientation_, values.data(), p.rows, p.cols, out);
 }
 
 void DicomVolume::Verify() const {

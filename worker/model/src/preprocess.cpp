@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "curia/config/error.h"
 
 namespace curia::model {
@@ -180,11 +184,58 @@ void Resizer::Resize(const float* in, float* out) {
   }
 }
 
+namespace {
+
+// One value of ToInt16Scaled (the scalar form).
+inline float Int16Scaled(float v) {
+  float c = v < -32768.0f ? -32768.0f : v;
+  c = c > 32767.0f ? 32767.0f : c;
+  c = v == v ? c : 0.0f;
+  return static_cast<float>(static_cast<int32_t>(c)) / 32767.0f;
+}
+
+}  // namespace
+
+double ToInt16Scaled(const float* in, int64_t n, float* out) {
+  // ToInt16 on a float's exact double value: NaN -> 0; beyond the int16 range -> its ends; else
+  // truncation toward zero. Clamping first and truncating after gives the same integers (every
+  // float in (-32769, -32768] truncates to -32768, in [32767, 32768) to 32767), and the clamped
+  // value fits an int32, whose conversion truncates. The compiler does not vectorise the scalar
+  // form (its comparisons could trap on NaN), hence SSE2 (every x86-64): maxps gives its second
+  // operand for a NaN, which the ordered mask then zeroes; cvttps2dq truncates; divps rounds as divss.
+  constexpr int64_t kBlock = 1024;
+  double sum = 0.0;
+  alignas(16) float block[kBlock];
+  for (int64_t first = 0; first < n; first += kBlock) {
+    const int64_t count = std::min(kBlock, n - first);
+    const float* src = in + first;
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128 lo = _mm_set1_ps(-32768.0f), hi = _mm_set1_ps(32767.0f), scale = _mm_set1_ps(32767.0f);
+    for (; i + 4 <= count; i += 4) {
+      const __m128 v = _mm_loadu_ps(src + i);
+      __m128 c = _mm_min_ps(_mm_max_ps(v, lo), hi);
+      c = _mm_and_ps(c, _mm_cmpord_ps(v, v));
+      _mm_store_ps(block + i, _mm_div_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(c)), scale));
+    }
+#endif
+    for (; i < count; ++i) block[i] = Int16Scaled(src[i]);
+    for (i = 0; i < count; ++i) sum += block[i];  // the order ZScore sums in
+    std::memcpy(out + first, block, static_cast<size_t>(count) * sizeof(float));
+  }
+  return sum;
+}
+
 ZScoreStats ZScore(float* values, int64_t n, double eps) {
-  ZScoreStats st;
-  if (n <= 0) return st;
+  if (n <= 0) return ZScoreStats{};
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += values[i];
+  return ZScoreWithSum(values, n, sum, eps);
+}
+
+ZScoreStats ZScoreWithSum(float* values, int64_t n, double sum, double eps) {
+  ZScoreStats st;
+  if (n <= 0) return st;
   const double mean = sum / static_cast<double>(n);
   double ss = 0.0;
   for (int64_t i = 0; i < n; ++i) {

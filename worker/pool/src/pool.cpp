@@ -18,6 +18,7 @@
 #include "curia/model/mask.h"
 #include "curia/model/preprocess.h"
 #include "curia/pool/aggregate.h"
+#include "curia/pool/prepare.h"
 
 namespace curia::pool {
 
@@ -39,10 +40,9 @@ struct Moments {
     m2 += o.m2 + delta * delta * n * o.n / total;
     n = total;
   }
-  static Moments Of(const float* v, int64_t count) {
+  // `sum`: the values' sum in index order (what SlicePreparer::Prepare returns).
+  static Moments Of(const float* v, int64_t count, double sum) {
     Moments m;
-    double sum = 0;
-    for (int64_t i = 0; i < count; ++i) sum += v[i];
     m.n = static_cast<double>(count);
     m.mean = sum / m.n;
     for (int64_t i = 0; i < count; ++i) m.m2 += (v[i] - m.mean) * (v[i] - m.mean);
@@ -440,26 +440,11 @@ struct WorkerPool::Impl {
     }
   }
 
-  // Raw slice -> the processor's numpy path: int16 (truncation; clamped where torch is undefined),
-  // /32767, antialiased bicubic resize to size x size.
-  void Prepare(Job& j, int64_t slice, std::vector<float>& raw, std::map<std::pair<int64_t, int64_t>, model::Resizer>& resizers,
-               float* out) {
-    raw.resize(static_cast<size_t>(j.info.rows * j.info.cols));
-    j.request.volume->ReadSlice(slice, raw.data());
-    for (float& v : raw) {
-      bool clamped = false;
-      v = static_cast<float>(model::ToInt16(v, false, &clamped)) / 32767.0f;
-    }
-    auto key = std::make_pair(j.info.rows, j.info.cols);
-    auto it = resizers.find(key);
-    if (it == resizers.end()) it = resizers.emplace(key, model::Resizer(j.info.rows, j.info.cols, size, size)).first;
-    it->second.Resize(raw.data(), out);
-  }
-
   // A preprocessing thread: picks units until there is nothing it may do.
   void Pump() {
-    std::vector<float> raw, scratch;
-    std::map<std::pair<int64_t, int64_t>, model::Resizer> resizers;
+    // Raw slice -> the processor's numpy path (int16, /32767, resize to size x size): prepare.h.
+    SlicePreparer prep(size);
+    std::vector<float> scratch;
     std::map<std::pair<int64_t, int64_t>, model::MaskResizer> mask_resizers;
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
@@ -483,20 +468,21 @@ struct WorkerPool::Impl {
       try {
         switch (unit->kind) {
           case Unit::Kind::kActivate: plan = Plan(j); break;
-          case Unit::Kind::kStats:
+          case Unit::Kind::kStats: {
             scratch.resize(static_cast<size_t>(plane));
-            Prepare(j, unit->slice, raw, resizers, scratch.data());
-            moments = Moments::Of(scratch.data(), plane);
+            const double sum = prep.Prepare(*j.request.volume, j.info.rows, j.info.cols, unit->slice, scratch.data());
+            moments = Moments::Of(scratch.data(), plane, sum);
             break;
+          }
           case Unit::Kind::kItem: {
             buffer.resize(static_cast<size_t>(plane));
-            Prepare(j, unit->slice, raw, resizers, buffer.data());
             if (j.items[unit->item].volume_norm) {
               // Statistics of the whole volume (the processor's 3-D path); read under no lock:
               // they are final once every slice's moments are in.
+              prep.Prepare(*j.request.volume, j.info.rows, j.info.cols, unit->slice, buffer.data());
               model::ApplyZScore(buffer.data(), plane, j.volume);
             } else {
-              model::ZScore(buffer.data(), plane, info.eps);
+              prep.PrepareZScored(*j.request.volume, j.info.rows, j.info.cols, unit->slice, info.eps, buffer.data());
             }
             // The item's region masks as the reference trainer makes them (model/mask.h). They are
             // in the pixels' orientation already: the region readers give masks as ReadSlice gives

@@ -62,6 +62,10 @@ struct ZScoreStats {
 // (Version A's rule). Mean and std are accumulated in double and rounded to float32, as torch's
 // CPU reductions give them.
 ZScoreStats ZScore(float* values, int64_t n, double eps);
+// The same when the first pass is done: `sum` is the values' sum accumulated in double in index
+// order (as ZScore's own first pass gives it), so a caller that writes the values can sum them as
+// it goes. Same results as ZScore, bit for bit.
+ZScoreStats ZScoreWithSum(float* values, int64_t n, double sum, double eps);
 // The pieces, for statistics gathered elsewhere (the pool's per-volume pass): the float32 mean and
 // std from a mean and unbiased variance in double, with the eps rule; and their application.
 ZScoreStats MakeZScoreStats(double mean, double variance, double eps);
@@ -97,5 +101,9 @@ PreprocessResult Preprocess(const std::vector<TensorView>& images, const Preproc
 // torch does; floats truncate toward zero, and (where torch is undefined) out-of-range floats are
 // clamped to the int16 range and *clamped is set.
 int16_t ToInt16(double value, bool is_integer, bool* clamped);
+// Numpy path, steps 1 and 2 for a float slice: out[i] = ToInt16(in[i], false, &c) / 32767.0f,
+// bit for bit, in a loop the compiler vectorises (in and out may be the same array). Returns the
+// sum of the outputs accumulated in double in index order (ZScoreWithSum's `sum`).
+double ToInt16Scaled(const float* in, int64_t n, float* out);
 
 }  // namespace curia::model
