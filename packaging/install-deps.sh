@@ -36,6 +36,8 @@ if [ "$model_only" = 0 ]; then
     # the PostgreSQL store (libpq; the package's Depends gets libpq5 from dpkg-shlibdeps), and a
     # PostgreSQL 15 server that the storage tests start on loopback (never as a service)
     libpq-dev postgresql-15
+    # Orthanc's index and files in PostgreSQL, for the two-node tests (tests/integration/test_cluster.py)
+    orthanc-postgresql
     # validators and readers used by the tests; second JPEG 2000 decoders and encoders
     # (opj_decompress/opj_compress, gdcmconv); plastimatch writes the RTSTRUCTs the region reader's
     # tests read (tests/unit/region)

@@ -464,10 +464,11 @@ class Node(Orthanc):
         return f"jobs: {json.dumps(detail, indent=1)[:6000]}\nnode log tail:\n{self.log_tail(40)}"
 
 
-def make_node(workdir, pacs, curia_overrides=None, overrides=None):
-    """The node's configuration from `curia init` (PACS = `pacs`) with the test overrides; not started."""
+def make_node(workdir, pacs, curia_overrides=None, overrides=None, name="node"):
+    """The node's configuration from `curia init` (PACS = `pacs`) with the test overrides, in
+    `workdir`/`name`; not started."""
     dicom_port, http_port = free_ports(2)
-    outdir = os.path.join(workdir, "node")
+    outdir = os.path.join(workdir, name)
     os.makedirs(outdir, exist_ok=True)
     config, text = init_node_config(outdir, pacs.dicom_port, dicom_port, http_port)
     config = deep_merge(config, NODE_OVERRIDES)
@@ -477,7 +478,117 @@ def make_node(workdir, pacs, curia_overrides=None, overrides=None):
         config = deep_merge(config, overrides)
     # Whatever init chose, the node must listen where the test expects and load the plugin under test.
     config["DicomPort"], config["HttpPort"] = dicom_port, http_port
-    return Node(config, outdir, text)
+    node = Node(config, outdir, text)
+    node.name = name
+    return node
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_INDEX_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
+PG_STORAGE_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLStorage.so"
+
+
+def postgresql_missing():
+    """Why a cluster test cannot run here (PostgreSQL 15 or orthanc-postgresql missing), or None."""
+    for path, package in ((f"{PG_BIN}/initdb", "postgresql-15"), (f"{PG_BIN}/pg_ctl", "postgresql-15"),
+                          (PG_INDEX_PLUGIN, "orthanc-postgresql"), (PG_STORAGE_PLUGIN, "orthanc-postgresql")):
+        if not os.path.exists(path):
+            return f"{path} is missing (apt-get install {package})"
+    return None
+
+
+class PgServer:
+    """A PostgreSQL 15 server of the test's own: initdb into a temporary folder, pg_ctl on a free
+    loopback port (no system service). Its superuser "postgres" logs in without a password over the
+    folder's Unix socket only; TCP clients (Orthanc, the nodes) log in as `role` with a password
+    (scram-sha-256). As root, the server runs as the "postgres" user (initdb refuses root)."""
+
+    def __init__(self, role="curia"):
+        # Short: the socket's path must fit in 107 bytes.
+        self.dir = tempfile.mkdtemp(prefix="curia-pg-", dir="/tmp")
+        self.role = role
+        self.password = base64.b32encode(os.urandom(10)).decode().lower()
+        self.port = None
+        self.prefix = []
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, args, timeout=120, check=True):
+        r = subprocess.run(self.prefix + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           env=env(), cwd=self.dir)
+        text = r.stdout.decode("utf-8", "replace")
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}):\n{text}")
+        return text
+
+    def start(self):
+        data = os.path.join(self.dir, "data")
+        self._run([f"{PG_BIN}/initdb", "-D", data, "-U", "postgres", "--auth-local=trust",
+                   "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
+        for attempt in range(3):
+            self.port = free_ports(1)[0]
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            try:
+                self._run([f"{PG_BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
+                           "-o", options, "start"])
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        self.psql(f"CREATE ROLE {self.role} LOGIN PASSWORD '{self.password}'")
+        return self
+
+    def psql(self, sql, db="postgres"):
+        """Runs `sql` as the superuser over the Unix socket; its rows, unaligned ("|" between values)."""
+        return self._run([f"{PG_BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-p",
+                          str(self.port), "-U", "postgres", "-d", db, "-c", sql]).strip()
+
+    def create_database(self, name):
+        self.psql(f"CREATE DATABASE {name} OWNER {self.role}")
+
+    def passfile(self, path):
+        """Writes a libpq password file (mode 0600) for `role` on this server; returns its path."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"127.0.0.1:{self.port}:*:{self.role}:{self.password}\n")
+        return path
+
+    def url(self, db, passfile):
+        """The nodes' Database setting: no password in it, libpq reads it from `passfile`."""
+        return f"postgresql://{self.role}@127.0.0.1:{self.port}/{db}?passfile={passfile}"
+
+    def orthanc_settings(self, db, server_id):
+        """What an Orthanc needs to keep its index and its files in database `db` next to other
+        Orthancs (orthanc-postgresql 4.0: "Lock" false; DatabaseServerIdentifier per Orthanc)."""
+        return {
+            "Plugins": [PG_INDEX_PLUGIN, PG_STORAGE_PLUGIN],
+            "DatabaseServerIdentifier": server_id,
+            "PostgreSQL": {
+                "EnableIndex": True, "EnableStorage": True, "Lock": False,
+                "Host": "127.0.0.1", "Port": self.port, "Database": db,
+                "Username": self.role, "Password": self.password,
+                "IndexConnectionsCount": 1, "EnableSsl": False,
+            },
+        }
+
+    def log_tail(self, lines=40):
+        try:
+            with open(os.path.join(self.dir, "server.log"), "rb") as f:
+                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.port is not None:
+            self._run([f"{PG_BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"), "-m", "immediate", "-w", "stop"],
+                      check=False)
+            self.port = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --- DICOM ----------------------------------------------------------------------------------------
@@ -518,6 +629,34 @@ def phantom(outdir, slices, seed=None, extra=()):
     if not files:
         raise RuntimeError(f"curia phantom wrote no DICOM file into {outdir}")
     return files
+
+
+def copy_study(files, outdir, seed):
+    """The study of `files` again as a new study in `outdir`: the same pixels and tags, new Study,
+    Series, SOP Instance and Frame of Reference UIDs (2.25 + 128 random bits from `seed`), for tests
+    that need many studies faster than `curia phantom` writes them. Returns the new files."""
+    import random as _random
+    import pydicom
+    rnd = _random.Random(seed)
+    new_uids = {}
+
+    def uid_for(old):
+        if old not in new_uids:
+            new_uids[old] = f"2.25.{rnd.getrandbits(128)}"
+        return new_uids[old]
+
+    os.makedirs(outdir, exist_ok=True)
+    out = []
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+            if keyword in ds:
+                setattr(ds, keyword, uid_for(getattr(ds, keyword)))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        target = os.path.join(outdir, os.path.basename(path))
+        ds.save_as(target, write_like_original=True)
+        out.append(target)
+    return out
 
 
 def dciodvfy_errors(path):

@@ -14,12 +14,13 @@ Exporter::Exporter(const config::CuriaSettings& settings, storage::Store& store,
       orthanc_(orthanc),
       health_(health),
       policy_{static_cast<int>(settings.export_.max_attempts), settings.export_.backoff_min_s,
-              settings.export_.backoff_max_s} {}
+              settings.export_.backoff_max_s},
+      lease_s_(settings.queue.lease_seconds) {}
 
 bool Exporter::SendNext(double now) {
   std::optional<storage::ExportTask> task;
   try {
-    task = store_.NextExport(now, kLeaseSeconds);
+    task = store_.NextExport(now, lease_s_);
   } catch (const std::exception& e) {
     log::Error("node", std::string("reading the export queue: ") + e.what());
     health_.NoteProblem(std::string("reading the export queue: ") + e.what());

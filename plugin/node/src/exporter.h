@@ -8,7 +8,8 @@
 //   if (!exporter.SendNext(now)) wait(exporter.WaitSeconds(now));   // the exporter thread
 //
 // One exporter thread per node; the store keeps the queue (so it survives restarts) and leases each
-// export to the sender that took it (kLeaseSeconds), so that two nodes never send one at once.
+// export to the sender that took it for Queue.LeaseSeconds, as jobs are, so that two nodes do not
+// send one at once and a node that stops (killed, paused) holds its export no longer than its jobs.
 #include "curia/config/settings.h"
 #include "curia/node/orthanc.h"
 #include "curia/storage/store.h"
@@ -18,14 +19,13 @@ namespace curia::node {
 
 class Exporter {
  public:
-  // How long an export stays with the sender that took it: longer than a C-STORE of one object
-  // takes (Orthanc's DicomScuTimeout is 10 s by default); a sender that stops holds it this long.
-  static constexpr double kLeaseSeconds = 120;
-
   Exporter(const config::CuriaSettings& settings, storage::Store& store, IOrthanc& orthanc, Health& health);
 
   // Sends the oldest export due at `now`: delivered, or failed (pending again after the backoff,
   // or dead). False when none was due (or the database refused to say).
+  // The export is leased for Queue.LeaseSeconds (default 60 s, longer than a C-STORE of one object
+  // takes: Orthanc's DicomScuTimeout is 10 s by default). A send that outlasts it may be repeated by
+  // another node: harmless, the object keeps its SOP Instance UID and the PACS keeps one copy.
   bool SendNext(double now);
   // How long to sleep when nothing was due: until the next export is due, 0.05 to 1 s.
   double WaitSeconds(double now);
@@ -35,6 +35,7 @@ class Exporter {
   IOrthanc& orthanc_;
   Health& health_;
   storage::ExportPolicy policy_;
+  double lease_s_;
 };
 
 }  // namespace curia::node

@@ -91,5 +91,28 @@ TEST_F(Exports, APacsThatAlwaysRefusesDeadLettersTheJobAndARestRetrySendsItAgain
   EXPECT_EQ(orthanc_.Exports().size(), 2u);
 }
 
+// A node whose sender stops in the middle of a C-STORE (killed: no failure recorded, nothing
+// released): Post throws what no handler catches.
+struct StoppedMidSend {};
+class StoppingOrthanc : public FakeOrthanc {
+ public:
+  std::string Post(const std::string&, const std::string&) override { throw StoppedMidSend{}; }
+};
+
+TEST_F(Exports, AnExportHeldByANodeThatStoppedIsSentByAnotherOnceItsLeaseEnds) {
+  const int64_t id = Processed();
+  StoppingOrthanc stopping;
+  node::Exporter other(settings_, *store_, stopping, health_);  // the other node, same store
+  EXPECT_THROW(other.SendNext(now()), StoppedMidSend);
+  EXPECT_EQ(SendDue(), 1);  // the object the other node did not take
+  // The taken one is the other node's for Queue.LeaseSeconds (30 s here), then anyone's.
+  Advance(settings_.queue.lease_seconds - 1);
+  EXPECT_EQ(SendDue(), 0);
+  Advance(2);
+  EXPECT_EQ(SendDue(), 1);
+  EXPECT_EQ(Job(id).state, storage::JobState::kDone);
+  EXPECT_EQ(orthanc_.Exports().size(), 2u);
+}
+
 }  // namespace
 }  // namespace curia::test

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Two nodes on one PostgreSQL (design.md section 7, docs/reliability.md "Two nodes"): a PostgreSQL 15
+of the test's own, two Orthancs with orthanc-postgresql ("Lock" false, index and files in the
+database) and the Curia plugin on one Curia database (a postgresql:// URL, password from a libpq
+password file), and a plain Orthanc as the PACS.
+
+  studies split between the nodes, one over both   every study one SR at the PACS, jobs on both nodes
+  a node SIGKILLed while it runs jobs (repeated)   the other recovers its leases: 0 lost, 0 duplicated
+  a node SIGSTOPped past its lease, then SIGCONT   its late result refused, the takeover's stays
+
+  CURIA_CLUSTER_STUDIES=N    studies of the split test (default 30)
+  CURIA_CLUSTER_KILLS=10     kill rounds, the victim alternating (default 3)
+  CURIA_CLUSTER_SEED=N       seed of the kill moments (default: random, printed)
+
+Run from this folder: /usr/bin/python3 -m unittest -v test_cluster.Cluster
+"""
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import test_plugin as tp  # noqa: E402
+import test_reliability as tr  # noqa: E402
+
+LEASE_S = 3
+SLICES = 4
+TERMINAL = tr.TERMINAL
+
+
+class Cluster(tr.ReliabilityCase):
+    """A PACS, a PostgreSQL and two nodes A and B sharing it, for the class. self.node is A: the
+    queue, the results and the Orthanc index are shared, so either node's REST API shows them all."""
+    START_NODE = False
+    STUDIES = tr.env_int("CURIA_CLUSTER_STUDIES", 30)
+    KILLS = tr.env_int("CURIA_CLUSTER_KILLS", 3)
+
+    @classmethod
+    def setUpClass(cls):
+        missing = h.postgresql_missing()
+        if missing:
+            raise unittest.SkipTest(missing)
+        super().setUpClass()  # the workspace and the PACS
+        cls.pg = None
+        cls.nodes = []
+        try:
+            cls.pg = h.PgServer().start()
+            cls.pg.create_database("orthanc")
+            cls.pg.create_database("curia")
+            passfile = cls.pg.passfile(os.path.join(cls.ws.path, "curia.pgpass"))
+            url = cls.pg.url("curia", passfile)
+            for name in ("a", "b"):
+                orthanc = cls.pg.orthanc_settings("orthanc", f"node-{name}")
+                node = h.make_node(cls.ws.path, cls.pacs, name=name, curia_overrides={
+                    "Database": url,
+                    "Queue": {"LeaseSeconds": LEASE_S, "Workers": 1},
+                    "Model": {"Threads": 1, "MaxBatch": 1},
+                }, overrides={k: v for k, v in orthanc.items() if k != "Plugins"})
+                node.config["Plugins"] = node.config["Plugins"] + orthanc["Plugins"]
+                cls.nodes.append(node)
+            # Together: the schemas (Orthanc's and Curia's) are created once by whichever comes first.
+            for node in cls.nodes:
+                node.spawn()
+            for node in cls.nodes:
+                node.process.poll()
+            for node in cls.nodes:
+                h.wait_for(lambda n=node: _healthy(n), 120, f"node {node.name} up",
+                           diagnostics=lambda n=node: n.log_tail(40))
+            cls.a, cls.b = cls.nodes
+            cls.node = cls.a
+        except BaseException:
+            cls._shutdown()
+            raise
+
+    @classmethod
+    def _shutdown(cls):
+        for node in getattr(cls, "nodes", []):
+            _resume(node)
+            node.stop()
+        cls.node = None
+        super()._shutdown()
+        if getattr(cls, "pg", None) is not None:
+            cls.pg.stop()
+
+    # --- helpers --------------------------------------------------------------------------------
+    def study(self, tag, seed, slices=SLICES):
+        """A new phantom study: a copy of the class's phantom with new UIDs (curia phantom takes
+        seconds per study on a busy machine), or a phantom of its own for another slice count."""
+        if slices == SLICES:
+            if not getattr(type(self), "template", None):
+                type(self).template = tr.phantom_study(self.ws.sub("template"), SLICES, seed=1)
+            files = h.copy_study(self.template, self.ws.sub(tag), seed)
+        else:
+            files = tr.phantom_study(self.ws.sub(tag), slices, seed=seed)
+        return files, tp.study_uid_of(files)
+
+    def wait_all_done(self, uids, timeout=tp.JOB_TIMEOUT):
+        """Waits until every study has a done job and none of its jobs is still on its way."""
+        def ready():
+            node = self.a if self.a.running() and not getattr(self.a, "stopped", False) else self.b
+            jobs = node.jobs(limit=1000)["Jobs"]
+            by_study = {}
+            for j in jobs:
+                by_study.setdefault(j.get("StudyInstanceUID"), []).append(j["State"])
+            return all("done" in by_study.get(u, []) and all(s in TERMINAL for s in by_study[u]) for u in uids)
+        h.wait_for(ready, timeout, f"{len(uids)} studies done", interval=0.5,
+                   diagnostics=lambda: self.a.diagnostics() + "\nB:\n" + self.b.log_tail(30))
+
+    def done_on(self, node):
+        """IDs of the jobs whose result this node stored ("job N done" in its log)."""
+        return {int(m) for m in re.findall(r"job (\d+) done: ", node.log())}
+
+    def recovered(self, job_ids):
+        """Audit events "recovered" of these jobs (leases taken back)."""
+        return sum(1 for j in job_ids for a in self.node.job(j)["Audit"] if a["Event"] == "recovered")
+
+    def check_studies(self, uids):
+        """Every study exactly once (ReliabilityCase.check_exactly_once); returns the done jobs' IDs."""
+        done = []
+        for uid in uids:
+            job, _ = self.check_exactly_once(uid, SLICES)
+            done.append(job["ID"])
+        return done
+
+    # --- tests ----------------------------------------------------------------------------------
+    def test_split_studies_one_sr_each_jobs_on_both(self):
+        studies = [self.study(f"s{i}", 100 + i) for i in range(self.STUDIES)]
+        started = time.monotonic()
+        # One study's slices over both nodes (StableStudy fires on each): one job, one SR.
+        split_files, split_uid = studies[0]
+        h.storescu(self.a.dicom_port, split_files[:SLICES // 2])
+        h.storescu(self.b.dicom_port, split_files[SLICES // 2:])
+        # The others half to each node, both at once (one sender per node).
+        errors = []
+
+        def send(node, part):
+            try:
+                for files, _ in part:
+                    h.storescu(node.dicom_port, files)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        senders = [threading.Thread(target=send, args=(node, studies[1 + k::2])) for k, node in enumerate((self.a, self.b))]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        self.assertEqual(errors, [])
+        sent_s = time.monotonic() - started
+        uids = [u for _, u in studies]
+        self.wait_all_done(uids)
+        elapsed = time.monotonic() - started
+        done = self.check_studies(uids)
+        on_a, on_b = self.done_on(self.a) & set(done), self.done_on(self.b) & set(done)
+        self.assertEqual(on_a | on_b, set(done), "every done job's result was stored by one of the nodes")
+        self.assertEqual(on_a & on_b, set(), "no job's result stored by both nodes")
+        self.assertTrue(on_a and on_b, f"jobs ran on both nodes: A {sorted(on_a)}, B {sorted(on_b)}")
+        # The same view on both nodes: one queue.
+        self.assertEqual({j["ID"] for j in self.a.jobs(limit=1000)["Jobs"]},
+                         {j["ID"] for j in self.b.jobs(limit=1000)["Jobs"]})
+        tr.record("cluster-split", {"studies": len(uids), "slices": SLICES, "send_s": round(sent_s, 1),
+                                    "all_done_s": round(elapsed, 1), "jobs_a": len(on_a), "jobs_b": len(on_b),
+                                    "split_study_jobs": len(self.a.jobs_of(split_uid))})
+
+    def test_sigkill_other_node_finishes(self):
+        seed = tr.env_int("CURIA_CLUSTER_SEED", random.randrange(1 << 30))
+        print(f"\nCluster kills: seed {seed} (CURIA_CLUSTER_SEED={seed} repeats the kill moments)", flush=True)
+        rnd = random.Random(seed)
+        all_uids, recoveries, rounds = [], 0, []
+        for k in range(self.KILLS):
+            victim, survivor = (self.b, self.a) if k % 2 == 0 else (self.a, self.b)
+            studies = [self.study(f"k{k}-{i}", 2000 + 10 * k + i) for i in range(4)]
+            uids = [u for _, u in studies]
+            for i, (files, _) in enumerate(studies):
+                h.storescu((self.a, self.b)[i % 2].dicom_port, files)
+            # Kill while a job runs (somewhere), at a random moment after.
+            h.wait_for(lambda: any(j["State"] in ("running", "exporting") for j in survivor.jobs(limit=50)["Jobs"]),
+                       60, "a job running")
+            time.sleep(rnd.uniform(0.0, 1.5))
+            states = {}
+            for j in survivor.jobs(limit=50)["Jobs"]:
+                states[j["State"]] = states.get(j["State"], 0) + 1
+            killed_at = time.monotonic()
+            victim.kill9()
+            self.node = survivor  # what the checks ask
+            self.wait_all_done_on(survivor, uids)
+            finished_s = time.monotonic() - killed_at
+            job_ids = self.check_studies(uids)
+            n = self.recovered(job_ids)
+            recoveries += n
+            rounds.append({"victim": victim.name, "jobs_at_kill": states, "recovered": n,
+                           "finished_after_kill_s": round(finished_s, 1)})
+            all_uids += uids
+            victim.start(timeout=120)
+            self.node = self.a
+        # Over all rounds the victims held leases when killed, and the survivors took them back.
+        self.assertGreater(recoveries, 0, f"no lease was recovered in {self.KILLS} kill(s): {rounds}")
+        self.check_studies(all_uids)  # still exactly once after the restarts
+        tr.record("cluster-kills", {"kills": self.KILLS, "seed": seed, "studies": len(all_uids),
+                                    "lease_s": LEASE_S, "recovered": recoveries, "rounds": rounds})
+
+    def wait_all_done_on(self, node, uids, timeout=tp.JOB_TIMEOUT):
+        def ready():
+            by_study = {}
+            for j in node.jobs(limit=1000)["Jobs"]:
+                by_study.setdefault(j.get("StudyInstanceUID"), []).append(j["State"])
+            return all("done" in by_study.get(u, []) and all(s in TERMINAL for s in by_study[u]) for u in uids)
+        h.wait_for(ready, timeout, f"{len(uids)} studies done on {node.name}", interval=0.5,
+                   diagnostics=lambda: node.diagnostics())
+
+    def test_sigstop_past_lease_late_result_refused(self):
+        # B alone may claim: A is paused while the study arrives at B and B claims its job.
+        files, uid = self.study("p", 3000, slices=8)
+        _pause(self.a)
+        try:
+            h.storescu(self.b.dicom_port, files)
+            job = h.wait_for(lambda: next((j for j in self.b.jobs_of(uid) if j["State"] == "running"), None), 60,
+                             "the job running on B", interval=0.1, diagnostics=lambda: self.b.diagnostics(uid))
+        finally:
+            _resume(self.a)
+        # B paused past its lease (while it reads or analyses): A takes the job back and finishes it.
+        _pause(self.b)
+        paused_at = time.monotonic()
+        try:
+            self.wait_all_done_on(self.a, [uid])
+            taken_over_s = time.monotonic() - paused_at
+            time.sleep(max(0.0, LEASE_S + 1 - taken_over_s))
+        finally:
+            _resume(self.b)
+        # B's run goes on and its writes are refused: it audits lease-lost.
+        audit = h.wait_for(lambda: [a for a in self.a.job(job["ID"])["Audit"] if a["Event"] == "lease-lost"], 60,
+                           "B's lease-lost audit", diagnostics=lambda: self.b.log_tail(30))
+        detail = self.a.job(job["ID"])
+        self.assertEqual(detail["State"], "done")
+        self.assertEqual(detail["Attempts"], 2, detail)
+        self.assertIn("attempt 1", audit[0]["Detail"])
+        self.assertIn(job["ID"], self.done_on(self.a), "the result stored is A's (attempt 2)")
+        self.assertNotIn(job["ID"], self.done_on(self.b), "B's late result was stored")
+        self.check_exactly_once(uid, 8)
+        tr.record("cluster-pause", {"lease_s": LEASE_S, "taken_over_and_done_s": round(taken_over_s, 1)})
+
+
+def _healthy(node):
+    if node.process.poll() is not None:
+        raise RuntimeError(f"{node.name} exited ({node.process.returncode}):\n{node.log_tail(40)}")
+    return node.get("/curia/health", timeout=5).get("Status") == "ok"
+
+
+def _pause(node):
+    node.process.send_signal(signal.SIGSTOP)
+    node.stopped = True
+
+
+def _resume(node):
+    if getattr(node, "stopped", False) and node.running():
+        node.process.send_signal(signal.SIGCONT)
+    node.stopped = False
+
+
+if __name__ == "__main__":
+    unittest.main()
