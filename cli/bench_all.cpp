@@ -40,6 +40,7 @@
 #include "version.h"
 
 #ifdef CURIA_WITH_POOL
+#include "host_bench.h"
 #include "region_bench.h"
 #endif
 
@@ -181,7 +182,9 @@ int BenchAll(const Args& args) {
               "  7 region_ratio         slices/s of a job running a mask-prompted head on the 10 segments of a\n"
               "                         SEG / slices/s of a plain 2-D job on the same series (alternated\n"
               "                         rounds; as `curia bench region`, Curia-B shapes, 8 slices of 512x512)\n"
-              "Parts 1, 6 and 7 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
+              "  8 host_slices_per_second  the pool's host path for uncompressed 512x512 CT, one thread, the\n"
+              "                         slower of the memory and file paths (as `curia bench host`)\n"
+              "Parts 1, 6, 7 and 8 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
               "(the script is found in the source tree this tool was built from: " +
                   default_script +
                   ";\n"
@@ -196,6 +199,7 @@ int BenchAll(const Args& args) {
       .Option("--sweep-rounds", "N", "rounds over the batch sizes (median per batch)", false, "3")
       .Option("--region-slices", "N", "slices of the region_ratio series (0: skip part 7)", false, "8")
       .Option("--region-rounds", "N", "rounds of (plain, region) jobs for region_ratio", false, "3")
+      .Option("--host-slices", "N", "slices of the host path's CT series (0: skip part 8)", false, "24")
       .Option("--script", "FILE", "the plugin benchmark script", false, default_script)
       .Option("--python", "EXE", "the python that runs it (needs pydicom)", false, "/usr/bin/python3")
       .Option("--plugin", "FILE", "libOrthancCuriaNode.so (default: the build tree's, else the installed one)")
@@ -212,6 +216,7 @@ int BenchAll(const Args& args) {
   const bool with_plugin = !p.IsSet("--no-plugin");
   const int64_t region_slices = p.GetInt("--region-slices", 0, 10000);
   const int64_t region_rounds = p.GetInt("--region-rounds", 1, 100);
+  const int64_t host_slices = p.GetInt("--host-slices", 0, 10000);
   const fs::path exe = SelfPath();
   const std::string plugin = p.Has("--plugin") ? fs::absolute(p.Get("--plugin")).string() : FindPlugin().path;
   std::string plot = p.Has("--plot") ? p.Get("--plot") : "";
@@ -236,7 +241,7 @@ int BenchAll(const Args& args) {
 
   ScratchDir scratch("curia-bench-all");
   // 1. backbone_gemm_ratio: Curia-B shapes at 512x512, batch 1.
-  std::cout << "[1/7] backbone / matrix product: Curia-B-shaped demo model, 512x512, batch 1, " << iterations
+  std::cout << "[1/8] backbone / matrix product: Curia-B-shaped demo model, 512x512, batch 1, " << iterations
             << " timed passes\n"
             << std::flush;
   const std::string base_dir = scratch.path() + "/base";
@@ -262,7 +267,7 @@ int BenchAll(const Args& args) {
   const nn::Dinov2Backbone& sweep_backbone = sweep_model ? *sweep_model : *base;
   const std::string sweep_name =
       "DEMO " + sweep_size + (sweep_demo == model::DemoSize::kBase ? " (Curia-B shapes)" : " (tiny shapes)");
-  std::cout << "[6/7] throughput against batch size: " << sweep_name << ", " << sweep_image << "x" << sweep_image
+  std::cout << "[6/8] throughput against batch size: " << sweep_name << ", " << sweep_image << "x" << sweep_image
             << ", batches " << p.Get("--sweep-batches") << ", " << rounds << " rounds\n"
             << std::flush;
   std::map<int64_t, std::vector<double>> rates, sweep_ratios;
@@ -310,7 +315,7 @@ int BenchAll(const Args& args) {
   std::string region_setup, region_error;
 #ifdef CURIA_WITH_POOL
   if (region_slices > 0) {
-    std::cout << "[7/7] region tasks: DEMO base (Curia-B shapes), " << region_slices
+    std::cout << "[7/8] region tasks: DEMO base (Curia-B shapes), " << region_slices
               << " slices of 512x512, a SEG of 10 segments, " << region_rounds << " rounds\n"
               << std::flush;
     RegionBenchOptions ro;
@@ -344,6 +349,29 @@ int BenchAll(const Args& args) {
   }
 #else
   region_error = "a model-only build has no worker pool";
+#endif
+
+  // 8. The host path (issue 19): `curia bench host` on the uncompressed CT series, one thread.
+  double host_rate = std::nan("");
+  config::Json host_json(::Json::objectValue);
+  std::string host_error;
+#ifdef CURIA_WITH_POOL
+  if (host_slices > 0) {
+    std::cout << "[8/8] host path: uncompressed CT 512x512, " << host_slices << " slices, one thread\n" << std::flush;
+    const std::string host_file = scratch.path() + "/host.json";
+    host_error = ErrorMessageOf([&] {
+      BenchHost({"--series", "ct-uncompressed", "--threads", "1", "--slices", std::to_string(host_slices), "--json",
+                 host_file});
+      std::ifstream in(host_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      host_json = config::ParseJson(text.str(), host_file, config::JsonDialect::kStrict);
+      host_rate = Number(host_json, {"host_slices_per_second"});
+    });
+    if (!host_error.empty()) std::cout << "      not measured: " << host_error << "\n" << std::flush;
+  }
+#else
+  host_error = "a model-only build has no DICOM loader";
 #endif
   // The node and the raw backbones of the script get the memory back (malloc_trim above).
 
@@ -415,21 +443,24 @@ int BenchAll(const Args& args) {
                       : ""});
   rows.push_back({"region job slices/s / plain job slices/s", "region_ratio", value(region_ratio, 3), ">= 0.9",
                   Verdict(region_ratio, 0.9, true), region_setup.empty() ? region_error : region_setup});
+  rows.push_back({"host path slices/s per thread, CT 512", "host_slices_per_second", value(host_rate, 1),
+                  ">= 500", Verdict(host_rate, 500, true),
+                  host_error.empty() ? std::to_string(host_slices) + " slices, one thread, slower of memory and file" : host_error});
   rows.push_back({"backbone slices/s by batch size", "batch_sweep", sweep_text, "-", "-",
                   sweep_name + ", " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) +
                       (plot.empty() ? "" : "; plot " + plot)});
 
   std::cout << "\nCuria benchmark table (curia " CURIA_VERSION_STRING ", " << runtime_text << ", " << Fixed(seconds, 0)
             << " s)\n"
-            << "  " << Pad("figure", 42) << Pad("[key]", 21) << Pad("value", 8) << Pad("target", 8) << Pad("result", 8)
+            << "  " << Pad("figure", 42) << Pad("[key]", 25) << Pad("value", 8) << Pad("target", 8) << Pad("result", 8)
             << "measured on\n";
   for (const Row& r : rows) {
     if (r.key == "batch_sweep") {
-      std::cout << "  " << Pad(r.figure, 42) << Pad("", 21) << r.value << "\n"
-                << "  " << Pad("", 42) << Pad("", 21) << Pad("", 8) << Pad("", 8) << Pad("", 8) << r.setup << "\n";
+      std::cout << "  " << Pad(r.figure, 42) << Pad("", 25) << r.value << "\n"
+                << "  " << Pad("", 42) << Pad("", 25) << Pad("", 8) << Pad("", 8) << Pad("", 8) << r.setup << "\n";
       continue;
     }
-    std::cout << "  " << Pad(r.figure, 42) << Pad("[" + r.key + "]", 21) << Pad(r.value, 8) << Pad(r.target, 8)
+    std::cout << "  " << Pad(r.figure, 42) << Pad("[" + r.key + "]", 25) << Pad(r.value, 8) << Pad(r.target, 8)
               << Pad(r.result, 8) << r.setup << "\n";
   }
   if (!with_plugin) std::cout << "  (--no-plugin: parts 2-5 not run)\n";
@@ -449,6 +480,8 @@ int BenchAll(const Args& args) {
     put("rss_ratio", rss);
     put("region_ratio", region_ratio);
     if (region_json.size() > 0) j["region"] = region_json;
+    put("host_slices_per_second", host_rate);
+    if (host_json.size() > 0) j["host"] = host_json;
     config::Json m(::Json::objectValue);
     m["model"] = "DEMO base (Curia-B shapes)";
     m["image_size"] = 512;
