@@ -17,6 +17,7 @@
 #include "curia/region/job.h"
 #include "curia/region/region.h"
 #include "facts.h"
+#include "orthanc_instances.h"
 #include "regions.h"
 #include "results_json.h"
 
@@ -57,23 +58,6 @@ class Lease {
   std::mutex mu_;
   double renewed_;
   bool mine_ = true;
-};
-
-// Instances read from Orthanc by their Orthanc IDs, renewing the job's lease as they come.
-class OrthancSource : public dicom::IInstanceSource {
- public:
-  OrthancSource(IOrthanc& orthanc, Lease& lease) : orthanc_(orthanc), lease_(lease) {}
-  std::string Bytes(const std::string& id) const override {
-    lease_.Renew();
-    std::optional<std::string> bytes = orthanc_.Get("/instances/" + id + "/file");
-    if (!bytes) throw Error(ErrorCode::kNotFound, "instance " + id + " is no longer in Orthanc");
-    return std::move(*bytes);
-  }
-  std::string Name(const std::string& id) const override { return "instance " + id; }
-
- private:
-  IOrthanc& orthanc_;
-  Lease& lease_;
 };
 
 // A job in the pool: its result once the pool calls back.
@@ -158,7 +142,7 @@ void JobRunner::Run(const storage::JobRow& job) {
   const std::optional<std::vector<std::string>> ids = internal::SeriesInstances(orthanc_, job.series_id);
   if (!ids) return Fail(job, "series " + job.series_uid + " is no longer in Orthanc", false);
   Lease lease(store_, storage::ClaimOf(job), settings_.queue.lease_seconds, clock_);
-  OrthancSource source(orthanc_, lease);
+  internal::OrthancInstances source(orthanc_, [&lease] { lease.Renew(); });
   const dicom::ScanResult scan = dicom::LoadSeries(source, *ids, {});
   std::shared_ptr<dicom::DicomVolume> volume;
   std::string refusal = scan.series.empty() ? "no readable image in the series" : "";

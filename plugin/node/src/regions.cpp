@@ -13,24 +13,10 @@
 #include "curia/pool/pool.h"
 #include "curia/region/job.h"
 #include "curia/region/region.h"
+#include "orthanc_instances.h"
 
 namespace curia::node::internal {
 namespace {
-
-// Instances read from Orthanc by their Orthanc IDs (the router's reads: no lease to renew).
-class OrthancFiles : public dicom::IInstanceSource {
- public:
-  explicit OrthancFiles(IOrthanc& orthanc) : orthanc_(orthanc) {}
-  std::string Bytes(const std::string& id) const override {
-    std::optional<std::string> bytes = orthanc_.Get("/instances/" + id + "/file");
-    if (!bytes) throw Error(ErrorCode::kNotFound, "instance " + id + " is no longer in Orthanc");
-    return std::move(*bytes);
-  }
-  std::string Name(const std::string& id) const override { return "instance " + id; }
-
- private:
-  IOrthanc& orthanc_;
-};
 
 std::string Tag(const config::SeriesFacts& s, const char* key) {
   auto it = s.tags.find(key);
@@ -114,7 +100,7 @@ std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const worker::ModelInf
                                        const std::vector<RegionSeries>& objects, const config::Routing& routing,
                                        bool check_stable) {
   std::vector<RegionPlan> plans;
-  const OrthancFiles files(orthanc);
+  const OrthancInstances files(orthanc);
   for (const RegionSeries& object : objects) {
     for (const std::string& instance : object.listing.instances) {
       RegionPlan plan;
