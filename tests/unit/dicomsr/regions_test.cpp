@@ -16,6 +16,7 @@
 #include "curia/dicom/series.h"
 #include "curia/dicomsr/outputs.h"
 #include "curia/phantom/regions.h"
+#include "curia/region/job.h"
 #include "curia/region/region.h"
 #include "test_support.h"
 #include "validators.h"
@@ -61,18 +62,8 @@ const Phantom& GetPhantom() {
 // What the worker fills for a region, from what ReadRegions gives: the key slice is the one where
 // the region is largest, unless `*key_slice` names one.
 worker::RegionReference Reference(const region::RegionSet& set, const region::Region& r, int64_t* key_slice) {
-  worker::RegionReference ref;
-  ref.kind = region::ObjectKindName(set.object.kind);
-  ref.sop_class_uid = set.object.kind == region::ObjectKind::kSeg ? UID_SegmentationStorage : UID_RTStructureSetStorage;
-  ref.sop_instance_uid = set.object.sop_instance_uid;
-  ref.series_uid = set.object.series_uid;
-  ref.source_series_uid = set.series_uid;
-  ref.number = r.number;
-  ref.label = r.label;
-  ref.category = {r.category.value, r.category.scheme, r.category.meaning};
-  ref.type = {r.type.value, r.type.scheme, r.type.meaning};
-  ref.pixels = r.pixels;
-  ref.slice_pixels = r.pixels_per_slice;
+  region::Region copy = r;  // ToJobRegion moves the mask out
+  worker::RegionReference ref = region::ToJobRegion(set, copy).reference;
   if (*key_slice < 0) {
     *key_slice = std::max_element(r.pixels_per_slice.begin(), r.pixels_per_slice.end()) - r.pixels_per_slice.begin();
   }
