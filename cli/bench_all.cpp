@@ -330,19 +330,7 @@ int BenchAll(const Args& args) {
       std::cout << "      plain " << Fixed(rr.plain_rate, 3) << " slices/s, region " << Fixed(rr.region_rate, 3)
                 << " slices/s; ratio " << Fixed(rr.ratio, 3) << "\n"
                 << std::flush;
-      region_json["model"] = rr.model;
-      region_json["slices"] = rr.slices;
-      region_json["segments"] = rr.segments;
-      region_json["image_size"] = ro.image;
-      region_json["batch"] = ro.batch;
-      region_json["rounds"] = ro.rounds;
-      region_json["plain_slices_per_second"] = rr.plain_rate;
-      region_json["region_slices_per_second"] = rr.region_rate;
-      region_json["region_backbone_slices"] = rr.region_backbone_slices;
-      config::Json rounds(::Json::arrayValue);
-      for (double v : rr.ratios) rounds.append(v);
-      region_json["region_ratios"] = std::move(rounds);
-      region_json["region_ratio"] = rr.ratio;
+      region_json = RegionResultJson(ro, rr);
     });
     if (!region_error.empty()) std::cout << "      not measured: " << region_error << "\n" << std::flush;
     ::malloc_trim(0);

@@ -207,6 +207,27 @@ RegionBenchResult MeasureRegionRatio(const RegionBenchOptions& o, const std::str
   return out;
 }
 
+config::Json RegionResultJson(const RegionBenchOptions& o, const RegionBenchResult& r) {
+  config::Json j(::Json::objectValue);
+  j["model"] = r.model;
+  j["batch"] = o.batch;
+  j["image_size"] = o.image;
+  j["slices"] = r.slices;
+  j["segments"] = r.segments;
+  j["rounds"] = o.rounds;
+  j["plain_slices_per_second"] = r.plain_rate;
+  j["region_slices_per_second"] = r.region_rate;
+  j["plain_backbone_slices"] = r.plain_backbone_slices;
+  j["region_backbone_slices"] = r.region_backbone_slices;
+  j["region_findings"] = r.region_findings;
+  j["seg_read_seconds"] = r.seg_read_seconds;
+  config::Json rounds(::Json::arrayValue);
+  for (double v : r.ratios) rounds.append(v);
+  j["region_ratios"] = std::move(rounds);
+  j["region_ratio"] = r.ratio;
+  return j;
+}
+
 int BenchRegion(const Args& args) {
   ArgParser p("curia bench region",
               "The cost of region tasks: a phantom series and a SEG of --segments segments that each cover\n"
@@ -251,26 +272,10 @@ int BenchRegion(const Args& args) {
             << "  ratio       region / plain slices/s = " << Fixed(r.ratio, 3) << " (rounds: " << ratio_list
             << ")   [region_ratio]\n";
   if (p.Has("--json")) {
-    config::Json j(::Json::objectValue);
+    config::Json j = RegionResultJson(o, r);
     j["benchmark"] = "region";
     j["curia_version"] = CURIA_VERSION_STRING;
-    j["model"] = r.model;
     j["threads"] = threads;
-    j["batch"] = o.batch;
-    j["image_size"] = o.image;
-    j["slices"] = r.slices;
-    j["segments"] = r.segments;
-    j["rounds"] = o.rounds;
-    j["plain_slices_per_second"] = r.plain_rate;
-    j["region_slices_per_second"] = r.region_rate;
-    j["plain_backbone_slices"] = r.plain_backbone_slices;
-    j["region_backbone_slices"] = r.region_backbone_slices;
-    j["region_findings"] = r.region_findings;
-    j["seg_read_seconds"] = r.seg_read_seconds;
-    config::Json rounds(::Json::arrayValue);
-    for (double v : r.ratios) rounds.append(v);
-    j["region_ratios"] = std::move(rounds);
-    j["region_ratio"] = r.ratio;
     std::ofstream out(p.Get("--json"));
     out << config::Dump(j) << "\n";
     if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");

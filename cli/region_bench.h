@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "curia/config/json.h"
 
 namespace curia::cli {
 
@@ -38,6 +39,9 @@ struct RegionBenchResult {
 
 // Writes the model, the series and its SEG under `dir`, then runs the rounds (CPU threads as set).
 RegionBenchResult MeasureRegionRatio(const RegionBenchOptions& options, const std::string& dir);
+
+// The figures of `r` (measured with `o`) as JSON, for `curia bench region --json` and `bench all`.
+config::Json RegionResultJson(const RegionBenchOptions& o, const RegionBenchResult& r);
 
 int BenchRegion(const Args& args);
 
