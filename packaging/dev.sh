@@ -4,7 +4,7 @@
 #
 #   packaging/dev.sh demo [DIR]  install dependencies, build, then start a PACS and a Curia Node (two
 #                                Orthancs on this machine), send the node a synthetic head CT and show
-#                                the result; both keep running (files, logs, pids in DIR, default
+#                                the result, then a SEG of it and its per-segment region result; both keep running (files, logs, pids in DIR, default
 #                                demo-output; the folder is wiped first)
 #   packaging/dev.sh stop [DIR]  stop the two Orthancs the demo started
 #   packaging/dev.sh test        install dependencies, build, run every test, then the unit and
@@ -161,7 +161,10 @@ for t in findings.get("Tasks", []):
             "PRESENT" if t.get("Present") else "absent", 100 * t["Probability"], 100 * t.get("Threshold", 0))
     else:
         result = "value %s" % t.get("Value")
-    print("  %s: %s: %s, key slice %s" % (t.get("Task"), meaning, result, t.get("KeySlice", -1) + 1))
+    region = t.get("Region")
+    where = " on %s %s \"%s\"" % (region.get("Kind"), region.get("Number"), region.get("Label")) if region else ""
+    predicted = ", predicted %s" % region["PredictedClass"] if region and region.get("PredictedClass") else ""
+    print("  %s%s: %s: %s%s, key slice %s" % (t.get("Task"), where, meaning, result, predicted, t.get("KeySlice", -1) + 1))
 for s in findings.get("Skipped", []):
     print("  %s: not applicable: %s" % (s.get("Task"), s.get("Reason")))
 outputs = {o.get("ID"): o for o in job.get("Outputs", [])}
@@ -171,6 +174,51 @@ for e in job.get("Exports", []):
     print("  %s %s -> %s: %s%s" % (o.get("Kind", "?"), o.get("SOPInstanceUID", ""), e.get("Destination"),
                                    e.get("State"), error))
 '
+}
+
+# wait_job DIR STUDY AFTER: waits until the newest job of STUDY whose ID is not AFTER has ended and
+# prints its ID (progress dots on stderr); on a timeout or a stopped node, says why and fails.
+wait_job() {
+  local out=$1 study=$2 after=$3 timeout=${DEMO_TIMEOUT:-300} start=$SECONDS state="" id="" line
+  while :; do
+    line=$(newest_job "$study")
+    if [ -n "$line" ] && [ "${line%% *}" != "$after" ]; then
+      id=${line%% *}
+      state=${line#* }
+      case "$state" in done | failed | dead | cancelled) break ;; esac
+    fi
+    if ! kill -0 "$(cat "$out/node.pid")" 2>/dev/null; then
+      echo >&2
+      echo "demo: the node Orthanc stopped" >&2
+      log_tail "$out/node.log"
+      return 1
+    fi
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+      echo >&2
+      echo "demo: no finished job for study $study after $timeout s (last state: ${state:-no job yet})" >&2
+      log_tail "$out/node.log"
+      return 1
+    fi
+    printf . >&2
+    sleep 2
+  done
+  echo " $state after $((SECONDS - start)) s" >&2
+  echo "$id"
+}
+
+# show_job DIR ID: the job's findings and exports; fails (with its error) unless it is done.
+show_job() {
+  local out=$1 id=$2 detail state
+  detail=$(curl -sf "http://127.0.0.1:$node_http/curia/jobs/$id") || return 1
+  state=$("$python" -c 'import json, sys; print(json.load(sys.stdin).get("State"))' <<<"$detail")
+  if [ "$state" != done ]; then
+    echo "demo: job $id ended $state" >&2
+    "$python" -c 'import json, sys; print("  Error:", json.load(sys.stdin).get("Error") or "(none given)")' \
+      <<<"$detail" >&2 || true
+    log_tail "$out/node.log"
+    return 1
+  fi
+  print_job <<<"$detail"
 }
 
 run_demo() {
@@ -242,51 +290,29 @@ PY
   # 3. A synthetic head CT, sent to the node.
   local phantom study
   echo
-  phantom=$("$curia" phantom --out "$out/phantom" --slices 16) || demo_abort
+  phantom=$("$curia" phantom --out "$out/phantom" --slices 16 --seg) || demo_abort
   echo "$phantom"
+  mkdir -p "$out/seg"
+  mv "$out/phantom/seg.dcm" "$out/seg/seg.dcm"
   study=$(awk '/Study Instance UID/ {print $NF}' <<<"$phantom")
   echo "sending it to CURIA at 127.0.0.1:$node_dicom"
   TCP_NODELAY=1 storescu -aet STORESCU -aec CURIA 127.0.0.1 $node_dicom "$out/phantom"/*.dcm || demo_abort
 
   # 4. The job: the study is routed StableAge (5) seconds after its last image, then analysed and
   #    its results sent to the PACS.
-  local timeout=${DEMO_TIMEOUT:-300} start=$SECONDS state="" id="" line
-  printf 'waiting for the node to analyse the study ' 
-  while :; do
-    line=$(newest_job "$study")
-    if [ -n "$line" ]; then
-      id=${line%% *}
-      state=${line#* }
-      case "$state" in done | failed | dead | cancelled) break ;; esac
-    fi
-    if ! kill -0 "$(cat "$out/node.pid")" 2>/dev/null; then
-      echo
-      echo "demo: the node Orthanc stopped" >&2
-      log_tail "$out/node.log"
-      demo_abort
-    fi
-    if [ $((SECONDS - start)) -ge "$timeout" ]; then
-      echo
-      echo "demo: no finished job for study $study after $timeout s (last state: ${state:-no job yet})" >&2
-      log_tail "$out/node.log"
-      demo_abort
-    fi
-    printf .
-    sleep 2
-  done
-  echo " $state after $((SECONDS - start)) s"
+  local id
+  printf 'waiting for the node to analyse the study '
+  id=$(wait_job "$out" "$study" "") || demo_abort
+  show_job "$out" "$id" || demo_abort
 
-  # 5. What came out.
-  local detail
-  detail=$(curl -sf "http://127.0.0.1:$node_http/curia/jobs/$id") || demo_abort
-  if [ "$state" != done ]; then
-    echo "demo: job $id ended $state" >&2
-    "$python" -c 'import json, sys; print("  Error:", json.load(sys.stdin).get("Error") or "(none given)")' \
-      <<<"$detail" >&2 || true
-    log_tail "$out/node.log"
-    demo_abort
-  fi
-  print_job <<<"$detail"
+  # 5. A segmentation of the same series arrives later (as from an auto-segmentation tool): its
+  #    segments start a region job for the demo region task (organ recognition on each segment).
+  echo
+  echo "sending a segmentation of the series (DICOM SEG, $(basename "$out/seg/seg.dcm")) to CURIA"
+  TCP_NODELAY=1 storescu -aet STORESCU -aec CURIA 127.0.0.1 $node_dicom "$out/seg/seg.dcm" || demo_abort
+  printf 'waiting for the region job '
+  id=$(wait_job "$out" "$study" "$id") || demo_abort
+  show_job "$out" "$id" || demo_abort
   local stop="packaging/dev.sh stop"
   [ "$out" = "$root/demo-output" ] || stop="$stop $out"
   cat <<EOF
