@@ -583,7 +583,9 @@ int InitCommand(const Args& args) {
                          "/" + pg->database + " as " + pg->user + " (password from " + p.Get("--password-file") + ")"
                    : std::string())
             << "\n  model " << model_dir << (demo ? " (DEMO: meaningless findings)" : "") << "\n"
-            << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string()) << "\n";
+            << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string())
+            << (pg ? std::string(" and orthanc-postgresql's ") + kPgIndexPlugin + ", " + kPgStoragePlugin : std::string())
+            << "\n";
   if (!demo) {
     std::cout << "  no tasks or rules yet: add them to the \"Curia\" section (see the comments in orthanc.json)\n";
   }

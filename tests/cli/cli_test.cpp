@@ -783,6 +783,8 @@ TEST_F(CliInit, AClusterNodeOnPostgresql) {
   EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("cluster node gpu-1, database postgresql://db.example:5433/clusterdb as curia"),
             std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("orthanc-postgresql's /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"), std::string::npos)
+      << r.out;
 
   const config::Json doc = Load(node);
   EXPECT_EQ(config::Find(doc, "DatabaseServerIdentifier")->asString(), "gpu-1");
