@@ -4,10 +4,13 @@
 // a real model, and OUT/README.txt saying how to start and use it.
 #include <arpa/inet.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -130,6 +133,88 @@ std::string NestedInFileOrder(const config::Json& object, int indent) {
   return out + "\n" + pad + "}";
 }
 
+// A cluster's PostgreSQL database, from --postgresql postgresql://USER@HOST[:PORT]/DATABASE.
+struct PgTarget {
+  std::string user, host, database;
+  int64_t port = 5432;
+};
+
+PgTarget ParsePostgresUrl(const std::string& url) {
+  const std::string form = "--postgresql must be postgresql://USER@HOST[:PORT]/DATABASE (e.g. "
+                           "postgresql://curia@db.example:5432/curia), got '";
+  // Messages echo the URL with a password typed into it (USER:PASSWORD@) masked.
+  std::string shown = url;
+  if (const size_t at = shown.rfind('@'), begin = shown.find("://"); at != std::string::npos && begin != std::string::npos) {
+    const size_t colon = shown.find(':', begin + 3);
+    if (colon != std::string::npos && colon < at) shown.replace(colon + 1, at - colon - 1, "***");
+  }
+  const size_t scheme_end = url.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
+  if (scheme != "postgresql" && scheme != "postgres") {
+    throw UsageError(form + shown + "': it does not start with postgresql://");
+  }
+  std::string rest = url.substr(scheme_end + 3);
+  const size_t at = rest.rfind('@');
+  if (at != std::string::npos && rest.substr(0, at).find(':') != std::string::npos) {
+    throw UsageError("--postgresql holds a password (USER:PASSWORD@): it would be written in clear into the "
+                     "configuration and shell history; put it in a file and pass --password-file FILE");
+  }
+  if (rest.find_first_of("?#") != std::string::npos) {
+    throw UsageError(form + shown + "': parameters (?...) are not taken here; add libpq parameters to the written "
+                     "Database URL afterwards");
+  }
+  PgTarget t;
+  if (at == std::string::npos || at == 0) throw UsageError(form + shown + "': no USER@ before the host");
+  t.user = rest.substr(0, at);
+  rest = rest.substr(at + 1);
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos || slash + 1 == rest.size()) throw UsageError(form + shown + "': no /DATABASE after the host");
+  t.database = rest.substr(slash + 1);
+  std::string hostport = rest.substr(0, slash);
+  size_t colon = hostport.rfind(':');
+  if (colon != std::string::npos && !hostport.empty() && hostport.front() == '[' && hostport.rfind(']') > colon) {
+    colon = std::string::npos;
+  }
+  t.host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  if (colon != std::string::npos) t.port = ParsePort(hostport.substr(colon + 1), "--postgresql's port");
+  if (t.host.size() >= 2 && t.host.front() == '[' && t.host.back() == ']') t.host = t.host.substr(1, t.host.size() - 2);
+  if (t.host.empty()) throw UsageError(form + shown + "': the host is empty");
+  for (char c : t.host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '_')) {
+      throw UsageError(form + shown + "': the host '" + t.host + "' holds a character a host name or address cannot");
+    }
+  }
+  for (const std::string* part : {&t.user, &t.database}) {
+    for (char c : *part) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+        throw UsageError(form + shown + "': '" + *part + "' may hold only letters, digits, '_', '-' and '.'");
+      }
+    }
+  }
+  return t;
+}
+
+// The password in `path`: its first line, without the line end. Never echoed.
+std::string ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kInvalidArgument, "--password-file " + path + ": cannot be read");
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) throw Error(ErrorCode::kInvalidArgument, "--password-file " + path + ": the first line is empty");
+  return line;
+}
+
+// A field of a libpq password file: ':' and '\' escaped with '\'.
+std::string PgPassField(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 std::string Absolute(const std::string& path) {
   std::string p = fs::absolute(fs::path(path)).lexically_normal().string();
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -157,6 +242,12 @@ int InitCommand(const Args& args) {
                 "only listed modalities may send")
       .Flag("--allow-any-store", "accept studies from any AE title and address (Orthanc's open default): for trials only")
       .Option("--plugin", "FILE", "the Curia Node plugin (default: the build tree's, else " + std::string(kInstalledPlugin) + ")")
+      .Option("--postgresql", "URL",
+              "a node of a cluster: postgresql://USER@HOST[:PORT]/DATABASE holds Orthanc's index and files "
+              "(orthanc-postgresql, \"Lock\": false) and Curia's queue (needs --node-name, --password-file)")
+      .Option("--node-name", "NAME", "this node's name (Curia.NodeName, Orthanc's DatabaseServerIdentifier); "
+              "default: the host name")
+      .Option("--password-file", "FILE", "with --postgresql: a file whose first line is USER's password")
       .Flag("--force", "replace an existing OUT/orthanc.json");
   if (!p.Parse(args)) return 0;
 
@@ -171,6 +262,22 @@ int InitCommand(const Args& args) {
   std::vector<Peer> senders;
   for (const std::string& text : p.GetAll("--allow-store")) senders.push_back(ParsePeer(text, "--allow-store", false));
   const bool open_store = p.IsSet("--allow-any-store");
+  std::optional<PgTarget> pg;
+  std::string pg_password;
+  if (p.Has("--postgresql")) {
+    pg = ParsePostgresUrl(p.Get("--postgresql"));
+    if (!p.Has("--node-name")) throw UsageError("--postgresql needs --node-name NAME (unique per node)");
+    if (!p.Has("--password-file")) throw UsageError("--postgresql needs --password-file FILE (the password of " + pg->user + ")");
+  } else if (p.Has("--password-file")) {
+    throw UsageError("--password-file goes with --postgresql");
+  }
+  const std::string node_name = p.Has("--node-name") ? p.Get("--node-name") : std::string();
+  if (p.Has("--node-name")) {
+    if (const std::string problem = config::NodeNameProblem(node_name); !problem.empty()) {
+      throw UsageError("--node-name '" + node_name + "' " + problem);
+    }
+  }
+  if (pg) pg_password = ReadPasswordFile(p.Get("--password-file"));
   if (open_store && !senders.empty()) throw UsageError("--allow-any-store and --allow-store exclude each other");
   const std::string out = Absolute(p.Get("--out"));
   const std::string config_path = out + "/orthanc.json";
@@ -265,7 +372,19 @@ int InitCommand(const Args& args) {
     << (gdcm ? "  // And Orthanc's GDCM plugin (package orthanc-gdcm): JPEG 2000 images in Orthanc's own previews\n"
                "  // and transcoding. The node decodes JPEG 2000 without it (OpenJPEG).\n"
              : "")
-    << "  \"Plugins\": [" << Q(plugin) << (gdcm ? ", " + Q(kGdcmPlugin) : std::string()) << "],\n\n";
+    << "  \"Plugins\": [" << Q(plugin) << (gdcm ? ", " + Q(kGdcmPlugin) : std::string())
+    << (pg ? ", " + Q(kPgIndexPlugin) + ", " + Q(kPgStoragePlugin) : std::string()) << "],\n\n";
+  if (pg) {
+    j << "  // A node of a cluster (docs/installation.md, Two nodes on one PostgreSQL): Orthanc's index and\n"
+         "  // files in PostgreSQL (package orthanc-postgresql), shared with the other nodes. \"Lock\": false\n"
+         "  // lets several Orthancs write one database; DatabaseServerIdentifier differs per node. This file\n"
+         "  // holds the database password: keep it readable by Orthanc's user only (written mode 0600).\n"
+         "  \"DatabaseServerIdentifier\": "
+      << Q(node_name) << ",\n  \"PostgreSQL\": {\n    \"EnableIndex\": true,\n    \"EnableStorage\": true,\n"
+      << "    \"Lock\": false,\n    \"Host\": " << Q(pg->host) << ",\n    \"Port\": " << pg->port
+      << ",\n    \"Database\": " << Q(pg->database) << ",\n    \"Username\": " << Q(pg->user)
+      << ",\n    \"Password\": " << Q(pg_password) << ",\n    \"IndexConnectionsCount\": 1\n  },\n\n";
+  }
   // Who may send: Orthanc parses what it receives with DCMTK 3.6.7, whose recursive parser a hostile
   // file can crash (docs/reliability.md); with these settings an unknown caller is refused when it
   // asks for the association, before any dataset is read.
@@ -327,10 +446,18 @@ int InitCommand(const Args& args) {
   }
   j << "  // Curia Node's own section (README.md, docs/node-setup.md).\n"
        "  \"Curia\": {\n"
-       "    // The durable queue, results and audit trail (SQLite).\n"
-       "    \"Database\": "
-    << Q(out + "/curia.sqlite")
+    << (pg ? "    // The durable queue, results and audit trail, shared by the cluster's nodes (schema \"curia\");\n"
+             "    // libpq reads the password from the password file (mode 0600).\n"
+           : "    // The durable queue, results and audit trail (SQLite).\n")
+    << "    \"Database\": "
+    << Q(pg ? "postgresql://" + pg->user + "@" + (pg->host.find(':') != std::string::npos ? "[" + pg->host + "]" : pg->host) +
+                  ":" + std::to_string(pg->port) + "/" + pg->database + "?passfile=" + out + "/curia.pgpass"
+            : out + "/curia.sqlite")
     << ",\n"
+    << (node_name.empty() ? std::string()
+                          : "    // This node's name: /curia/jobs and the audit trail say which node ran what.\n"
+                            "    \"NodeName\": " + Q(node_name) + ",\n")
+    << ""
        "    // Route a study when it is stable (\"series\": each series when it is stable).\n"
        "    \"Trigger\": \"study\",\n"
        "    // The backbone folder (config.json, model.safetensors, heads in subfolders) and where it runs:\n"
@@ -392,7 +519,21 @@ int InitCommand(const Args& args) {
   // Curia section our own parser takes.
   const config::Json doc = config::ParseJson(text, config_path, config::JsonDialect::kOrthanc);
   config::ParseCuriaSettings(doc, config_path, out);
-  config::WriteFileAtomic(config_path, {text});
+  // With a password in it (--postgresql), readable by its owner only, as is the password file.
+  const mode_t old_mask = umask(077);
+  if (!pg) umask(old_mask);
+  try {
+    config::WriteFileAtomic(config_path, {text});
+    if (pg) {
+      config::WriteFileAtomic(out + "/curia.pgpass", {PgPassField(pg->host) + ":" + std::to_string(pg->port) + ":" +
+                                                      PgPassField(pg->database) + ":" + PgPassField(pg->user) + ":" +
+                                                      PgPassField(pg_password) + "\n"});
+    }
+  } catch (...) {
+    umask(old_mask);
+    throw;
+  }
+  umask(old_mask);
 
   // A sender on this machine, for README's storescu line.
   const Peer* local = nullptr;
@@ -424,7 +565,8 @@ int InitCommand(const Args& args) {
          << "Files here:\n"
          << "  orthanc.json   the configuration; every key is explained in its comments and in docs/node-setup.md\n"
          << "  storage/       received DICOM files (Orthanc), index/ Orthanc's index\n"
-         << "  curia.sqlite   the node's queue, results and audit trail\n"
+         << (pg ? "  curia.pgpass   the password of the cluster's database (libpq password file, mode 0600)\n"
+                : "  curia.sqlite   the node's queue, results and audit trail\n")
          << (p.Has("--model") ? "" : "  demo-model/    the DEMO model\n");
   config::WriteFileAtomic(out + "/README.txt", {readme.str()});
 
@@ -437,8 +579,13 @@ int InitCommand(const Args& args) {
             << "wrote " << out << "/README.txt\n"
             << "  DICOM " << aet << " on port " << dicom_port << ", HTTP http://127.0.0.1:" << http_port << "/\n"
             << "  studies accepted from " << accepted << "\n  results to " << (pacs ? pacs->aet + "@" + pacs->host + ":" + std::to_string(pacs->port) : "nowhere (no --pacs)")
+            << (pg ? "\n  cluster node " + node_name + ", database postgresql://" + pg->host + ":" + std::to_string(pg->port) +
+                         "/" + pg->database + " as " + pg->user + " (password from " + p.Get("--password-file") + ")"
+                   : std::string())
             << "\n  model " << model_dir << (demo ? " (DEMO: meaningless findings)" : "") << "\n"
-            << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string()) << "\n";
+            << "  plugin " << plugin << (gdcm ? std::string(" and ") + kGdcmPlugin : std::string())
+            << (pg ? std::string(" and orthanc-postgresql's ") + kPgIndexPlugin + ", " + kPgStoragePlugin : std::string())
+            << "\n";
   if (!demo) {
     std::cout << "  no tasks or rules yet: add them to the \"Curia\" section (see the comments in orthanc.json)\n";
   }

@@ -13,6 +13,9 @@ inline constexpr const char* kInstalledPlugin = "/usr/share/orthanc/plugins/libO
 // own previews and transcoding. `curia init` lists it when it is installed; the node itself
 // decodes JPEG 2000 with OpenJPEG and does not need it.
 inline constexpr const char* kGdcmPlugin = "/usr/share/orthanc/plugins/libOrthancGdcm.so";
+// Debian's orthanc-postgresql: Orthanc's index and files in PostgreSQL (curia init --postgresql).
+inline constexpr const char* kPgIndexPlugin = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so";
+inline constexpr const char* kPgStoragePlugin = "/usr/share/orthanc/plugins/libOrthancPostgreSQLStorage.so";
 
 struct PluginLocation {
   std::string path;

@@ -41,7 +41,7 @@ using Problem = ConfigFinding;  // a finding of severity kError
 // "did you mean" hints on unknown keys.
 const std::map<std::string, std::vector<std::string>>& KnownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
-      {"Curia", {"SchemaVersion", "Model", "Dicom", "Tasks", "Database", "Trigger", "RoutingMode", "Queue", "Export", "Rules"}},
+      {"Curia", {"SchemaVersion", "Model", "Dicom", "Tasks", "Database", "NodeName", "Trigger", "RoutingMode", "Queue", "Export", "Rules"}},
       {"Model", {"Path", "Devices", "Precision", "Threads", "WorkersPerDevice", "MaxBatch", "MaxBatchDelayMs",
                  "PreprocessThreads", "QueuedSlices", "MaxActiveJobs", "AgingSeconds"}},
       {"Task", {"Head", "Class", "Aggregate", "TopK", "Threshold", "Normalization", "Finding", "FindingSite", "Window"}},
@@ -341,7 +341,7 @@ int ValidateConfigCommand(const Args& args) {
       std::cout << " (" << config::Dump(*m, -1) << ")";
     }
   }
-  std::cout << "\n";
+  std::cout << "\n  node          " << s.node_name << "\n";
   if (s.rules.empty()) std::cout << "note: no rule: the node keeps studies but analyses none\n";
   if (!s.rules.empty() && destinations.empty()) std::cout << "note: no rule has Destinations: results stay on the node\n";
   return 0;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/config/settings.h"
 
+#include <unistd.h>
+
 #include <limits>
 
 #include "curia/config/hints.h"
@@ -288,6 +290,12 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
     // A URL (postgresql://...) names a server, not a file: kept as written.
     const std::string database = r.String("Database", "");
     s.database = UrlScheme(database).empty() ? Resolve(database, base_dir) : database;
+    // Not a string: OptionalString reports it.
+    const std::optional<std::string> node_name = r.OptionalString("NodeName");
+    s.node_name = node_name ? *node_name : DefaultNodeName();
+    if (node_name && !NodeNameProblem(*node_name).empty()) {
+      diag.Add(r.PathOf("NodeName"), "'" + *node_name + "' " + NodeNameProblem(*node_name));
+    }
     s.trigger =
         r.EnumOf<Trigger>("Trigger", Trigger::kStudy, {{"study", Trigger::kStudy}, {"series", Trigger::kSeries}});
     s.routing_mode = r.EnumOf<RoutingMode>(
@@ -317,6 +325,22 @@ CuriaSettings LoadCuriaSettings(const std::string& path) {
   // A configuration file may carry comments, as Orthanc's do (curia init writes them).
   const Json doc = ParseJsonFile(path, JsonDialect::kOrthanc);
   return ParseCuriaSettings(doc, path, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+std::string NodeNameProblem(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > 64) return "has " + std::to_string(name.size()) + " characters (at most 64)";
+  for (char c : name) {
+    if (c == '/') return "holds a '/' (it separates the node name from the random part of a claim's token)";
+    if (c < 0x21 || c > 0x7E) return "holds a space, a control or a non-ASCII character (printable ASCII only)";
+  }
+  return "";
+}
+
+std::string DefaultNodeName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || !NodeNameProblem(host).empty()) return "curia-node";
+  return host;
 }
 
 std::string UrlScheme(const std::string& s) {

@@ -227,12 +227,14 @@ void Initialize() {
 
   auto plugin = std::make_unique<Plugin>();
   std::unique_ptr<storage::Store> store = storage::OpenStore(database);
+  store->SetNodeName(settings.node_name);
   plugin->model = nn::TorchModel::Load(settings);
   plugin->orthanc = std::make_unique<OrthancRest>(g_context);
   log::Info("plugin", "model " + plugin->model->info().path + " (" + plugin->model->info().backbone_digest.substr(0, 12) +
                           (plugin->model->info().demo ? ", DEMO weights: meaningless output" : "") + "), " +
                           std::to_string(settings.tasks.size()) + " task(s), " + std::to_string(settings.rules.size()) +
-                          " rule(s), database " + store->path());
+                          " rule(s), database " + store->path() + ", node " +
+                          store->node_name());
   plugin->node = std::make_unique<node::Node>(std::move(settings), std::move(store), *plugin->model, *plugin->orthanc,
                                               std::move(info));
   g_plugin = plugin.release();

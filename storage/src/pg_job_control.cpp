@@ -78,11 +78,11 @@ int PgStore::RecoverExpiredLeases(double now, int max_attempts, bool every_runni
                {Int(id), Int(rec.interruptions)});
       }
       if (rec.again) {
-        c.Exec("UPDATE jobs SET state = 'queued', lease_until = 0, owner = '', updated_at = $2 WHERE id = $1",
+        c.Exec("UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = $2 WHERE id = $1",
                {Int(id), Real(now)});
         requeued = true;
       } else {
-        c.Exec("UPDATE jobs SET state = 'failed', error = $2, lease_until = 0, owner = '', updated_at = $3 "
+        c.Exec("UPDATE jobs SET state = 'failed', error = $2, lease_until = 0, updated_at = $3 "
                "WHERE id = $1",
                {Int(id), Text(rec.error), Real(now)});
       }

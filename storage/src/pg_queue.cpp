@@ -67,10 +67,10 @@ std::optional<JobRow> PgStore::Claim(double now, double lease_s) {
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = $1, lease_until = $2, "
         "updated_at = $1, owner = $3 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
         "ORDER BY priority, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING " CURIA_PG_JOB_COLUMNS,
-        {Real(now), Real(now + lease_s), Text(store_text::NewOwnerToken())});
+        {Real(now), Real(now + lease_s), Text(NewClaimToken())});
     if (r.Rows() == 0) return std::nullopt;
     JobRow job = impl_->ReadJob(r, 0);
-    impl_->WriteAudit(c, job.id, job.study_id, "started", "attempt " + std::to_string(job.attempts), now);
+    impl_->WriteAudit(c, job.id, job.study_id, "started", "attempt " + std::to_string(job.attempts) + (node_name().empty() ? "" : " on " + node_name()), now);
     return job;
   });
 }
@@ -114,7 +114,7 @@ bool PgStore::Complete(const JobClaim& claim, const std::string& findings_json, 
     }
     const JobState state = exports > 0 ? JobState::kExporting : JobState::kDone;
     c.Exec("UPDATE jobs SET state = $2, findings_json = $3, timings_json = $4, model_digest = $5, finished_at = $6, "
-           "updated_at = $6, lease_until = 0, owner = '', error = '', progress_done = progress_total WHERE id = $1",
+           "updated_at = $6, lease_until = 0, error = '', progress_done = progress_total WHERE id = $1",
            {Int(job_id), Text(JobStateName(state)), Text(findings_json), Text(timings_json), Text(model_digest),
             Real(now)});
     impl_->WriteAudit(c, job_id, job->study_id, "finished",
@@ -134,7 +134,7 @@ bool PgStore::Fail(const JobClaim& claim, const std::string& error, bool retryab
     if (job->state != JobState::kRunning || job->owner != claim.owner) return false;
     const bool again = retryable && job->attempts < max_attempts;
     const JobState state = again ? JobState::kQueued : JobState::kFailed;
-    c.Exec("UPDATE jobs SET state = $2, error = $3, lease_until = 0, owner = '', updated_at = $4 WHERE id = $1",
+    c.Exec("UPDATE jobs SET state = $2, error = $3, lease_until = 0, updated_at = $4 WHERE id = $1",
            {Int(job_id), Text(JobStateName(state)), Text(error), Real(now)});
     impl_->WriteAudit(c, job_id, job->study_id, "failed",
                       store_text::FailDetail(error, job->attempts, max_attempts, again, retryable), now);

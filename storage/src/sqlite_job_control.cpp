@@ -91,12 +91,12 @@ int SqliteStore::RecoverExpiredLeases(double now, int max_attempts, bool every_r
           .Run();
     }
     if (r.again) {
-      Statement(db, "UPDATE jobs SET state = 'queued', lease_until = 0, owner = '', updated_at = ?2 WHERE id = ?1")
+      Statement(db, "UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ?2 WHERE id = ?1")
           .Bind(e.id, now)
           .Run();
     } else {
       Statement(db,
-                "UPDATE jobs SET state = 'failed', error = ?2, lease_until = 0, owner = '', updated_at = ?3 WHERE id = ?1")
+                "UPDATE jobs SET state = 'failed', error = ?2, lease_until = 0, updated_at = ?3 WHERE id = ?1")
           .Bind(e.id, r.error, now)
           .Run();
     }

@@ -68,10 +68,10 @@ std::optional<JobRow> SqliteStore::Claim(double now, double lease_s) {
   Statement(db,
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, lease_until = ?3, "
             "updated_at = ?2, owner = ?4 WHERE id = ?1")
-      .Bind(id, now, now + lease_s, store_text::NewOwnerToken())
+      .Bind(id, now, now + lease_s, NewClaimToken())
       .Run();
   JobRow job = impl_->RequireJob(id);
-  impl_->WriteAudit(id, job.study_id, "started", "attempt " + std::to_string(job.attempts), now);
+  impl_->WriteAudit(id, job.study_id, "started", "attempt " + std::to_string(job.attempts) + (node_name().empty() ? "" : " on " + node_name()), now);
   write.Commit();
   return job;
 }
@@ -120,7 +120,7 @@ bool SqliteStore::Complete(const JobClaim& claim, const std::string& findings_js
   const JobState state = exports > 0 ? JobState::kExporting : JobState::kDone;
   Statement(db,
             "UPDATE jobs SET state = ?2, findings_json = ?3, timings_json = ?4, model_digest = ?5, finished_at = ?6, "
-            "updated_at = ?6, lease_until = 0, owner = '', error = '', progress_done = progress_total WHERE id = ?1")
+            "updated_at = ?6, lease_until = 0, error = '', progress_done = progress_total WHERE id = ?1")
       .Bind(job_id, JobStateName(state), findings_json, timings_json, model_digest, now)
       .Run();
   impl_->WriteAudit(job_id, job->study_id, "finished",
@@ -139,7 +139,7 @@ bool SqliteStore::Fail(const JobClaim& claim, const std::string& error, bool ret
   if (job.state != JobState::kRunning || job.owner != claim.owner) return false;
   const bool again = retryable && job.attempts < max_attempts;
   const JobState state = again ? JobState::kQueued : JobState::kFailed;
-  Statement(db, "UPDATE jobs SET state = ?2, error = ?3, lease_until = 0, owner = '', updated_at = ?4 WHERE id = ?1")
+  Statement(db, "UPDATE jobs SET state = ?2, error = ?3, lease_until = 0, updated_at = ?4 WHERE id = ?1")
       .Bind(job_id, JobStateName(state), error, now)
       .Run();
   impl_->WriteAudit(job_id, job.study_id, "failed",

@@ -6,6 +6,7 @@
 #include "curia/config/settings.h"
 #include "curia/storage/pg_store.h"
 #include "curia/storage/sqlite_store.h"
+#include "store_text.h"
 
 namespace curia::storage {
 using config::UrlScheme;
@@ -70,6 +71,26 @@ std::unique_ptr<Store> OpenStore(const std::string& path_or_url) {
   throw Error(ErrorCode::kInvalidArgument, RedactUrl(path_or_url) + ": '" + scheme +
                                                "' URLs are not supported; give the database as a file path (SQLite) "
                                                "or a postgresql:// URL (PostgreSQL)");
+}
+
+}  // namespace curia::storage
+
+namespace curia::storage {
+
+void Store::SetNodeName(const std::string& name) {
+  const std::string problem = config::NodeNameProblem(name);
+  if (!problem.empty()) throw Error(ErrorCode::kInvalidArgument, "node name '" + name + "' " + problem);
+  node_name_ = name;
+}
+
+std::string Store::NewClaimToken() const {
+  const std::string random = store_text::NewOwnerToken();
+  return node_name_.empty() ? random : node_name_ + "/" + random;
+}
+
+std::string NodeOfOwner(const std::string& owner) {
+  const size_t slash = owner.rfind('/');
+  return slash == std::string::npos ? std::string() : owner.substr(0, slash);
 }
 
 }  // namespace curia::storage

@@ -767,6 +767,89 @@ TEST_F(CliInit, ModalitiesAllowedToSendAndTheOpenSetting) {
   }
 }
 
+// `curia init --postgresql`: a cluster node's configuration, valid for `curia validate-config`, with
+// orthanc-postgresql's section (Lock false, index and files in the database, the node's name as
+// DatabaseServerIdentifier), Curia's URL reading the password from a 0600 libpq password file, and
+// the password printed nowhere.
+TEST_F(CliInit, AClusterNodeOnPostgresql) {
+  const std::string node = dir_.File("cluster-a");
+  const std::string secret = "s3cr:et\\pw";
+  test::WriteFile(dir_.File("pw"), secret + "\n");
+  const auto r = RunTool({"init", "--out", node, "--plugin", dir_.File("plugin.so"), "--postgresql",
+                          "postgresql://curia@db.example:5433/clusterdb", "--node-name", "gpu-1", "--password-file",
+                          dir_.File("pw")});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("cluster node gpu-1, database postgresql://db.example:5433/clusterdb as curia"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("orthanc-postgresql's /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"), std::string::npos)
+      << r.out;
+
+  const config::Json doc = Load(node);
+  EXPECT_EQ(config::Find(doc, "DatabaseServerIdentifier")->asString(), "gpu-1");
+  const config::Json& pg = *config::Find(doc, "PostgreSQL");
+  EXPECT_FALSE(config::Find(pg, "Lock")->asBool());
+  EXPECT_TRUE(config::Find(pg, "EnableIndex")->asBool());
+  EXPECT_TRUE(config::Find(pg, "EnableStorage")->asBool());
+  EXPECT_EQ(config::Find(pg, "Host")->asString(), "db.example");
+  EXPECT_EQ(config::Find(pg, "Port")->asInt64(), 5433);
+  EXPECT_EQ(config::Find(pg, "Database")->asString(), "clusterdb");
+  EXPECT_EQ(config::Find(pg, "Username")->asString(), "curia");
+  EXPECT_EQ(config::Find(pg, "Password")->asString(), secret);
+  const config::Json& plugins = *config::Find(doc, "Plugins");
+  std::vector<std::string> listed;
+  for (const auto& v : plugins) listed.push_back(v.asString());
+  EXPECT_NE(std::find(listed.begin(), listed.end(), "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"), listed.end());
+  EXPECT_NE(std::find(listed.begin(), listed.end(), "/usr/share/orthanc/plugins/libOrthancPostgreSQLStorage.so"), listed.end());
+
+  const config::CuriaSettings s = config::LoadCuriaSettings(node + "/orthanc.json");
+  EXPECT_EQ(s.node_name, "gpu-1");
+  EXPECT_EQ(s.database, "postgresql://curia@db.example:5433/clusterdb?passfile=" + node + "/curia.pgpass");
+  // libpq's password file: host:port:database:user:password, ':' and '\\' escaped.
+  EXPECT_EQ(test::ReadFile(node + "/curia.pgpass"), "db.example:5433:clusterdb:curia:s3cr\\:et\\\\pw\n");
+  const auto mode = [](const std::string& f) { return std::filesystem::status(f).permissions() & std::filesystem::perms::all; };
+  EXPECT_EQ(mode(node + "/curia.pgpass"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(mode(node + "/orthanc.json"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+  test::WriteFile(dir_.File("plugin.so"), "not a plugin, but it exists");
+  const auto v = RunTool({"validate-config", node + "/orthanc.json", "--skip-model"});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("valid Curia Node configuration"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("  node          gpu-1\n"), std::string::npos) << v.out;
+  EXPECT_EQ(v.out.find(secret), std::string::npos) << v.out;
+
+  // Bad URLs and missing companions: a clear message each, nothing written.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--postgresql", "mysql://curia:pw@h/db"}, "'mysql://curia:***@h/db': it does not start with postgresql://"},
+      {{"--postgresql", "postgresql://curia:pw@h/db"}, "holds a password"},
+      {{"--postgresql", "postgresql://h/db"}, "no USER@ before the host"},
+      {{"--postgresql", "postgresql://curia@h"}, "no /DATABASE after the host"},
+      {{"--postgresql", "postgresql://curia@h:99999/db"}, "port must be a port number"},
+      {{"--postgresql", "postgresql://curia@/db"}, "the host is empty"},
+      {{"--postgresql", "postgresql://curia@h/db?sslmode=require"}, "parameters (?...) are not taken here"},
+  };
+  for (const auto& [args, message] : bad) {
+    std::vector<std::string> all = {"init", "--out", dir_.File("bad"), "--plugin", "p.so", "--node-name", "n1",
+                                    "--password-file", dir_.File("pw")};
+    all.insert(all.end(), args.begin(), args.end());
+    const auto b = RunTool(all);
+    EXPECT_NE(b.status, 0) << message;
+    EXPECT_NE(b.err.find(message), std::string::npos) << b.err;
+    EXPECT_EQ(b.err.find("pw@"), std::string::npos) << b.err;
+    EXPECT_FALSE(std::filesystem::exists(dir_.File("bad") + "/orthanc.json"));
+  }
+  const std::string url = "postgresql://curia@h/db";
+  auto b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--password-file", dir_.File("pw")});
+  EXPECT_NE(b.err.find("--postgresql needs --node-name"), std::string::npos) << b.err;
+  b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--node-name", "n1"});
+  EXPECT_NE(b.err.find("--postgresql needs --password-file"), std::string::npos) << b.err;
+  b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--node-name", "a/b", "--password-file", dir_.File("pw")});
+  EXPECT_NE(b.err.find("--node-name 'a/b' holds a '/'"), std::string::npos) << b.err;
+  b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--node-name", "n1", "--password-file", dir_.File("none")});
+  EXPECT_NE(b.err.find("cannot be read"), std::string::npos) << b.err;
+}
+
 TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {
   const std::string node = dir_.File("node");
   const std::vector<std::string> base = {"init", "--out", node, "--plugin", dir_.File("p.so")};

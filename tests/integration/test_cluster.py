@@ -58,6 +58,7 @@ class Cluster(tr.ReliabilityCase):
                 orthanc = cls.pg.orthanc_settings("orthanc", f"node-{name}")
                 node = h.make_node(cls.ws.path, cls.pacs, name=name, curia_overrides={
                     "Database": url,
+                    "NodeName": f"node-{name}",
                     "Queue": {"LeaseSeconds": LEASE_S, "Workers": 1},
                     "Model": {"Threads": 1, "MaxBatch": 1},
                 }, overrides={k: v for k, v in orthanc.items() if k != "Plugins"})
@@ -111,9 +112,11 @@ class Cluster(tr.ReliabilityCase):
         h.wait_for(ready, timeout, f"{len(uids)} studies done", interval=0.5,
                    diagnostics=lambda: self.a.diagnostics() + "\nB:\n" + self.b.log_tail(30))
 
-    def done_on(self, node):
-        """IDs of the jobs whose result this node stored ("job N done" in its log)."""
-        return {int(m) for m in re.findall(r"job (\d+) done: ", node.log())}
+    def nodes_of(self, job_ids):
+        """{job ID: the node that ran it last} as /curia/jobs says (its Node field: the node name
+        its claim's owner token starts with), read from node A's view of the one queue."""
+        wanted = set(job_ids)
+        return {j["ID"]: j["Node"] for j in self.a.jobs(limit=1000)["Jobs"] if j["ID"] in wanted}
 
     def recovered(self, job_ids):
         """Audit events "recovered" of these jobs (leases taken back)."""
@@ -156,10 +159,15 @@ class Cluster(tr.ReliabilityCase):
         self.wait_all_done(uids)
         elapsed = time.monotonic() - started
         done = self.check_studies(uids)
-        on_a, on_b = self.done_on(self.a) & set(done), self.done_on(self.b) & set(done)
-        self.assertEqual(on_a | on_b, set(done), "every done job's result was stored by one of the nodes")
-        self.assertEqual(on_a & on_b, set(), "no job's result stored by both nodes")
+        ran_on = self.nodes_of(done)
+        self.assertEqual(set(ran_on), set(done), "every done job is in /curia/jobs")
+        on_a = {j for j, n in ran_on.items() if n == "node-a"}
+        on_b = {j for j, n in ran_on.items() if n == "node-b"}
+        self.assertEqual(on_a | on_b, set(done), f"every done job ran on node-a or node-b: {ran_on}")
         self.assertTrue(on_a and on_b, f"jobs ran on both nodes: A {sorted(on_a)}, B {sorted(on_b)}")
+        # The log agrees with the store: node A logged storing exactly the results of its jobs.
+        logged_a = {int(m) for m in re.findall(r"job (\d+) done: ", self.a.log())} & set(done)
+        self.assertEqual(logged_a, on_a)
         # The same view on both nodes: one queue.
         self.assertEqual({j["ID"] for j in self.a.jobs(limit=1000)["Jobs"]},
                          {j["ID"] for j in self.b.jobs(limit=1000)["Jobs"]})
@@ -239,8 +247,11 @@ class Cluster(tr.ReliabilityCase):
         self.assertEqual(detail["State"], "done")
         self.assertEqual(detail["Attempts"], 2, detail)
         self.assertIn("attempt 1", audit[0]["Detail"])
-        self.assertIn(job["ID"], self.done_on(self.a), "the result stored is A's (attempt 2)")
-        self.assertNotIn(job["ID"], self.done_on(self.b), "B's late result was stored")
+        self.assertEqual(job["Node"], "node-b", "the first run was B's")
+        self.assertEqual(detail["Node"], "node-a", "the result stored is A's (attempt 2)")
+        self.assertEqual([a["Detail"] for a in detail["Audit"] if a["Event"] == "started"],
+                         ["attempt 1 on node-b", "attempt 2 on node-a"])
+        self.assertNotIn(f"job {job['ID']} done: ", self.b.log(), "B's late result was stored")
         self.check_exactly_once(uid, 8)
         tr.record("cluster-pause", {"lease_s": LEASE_S, "taken_over_and_done_s": round(taken_over_s, 1)})
 

@@ -113,6 +113,9 @@ config::Json JobJson(storage::Store& store, const storage::JobRow& job, bool det
     j["RegionScope"] = job.region_scope;
   }
   j["Attempts"] = job.attempts;
+  // The node that runs it or ran it last (its claim's token starts with the node's name); empty
+  // before the first claim and once cancelled, superseded or retried.
+  j["Node"] = storage::NodeOfOwner(job.owner);
   config::Json progress(::Json::objectValue);
   progress["Done"] = job.progress_done;
   progress["Total"] = job.progress_total;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "curia/config/error.h"
@@ -128,6 +130,29 @@ TEST(Settings, QueueExportAndRoutingDefaults) {
             "postgresql://curia@127.0.0.1:5432/curia");
   EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Database": "data/a://b.sqlite"})").database,
             "/etc/curia/data/a://b.sqlite");
+}
+
+TEST(Settings, NodeName) {
+  // Default: the host name (when it is a valid node name).
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").node_name, DefaultNodeName());
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
+  if (NodeNameProblem(host).empty()) {
+    EXPECT_EQ(DefaultNodeName(), host);
+  }
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "NodeName": "gpu-1.example"})").node_name, "gpu-1.example");
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "NodeName": ")" + std::string(64, 'x') + R"("})").node_name,
+            std::string(64, 'x'));
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "NodeName": ""})"), (std::vector<std::string>{"curia.json: $.NodeName: '' is empty"}));
+  const auto problem = [](const std::string& name) {
+    const auto p = Problems(R"({"Model": {"Path": "/m"}, "NodeName": ")" + name + R"("})");
+    return p.size() == 1 ? p[0] : "";
+  };
+  EXPECT_NE(problem(std::string(65, 'x')).find("65 characters (at most 64)"), std::string::npos);
+  EXPECT_NE(problem("a/b").find("holds a '/'"), std::string::npos);
+  EXPECT_NE(problem("a b").find("printable ASCII only"), std::string::npos);
+  EXPECT_NE(problem("a\\tb").find("printable ASCII only"), std::string::npos);
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "NodeName": 3})").size(), 1u);
 }
 
 TEST(Settings, UrlScheme) {

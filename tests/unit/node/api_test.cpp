@@ -140,6 +140,16 @@ TEST_F(NodeParts, RestJobsProcessCancelAndDryRun) {
   EXPECT_EQ(config::Find(config::ParseJson(none.body, "jobs"), "Total")->asInt64(), 0);
   // Retry brings it back to the queue.
   EXPECT_EQ(config::Find(CallJson("POST", job_path + "/retry"), "State")->asString(), "queued");
+  EXPECT_EQ(config::Find(CallJson("GET", job_path), "Node")->asString(), "");  // nobody ran it yet
+  // Claimed by a node named "node-t": the list and the job say so, and still once it failed.
+  store_->SetNodeName("node-t");
+  const std::optional<storage::JobRow> claimed = store_->Claim(1000, 60);
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(config::Find((*config::Find(CallJson("GET", "/jobs"), "Jobs"))[0], "Node")->asString(), "node-t");
+  ASSERT_TRUE(store_->Fail(storage::ClaimOf(*claimed), "stopped by the test", false, 1, 1001));
+  const config::Json failed = CallJson("GET", job_path);
+  EXPECT_EQ(config::Find(failed, "State")->asString(), "failed");
+  EXPECT_EQ(config::Find(failed, "Node")->asString(), "node-t");
 }
 
 TEST_F(NodeParts, RestServesResultsTheUiAndTheConfiguration) {

@@ -764,7 +764,7 @@ TYPED_TEST_P(StoreContract, LostLeaseCannotOverwriteTheTakeover) {
   EXPECT_EQ(job.state, JobState::kExporting);
   EXPECT_EQ(job.findings_json, R"({"takeover": 1})");
   EXPECT_EQ(job.model_digest, "d2");
-  EXPECT_EQ(job.owner, "");
+  EXPECT_EQ(job.owner, second->owner);  // who ran it last, kept after the run
   ASSERT_EQ(store.Outputs(id).size(), 1u);
   EXPECT_EQ(store.Outputs(id)[0].sop_instance_uid, "2.1");
   EXPECT_EQ(Events(store.Audit(id)), (std::vector<std::string>{"queued", "started", "recovered", "started", "finished"}));
@@ -882,7 +882,47 @@ TYPED_TEST_P(StoreContract, UnknownJobsAndExportsThrowNotFound) {
   EXPECT_TRUE(store.StudyAudit("study-k1").empty());
 }
 
+// The node name: each claim's token starts with it, the "started" audit names it, and the finished
+// job keeps the token of the run that finished it (NodeOfOwner: the node that ran it). Two stores on
+// one database stand for two nodes (SQLite: two processes' connections to one file).
+TYPED_TEST_P(StoreContract, ClaimsCarryTheNodeName) {
+  std::unique_ptr<Store> a = this->Open();
+  std::unique_ptr<Store> b = this->Open();
+  EXPECT_THROW(a->SetNodeName(""), Error);
+  EXPECT_THROW(a->SetNodeName("node/a"), Error);
+  EXPECT_THROW(a->SetNodeName("node a"), Error);
+  EXPECT_THROW(a->SetNodeName(std::string(65, 'n')), Error);
+  a->SetNodeName("node-a");
+  b->SetNodeName(std::string(64, 'b'));
+  const int64_t first = a->Enqueue(MakeJob("k1"), 0).first;
+  const int64_t second = a->Enqueue(MakeJob("k2", 1, "s2"), 1).first;
+  const std::optional<JobRow> ja = a->Claim(10, 30);
+  const std::optional<JobRow> jb = b->Claim(11, 30);
+  ASSERT_TRUE(ja && jb);
+  EXPECT_EQ(ja->id, first);
+  EXPECT_EQ(jb->id, second);
+  EXPECT_EQ(ja->owner.rfind("node-a/", 0), 0u) << ja->owner;
+  EXPECT_EQ(NodeOfOwner(ja->owner), "node-a");
+  EXPECT_EQ(NodeOfOwner(b->GetJob(second)->owner), std::string(64, 'b'));
+  EXPECT_EQ(a->Audit(first).back().detail, "attempt 1 on node-a");
+  ASSERT_TRUE(a->Complete(ClaimOf(*ja), "{}", "{}", "d", {}, 20));
+  ASSERT_TRUE(b->Fail(ClaimOf(*jb), "boom", false, 3, 21));
+  EXPECT_EQ(b->GetJob(first)->state, JobState::kDone);
+  EXPECT_EQ(NodeOfOwner(b->GetJob(first)->owner), "node-a");
+  EXPECT_EQ(NodeOfOwner(a->GetJob(second)->owner), std::string(64, 'b'));
+  // Retried: nobody owns it until claimed again, then by the claimant's node.
+  ASSERT_TRUE(a->Retry(second, 22));
+  EXPECT_EQ(a->GetJob(second)->owner, "");
+  const std::optional<JobRow> again = a->Claim(23, 30);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(NodeOfOwner(again->owner), "node-a");
+  // Without a name (the default), tokens carry none.
+  EXPECT_EQ(NodeOfOwner("0123456789abcdef0123456789abcdef"), "");
+  EXPECT_EQ(NodeOfOwner(""), "");
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract,
+                            ClaimsCarryTheNodeName,
                             UnroutedStudies,
                             EnqueueIsIdempotent,
                             ClaimsByPriorityThenAge,

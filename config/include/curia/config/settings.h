@@ -91,6 +91,9 @@ struct CuriaSettings {
   // plugin puts it in Orthanc's IndexDirectory), or a URL ("postgresql://user@host:port/db"), kept
   // as written.
   std::string database;
+  // This node's name (NodeName; default: the host name): the owner tokens of its claims start with
+  // it, so the store and /curia/jobs say which node ran what (docs/configuration.md).
+  std::string node_name;
   Trigger trigger = Trigger::kStudy;
   RoutingMode routing_mode = RoutingMode::kFirstMatch;
   QueueSettings queue;
@@ -111,5 +114,11 @@ CuriaSettings LoadCuriaSettings(const std::string& path);
 // path, even one holding "://" after a folder name). RFC 3986: a letter, then letters, digits,
 // '+', '-', '.', then "://".
 std::string UrlScheme(const std::string& s);
+
+// Why `name` cannot be a node name (empty when it can): 1 to 64 printable ASCII characters
+// (0x21-0x7E: no spaces, no control characters), without '/' (it ends the name in a claim's token).
+std::string NodeNameProblem(const std::string& name);
+// The host name when it is a valid node name, else "curia-node".
+std::string DefaultNodeName();
 
 }  // namespace curia::config

@@ -78,8 +78,15 @@ struct JobRow : NewJob {
   std::string model_digest;       // backbone digest of the result
   std::string findings_json;      // the result (JSON text, written by the node), empty before
   std::string timings_json;
-  std::string owner;              // the token of the claim that runs it (running jobs; empty otherwise)
+  // The token of the claim that runs it (running) or ran it last (done, exporting, failed, queued
+  // again after a recovery or failure): "<node name>/<random>" (NodeOfOwner gives the node). Empty
+  // before the first claim, and once cancelled, superseded or retried.
+  std::string owner;
 };
+
+// The node name an owner token starts with ("node-a" of "node-a/3f9c..."); empty for a token
+// without one (a store without a node name) or an empty token.
+std::string NodeOfOwner(const std::string& owner);
 
 // One claim of a job: what the claimant's writes name. Two claims of one job never share a token.
 struct JobClaim {
@@ -180,6 +187,14 @@ class Store {
   // false.
   virtual bool WaitForWork(double timeout_s) = 0;
 
+  // This node's name (Curia.NodeName): every claim's owner token then starts with it
+  // ("<name>/<random>") and the "started" audit names it, so the store records which node ran what
+  // without a column of its own. Set it before the first Claim (not thread-safe against claims).
+  // Throws kInvalidArgument for a name config::NodeNameProblem refuses. Empty (the default): tokens carry no
+  // name.
+  void SetNodeName(const std::string& name);
+  const std::string& node_name() const { return node_name_; }
+
   // --- arrivals: one cheap upsert per study's first instance, then per batch of its instances
   // (calling/called AET of the last one) ---
   // `instances` > 1 records several at once (arrivals the node could not record when they came).
@@ -279,7 +294,13 @@ class Store {
 
  protected:
   Store() = default;
+  // A new owner token for a claim: "<node name>/<32 hex digits>", or the hex digits alone.
+  std::string NewClaimToken() const;
+
+ private:
+  std::string node_name_;
 };
+
 
 // Opens the store that `path_or_url` names: a file path opens (creating and migrating) a
 // SqliteStore; "postgresql://..." or "postgres://..." a PgStore (connecting, creating or migrating
