@@ -309,7 +309,7 @@ PY
   #    segments start a region job for the demo region task (organ recognition on each segment).
   echo
   echo "sending a segmentation of the series (DICOM SEG, $(basename "$out/seg/seg.dcm")) to CURIA"
-  TCP_NODELAY=1 storescu -aet STORESCU -aec CURIA 127.0.0.1 $node_dicom "$out/seg/seg.dcm" || demo_abort
+  TCP_NODELAY=1 storescu -R -aet STORESCU -aec CURIA 127.0.0.1 $node_dicom "$out/seg/seg.dcm" || demo_abort
   printf 'waiting for the region job '
   id=$(wait_job "$out" "$study" "$id") || demo_abort
   show_job "$out" "$id" || demo_abort
