@@ -9,6 +9,7 @@
 #include "curia/config/sha256.h"
 #include "curia/dicomsr/outputs.h"
 #include "curia/model/orientation.h"
+#include "curia/pool/pool.h"
 #include "facts.h"
 
 namespace curia::node::internal {
@@ -160,6 +161,23 @@ std::string JobKey(const StudySnapshot& study, const config::RoutedJob& job, con
     h.Update("|" + task + "=" + (t >= 0 ? model.tasks[static_cast<size_t>(t)].head_digest : std::string("?")));
   }
   return h.HexDigest();
+}
+
+storage::NewJob NewJobOf(const StudySnapshot& study, const config::RoutedJob& job, const worker::ModelInfo& model) {
+  storage::NewJob j;
+  j.idempotency_key = JobKey(study, job, model);
+  j.study_id = study.facts.id;
+  j.study_uid = study.facts.uid;
+  j.series_id = job.series_id;
+  j.series_uid = job.series_uid;
+  j.rule = job.rule;
+  j.tasks = job.tasks;
+  j.priority = static_cast<int>(pool::ParsePriority(job.priority));
+  j.outputs = job.outputs;
+  j.destinations = job.destinations;
+  auto it = study.series.find(job.series_id);
+  j.instances = it == study.series.end() ? 0 : static_cast<int64_t>(it->second.instances.size());
+  return j;
 }
 
 }  // namespace curia::node::internal

@@ -10,6 +10,7 @@
 #include "curia/config/json.h"
 #include "curia/config/rules.h"
 #include "curia/node/orthanc.h"
+#include "curia/storage/store.h"
 #include "curia/worker/model.h"
 
 namespace curia::node::internal {
@@ -37,5 +38,8 @@ std::optional<std::vector<std::string>> SeriesInstances(IOrthanc& orthanc, const
 // Idempotency key of a routed job: the same images, rule, tasks and weights give the same key (and
 // so the same result UIDs); one more instance gives another.
 std::string JobKey(const StudySnapshot& study, const config::RoutedJob& job, const worker::ModelInfo& model);
+// The job to queue for `job` of `study`: its key (JobKey), study, series, rule, tasks, priority,
+// outputs, destinations and instance count. A region job starts from it (regions.h).
+storage::NewJob NewJobOf(const StudySnapshot& study, const config::RoutedJob& job, const worker::ModelInfo& model);
 
 }  // namespace curia::node::internal

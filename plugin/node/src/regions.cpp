@@ -109,13 +109,11 @@ std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const worker::ModelInf
       region::RegionObjectInfo info;
       try {
         info = region::PeekRegionObject(files, instance);
-      } catch (const Error& e) {
-        if (e.code() == ErrorCode::kUnavailable) throw;  // Orthanc: the routing is retried
-        plan.waiting = std::string("not readable: ") + e.what();
-        plans.push_back(std::move(plan));
-        continue;
       } catch (const std::exception& e) {
-        // Whatever else a hostile object provokes stays with it: the study's images still route.
+        // Orthanc unavailable: the routing is retried. Whatever else a hostile object provokes stays
+        // with it: the study's images still route.
+        const auto* error = dynamic_cast<const Error*>(&e);
+        if (error && error->code() == ErrorCode::kUnavailable) throw;
         plan.waiting = std::string("not readable: ") + e.what();
         plans.push_back(std::move(plan));
         continue;
@@ -149,19 +147,11 @@ std::vector<RegionPlan> PlanRegionJobs(IOrthanc& orthanc, const worker::ModelInf
         }
         RegionPlan p = plan;
         storage::NewJob& job = p.job;
+        job = NewJobOf(images, r, model);
         config::Sha256 h;
-        h.Update("curia-region-job-v1|" + JobKey(images, r, model) + "|" + info.sop_instance_uid);
+        h.Update("curia-region-job-v1|" + job.idempotency_key + "|" + info.sop_instance_uid);
         job.idempotency_key = h.HexDigest();
-        job.study_id = images.facts.id;
-        job.study_uid = images.facts.uid;
-        job.series_id = r.series_id;
-        job.series_uid = r.series_uid;
-        job.rule = r.rule;
         job.tasks = tasks;
-        job.priority = static_cast<int>(pool::ParsePriority(r.priority));
-        job.outputs = r.outputs;
-        job.destinations = r.destinations;
-        job.instances = static_cast<int64_t>(series->instances.size());
         job.region_instance = instance;
         job.region_scope = "regions-only:" + plan.kind + ":" + info.series_uid;
         plans.push_back(std::move(p));

@@ -74,19 +74,7 @@ config::Json Router::RouteStudy(const std::string& study_id, const std::string& 
                     started);
   }
   for (const config::RoutedJob& r : routing.jobs) {
-    storage::NewJob job;
-    job.idempotency_key = internal::JobKey(snap, r, model_);
-    job.study_id = study_id;
-    job.study_uid = snap.facts.uid;
-    job.series_id = r.series_id;
-    job.series_uid = r.series_uid;
-    job.rule = r.rule;
-    job.tasks = r.tasks;
-    job.priority = static_cast<int>(pool::ParsePriority(r.priority));
-    job.outputs = r.outputs;
-    job.destinations = r.destinations;
-    auto it = snap.series.find(r.series_id);
-    job.instances = it == snap.series.end() ? 0 : static_cast<int64_t>(it->second.instances.size());
+    const storage::NewJob job = internal::NewJobOf(snap, r, model_);
     const auto [id, inserted] = store_.Enqueue(job, clock_());
     if (job_ids) job_ids->push_back(id);
     if (inserted) {
