@@ -21,6 +21,7 @@
 #include "curia/dicomsr/outputs.h"
 #include "curia/model/demo_model.h"
 #include "curia/nn/torch_model.h"
+#include "curia/pool/findings_json.h"
 #include "curia/pool/pool.h"
 #include "curia/region/job.h"
 #include "curia/region/region.h"
@@ -158,8 +159,8 @@ void WriteOutputs(Outcome& o, const config::CuriaSettings& settings, const std::
   }
 }
 
-// The findings of the folder for scripts and tests (--json): every series with its status, and each
-// finding's probabilities as the pool gave them (float32 values written exactly).
+// The findings of the folder for scripts and tests (--json): every series with its status and, when
+// done, its findings as the node stores them (pool::FindingsToJson).
 config::Json FindingsJson(const std::vector<Outcome>& outcomes) {
   config::Json root(::Json::objectValue);
   root["curia_version"] = CURIA_VERSION_STRING;
@@ -172,44 +173,7 @@ config::Json FindingsJson(const std::vector<Outcome>& outcomes) {
     s["status"] = o.status;
     if (!o.reason.empty()) s["reason"] = o.reason;
     s["slices"] = o.slices;
-    config::Json findings(::Json::arrayValue);
-    for (const worker::TaskFinding& f : o.findings.findings) {
-      config::Json j(::Json::objectValue);
-      j["task"] = f.task;
-      j["head_digest"] = f.head_digest;
-      j["probability"] = f.probability;
-      j["present"] = f.present;
-      j["key_slice"] = f.key_slice;
-      config::Json classes(::Json::arrayValue);
-      for (float p : f.class_probabilities) classes.append(static_cast<double>(p));
-      j["class_probabilities"] = std::move(classes);
-      config::Json labels(::Json::arrayValue);
-      for (const std::string& l : f.labels) labels.append(l);
-      j["labels"] = std::move(labels);
-      if (!f.region.kind.empty()) {
-        config::Json r(::Json::objectValue);
-        r["kind"] = f.region.kind;
-        r["number"] = f.region.number;
-        r["label"] = f.region.label;
-        r["sop_instance_uid"] = f.region.sop_instance_uid;
-        r["slices_used"] = f.region.slices_used;
-        config::Json pixels(::Json::arrayValue);
-        for (int64_t n : f.region.slice_pixels) pixels.append(n);
-        r["slice_pixels"] = std::move(pixels);
-        if (!f.region.predicted_class.empty()) r["predicted_class"] = f.region.predicted_class;
-        j["region"] = std::move(r);
-      }
-      findings.append(std::move(j));
-    }
-    s["findings"] = std::move(findings);
-    config::Json skipped(::Json::arrayValue);
-    for (const worker::SkippedTask& k : o.findings.skipped) {
-      config::Json j(::Json::objectValue);
-      j["task"] = k.task;
-      j["reason"] = k.reason;
-      skipped.append(std::move(j));
-    }
-    s["skipped"] = std::move(skipped);
+    if (o.status == "done") s["findings"] = pool::FindingsToJson(o.findings);
     series.append(std::move(s));
   }
   root["series"] = std::move(series);

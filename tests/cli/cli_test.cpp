@@ -546,16 +546,16 @@ TEST_F(CliRun, MaskHeadGivesTheSameThroughCuriaHeadAndThePool) {
   std::vector<float> input, masks;
   model::MaskResizer resizer(64, 64, size);
   int64_t rows = 0;
-  for (const config::Json& f : *config::Find(series, "findings")) {
-    const config::Json* region = config::Find(f, "region");
-    if (!region || config::Find(f, "task")->asString() != "demo-region") continue;
-    Segment seg{&f, config::Find(*region, "number")->asInt64(), rows, 0};
+  for (const config::Json& f : *config::Find(*config::Find(series, "findings"), "Tasks")) {
+    const config::Json* region = config::Find(f, "Region");
+    if (!region || config::Find(f, "Task")->asString() != "demo-region") continue;
+    Segment seg{&f, config::Find(*region, "Number")->asInt64(), rows, 0};
     for (int64_t k = 0; k < count; ++k) {
       const std::vector<float> m = model::ToFloat32(slices->Get("mask_" + std::to_string(seg.number) + "_" + std::to_string(k)));
       std::vector<uint8_t> binary(m.size());
       int64_t area = 0;
       for (size_t i = 0; i < m.size(); ++i) area += binary[i] = m[i] != 0.0f ? 1 : 0;
-      EXPECT_EQ(area, (*config::Find(*region, "slice_pixels"))[static_cast<int>(k)].asInt64())
+      EXPECT_EQ(area, (*config::Find(*region, "SlicePixels"))[static_cast<int>(k)].asInt64())
           << "segment " << seg.number << ", slice " << k;
       if (area < kMinPixels) continue;  // the pool does not run the head there
       ++seg.used;
@@ -564,7 +564,7 @@ TEST_F(CliRun, MaskHeadGivesTheSameThroughCuriaHeadAndThePool) {
       masks.resize(static_cast<size_t>(rows * plane));
       resizer.Resize(binary.data(), masks.data() + (rows - 1) * plane);
     }
-    EXPECT_EQ(seg.used, config::Find(*region, "slices_used")->asInt64()) << "segment " << seg.number;
+    EXPECT_EQ(seg.used, config::Find(*region, "SlicesUsed")->asInt64()) << "segment " << seg.number;
     segments.push_back(seg);
   }
   ASSERT_GE(segments.size(), 5u) << config::Dump(run);  // the structures on these slices
@@ -577,7 +577,7 @@ TEST_F(CliRun, MaskHeadGivesTheSameThroughCuriaHeadAndThePool) {
   ASSERT_EQ(r.status, 0) << r.err;
   const std::vector<float> p = Read(dir.File("head-out.safetensors"), "probabilities");  // (rows, classes)
   for (const Segment& seg : segments) {
-    const config::Json& pool = *config::Find(*seg.finding, "class_probabilities");
+    const config::Json& pool = *config::Find(*seg.finding, "ClassProbabilities");
     const int64_t classes = static_cast<int64_t>(pool.size());
     ASSERT_EQ(static_cast<int64_t>(p.size()), rows * classes);
     ASSERT_GT(seg.used, 0);
@@ -591,8 +591,8 @@ TEST_F(CliRun, MaskHeadGivesTheSameThroughCuriaHeadAndThePool) {
   // The comparison sees the masks: the segments' answers differ far beyond the tolerance.
   double spread = 0;
   for (const Segment& seg : segments) {
-    spread = std::max(spread, std::abs((*config::Find(*seg.finding, "class_probabilities"))[0].asDouble() -
-                                       (*config::Find(*segments[0].finding, "class_probabilities"))[0].asDouble()));
+    spread = std::max(spread, std::abs((*config::Find(*seg.finding, "ClassProbabilities"))[0].asDouble() -
+                                       (*config::Find(*segments[0].finding, "ClassProbabilities"))[0].asDouble()));
   }
   EXPECT_GT(spread, 1e-3);
 }

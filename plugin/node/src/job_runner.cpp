@@ -13,6 +13,7 @@
 #include "curia/config/log.h"
 #include "curia/dicom/series.h"
 #include "curia/dicomsr/outputs.h"
+#include "curia/pool/findings_json.h"
 #include "curia/pool/pool.h"
 #include "curia/region/job.h"
 #include "curia/region/region.h"
@@ -257,7 +258,7 @@ void JobRunner::Run(const storage::JobRow& job) {
     outputs.push_back({r.kind, r.object.sop_class_uid, r.object.sop_instance_uid, r.object.series_instance_uid,
                        std::move(r.object.bytes)});
   }
-  const bool stored = store_.Complete(storage::ClaimOf(job), config::Dump(internal::FindingsToJson(result.findings), -1),
+  const bool stored = store_.Complete(storage::ClaimOf(job), config::Dump(pool::FindingsToJson(result.findings), -1),
                                       config::Dump(internal::TimingsToJson(result.findings.timings), -1),
                                       result.findings.backbone_digest, outputs, clock_());
   if (stored) {

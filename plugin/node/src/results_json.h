@@ -7,7 +7,6 @@
 
 namespace curia::node::internal {
 
-config::Json FindingsToJson(const worker::StudyFindings& findings);
 config::Json TimingsToJson(const worker::JobTimings& timings);
 // A job as GET /curia/jobs lists it; with `detail` (GET /curia/jobs/{id}) also its findings,
 // timings, outputs, exports and audit trail (the study's own events among them), read from `store`.
