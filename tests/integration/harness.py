@@ -665,6 +665,25 @@ def dciodvfy_errors(path):
     return [line for line in r.stdout.decode("utf-8", "replace").splitlines() if "Error" in line]
 
 
+def pixelmed_sr_errors(path):
+    """PixelMed's SR template validator on an SR: its Error lines (it exits 0 even with errors),
+    plus one line when it did not find the TID 1500 root. None when the sanitized pass switched it
+    off (CURIA_TEST_PIXELMED=0: the Release pass validates the same bytes)."""
+    if os.environ.get("CURIA_TEST_PIXELMED") == "0":
+        return None
+    jars = ["pixelmed", "commons-codec", "slf4j-api", "vecmath"]
+    cp = ":".join(f"/usr/share/java/{j}.jar" for j in jars)
+    r = subprocess.run(["java", "-Djdk.xml.xpathExprGrpLimit=0", "-Djdk.xml.xpathExprOpLimit=0",
+                        "-Djdk.xml.xpathTotalOpLimit=0", "-Xss8m", "-XX:TieredStopAtLevel=1", "-cp", cp,
+                        "com.pixelmed.validate.DicomSRValidator", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    out = r.stdout.decode("utf-8", "replace")
+    errors = [line for line in out.splitlines() if line.startswith("Error")]
+    if "Found Root Template TID_1500 (MeasurementReport)" not in out:
+        errors.append("no TID 1500 root template found: " + out[-500:])
+    return errors
+
+
 class Workspace:
     """A temporary folder, kept when CURIA_KEEP_TMP is set (for post-mortems)."""
 

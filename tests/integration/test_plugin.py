@@ -366,7 +366,8 @@ def sr_region_references(path):
 
 class RegionJobs(PluginTestCase):
     """A processed phantom study, then its SEG: one region job for the demo region task, an SR at
-    the PACS with one TID 1411 group per segment referencing the SEG; the same for its RTSTRUCT;
+    the PACS with one TID 1411 group per segment referencing the SEG (dciodvfy, strict dsrdump and
+    PixelMed); the same for its RTSTRUCT;
     then a newer SEG of the same SEG series supersedes the first one's region job."""
     # The demo region task as `curia init` writes it; a rule without the 3-D task and key images (time).
     CURIA = {
@@ -415,6 +416,7 @@ class RegionJobs(PluginTestCase):
         self.assertEqual(h.dciodvfy_errors(path), [], f"dciodvfy on the region SR {uid}")
         dump = subprocess.run(["dsrdump", path], env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         self.assertEqual(dump.returncode, 0, f"dsrdump on the region SR {uid}: {dump.stdout[-2000:]!r}")
+        self.assertIn(h.pixelmed_sr_errors(path), (None, []), f"PixelMed on the region SR {uid}")
         object_uid = str(h.read_tags(object_path).SOPInstanceUID)
         refs = sr_region_references(path)
         self.assertEqual([r[0] for r in refs], [object_uid] * len(numbers), refs)

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "curia/config/json.h"
+
 namespace curia::test {
 
 std::string GoldenPath(const std::string& relative) { return std::string(CURIA_SHARED_DIR) + "/golden/" + relative; }
@@ -129,6 +131,18 @@ std::string LinesStartingWith(const std::string& text, const std::string& prefix
     start = end + 1;
   }
   return out;
+}
+
+std::string AddDemoMask3DHead(const std::string& model_dir) {
+  const std::filesystem::path from = std::filesystem::path(model_dir) / "demo-3d", to = std::filesystem::path(model_dir) / "demo-mask3d";
+  std::filesystem::create_directories(to);
+  for (const auto& entry : std::filesystem::directory_iterator(from)) {
+    if (entry.path().filename() != "config.json") CopyFile(entry.path().string(), (to / entry.path().filename()).string());
+  }
+  config::Json c = config::ParseJsonFile((from / "config.json").string());
+  c["curia_requires_mask"] = true;
+  WriteFile((to / "config.json").string(), config::Dump(c));
+  return "demo-mask3d";
 }
 
 }  // namespace curia::test

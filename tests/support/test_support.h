@@ -64,4 +64,9 @@ void CopyFile(const std::string& from, const std::string& to);
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& bytes);
 
+// A 3-D mask-prompted head in a demo model folder (model::WriteDemoModel): a copy of its demo-3d
+// head whose config.json says "curia_requires_mask" (published configs cannot say it; see
+// model/head_config.h). Returns the head's folder name, "demo-mask3d". Idempotent.
+std::string AddDemoMask3DHead(const std::string& model_dir);
+
 }  // namespace curia::test

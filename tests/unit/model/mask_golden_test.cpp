@@ -68,6 +68,22 @@ TEST_P(MaskGolden, MatchesTheTrainer) {
   EXPECT_EQ(out2, out);
   EXPECT_EQ(PrepareHeadMask(source, size), out);
 
+  // The worker pool's form of a stack, slice by slice: the stack's threshold from each slice's
+  // largest resized value, then each slice with it.
+  if (stack) {
+    const int64_t plane = size * size;
+    std::vector<float> scratch(static_cast<size_t>(plane)), out3(out.size());
+    float max = 0;
+    for (int64_t s = 0; s < slices; ++s) max = std::max(max, resizer.ResizedMax(src.data() + s * h * w, scratch.data()));
+    const MaskThreshold st = StackThreshold(max, "m");
+    EXPECT_EQ(st.fallback, t.fallback) << name;
+    EXPECT_EQ(st.threshold, t.threshold) << name;
+    int64_t pixels = 0;
+    for (int64_t s = 0; s < slices; ++s) pixels += resizer.ResizeAt(src.data() + s * h * w, st.threshold, out3.data() + s * plane);
+    EXPECT_EQ(out3, out) << name;
+    EXPECT_EQ(pixels, t.pixels) << name;
+  }
+
   // The resize alone (2-D cases store it).
   if (const TensorView* resized = Golden().Find(name + ".resized")) {
     std::vector<float> values(static_cast<size_t>(size * size));
@@ -110,6 +126,21 @@ TEST(Mask, EmptyRegionIsRefused) {
   EXPECT_NE(test::ErrorMessage([&] { resizer.ResizeStack(stack.data(), 3, out3.data()); })
                 .find("the region mask of 3 slices is empty"),
             std::string::npos);
+}
+
+TEST(Mask, StackThresholdOfAnEmptyStackIsRefused) {
+  EXPECT_NE(test::ErrorMessage([] { StackThreshold(0.0f, "the region mask"); })
+                .find("the region mask is empty (no pixel of the region is set)"),
+            std::string::npos);
+  EXPECT_EQ(StackThreshold(0.5f, "m").threshold, 0.25f);
+  EXPECT_TRUE(StackThreshold(0.5f, "m").fallback);
+  EXPECT_EQ(StackThreshold(0.75f, "m").threshold, 0.5f);
+  MaskResizer resizer(50, 60, 64);
+  std::vector<uint8_t> zeros(50 * 60, 0);
+  std::vector<float> out(64 * 64, 7.0f);
+  EXPECT_EQ(resizer.ResizedMax(zeros.data(), out.data()), 0.0f);
+  EXPECT_EQ(resizer.ResizeAt(zeros.data(), 0.5f, out.data()), 0);  // an empty slice of a stack is no error
+  EXPECT_EQ(out, std::vector<float>(64 * 64, 0.0f));
 }
 
 TEST(Mask, ThresholdIsStrictAndFallsBackToHalfTheMaximum) {

@@ -164,6 +164,21 @@ TEST_F(HeadGolden, ThreeDimensionalMaskWithThePaddingQuirk) {
     for (float x : ToFloatVector(head->Logits3D({enc[v]}, {masks[v]}))) alone.push_back(x);
   }
   EXPECT_TRUE(test::AllClose(alone, io->Get("logits_each_volume_alone"), kLogitTol));
+
+  // The worker pool's form: the window from where the mask lies alone (KeptMaskedSlices), each
+  // kept slice's tokens under its mask, one volume at a time.
+  std::vector<float> streamed;
+  for (int64_t v = 0; v < 2; ++v) {
+    const at::Tensor any = masks[v].flatten(1).ne(0).any(1);
+    std::vector<bool> masked;
+    for (int64_t s = 0; s < any.size(0); ++s) masked.push_back(any[s].item<bool>());
+    const std::vector<int64_t> kept = head->KeptMaskedSlices(masked);
+    EXPECT_EQ(kept, head->KeptSlices(enc[v].size(0), masks[v]));
+    std::vector<at::Tensor> tokens;
+    for (int64_t s : kept) tokens.push_back(head->SliceTokens(enc[v][s], masks[v][s]));
+    for (float x : ToFloatVector(head->VolumeLogits(tokens))) streamed.push_back(x);
+  }
+  EXPECT_TRUE(test::AllClose(streamed, io->Get("logits_each_volume_alone"), kLogitTol));
 }
 
 }  // namespace

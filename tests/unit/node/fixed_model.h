@@ -41,7 +41,7 @@ class FixedModel : public worker::IModel {
   }
   const worker::ModelInfo& info() const override { return info_; }
   std::unique_ptr<worker::IDeviceRunner> CreateRunner(size_t) override { return std::make_unique<Runner>(probability_); }
-  std::vector<int64_t> KeptSlices(int, int64_t) const override {
+  std::vector<int64_t> KeptSlices(int, int64_t, const std::vector<bool>&) const override {
     throw Error(ErrorCode::kInternal, "FixedModel has no 3-D task");
   }
   std::vector<float> Run3D(int, const std::vector<const worker::SliceTokens*>&) const override {

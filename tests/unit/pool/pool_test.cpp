@@ -93,6 +93,26 @@ class BrokenSource : public PhantomSource {
   int64_t bad_;
 };
 
+// A SEG segment on a volume of `slices` slices of `plane` pixels: where inside(slice, pixel).
+worker::JobRegion SegRegion(int64_t slices, int64_t plane, int number, const std::string& label,
+                            const std::function<bool(int64_t, int64_t)>& inside) {
+  worker::JobRegion r;
+  r.reference.kind = "SEG";
+  r.reference.number = number;
+  r.reference.label = label;
+  r.reference.slice_pixels.assign(static_cast<size_t>(slices), 0);
+  r.mask.assign(static_cast<size_t>(slices * plane), 0);
+  for (int64_t k = 0; k < slices; ++k) {
+    for (int64_t i = 0; i < plane; ++i) {
+      if (!inside(k, i)) continue;
+      r.mask[static_cast<size_t>(k * plane + i)] = 1;
+      ++r.reference.slice_pixels[static_cast<size_t>(k)];
+      ++r.reference.pixels;
+    }
+  }
+  return r;
+}
+
 // The real model on a slow device: every batch takes 100 ms longer, so that slices queue up.
 class SlowDevice : public IModel {
  public:
@@ -101,7 +121,9 @@ class SlowDevice : public IModel {
   std::unique_ptr<IDeviceRunner> CreateRunner(size_t device) override {
     return std::make_unique<Runner>(model_.CreateRunner(device));
   }
-  std::vector<int64_t> KeptSlices(int task, int64_t slices) const override { return model_.KeptSlices(task, slices); }
+  std::vector<int64_t> KeptSlices(int task, int64_t slices, const std::vector<bool>& masked) const override {
+    return model_.KeptSlices(task, slices, masked);
+  }
   std::vector<float> Run3D(int task, const std::vector<const SliceTokens*>& slices) const override {
     return model_.Run3D(task, slices);
   }
@@ -436,21 +458,7 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
   std::vector<uint8_t> labels(static_cast<size_t>(kSlices * kPlane));
   for (int64_t k = 0; k < kSlices; ++k) phantom::MakeHeadPhantomLabels(o, k, labels.data() + k * kPlane);
   auto region = [&](int number, const std::string& label, const std::function<bool(int64_t, int64_t)>& inside) {
-    worker::JobRegion r;
-    r.reference.kind = "SEG";
-    r.reference.number = number;
-    r.reference.label = label;
-    r.reference.slice_pixels.assign(kSlices, 0);
-    r.mask.assign(labels.size(), 0);
-    for (int64_t k = 0; k < kSlices; ++k) {
-      for (int64_t i = 0; i < kPlane; ++i) {
-        if (!inside(k, i)) continue;
-        r.mask[static_cast<size_t>(k * kPlane + i)] = 1;
-        ++r.reference.slice_pixels[static_cast<size_t>(k)];
-        ++r.reference.pixels;
-      }
-    }
-    return r;
+    return SegRegion(kSlices, kPlane, number, label, inside);
   };
   JobRequest request{"regions", Priority::kRoutine, volume, {}, false, {}};
   std::vector<int> structures;
@@ -560,6 +568,105 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
     const at::Tensor mean = at::cat(per_slice).mean(0);
     EXPECT_TRUE(test::AllClose(f.class_probabilities, nn::ToFloatVector(mean), 1e-5));
   }
+}
+
+// A 3-D mask-prompted head on regions: per region, the head's window centred on the middle slice
+// its mask covers, the tokens under the mask of each kept slice, the same probabilities as the head
+// called directly on the whole volume with the reference's stacked mask (one threshold per stack);
+// the backbone once per slice that any window needs; a region whose window leaves the volume is
+// skipped with the reason.
+TEST_F(PoolTest, ThreeDimensionalMaskHeadsPoolTheWindowAroundEachRegion) {
+  const std::string head_dir = test::AddDemoMask3DHead(dir_->path());
+  const std::string json = R"({"Model": {"Path": ")" + dir_->path() + R"(", "Threads": 1, "MaxBatch": 4,
+      "MaxBatchDelayMs": 20, "PreprocessThreads": 2, "QueuedSlices": 8},
+      "Tasks": {"lesion": {"Head": ")" + head_dir + R"(", "Region": {"From": ["SEG"]},
+                           "Finding": {"Code": "C4", "Scheme": "99DEMO", "Meaning": "Lesion"}}}})";
+  const auto settings = config::ParseCuriaSettings(config::ParseJson(json, "c.json"), "c.json", "");
+  auto model = nn::TorchModel::Load(settings);
+  constexpr int64_t kSlices = 12, kSize = 64, kPlane = kSize * kSize;
+  auto volume = Phantom(kSlices, kSize);
+  auto square = [&](int64_t k, int64_t i, int64_t row, int64_t col, int64_t side) {
+    (void)k;
+    return i / kSize >= row && i / kSize < row + side && i % kSize >= col && i % kSize < col + side;
+  };
+  JobRequest request{"regions3d", Priority::kRoutine, volume, {}, false, {}};
+  // On slices 0, 1, 3 and 11: the window (5 slices) centres on the second masked slice (1), so it
+  // is -1..3, -1 wrapping to 11 as the reference's Python indexing does; 2 has no mask: 11, 0, 1, 3.
+  request.regions.push_back(SegRegion(kSlices, kPlane, 1, "a", [&](int64_t k, int64_t i) {
+    return (k <= 3 || k == 11) && k != 2 && square(k, i, 20, 20, 4 + k);
+  }));
+  // On slices 4..8, growing then shrinking: window 4..8 around slice 6.
+  request.regions.push_back(SegRegion(kSlices, kPlane, 2, "b", [&](int64_t k, int64_t i) {
+    return k >= 4 && k <= 8 && square(k, i, 30, 10, 10 - std::abs(k - 6) * 2);
+  }));
+  // On slices 10 and 11: a window of 5 around slice 10 ends past the volume.
+  request.regions.push_back(SegRegion(kSlices, kPlane, 3, "c", [&](int64_t k, int64_t i) {
+    return k >= 10 && square(k, i, 5, 40, 6);
+  }));
+  const std::vector<worker::JobRegion> regions = request.regions;
+  Results results;
+  PoolStats stats;
+  {
+    WorkerPool pool(*model, settings.model);
+    pool.Submit(std::move(request), results.Callback());
+    ASSERT_TRUE(results.Wait(1));
+    stats = pool.Stats();
+  }
+  const JobResult r = results.Get("regions3d");
+  ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
+  ASSERT_EQ(r.findings.findings.size(), 2u);
+  ASSERT_EQ(r.findings.skipped.size(), 1u);
+  EXPECT_EQ(r.findings.skipped[0].task, "lesion");
+  EXPECT_NE(r.findings.skipped[0].reason.find("SEG segment 3 \"c\": the volume has 12 slice(s): too few for the head's "
+                                              "window of 5 slices centred on slice 10"),
+            std::string::npos)
+      << r.findings.skipped[0].reason;
+  EXPECT_EQ(stats.slices, 9);  // slices 0, 1, 3..8 and 11, each once
+
+  // Directly: the processor's 3-D path (one z-score over the volume), the backbone on every slice,
+  // the head on the volume with the region's stacked mask as the reference trainer makes it.
+  nn::BackboneOptions options;
+  auto backbone = nn::Dinov2Backbone::Load(dir_->path(), options);
+  auto head = nn::TaskHead::Load(dir_->path() + "/" + head_dir, *backbone);
+  std::vector<int16_t> hws(static_cast<size_t>(kPlane * kSlices));
+  std::vector<float> raw(kPlane);
+  for (int64_t k = 0; k < kSlices; ++k) {
+    volume->ReadSlice(k, raw.data());
+    for (int64_t i = 0; i < kPlane; ++i) hws[static_cast<size_t>(i * kSlices + k)] = static_cast<int16_t>(raw[static_cast<size_t>(i)]);
+  }
+  model::TensorView t;
+  t.name = "image";
+  t.dtype = model::DType::kI16;
+  t.shape = {kSize, kSize, kSlices};
+  t.data = reinterpret_cast<const uint8_t*>(hws.data());
+  t.nbytes = hws.size() * 2;
+  model::PreprocessOptions opt;
+  opt.crop_size = 512;
+  const model::PreprocessResult x = model::Preprocess({t}, opt);
+  const at::Tensor enc = backbone->Forward(at::from_blob(const_cast<float*>(x.pixel_values.data()), {kSlices, 1, 512, 512})).encoder_output;
+  model::MaskResizer resizer(kSize, kSize, 512);
+  const std::vector<std::vector<int64_t>> windows = {{11, 0, 1, 3}, {4, 5, 6, 7, 8}};
+  for (size_t n = 0; n < 2; ++n) {
+    const TaskFinding& f = r.findings.findings[n];
+    const worker::JobRegion& source = regions[n];
+    SCOPED_TRACE(source.reference.label);
+    EXPECT_EQ(f.region.number, source.reference.number);
+    std::vector<float> mask(static_cast<size_t>(kSlices * 512 * 512));
+    resizer.ResizeStack(source.mask.data(), kSlices, mask.data());
+    const at::Tensor m = at::from_blob(mask.data(), {kSlices, 1, 512, 512});
+    EXPECT_EQ(head->KeptSlices(kSlices, m), windows[n]);
+    EXPECT_EQ(f.pooled_slices, windows[n]);
+    EXPECT_EQ(f.region.slices_used, static_cast<int64_t>(windows[n].size()));
+    const at::Tensor p = head->Probabilities(head->Logits3D({enc}, {m}))[0];
+    EXPECT_TRUE(test::AllClose(f.class_probabilities, nn::ToFloatVector(p), 1e-5));
+    // The key slice: the largest region area among the pooled slices, with its mask for the key image.
+    EXPECT_EQ(f.key_slice, n == 0 ? 11 : 6);
+    ASSERT_EQ(f.region.key_slice_mask.size(), static_cast<size_t>(kPlane));
+    EXPECT_TRUE(std::equal(f.region.key_slice_mask.begin(), f.region.key_slice_mask.end(),
+                           source.mask.begin() + f.key_slice * kPlane));
+  }
+  // The comparison sees the regions: their answers differ beyond the tolerance.
+  EXPECT_GT(std::abs(r.findings.findings[0].class_probabilities[0] - r.findings.findings[1].class_probabilities[0]), 1e-4);
 }
 
 }  // namespace

@@ -47,6 +47,19 @@ MaskThreshold ThresholdMask(float* values, int64_t n, const std::string& what) {
   return t;
 }
 
+MaskThreshold StackThreshold(float max, const std::string& what) {
+  MaskThreshold t;
+  t.max = max;
+  if (!(max > t.threshold)) {
+    t.fallback = true;
+    t.threshold = max * 0.5f;
+  }
+  if (!(max > t.threshold)) {
+    Bad(what + " is empty" + (max > 0.0f ? "" : " (no pixel of the region is set)") + ": a mask head needs a region to classify");
+  }
+  return t;
+}
+
 MaskResizer::MaskResizer(int64_t in_h, int64_t in_w, int64_t size)
     : in_h_(in_h), in_w_(in_w), size_(size), resizer_(in_h, in_w, size, size, ResizeFilter::kBilinear) {
   scratch_.resize(static_cast<size_t>(in_h * in_w));
@@ -63,6 +76,18 @@ MaskThreshold MaskResizer::Resize(const float* in, float* out) {
 }
 
 MaskThreshold MaskResizer::Resize(const uint8_t* in, float* out) { return Resize(AsFloat(in), out); }
+
+float MaskResizer::ResizedMax(const uint8_t* in, float* out) {
+  const int64_t n = in_h_ * in_w_;
+  if (std::none_of(in, in + n, [](uint8_t v) { return v != 0; })) return 0.0f;  // resizing zeros gives zeros
+  resizer_.Resize(AsFloat(in), out);
+  return *std::max_element(out, out + size_ * size_);
+}
+
+int64_t MaskResizer::ResizeAt(const uint8_t* in, float threshold, float* out) {
+  resizer_.Resize(AsFloat(in), out);
+  return Binarise(out, size_ * size_, threshold);
+}
 
 MaskThreshold MaskResizer::ResizeStack(const float* in, int64_t slices, float* out) {
   if (slices < 1) Bad("the region mask has no slice");

@@ -135,6 +135,43 @@ struct TaskHead::Impl {
     return at::max_pool2d(m, {k, k}, {k, k}).narrow(2, 0, g).narrow(3, 0, g).squeeze(1);
   }
 
+  void CheckMaskable() const {
+    if (cfg.use_avgpool_per_slice || cfg.use_avgpool_on_the_volume) {
+      Bad("head " + dir + " averages patch tokens; the reference defines no masked form of that");
+    }
+  }
+
+  // The slices a volume contributes, in order, given which slices hold the mask (all of them when
+  // `with_mask` is false): the window of num_slices centred on the middle slice (S // 2), or on the
+  // ((n - 1) // 2)-th masked slice, wrapping below 0 as Python indexing does; slices without the
+  // mask dropped.
+  std::vector<int64_t> Window(const std::vector<bool>& masked, bool with_mask) const {
+    const auto slices = static_cast<int64_t>(masked.size());
+    std::vector<int64_t> candidates;  // slices the window may be centred on
+    for (int64_t s = 0; s < slices; ++s) {
+      if (masked[static_cast<size_t>(s)]) candidates.push_back(s);
+    }
+    if (with_mask && candidates.empty()) Bad("the mask is empty on every slice: nothing for the head to pool");
+    std::vector<int64_t> window;
+    if (!cfg.num_slices) {
+      window = candidates;
+    } else {
+      const int64_t n = *cfg.num_slices;
+      const int64_t centre = with_mask ? candidates[(candidates.size() - 1) / 2] : slices / 2;
+      const int64_t start = centre - n / 2, end = start + n;
+      if (end > slices || start < -slices) {
+        Bad("the volume has " + std::to_string(slices) + " slice(s): too few for the head's window of " + std::to_string(n) +
+            " slices centred on slice " + std::to_string(centre) + " (" + dir + ")");
+      }
+      for (int64_t i = start; i < end; ++i) window.push_back(i < 0 ? i + slices : i);
+    }
+    std::vector<int64_t> kept;
+    for (int64_t s : window) {
+      if (masked[static_cast<size_t>(s)]) kept.push_back(s);
+    }
+    return kept;
+  }
+
   at::Tensor SliceTokens(const at::Tensor& enc, const at::Tensor& grid_mask) const {
     const at::Tensor e = enc.to(at::kFloat);
     at::Tensor patches = Patches(e);
@@ -278,46 +315,21 @@ at::Tensor TaskHead::MaskedLogits2D(const BackboneOutput& out, const at::Tensor&
 
 std::vector<int64_t> TaskHead::KeptSlices(int64_t slices, const at::Tensor& mask) const {
   const Impl& m = *impl_;
-  const model::HeadConfig& cfg = m.cfg;
   c10::InferenceMode guard;
-  std::vector<bool> has_mask(static_cast<size_t>(slices), true);
-  std::vector<int64_t> candidates;  // slices the window may be centred on
-  if (mask.defined()) {
-    if (cfg.use_avgpool_per_slice || cfg.use_avgpool_on_the_volume) {
-      Bad("head " + m.dir + " averages patch tokens; the reference defines no masked form of that");
-    }
-    if (mask.dim() != 4 || mask.size(0) != slices || mask.size(1) != 1) {
-      Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(slices) + ", 1, H, W): one per slice");
-    }
-    const at::Tensor any = m.PoolMask(mask).reshape({slices, -1}).ne(0).any(1).to(at::kCPU);
-    for (int64_t s = 0; s < slices; ++s) {
-      has_mask[static_cast<size_t>(s)] = any[s].item<bool>();
-      if (has_mask[static_cast<size_t>(s)]) candidates.push_back(s);
-    }
-    if (candidates.empty()) Bad("the mask is empty on every slice: nothing for the head to pool");
-  } else {
-    for (int64_t s = 0; s < slices; ++s) candidates.push_back(s);
+  if (!mask.defined()) return m.Window(std::vector<bool>(static_cast<size_t>(std::max<int64_t>(slices, 0)), true), false);
+  if (mask.dim() != 4 || mask.size(0) != slices || mask.size(1) != 1) {
+    Bad("mask has shape " + Shape(mask) + ", expected (" + std::to_string(slices) + ", 1, H, W): one per slice");
   }
-  std::vector<int64_t> window;
-  if (!cfg.num_slices) {
-    window = candidates;
-  } else {
-    // Centre: the middle slice (S // 2), or the middle of the masked slices.
-    const int64_t n = *cfg.num_slices;
-    const int64_t centre = mask.defined() ? candidates[(candidates.size() - 1) / 2] : slices / 2;
-    const int64_t start = centre - n / 2, end = start + n;
-    if (end > slices || start < -slices) {
-      Bad("the volume has " + std::to_string(slices) + " slice(s): too few for the head's window of " + std::to_string(n) +
-          " slices centred on slice " + std::to_string(centre) + " (" + m.dir + ")");
-    }
-    // Python indexing, as the reference: a negative start wraps to the end of the volume.
-    for (int64_t i = start; i < end; ++i) window.push_back(i < 0 ? i + slices : i);
-  }
-  std::vector<int64_t> kept;
-  for (int64_t s : window) {
-    if (has_mask[static_cast<size_t>(s)]) kept.push_back(s);
-  }
-  return kept;
+  m.CheckMaskable();
+  const at::Tensor any = m.PoolMask(mask).reshape({slices, -1}).ne(0).any(1).to(at::kCPU);
+  std::vector<bool> masked(static_cast<size_t>(slices));
+  for (int64_t s = 0; s < slices; ++s) masked[static_cast<size_t>(s)] = any[s].item<bool>();
+  return m.Window(masked, true);
+}
+
+std::vector<int64_t> TaskHead::KeptMaskedSlices(const std::vector<bool>& masked) const {
+  impl_->CheckMaskable();
+  return impl_->Window(masked, true);
 }
 
 at::Tensor TaskHead::SliceTokens(const at::Tensor& encoder_output, const at::Tensor& mask_slice) const {

@@ -77,6 +77,14 @@ class Runner : public worker::IDeviceRunner {
           const at::Tensor tokens = model_.heads[static_cast<size_t>(t)]->SliceTokens(out.encoder_output[i]);
           result.tokens.push_back({tokens.size(0), tokens.size(1), ToFloatVector(tokens)});
         }
+        // 3-D mask-prompted tasks: the slice's pre-LN patch tokens under each region's mask.
+        for (const worker::MaskedTask& m : request.masked3d) {
+          CURIA_CHECK(static_cast<int64_t>(m.mask.size()) == size * size);
+          const at::Tensor mask = at::from_blob(const_cast<float*>(m.mask.data()), {1, size, size}, at::TensorOptions().dtype(at::kFloat))
+                                      .to(out.encoder_output.device());
+          const at::Tensor tokens = model_.heads[static_cast<size_t>(m.task)]->SliceTokens(out.encoder_output[i], mask);
+          result.masked_tokens.push_back({tokens.size(0), tokens.size(1), ToFloatVector(tokens)});
+        }
       }
       RunMasked(out, requests, results);
     } catch (const c10::OutOfMemoryError& e) {
@@ -203,10 +211,11 @@ std::unique_ptr<TorchModel> TorchModel::Load(const config::CuriaSettings& s) {
                                                      " classifies whole slices or volumes (remove \"Region\")");
       });
     }
-    if (hc.requires_mask && t.is3d) {
+    if (hc.requires_mask && t.is3d && (hc.use_avgpool_per_slice || hc.use_avgpool_on_the_volume)) {
       AtPath(s, config::JsonPath(task.path, "Head"), [&] {
-        throw Error(ErrorCode::kInvalidArgument, task.head + " is a 3-D mask-prompted head: the node runs 2-D mask-prompted "
-                                                             "heads only (use it with `curia head --input` and a 'mask' tensor)");
+        throw Error(ErrorCode::kInvalidArgument, task.head + " is a 3-D mask-prompted head that averages patch tokens "
+                                                             "(use_avgpool_per_slice / use_avgpool_on_the_volume): the "
+                                                             "reference defines no masked form of that");
       });
     }
     // The positive class: a label, an index, or the second class of a two-class head.
@@ -257,8 +266,11 @@ std::unique_ptr<worker::IDeviceRunner> TorchModel::CreateRunner(size_t device) {
   return std::make_unique<Runner>(impl_->devices[device], impl_->info);
 }
 
-std::vector<int64_t> TorchModel::KeptSlices(int task, int64_t slices) const {
-  return impl_->devices.front().heads.at(static_cast<size_t>(task))->KeptSlices(slices);
+std::vector<int64_t> TorchModel::KeptSlices(int task, int64_t slices, const std::vector<bool>& masked) const {
+  const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
+  if (masked.empty()) return head.KeptSlices(slices);
+  CURIA_CHECK(static_cast<int64_t>(masked.size()) == slices);
+  return head.KeptMaskedSlices(masked);
 }
 
 std::vector<float> TorchModel::Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const {

@@ -93,6 +93,46 @@ std::string Lower(std::string s) {
 }
 }  // namespace
 
+namespace {
+
+// The region's part of a region finding whose class_probabilities are set: the predicted class
+// (named as the positive class for a multi-class head without a configured one), the key slice
+// (the largest region area among `slices`, the first among equals), and the predicted class's
+// agreement with the region's label or code. The caller sets the probability and decides.
+void FinishRegion(const TaskInfo& task, worker::RegionReference region, const std::vector<int64_t>& slices,
+                  int64_t slices_used, TaskFinding& out) {
+  const std::vector<float>& p = out.class_probabilities;
+  size_t predicted = 0;
+  for (size_t c = 1; c < p.size(); ++c) {
+    if (p[c] > p[predicted]) predicted = c;
+  }
+  if (!task.regression && task.positive_class < 0) {
+    out.positive_class = static_cast<int64_t>(predicted);
+    out.positive_label = predicted < task.labels.size() ? task.labels[predicted] : "";
+  }
+  out.key_slice = slices.front();
+  for (int64_t s : slices) {
+    const auto area = [&](int64_t slice) {
+      return slice >= 0 && static_cast<size_t>(slice) < region.slice_pixels.size() ? region.slice_pixels[static_cast<size_t>(slice)] : 0;
+    };
+    if (area(s) > area(out.key_slice) || (area(s) == area(out.key_slice) && s < out.key_slice)) out.key_slice = s;
+  }
+  region.slices_used = slices_used;
+  if (!task.regression && task.labels.size() > 2 && predicted < task.labels.size()) {
+    region.predicted_class = task.labels[predicted];
+    const std::string label = Lower(region.label), meaning = Lower(region.type.meaning);
+    bool named = false;
+    for (const std::string& l : task.labels) named = named || Lower(l) == label || (!meaning.empty() && Lower(l) == meaning);
+    const std::string predicted_class = Lower(region.predicted_class);
+    region.agreement = !named ? ""
+                       : (predicted_class == label || (!meaning.empty() && predicted_class == meaning)) ? "agrees"
+                                                                                                      : "disagrees";
+  }
+  out.region = std::move(region);
+}
+
+}  // namespace
+
 TaskFinding AggregateRegion(const TaskInfo& task, worker::RegionReference region, const std::vector<int64_t>& slices,
                             const std::vector<std::vector<float>>& slice_outputs) {
   if (slices.empty() || slices.size() != slice_outputs.size()) {
@@ -109,35 +149,29 @@ TaskFinding AggregateRegion(const TaskInfo& task, worker::RegionReference region
     for (size_t s = 0; s < slices.size(); ++s) column[s] = slice_outputs[s].at(c);
     out.class_probabilities[c] = static_cast<float>(AggregateSlices(column, how.aggregate, how.top_k).probability);
   }
-  size_t predicted = 0;
-  for (size_t c = 1; c < classes; ++c) {
-    if (out.class_probabilities[c] > out.class_probabilities[predicted]) predicted = c;
-  }
-  if (!task.regression && task.positive_class < 0) {
-    out.positive_class = static_cast<int64_t>(predicted);
-    out.positive_label = predicted < task.labels.size() ? task.labels[predicted] : "";
-  }
+  FinishRegion(task, std::move(region), slices, static_cast<int64_t>(slices.size()), out);
   // Summed in double like AggregateSlices (the class columns above are rounded to float).
   const size_t scored = out.positive_class >= 0 ? static_cast<size_t>(out.positive_class) : 0;  // a value: 0
   for (size_t s = 0; s < slices.size(); ++s) column[s] = slice_outputs[s].at(scored);
   out.probability = AggregateSlices(column, how.aggregate, how.top_k).probability;
-  out.key_slice = slices.front();
-  for (int64_t s : slices) {
-    const auto area = [&](int64_t slice) {
-      return slice >= 0 && static_cast<size_t>(slice) < region.slice_pixels.size() ? region.slice_pixels[static_cast<size_t>(slice)] : 0;
-    };
-    if (area(s) > area(out.key_slice) || (area(s) == area(out.key_slice) && s < out.key_slice)) out.key_slice = s;
+  Decide(task, out);
+  return out;
+}
+
+TaskFinding AggregateRegion3D(const TaskInfo& task, worker::RegionReference region, std::vector<float> class_probabilities,
+                              std::vector<int64_t> pooled_slices) {
+  if (pooled_slices.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "task " + task.name + ": region " + std::to_string(region.number) +
+                                                 " has no pooled slice");
   }
-  region.slices_used = static_cast<int64_t>(slices.size());
-  if (!task.regression && task.labels.size() > 2 && predicted < task.labels.size()) {
-    region.predicted_class = task.labels[predicted];
-    const std::string label = Lower(region.label), meaning = Lower(region.type.meaning);
-    bool named = false;
-    for (const std::string& l : task.labels) named = named || Lower(l) == label || (!meaning.empty() && Lower(l) == meaning);
-    const std::string p = Lower(region.predicted_class);
-    region.agreement = !named ? "" : (p == label || (!meaning.empty() && p == meaning)) ? "agrees" : "disagrees";
-  }
-  out.region = std::move(region);
+  TaskFinding out = Describe(task);
+  out.class_probabilities = std::move(class_probabilities);
+  std::vector<int64_t> unique = pooled_slices;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  FinishRegion(task, std::move(region), pooled_slices, static_cast<int64_t>(unique.size()), out);
+  out.probability = out.class_probabilities.at(out.positive_class >= 0 ? static_cast<size_t>(out.positive_class) : 0);
+  out.pooled_slices = std::move(pooled_slices);
   Decide(task, out);
   return out;
 }

@@ -47,6 +47,11 @@ config::Json FindingsToJson(const worker::StudyFindings& findings) {
     }
     t["KeySlice"] = f.key_slice;
     t["ThreeD"] = f.is3d;
+    if (!f.pooled_slices.empty()) {
+      config::Json pooled(::Json::arrayValue);  // a 3-D head's window, in window order
+      for (int64_t n : f.pooled_slices) pooled.append(n);
+      t["PooledSlices"] = std::move(pooled);
+    }
     if (!f.region.kind.empty()) {
       // A region finding: which segment or ROI of which object.
       config::Json r(::Json::objectValue);

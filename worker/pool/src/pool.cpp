@@ -61,9 +61,16 @@ struct Item {
 // A mask-prompted task on one region: the slices it runs on and what the head said on each.
 struct RegionRun {
   int task = 0;
-  size_t region = 0;            // index into JobRequest::regions
-  std::vector<int64_t> slices;  // ascending: where the region has at least Region.MinPixels pixels
-  std::map<int64_t, std::vector<float>> outputs;  // slice -> class probabilities
+  size_t region = 0;  // index into JobRequest::regions
+  // 2-D: ascending, where the region has at least Region.MinPixels pixels. 3-D: the head's window
+  // around the region (KeptSlices), in window order.
+  std::vector<int64_t> slices;
+  std::map<int64_t, std::vector<float>> outputs;  // 2-D: slice -> class probabilities
+  // 3-D: the threshold of the region's stack of resized masks (model::MaskResizer::ResizeAt), and
+  // slice -> the tokens under the mask.
+  bool is3d = false;
+  float threshold = 0.5f;
+  std::map<int64_t, SliceTokens> tokens;
 };
 
 // "SEG segment 3 \"Liver\"", "RTSTRUCT ROI 2 \"PTV\"", "SEG": how messages name a region.
@@ -123,7 +130,9 @@ struct ReadySlice {
   JobPtr job;
   size_t item = 0;
   std::vector<float> pixels;
-  std::vector<MaskedTask> masks;  // per entry of the item's runs: the region's mask at model size
+  // The item's runs' region masks at model size, 2-D runs then 3-D runs (each in the order of the
+  // item's runs): they become SliceRequest::masked2d and masked3d.
+  std::vector<MaskedTask> masks2d, masks3d;
 };
 
 // Units of preprocessing work a pump thread can pick.
@@ -339,7 +348,7 @@ struct WorkerPool::Impl {
       std::vector<int64_t> kept;
       if (task.is3d) {
         try {
-          kept = model.KeptSlices(t, j.info.slices);
+          kept = model.KeptSlices(t, j.info.slices, {});
         } catch (const Error& e) {
           // The task does not apply to this volume; the others still run.
           j.skipped.push_back({task.name, e.what()});
@@ -375,10 +384,6 @@ struct WorkerPool::Impl {
     const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
     const config::RegionSelection selection = task.settings.region.value_or(config::RegionSelection{});
     const std::vector<JobRegion>& regions = job.request.regions;
-    if (task.is3d) {
-      j.skipped.push_back({task.name, "3-D mask-prompted heads are not run by the node"});
-      return false;
-    }
     const size_t before = j.skipped.size(), first_run = j.runs.size();
     const auto slices = static_cast<size_t>(j.info.slices);
     const size_t plane = static_cast<size_t>(j.info.rows * j.info.cols);
@@ -403,6 +408,20 @@ struct WorkerPool::Impl {
       RegionRun run;
       run.task = t;
       run.region = r;
+      if (task.is3d) {
+        try {
+          PlanRegion3D(t, regions[r], j.info, run);
+        } catch (const Error& e) {
+          j.skipped.push_back({task.name, RegionName(ref) + ": " + e.what()});
+          continue;
+        }
+        std::vector<int64_t> unique = run.slices;
+        std::sort(unique.begin(), unique.end());
+        unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+        for (int64_t s : unique) item_for(s).runs.push_back(j.runs.size());
+        j.runs.push_back(std::move(run));
+        continue;
+      }
       int64_t largest = 0;
       for (size_t s = 0; s < slices; ++s) {
         largest = std::max(largest, ref.slice_pixels[s]);
@@ -424,6 +443,30 @@ struct WorkerPool::Impl {
                                                             " region(s) of this series is selected by its Region"});
     }
     return false;
+  }
+
+  // A 3-D mask-prompted task on one region, as the reference trainer and head take it: the region's
+  // per-slice masks resized to the model size with one threshold over the whole stack
+  // (model::MaskResizer), the head's window centred on the middle slice the resized mask covers,
+  // slices it does not cover dropped. Region.MinPixels does not apply: the head pools the tokens
+  // under the mask wherever the mask is. Sets run.is3d, run.threshold and run.slices; throws
+  // curia::Error (kInvalidArgument) with the reason the head cannot run on the region.
+  void PlanRegion3D(int t, const JobRegion& region, const VolumeInfo& volume, RegionRun& run) const {
+    const auto slice_plane = static_cast<size_t>(volume.rows * volume.cols);
+    model::MaskResizer resizer(volume.rows, volume.cols, size);
+    std::vector<float> scratch(static_cast<size_t>(plane));
+    std::vector<float> largest(static_cast<size_t>(volume.slices), 0.0f);
+    float max = 0.0f;
+    for (size_t s = 0; s < largest.size(); ++s) {
+      if (region.reference.slice_pixels[s] == 0) continue;
+      largest[s] = resizer.ResizedMax(region.mask.data() + s * slice_plane, scratch.data());
+      max = std::max(max, largest[s]);
+    }
+    run.is3d = true;
+    run.threshold = model::StackThreshold(max, "the region mask").threshold;
+    std::vector<bool> masked(largest.size());
+    for (size_t s = 0; s < largest.size(); ++s) masked[s] = largest[s] > run.threshold;
+    run.slices = model.KeptSlices(t, volume.slices, masked);
   }
 
   // Under mu.
@@ -464,7 +507,7 @@ struct WorkerPool::Impl {
       std::string error;
       Moments moments;
       JobPlan plan;
-      std::vector<MaskedTask> masks;
+      std::vector<MaskedTask> masks2d, masks3d;
       try {
         switch (unit->kind) {
           case Unit::Kind::kActivate: plan = Plan(j); break;
@@ -496,9 +539,14 @@ struct WorkerPool::Impl {
                                                 model::MaskResizer(j.info.rows, j.info.cols, size)).first;
               }
               MaskedTask m{rr.task, std::vector<float>(static_cast<size_t>(plane))};
-              resizer->second.Resize(j.request.regions[rr.region].mask.data() + static_cast<size_t>(unit->slice) * slice_plane,
-                                     m.mask.data());
-              masks.push_back(std::move(m));
+              const uint8_t* source = j.request.regions[rr.region].mask.data() + static_cast<size_t>(unit->slice) * slice_plane;
+              if (rr.is3d) {
+                resizer->second.ResizeAt(source, rr.threshold, m.mask.data());
+                masks3d.push_back(std::move(m));
+              } else {
+                resizer->second.Resize(source, m.mask.data());
+                masks2d.push_back(std::move(m));
+              }
             }
             break;
           }
@@ -543,7 +591,7 @@ struct WorkerPool::Impl {
             --j.in_flight;
             free_buffers.push_back(std::move(buffer));
           } else {
-            ready.push_back(ReadySlice{unit->job, unit->item, std::move(buffer), std::move(masks)});
+            ready.push_back(ReadySlice{unit->job, unit->item, std::move(buffer), std::move(masks2d), std::move(masks3d)});
             stats.peak_queued = std::max<int64_t>(stats.peak_queued, static_cast<int64_t>(ready.size()));
             ready_cv.notify_one();
           }
@@ -603,7 +651,8 @@ struct WorkerPool::Impl {
       ReadySlice& r = batch[first + i];
       std::copy(r.pixels.begin(), r.pixels.end(), pixels.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(plane)));
       requests.push_back(r.job->items[r.item].request);
-      requests.back().masked2d = std::move(r.masks);  // moved back below if a retry in halves needs them
+      requests.back().masked2d = std::move(r.masks2d);  // moved back below if a retry in halves needs them
+      requests.back().masked3d = std::move(r.masks3d);
     }
     std::vector<SliceResult> out;
     try {
@@ -612,7 +661,10 @@ struct WorkerPool::Impl {
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kUnavailable && count > 1) {
         log::Warning("pool", std::string(e.what()) + ": retrying in halves");
-        for (size_t i = 0; i < count; ++i) batch[first + i].masks = std::move(requests[i].masked2d);
+        for (size_t i = 0; i < count; ++i) {
+          batch[first + i].masks2d = std::move(requests[i].masked2d);
+          batch[first + i].masks3d = std::move(requests[i].masked3d);
+        }
         RunBatch(runner, batch, first, count / 2, pixels, results, errors);
         RunBatch(runner, batch, first + count / 2, count - count / 2, pixels, results, errors);
         return;
@@ -696,8 +748,14 @@ struct WorkerPool::Impl {
         for (size_t k = 0; k < item.request.tasks3d.size(); ++k) {
           j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
         }
-        for (size_t k = 0; k < item.runs.size(); ++k) {
-          j.runs[item.runs[k]].outputs[item.slice] = std::move(results[i].masked_probabilities.at(k));
+        size_t k2 = 0, k3 = 0;  // the item's 2-D and 3-D runs, each in the order of its runs
+        for (size_t run : item.runs) {
+          RegionRun& rr = j.runs[run];
+          if (rr.is3d) {
+            rr.tokens[item.slice] = std::move(results[i].masked_tokens.at(k3++));
+          } else {
+            rr.outputs[item.slice] = std::move(results[i].masked_probabilities.at(k2++));
+          }
         }
         ++j.items_done;
         if (j.items_done == j.items.size() && (!j.needs_stats || j.StatsReady())) j.finished = true;
@@ -712,12 +770,20 @@ struct WorkerPool::Impl {
     }
   }
 
-  // One finding per (task, region), with the region's mask on its key slice for the key image.
-  static TaskFinding RegionFinding(const Job& j, const TaskInfo& task, const RegionRun& run) {
-    std::vector<std::vector<float>> outputs;
-    for (int64_t s : run.slices) outputs.push_back(run.outputs.at(s));
+  // One finding per (task, region), with the region's mask on its key slice for the key image. A
+  // 3-D head pools the tokens under the mask of its window's slices here.
+  TaskFinding RegionFinding(const Job& j, const TaskInfo& task, const RegionRun& run) const {
     const JobRegion& region = j.request.regions[run.region];
-    TaskFinding out = AggregateRegion(task, region.reference, run.slices, outputs);
+    TaskFinding out;
+    if (run.is3d) {
+      std::vector<const SliceTokens*> tokens;
+      for (int64_t s : run.slices) tokens.push_back(&run.tokens.at(s));
+      out = AggregateRegion3D(task, region.reference, model.Run3D(run.task, tokens), run.slices);
+    } else {
+      std::vector<std::vector<float>> outputs;
+      for (int64_t s : run.slices) outputs.push_back(run.outputs.at(s));
+      out = AggregateRegion(task, region.reference, run.slices, outputs);
+    }
     const auto plane = static_cast<size_t>(j.info.rows * j.info.cols);
     const auto begin = region.mask.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(out.key_slice) * plane);
     out.region.mask_rows = j.info.rows;

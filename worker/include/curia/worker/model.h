@@ -4,10 +4,10 @@
 // LibTorch implementation lives in worker/nn (nn::TorchModel); the pool only moves host buffers.
 //
 // Per device worker, the pool creates one runner and sends it batches of preprocessed slices; each
-// slice says which outputs it is for (2-D task probabilities, 3-D task tokens, 2-D mask-prompted
-// task probabilities for each region mask on it). 3-D tasks pool their slices' tokens once every
-// slice of the window is through. The backbone runs once per slice of a batch, whatever the number
-// of tasks and regions on it.
+// slice says which outputs it is for (2-D task probabilities, 3-D task tokens, and for each region
+// mask on it the 2-D mask-prompted task probabilities or the 3-D mask-prompted task tokens). 3-D
+// tasks pool their slices' tokens once every slice of the window is through (Run3D). The backbone
+// runs once per slice of a batch, whatever the number of tasks and regions on it.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -57,9 +57,10 @@ struct SliceTokens {
   std::vector<float> values;
 };
 
-// A 2-D mask-prompted task on one slice with one region's mask: image_size x image_size floats, 0
-// or 1, in the slice's orientation, as model::MaskResizer::Resize makes them (the reference
-// trainer's transform); never empty.
+// A mask-prompted task on one slice with one region's mask: image_size x image_size floats, 0 or 1,
+// in the slice's orientation, as model::MaskResizer makes them (the reference trainer's transform:
+// each slice thresholded alone for a 2-D head, the region's slices as one stack for a 3-D head);
+// never empty.
 struct MaskedTask {
   int task = 0;
   std::vector<float> mask;
@@ -71,6 +72,7 @@ struct SliceRequest {
   std::vector<int> tasks3d;  // 3-D tasks that need this slice's tokens
   bool heat_maps = false;    // also the 2-D tasks' patch heat maps
   std::vector<MaskedTask> masked2d;  // 2-D mask-prompted tasks, one entry per (task, region)
+  std::vector<MaskedTask> masked3d;  // 3-D mask-prompted tasks whose window holds this slice, the same
 };
 
 struct SliceResult {
@@ -78,6 +80,7 @@ struct SliceResult {
   std::vector<HeatMap> heat_maps;                 // per entry of tasks2d, when requested
   std::vector<SliceTokens> tokens;                // per entry of tasks3d
   std::vector<std::vector<float>> masked_probabilities;  // per entry of masked2d: class probabilities
+  std::vector<SliceTokens> masked_tokens;                // per entry of masked3d: the tokens under the mask
 };
 
 class IDeviceRunner {
@@ -96,9 +99,12 @@ class IModel {
   virtual const ModelInfo& info() const = 0;
   // One runner per device worker; `device` indexes info().devices.
   virtual std::unique_ptr<IDeviceRunner> CreateRunner(size_t device) = 0;
-  // The slices a 3-D task pools from a volume of `slices` slices (its window). Throws curia::Error
-  // (kInvalidArgument) when the volume is too short. Thread-safe.
-  virtual std::vector<int64_t> KeptSlices(int task, int64_t slices) const = 0;
+  // The slices a 3-D task pools from a volume of `slices` slices (its window), in window order.
+  // `masked`: empty for a task on the whole volume; for a 3-D mask-prompted task on a region, one
+  // flag per slice: whether the region's mask, as the head gets it (MaskedTask::mask), is non-empty
+  // there (the window is then centred on the region). Throws curia::Error (kInvalidArgument) when
+  // the volume is too short or the mask empty. Thread-safe.
+  virtual std::vector<int64_t> KeptSlices(int task, int64_t slices, const std::vector<bool>& masked) const = 0;
   // A 3-D task's class probabilities (or value) from its kept slices' tokens in window order.
   // Thread-safe; runs on the device of runner 0.
   virtual std::vector<float> Run3D(int task, const std::vector<const SliceTokens*>& slices) const = 0;

@@ -43,6 +43,10 @@ struct MaskThreshold {
 // (an empty or all-negative source mask): the heads cannot average over no patch.
 MaskThreshold ThresholdMask(float* values, int64_t n, const std::string& what);
 
+// ThresholdMask's threshold for values whose largest is `max`: 0.5, or 0.5 * max when no value is
+// above 0.5 (fallback set). Throws as ThresholdMask when nothing would be kept (max <= 0).
+MaskThreshold StackThreshold(float max, const std::string& what);
+
 class MaskResizer {
  public:
   // Source slices of in_h x in_w pixels to size x size (the model's crop size). Throws
@@ -60,6 +64,15 @@ class MaskResizer {
   MaskThreshold ResizeStack(const float* in, int64_t slices, float* out);
   // The bilinear step alone: size*size resized values, no threshold.
   void ResizeValues(const float* in, float* out) { resizer_.Resize(in, out); }
+
+  // ResizeStack slice by slice, for callers that never hold the whole stack at model size (the
+  // worker pool): first the stack's threshold from every slice's largest resized value
+  // (StackThreshold over ResizedMax), then each slice on its own with that threshold (ResizeAt).
+  // Gives exactly ResizeStack's slices. `out` needs size*size floats of scratch for ResizedMax.
+  float ResizedMax(const uint8_t* in, float* out);
+  // One slice of a stack with the stack's threshold: 1 where the resized value > threshold, else 0;
+  // the number of ones (0 is not an error here: a slice of the stack may be empty).
+  int64_t ResizeAt(const uint8_t* in, float threshold, float* out);
 
  private:
   const float* AsFloat(const uint8_t* in);

@@ -63,6 +63,9 @@ class TaskHead {
   // when the volume is too short for the window or the mask is empty. Needs no backbone output, so
   // the backbone runs only on these slices.
   std::vector<int64_t> KeptSlices(int64_t slices, const at::Tensor& mask = {}) const;
+  // KeptSlices for a mask known only by where it lies: masked[s] says whether slice s's mask, as
+  // the head gets it (SliceTokens' mask_slice), is non-empty. Throws as KeptSlices with a mask.
+  std::vector<int64_t> KeptMaskedSlices(const std::vector<bool>& masked) const;
   // One slice's tokens before the slice embedding, from its pre-LN encoder output (T, D):
   // (t, D) = [CLS] + pooled / averaged / masked patch tokens. `mask_slice`: undefined or (1, H, W).
   at::Tensor SliceTokens(const at::Tensor& encoder_output, const at::Tensor& mask_slice = {}) const;

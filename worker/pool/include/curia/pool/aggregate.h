@@ -55,6 +55,14 @@ worker::TaskFinding AggregateRegion(const worker::TaskInfo& task, worker::Region
                                     const std::vector<int64_t>& slices,
                                     const std::vector<std::vector<float>>& slice_outputs);
 
+// A 3-D mask-prompted task's finding on one region: the head's output on the window it pooled
+// around the region (`pooled_slices`, window order). As AggregateRegion, but the class
+// probabilities are the head's own; the key slice is the pooled slice with the largest region area
+// and region.slices_used counts the pooled slices. Throws curia::Error (kInvalidArgument) when no
+// slice was pooled.
+worker::TaskFinding AggregateRegion3D(const worker::TaskInfo& task, worker::RegionReference region,
+                                      std::vector<float> class_probabilities, std::vector<int64_t> pooled_slices);
+
 // A 3-D task's finding from its head's output on `pooled_slices` (window order). Throws
 // curia::Error (kInvalidArgument) when no slice was pooled, std::out_of_range when the output lacks
 // the scored class.
