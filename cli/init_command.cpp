@@ -248,6 +248,10 @@ int InitCommand(const Args& args) {
       .Option("--node-name", "NAME", "this node's name (Curia.NodeName, Orthanc's DatabaseServerIdentifier); "
               "default: the host name")
       .Option("--password-file", "FILE", "with --postgresql: a file whose first line is USER's password")
+      .Option("--role", "ROLE",
+              "with --postgresql: all (receives, routes, runs jobs), ingest (receives and routes; runs no job) or "
+              "work (runs jobs; no DICOM listener: a GPU host added to a cluster)",
+              false, "all")
       .Flag("--force", "replace an existing OUT/orthanc.json");
   if (!p.Parse(args)) return 0;
 
@@ -271,6 +275,11 @@ int InitCommand(const Args& args) {
   } else if (p.Has("--password-file")) {
     throw UsageError("--password-file goes with --postgresql");
   }
+  const std::string role = p.Get("--role");
+  if (role != "all" && role != "ingest" && role != "work") {
+    throw UsageError("--role must be all, ingest or work, got '" + role + "'");
+  }
+  if (role != "all" && !pg) throw UsageError("--role " + role + " is a node of a cluster: it goes with --postgresql");
   const std::string node_name = p.Has("--node-name") ? p.Get("--node-name") : std::string();
   if (p.Has("--node-name")) {
     if (const std::string problem = config::NodeNameProblem(node_name); !problem.empty()) {
@@ -345,7 +354,11 @@ int InitCommand(const Args& args) {
        "  // The node's DICOM identity: modalities and PACS send studies to this AE title and port (C-STORE).\n"
        "  \"DicomAet\": "
     << Q(aet) << ",\n  \"DicomPort\": " << dicom_port
-    << ",\n\n"
+    << ",\n"
+    << (role == "work" ? "  // A work node (Curia.Role \"work\") has no DICOM listener: modalities send to the ingest nodes.\n"
+                         "  \"DicomServerEnabled\": false,\n"
+                       : "")
+    << "\n"
        "  // Orthanc's REST API (and Curia's, under /curia/) and its web UI, /app/explorer.html.\n"
        "  \"HttpPort\": "
     << http_port
@@ -457,6 +470,10 @@ int InitCommand(const Args& args) {
     << (node_name.empty() ? std::string()
                           : "    // This node's name: /curia/jobs and the audit trail say which node ran what.\n"
                             "    \"NodeName\": " + Q(node_name) + ",\n")
+    << (role == "all" ? std::string()
+                      : "    // What this node does in the cluster: \"ingest\" receives and routes studies and runs no job;\n"
+                        "    // \"work\" runs jobs and has no DICOM listener (docs/installation.md).\n"
+                        "    \"Role\": " + Q(role) + ",\n")
     << ""
        "    // Route a study when it is stable (\"series\": each series when it is stable).\n"
        "    \"Trigger\": \"study\",\n"

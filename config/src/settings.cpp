@@ -296,6 +296,14 @@ CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, con
     if (node_name && !NodeNameProblem(*node_name).empty()) {
       diag.Add(r.PathOf("NodeName"), "'" + *node_name + "' " + NodeNameProblem(*node_name));
     }
+    s.role = r.EnumOf<NodeRole>("Role", NodeRole::kAll,
+                                {{"all", NodeRole::kAll}, {"ingest", NodeRole::kIngest}, {"work", NodeRole::kWork}});
+    if (s.role != NodeRole::kAll && UrlScheme(database).empty()) {
+      diag.Add(r.PathOf("Role"), std::string("\"") + NodeRoleName(s.role) +
+                                     "\" is a role in a cluster of nodes on one database: it needs a shared \"Database\" "
+                                     "(postgresql://USER@HOST/DATABASE), not " +
+                                     (database.empty() ? std::string("the node's own SQLite file") : "'" + database + "'"));
+    }
     s.trigger =
         r.EnumOf<Trigger>("Trigger", Trigger::kStudy, {{"study", Trigger::kStudy}, {"series", Trigger::kSeries}});
     s.routing_mode = r.EnumOf<RoutingMode>(
@@ -325,6 +333,15 @@ CuriaSettings LoadCuriaSettings(const std::string& path) {
   // A configuration file may carry comments, as Orthanc's do (curia init writes them).
   const Json doc = ParseJsonFile(path, JsonDialect::kOrthanc);
   return ParseCuriaSettings(doc, path, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+const char* NodeRoleName(NodeRole role) {
+  switch (role) {
+    case NodeRole::kAll: return "all";
+    case NodeRole::kIngest: return "ingest";
+    case NodeRole::kWork: return "work";
+  }
+  return "?";
 }
 
 std::string NodeNameProblem(const std::string& name) {

@@ -211,6 +211,16 @@ void Initialize() {
   config::CuriaSettings settings = std::move(*parsed);
   FixMmapThreshold();
   if (settings.rules.empty()) log::Warning("plugin", "no routing rule: studies are kept but nothing is analysed");
+  if (settings.role == config::NodeRole::kWork) {
+    // A work node receives nothing: what it would receive, it would route like an "all" node,
+    // unseen by whoever set the roles. Orthanc's default is a listener.
+    const config::Json* listener = config::Find(doc, "DicomServerEnabled");
+    if (!listener || !listener->isBool() || listener->asBool()) {
+      throw Error(ErrorCode::kInvalidArgument, "Curia.Role \"work\" is a node without a DICOM listener: set "
+                                               "\"DicomServerEnabled\": false in the Orthanc configuration (modalities "
+                                               "send to the ingest nodes), or use Role \"all\"");
+    }
+  }
   const std::string database = settings.database.empty() ? config::DefaultDatabasePath(doc) : settings.database;
   node::NodeInfo info;
   info.version = CURIA_VERSION_STRING;

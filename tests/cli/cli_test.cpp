@@ -848,6 +848,30 @@ TEST_F(CliInit, AClusterNodeOnPostgresql) {
   EXPECT_NE(b.err.find("--node-name 'a/b' holds a '/'"), std::string::npos) << b.err;
   b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--node-name", "n1", "--password-file", dir_.File("none")});
   EXPECT_NE(b.err.find("cannot be read"), std::string::npos) << b.err;
+  b = RunTool({"init", "--out", dir_.File("bad"), "--role", "work"});
+  EXPECT_NE(b.err.find("--role work is a node of a cluster: it goes with --postgresql"), std::string::npos) << b.err;
+  b = RunTool({"init", "--out", dir_.File("bad"), "--postgresql", url, "--node-name", "n1", "--password-file", dir_.File("pw"),
+               "--role", "gpu"});
+  EXPECT_NE(b.err.find("--role must be all, ingest or work, got 'gpu'"), std::string::npos) << b.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("bad") + "/orthanc.json"));
+
+  // A work node: no DICOM listener, Role "work"; an ingest node keeps its listener.
+  for (const std::string role : {"work", "ingest"}) {
+    const std::string dir = dir_.File("cluster-" + role);
+    const auto w = RunTool({"init", "--out", dir, "--plugin", dir_.File("plugin.so"), "--postgresql", url, "--node-name", role,
+                            "--password-file", dir_.File("pw"), "--role", role});
+    ASSERT_EQ(w.status, 0) << w.err << w.out;
+    const config::Json wdoc = Load(dir);
+    const config::Json* listener = config::Find(wdoc, "DicomServerEnabled");
+    if (role == "work") {
+      ASSERT_NE(listener, nullptr);
+      EXPECT_FALSE(listener->asBool());
+    } else {
+      EXPECT_EQ(listener, nullptr);
+    }
+    EXPECT_EQ(config::LoadCuriaSettings(dir + "/orthanc.json").role,
+              role == "work" ? config::NodeRole::kWork : config::NodeRole::kIngest);
+  }
 }
 
 TEST_F(CliInit, RefusesToOverwriteAndRejectsBadArguments) {

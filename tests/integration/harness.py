@@ -531,17 +531,28 @@ class PgServer:
                    "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
         for attempt in range(3):
             self.port = free_ports(1)[0]
-            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
             try:
-                self._run([f"{PG_BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
-                           "-o", options, "start"])
+                self._start_server()
                 break
             except RuntimeError:
                 if attempt == 2:
                     raise
         self.psql(f"CREATE ROLE {self.role} LOGIN PASSWORD '{self.password}'")
         return self
+
+    def _start_server(self):
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run([f"{PG_BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"), "-l", os.path.join(self.dir, "server.log"),
+                   "-w", "-t", "60", "-o", options, "start"])
+
+    def shut_down(self):
+        """Stops the server as an administrator would restart it (pg_ctl -m fast: clients are
+        disconnected, the data stays); start_again() brings it back on the same port."""
+        self._run([f"{PG_BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"), "-m", "fast", "-w", "-t", "60", "stop"])
+
+    def start_again(self):
+        self._start_server()
 
     def psql(self, sql, db="postgres"):
         """Runs `sql` as the superuser over the Unix socket; its rows, unaligned ("|" between values)."""

@@ -7,6 +7,8 @@ password file), and a plain Orthanc as the PACS.
   studies split between the nodes, one over both   every study one SR at the PACS, jobs on both nodes
   a node SIGKILLed while it runs jobs (repeated)   the other recovers its leases: 0 lost, 0 duplicated
   a node SIGSTOPped past its lease, then SIGCONT   its late result refused, the takeover's stays
+  an ingest node and a work node (ClusterRoles)    studies sent to the ingest node run on the work node
+  PostgreSQL restarted during a run (ClusterRoles) both nodes report degraded health, then resume
 
   CURIA_CLUSTER_STUDIES=N    studies of the split test (default 30)
   CURIA_CLUSTER_KILLS=10     kill rounds, the victim alternating (default 3)
@@ -18,6 +20,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -33,12 +36,12 @@ SLICES = 4
 TERMINAL = tr.TERMINAL
 
 
-class Cluster(tr.ReliabilityCase):
+class _ClusterCase(tr.ReliabilityCase):
     """A PACS, a PostgreSQL and two nodes A and B sharing it, for the class. self.node is A: the
-    queue, the results and the Orthanc index are shared, so either node's REST API shows them all."""
+    queue, the results and the Orthanc index are shared, so either node's REST API shows them all.
+    ROLES: each node's Curia.Role (a "work" node gets no DICOM listener)."""
     START_NODE = False
-    STUDIES = tr.env_int("CURIA_CLUSTER_STUDIES", 30)
-    KILLS = tr.env_int("CURIA_CLUSTER_KILLS", 3)
+    ROLES = {"a": "all", "b": "all"}
 
     @classmethod
     def setUpClass(cls):
@@ -56,9 +59,13 @@ class Cluster(tr.ReliabilityCase):
             url = cls.pg.url("curia", passfile)
             for name in ("a", "b"):
                 orthanc = cls.pg.orthanc_settings("orthanc", f"node-{name}")
+                role = cls.ROLES[name]
+                if role == "work":
+                    orthanc["DicomServerEnabled"] = False
                 node = h.make_node(cls.ws.path, cls.pacs, name=name, curia_overrides={
                     "Database": url,
                     "NodeName": f"node-{name}",
+                    "Role": role,
                     "Queue": {"LeaseSeconds": LEASE_S, "Workers": 1},
                     "Model": {"Threads": 1, "MaxBatch": 1},
                 }, overrides={k: v for k, v in orthanc.items() if k != "Plugins"})
@@ -130,7 +137,22 @@ class Cluster(tr.ReliabilityCase):
             done.append(job["ID"])
         return done
 
-    # --- tests ----------------------------------------------------------------------------------
+    def wait_all_done_on(self, node, uids, timeout=tp.JOB_TIMEOUT):
+        def ready():
+            by_study = {}
+            for j in node.jobs(limit=1000)["Jobs"]:
+                by_study.setdefault(j.get("StudyInstanceUID"), []).append(j["State"])
+            return all("done" in by_study.get(u, []) and all(s in TERMINAL for s in by_study[u]) for u in uids)
+        h.wait_for(ready, timeout, f"{len(uids)} studies done on {node.name}", interval=0.5,
+                   diagnostics=lambda: node.diagnostics())
+
+
+
+class Cluster(_ClusterCase):
+    """Two nodes that both receive and run jobs: the split, the kills, the pause."""
+    STUDIES = tr.env_int("CURIA_CLUSTER_STUDIES", 30)
+    KILLS = tr.env_int("CURIA_CLUSTER_KILLS", 3)
+
     def test_split_studies_one_sr_each_jobs_on_both(self):
         studies = [self.study(f"s{i}", 100 + i) for i in range(self.STUDIES)]
         started = time.monotonic()
@@ -212,15 +234,6 @@ class Cluster(tr.ReliabilityCase):
         tr.record("cluster-kills", {"kills": self.KILLS, "seed": seed, "studies": len(all_uids),
                                     "lease_s": LEASE_S, "recovered": recoveries, "rounds": rounds})
 
-    def wait_all_done_on(self, node, uids, timeout=tp.JOB_TIMEOUT):
-        def ready():
-            by_study = {}
-            for j in node.jobs(limit=1000)["Jobs"]:
-                by_study.setdefault(j.get("StudyInstanceUID"), []).append(j["State"])
-            return all("done" in by_study.get(u, []) and all(s in TERMINAL for s in by_study[u]) for u in uids)
-        h.wait_for(ready, timeout, f"{len(uids)} studies done on {node.name}", interval=0.5,
-                   diagnostics=lambda: node.diagnostics())
-
     def test_sigstop_past_lease_late_result_refused(self):
         # B alone may claim: A is paused while the study arrives at B and B claims its job.
         files, uid = self.study("p", 3000, slices=8)
@@ -254,6 +267,74 @@ class Cluster(tr.ReliabilityCase):
         self.assertNotIn(f"job {job['ID']} done: ", self.b.log(), "B's late result was stored")
         self.check_exactly_once(uid, 8)
         tr.record("cluster-pause", {"lease_s": LEASE_S, "taken_over_and_done_s": round(taken_over_s, 1)})
+
+
+class ClusterRoles(_ClusterCase):
+    """An ingest node A (receives and routes; Curia.Role "ingest": no worker pool) and a work node B
+    (runs the jobs; Role "work", Orthanc's DicomServerEnabled false) on one PostgreSQL; then that
+    PostgreSQL restarted while B runs jobs."""
+    ROLES = {"a": "ingest", "b": "work"}
+
+    def test_1_ingest_node_receives_work_node_runs(self):
+        self.assertEqual(self.a.get("/curia/health")["Role"], "ingest")
+        self.assertEqual(self.b.get("/curia/health")["Role"], "work")
+        # B has no DICOM listener: modalities send to A.
+        echo = subprocess.run(["echoscu", "-to", "5", "127.0.0.1", str(self.b.dicom_port)], env=h.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertNotEqual(echo.returncode, 0, "the work node answered a C-ECHO")
+        studies = [self.study(f"r{i}", 400 + i) for i in range(3)]
+        for files, _ in studies:
+            h.storescu(self.a.dicom_port, files)
+        uids = [u for _, u in studies]
+        self.wait_all_done_on(self.b, uids)
+        done = self.check_studies(uids)
+        self.assertEqual(set(self.nodes_of(done).values()), {"node-b"}, "every job ran on the work node")
+        self.assertIn("started (role ingest): 0 job runner(s)", self.a.log())
+
+    def test_2_postgresql_restart(self):
+        studies = [self.study(f"pg{i}", 500 + i) for i in range(3)]
+        for files, _ in studies:
+            h.storescu(self.a.dicom_port, files)
+        uids = [u for _, u in studies]
+        h.wait_for(lambda: any(j["State"] in ("running", "exporting", "done") for j in self.b.jobs(limit=50)["Jobs"]),
+                   60, "a job under way", interval=0.1)
+        self.pg.shut_down()
+        down_at = time.monotonic()
+        degraded_s = {}
+        try:
+            # Both nodes answer and say what is wrong.
+            for node in (self.a, self.b):
+                report = h.wait_for(lambda n=node: _degraded(n), 60, f"{node.name} degraded",
+                                    diagnostics=lambda n=node: n.log_tail(30))
+                degraded_s[node.name] = round(time.monotonic() - down_at, 1)
+                self.assertTrue(any("database" in p.lower() or "postgres" in p.lower() for p in report["Problems"]),
+                                report)
+            time.sleep(max(0.0, 3 - (time.monotonic() - down_at)))
+        finally:
+            self.pg.start_again()
+        up_at = time.monotonic()
+        self.wait_all_done_on(self.b, uids)
+        done_s = round(time.monotonic() - up_at, 1)
+        self.check_studies(uids)
+        # The database answers both nodes again: their reports have the queue's figures back (the
+        # problem itself stays listed, with its age, for Health::kProblemSeconds).
+        for node in (self.a, self.b):
+            report = h.wait_for(lambda n=node: "Jobs" in n.get("/curia/health") and n.get("/curia/health"), 60,
+                                f"{node.name}'s report with the queue's figures")
+            self.assertIn("done", report["Jobs"], report)
+        tr.record("cluster-pg-restart", {"down_s": round(up_at - down_at, 1), "degraded_after_s": degraded_s,
+                                         "all_done_after_restart_s": done_s, "studies": len(uids)})
+
+
+def _degraded(node):
+    """The node's health report once it says "degraded" (its REST API answers while the database is down)."""
+    if node.process.poll() is not None:
+        raise RuntimeError(f"{node.name} exited ({node.process.returncode}):\n{node.log_tail(40)}")
+    try:
+        report = node.get("/curia/health", timeout=5)
+    except Exception:  # noqa: BLE001 - an answer other than JSON 200 is not the degraded report
+        return None
+    return report if report.get("Status") == "degraded" else None
 
 
 def _healthy(node):

@@ -58,7 +58,11 @@ Api::Api(const config::CuriaSettings& settings, storage::Store& store, const wor
       running_(std::move(running)),
       ui_{store, settings, model} {
   auto& t = table_;
-  t.Add("GET", "/health", [this](const HttpRequest&, const RouteArgs&) { return JsonAnswer(health_.Report(running_())); });
+  t.Add("GET", "/health", [this](const HttpRequest&, const RouteArgs&) {
+    config::Json report = health_.Report(running_());
+    report["Role"] = config::NodeRoleName(settings_.role);  // what this node of a cluster does
+    return JsonAnswer(report);
+  });
   t.Add("GET", "/jobs", [this](const HttpRequest& r, const RouteArgs&) { return Jobs(r); });
   t.Add("GET", "/jobs/{id}", [this](const HttpRequest&, const RouteArgs& a) { return JobView(a[0]); });
   t.Add("POST", "/jobs/{id}/retry", [this](const HttpRequest&, const RouteArgs& a) { return Change(a[0], "retry"); });

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "http.h"
@@ -73,8 +74,16 @@ double Health::SlicesPerSecond() const {
 
 config::Json Health::Report(bool running) {
   config::Json j(::Json::objectValue);
+  // The queue's figures first: a database that cannot answer them is a problem of this report.
+  std::optional<QueueFigures> figures;
+  try {
+    figures = Figures();
+  } catch (const std::exception& e) {
+    NoteProblem(std::string("the database does not answer: ") + e.what());
+  }
   // "degraded": the node runs but something it needs refused it lately (its database's disk
-  // full, ...); what, in Problems. Received studies are kept and retried meanwhile.
+  // full, a database server restarting, ...); what, in Problems. Received studies are kept and
+  // retried meanwhile.
   const std::vector<std::string> problems = Problems();
   j["Status"] = problems.empty() ? "ok" : "degraded";
   j["Problems"] = internal::Strings(problems);
@@ -95,8 +104,10 @@ config::Json Health::Report(bool running) {
   }
   model["Tasks"] = std::move(heads);
   j["Model"] = std::move(model);
+  j["Running"] = running;
+  if (!figures) return j;  // no Jobs and Queue while the database does not answer
   // Jobs by state, and the queue (jobs waiting) by priority.
-  const QueueFigures f = Figures();
+  const QueueFigures& f = *figures;
   std::map<std::string, int64_t> by_state;
   for (const auto& [key, n] : f.by_priority_state) by_state[key.second] += n;
   config::Json jobs(::Json::objectValue);
@@ -105,7 +116,6 @@ config::Json Health::Report(bool running) {
   for (int p = 0; p < 3; ++p) queue[internal::PriorityText(p)] = f.queued[p];
   j["Jobs"] = std::move(jobs);
   j["Queue"] = std::move(queue);
-  j["Running"] = running;
   return j;
 }
 

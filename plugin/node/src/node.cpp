@@ -48,7 +48,9 @@ void Node::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return;
   started_ = true;
-  runner_->StartPool();
+  // An ingest node runs no job: no worker pool, no job runner (docs/installation.md, roles).
+  const bool runs_jobs = settings_.role != config::NodeRole::kIngest;
+  if (runs_jobs) runner_->StartPool();
   if (store_->SharedByNodes()) {
     // Other nodes run jobs in the same database: only expired leases are taken back (this node's
     // previous process's jobs come back when their leases end).
@@ -59,11 +61,13 @@ void Node::Start() {
   }
   running_ = true;
   threads_.emplace_back(&Node::RouterLoop, this);
-  for (int64_t i = 0; i < settings_.queue.workers; ++i) threads_.emplace_back(&Node::RunnerLoop, this);
+  const int64_t runners = runs_jobs ? settings_.queue.workers : 0;
+  for (int64_t i = 0; i < runners; ++i) threads_.emplace_back(&Node::RunnerLoop, this);
   threads_.emplace_back(&Node::ExporterLoop, this);
   // Work announced by other nodes wakes this one's threads (polling stays the fallback).
   if (store_->SharedByNodes()) threads_.emplace_back(&Node::WakeLoop, this);
-  log::Info("node", "started: " + std::to_string(settings_.queue.workers) + " job runner(s), database " + store_->path());
+  log::Info("node", std::string("started (role ") + config::NodeRoleName(settings_.role) + "): " + std::to_string(runners) +
+                        " job runner(s), database " + store_->path());
 }
 
 void Node::Stop() {

@@ -132,6 +132,26 @@ TEST(Settings, QueueExportAndRoutingDefaults) {
             "/etc/curia/data/a://b.sqlite");
 }
 
+TEST(Settings, RoleOfANodeInACluster) {
+  const std::string pg = R"("Database": "postgresql://curia@db/curia")";
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").role, NodeRole::kAll);
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Role": "ingest", )" + pg + "}").role, NodeRole::kIngest);
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Role": "work", )" + pg + "}").role, NodeRole::kWork);
+  EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}, "Role": "all"})").role, NodeRole::kAll);
+  const std::vector<std::string> p = Problems(R"({"Model": {"Path": "/m"}, "Role": "gpu", )" + pg + "}");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("curia.json: $.Role: "), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("\"ingest\""), std::string::npos) << p[0];
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Role": "work"})"),
+            (std::vector<std::string>{"curia.json: $.Role: \"work\" is a role in a cluster of nodes on one database: it "
+                                      "needs a shared \"Database\" (postgresql://USER@HOST/DATABASE), not the node's own "
+                                      "SQLite file"}));
+  EXPECT_EQ(Problems(R"({"Model": {"Path": "/m"}, "Role": "ingest", "Database": "/var/curia.sqlite"})"),
+            (std::vector<std::string>{"curia.json: $.Role: \"ingest\" is a role in a cluster of nodes on one database: "
+                                      "it needs a shared \"Database\" (postgresql://USER@HOST/DATABASE), not "
+                                      "'/var/curia.sqlite'"}));
+}
+
 TEST(Settings, NodeName) {
   // Default: the host name (when it is a valid node name).
   EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").node_name, DefaultNodeName());

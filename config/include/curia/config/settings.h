@@ -69,6 +69,14 @@ enum class Trigger { kStudy, kSeries };
 // first-match: the first rule (in file order) that matches gives the jobs; all-matches: every one.
 enum class RoutingMode { kFirstMatch, kAllMatches };
 
+// What a node of a cluster does (several nodes on one PostgreSQL database; design.md section 7):
+// kAll routes the studies its Orthanc receives, runs jobs and exports; kIngest receives, routes and
+// exports but runs no job (no worker pool: a host without a GPU in front of the modalities);
+// kWork runs jobs and exports, and has no DICOM listener (Orthanc's DicomServerEnabled false): GPU
+// hosts are added without changing what modalities send to. Ingest and work need a shared database.
+enum class NodeRole { kAll, kIngest, kWork };
+const char* NodeRoleName(NodeRole role);  // "all", "ingest", "work"
+
 // The persistent job queue.
 struct QueueSettings {
   double lease_seconds = 60;  // a job taken by a worker returns to the queue after this long
@@ -94,6 +102,7 @@ struct CuriaSettings {
   // This node's name (NodeName; default: the host name): the owner tokens of its claims start with
   // it, so the store and /curia/jobs say which node ran what (docs/configuration.md).
   std::string node_name;
+  NodeRole role = NodeRole::kAll;  // Role
   Trigger trigger = Trigger::kStudy;
   RoutingMode routing_mode = RoutingMode::kFirstMatch;
   QueueSettings queue;
