@@ -2,6 +2,8 @@
 // The node as a facade: builds its parts, runs their loops on its threads.
 #include "curia/node/node.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "api.h"
@@ -57,6 +59,7 @@ void Node::Start() {
     // The database is this node's own: whatever a previous process left running was interrupted.
     runner_->RecoverInterrupted();
   }
+  Heartbeat();  // seen at once, then every Health::kHeartbeatSeconds from the router thread
   running_ = true;
   threads_.emplace_back(&Node::RouterLoop, this);
   for (int64_t i = 0; i < settings_.queue.workers; ++i) threads_.emplace_back(&Node::RunnerLoop, this);
@@ -64,6 +67,18 @@ void Node::Start() {
   // Work announced by other nodes wakes this one's threads (polling stays the fallback).
   if (store_->SharedByNodes()) threads_.emplace_back(&Node::WakeLoop, this);
   log::Info("node", "started: " + std::to_string(settings_.queue.workers) + " job runner(s), database " + store_->path());
+}
+
+void Node::Heartbeat() {
+  storage::NodeBeat beat;
+  beat.name = store_->node_name();
+  beat.version = info_.version;
+  beat.workers = settings_.queue.workers;
+  beat.role = std::to_string(settings_.queue.workers) + (settings_.queue.workers == 1 ? " job runner" : " job runners");
+  beat.pid = static_cast<int64_t>(getpid());
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) beat.host = host;
+  health_->Heartbeat(beat);
 }
 
 void Node::Stop() {
@@ -98,10 +113,15 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
 
 void Node::RouterLoop() {
   double last_reconcile = 0;
+  double last_beat = Now();  // Start() beat
   while (!notifier_->stopping()) {
     const uint64_t seen = notifier_->Generation();
     const bool routed = router_->RouteNext(Now());
     const double now = Now();
+    if (now - last_beat >= Health::kHeartbeatSeconds) {
+      last_beat = now;
+      Heartbeat();  // never throws: a refusal is a passing problem
+    }
     if (now - last_reconcile >= kReconcileSeconds) {
       last_reconcile = now;
       try {
