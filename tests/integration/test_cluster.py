@@ -7,6 +7,8 @@ password file), and a plain Orthanc as the PACS.
   studies split between the nodes, one over both   every study one SR at the PACS, jobs on both nodes
   a node SIGKILLed while it runs jobs (repeated)   the other recovers its leases: 0 lost, 0 duplicated
   a node SIGSTOPped past its lease, then SIGCONT   its late result refused, the takeover's stays
+  /curia/health on each node                       Cluster: both nodes alive (heartbeats), leases
+                                                   lost and taken back counted per node
 
   CURIA_CLUSTER_STUDIES=N    studies of the split test (default 30)
   CURIA_CLUSTER_KILLS=10     kill rounds, the victim alternating (default 3)
@@ -130,7 +132,28 @@ class Cluster(tr.ReliabilityCase):
             done.append(job["ID"])
         return done
 
+    def cluster(self, node):
+        """{name: row} of the node's /curia/health Cluster, and the name it gives itself."""
+        c = node.get("/curia/health", timeout=10)["Cluster"]
+        return {n["Name"]: n for n in c["Nodes"]}, c["Node"]
+
+    def lease_counts(self):
+        """(leases lost, leases taken back) over the cluster, as node A sees it."""
+        rows, _ = self.cluster(self.a)
+        return sum(n["LeasesLost"] for n in rows.values()), sum(n["LeasesRecovered"] for n in rows.values())
+
     # --- tests ----------------------------------------------------------------------------------
+    def test_cluster_view_lists_both_nodes_alive(self):
+        for node in (self.a, self.b):
+            rows, me = self.cluster(node)
+            self.assertEqual(me, f"node-{node.name}")
+            self.assertEqual(sorted(rows), ["node-a", "node-b"], rows)
+            for name, row in rows.items():
+                self.assertTrue(row["Alive"], row)
+                self.assertLessEqual(row["LastSeen"], 3 * row_heartbeat(node), row)
+                self.assertEqual(row["This"], name == me, row)
+                self.assertEqual(row["Workers"], 1, row)
+
     def test_split_studies_one_sr_each_jobs_on_both(self):
         studies = [self.study(f"s{i}", 100 + i) for i in range(self.STUDIES)]
         started = time.monotonic()
@@ -180,6 +203,7 @@ class Cluster(tr.ReliabilityCase):
         print(f"\nCluster kills: seed {seed} (CURIA_CLUSTER_SEED={seed} repeats the kill moments)", flush=True)
         rnd = random.Random(seed)
         all_uids, recoveries, rounds = [], 0, []
+        lost_before, taken_before = self.lease_counts()
         for k in range(self.KILLS):
             victim, survivor = (self.b, self.a) if k % 2 == 0 else (self.a, self.b)
             studies = [self.study(f"k{k}-{i}", 2000 + 10 * k + i) for i in range(4)]
@@ -209,6 +233,10 @@ class Cluster(tr.ReliabilityCase):
         # Over all rounds the victims held leases when killed, and the survivors took them back.
         self.assertGreater(recoveries, 0, f"no lease was recovered in {self.KILLS} kill(s): {rounds}")
         self.check_studies(all_uids)  # still exactly once after the restarts
+        # The cluster view counts them: each lease taken back is one lost by the node that held it.
+        lost, taken = self.lease_counts()
+        self.assertEqual(lost - lost_before, taken - taken_before)
+        self.assertGreaterEqual(taken - taken_before, recoveries)
         tr.record("cluster-kills", {"kills": self.KILLS, "seed": seed, "studies": len(all_uids),
                                     "lease_s": LEASE_S, "recovered": recoveries, "rounds": rounds})
 
@@ -254,6 +282,11 @@ class Cluster(tr.ReliabilityCase):
         self.assertNotIn(f"job {job['ID']} done: ", self.b.log(), "B's late result was stored")
         self.check_exactly_once(uid, 8)
         tr.record("cluster-pause", {"lease_s": LEASE_S, "taken_over_and_done_s": round(taken_over_s, 1)})
+
+
+def row_heartbeat(node):
+    """The heartbeat interval the node reports (s)."""
+    return node.get("/curia/health", timeout=10)["Cluster"]["HeartbeatSeconds"]
 
 
 def _healthy(node):
