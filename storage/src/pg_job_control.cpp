@@ -65,7 +65,7 @@ int PgStore::RecoverExpiredLeases(double now, int max_attempts, bool every_runni
     // SKIP LOCKED: a job whose claimant is writing to it right now (renewing, completing) is left
     // to that write; another node recovering at the same moment takes the others.
     const pg::Result r = c.Exec(
-        "SELECT id, study_id, attempts, interruptions FROM jobs "
+        "SELECT id, study_id, attempts, interruptions, owner FROM jobs "
         "WHERE state = 'running' AND (lease_until < $1 OR $2) ORDER BY id FOR UPDATE SKIP LOCKED",
         {Real(now), Text(every_running ? "true" : "false")});
     bool requeued = false;
@@ -87,7 +87,9 @@ int PgStore::RecoverExpiredLeases(double now, int max_attempts, bool every_runni
                {Int(id), Text(rec.error), Real(now)});
       }
       impl_->WriteAudit(c, id, r.Text(i, 1), "recovered", rec.detail, now);
+      impl_->CountLeases(c, NodeOfOwner(r.Text(i, 4)), false, 1);
     }
+    impl_->CountLeases(c, node_name(), true, r.Rows());
     if (every_running) c.Exec("UPDATE exports SET lease_until = 0, owner = '' WHERE lease_until > 0");
     if (requeued) Impl::NotifyWork(c);
     return r.Rows();

@@ -18,7 +18,7 @@ namespace {
 constexpr int64_t kSchemaLockKey = 0x43555249;
 
 // Schema version n is made by kMigrations[n - 1] from version n - 1 (0: no schema "curia"). The
-// same tables and meanings as SqliteStore's (version 3 there), in PostgreSQL's types: times are
+// same tables and meanings as SqliteStore's (version 5 there), in PostgreSQL's types: times are
 // double precision seconds, ids are identity columns, objects are bytea.
 const char* const kMigrations[] = {
     R"sql(
@@ -117,6 +117,21 @@ CREATE INDEX audit_study ON audit(study_id);
     R"sql(
 ALTER TABLE jobs ADD COLUMN region_instance TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN region_scope TEXT NOT NULL DEFAULT '';
+)sql",
+    // 3: the nodes using the database (issue 20): their heartbeats, and the leases each lost and
+    // took back.
+    R"sql(
+CREATE TABLE nodes(
+  name TEXT PRIMARY KEY,
+  first_seen DOUBLE PRECISION NOT NULL DEFAULT 0,
+  last_seen DOUBLE PRECISION NOT NULL DEFAULT 0,
+  version TEXT NOT NULL DEFAULT '',
+  role TEXT NOT NULL DEFAULT '',
+  workers BIGINT NOT NULL DEFAULT 0,
+  pid BIGINT NOT NULL DEFAULT 0,
+  host TEXT NOT NULL DEFAULT '',
+  leases_lost BIGINT NOT NULL DEFAULT 0,
+  leases_recovered BIGINT NOT NULL DEFAULT 0);
 )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == PgStore::kSchemaVersion,

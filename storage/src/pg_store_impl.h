@@ -7,6 +7,7 @@
 //   pg_job_control.cpp  changes made to jobs from outside: cancel, retry, lease recovery
 //   pg_exports.cpp      exports: claimed, delivered, failed with backoff; a job settled by its exports
 //   pg_reads.cpp        arrivals, read-only views, the audit trail
+//   pg_nodes.cpp        the nodes: heartbeats, leases lost and taken back
 //
 // Locking: rows, not the store: a write locks the rows it changes (SELECT ... FOR UPDATE) before
 // deciding, so that two nodes' transactions on one job are serialised by PostgreSQL.
@@ -78,6 +79,11 @@ struct PgStore::Impl {
 
   // --- pg_queue.cpp ---
   void Supersede(pg::Connection& c, const JobRow& job, const char* states, double now);  // states: "{done,exporting}"
+
+  // --- pg_nodes.cpp ---
+  // Adds `n` to the node's leases_recovered (else leases_lost), making its row if needed; nothing
+  // for an empty name.
+  void CountLeases(pg::Connection& c, const std::string& node, bool recovered, int64_t n);
 
   // --- pg_exports.cpp ---
   std::string CancelPendingExports(pg::Connection& c, int64_t job_id);

@@ -72,15 +72,16 @@ int SqliteStore::RecoverExpiredLeases(double now, int max_attempts, bool every_r
     std::string study_id;
     int attempts;
     int interruptions;
+    std::string owner;
   };
   std::vector<Expired> expired;
   {
     Statement s(db,
-                "SELECT id, study_id, attempts, interruptions FROM jobs "
+                "SELECT id, study_id, attempts, interruptions, owner FROM jobs "
                 "WHERE state = 'running' AND (lease_until < ?1 OR ?2) ORDER BY id");
     s.Bind(now, every_running ? 1 : 0);
     while (s.Step()) {
-      expired.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2)), static_cast<int>(s.Int(3))});
+      expired.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2)), static_cast<int>(s.Int(3)), s.Text(4)});
     }
   }
   for (const Expired& e : expired) {
@@ -101,7 +102,9 @@ int SqliteStore::RecoverExpiredLeases(double now, int max_attempts, bool every_r
           .Run();
     }
     impl_->WriteAudit(e.id, e.study_id, "recovered", r.detail, now);
+    impl_->CountLeases(NodeOfOwner(e.owner), false, 1);
   }
+  impl_->CountLeases(node_name(), true, static_cast<int64_t>(expired.size()));
   if (every_running) {
     // Whatever was being sent when Orthanc stopped is sent again at once.
     Statement(db, "UPDATE exports SET lease_until = 0, owner = '' WHERE lease_until > 0").Run();

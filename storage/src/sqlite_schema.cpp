@@ -117,6 +117,21 @@ ALTER TABLE exports ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN region_instance TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN region_scope TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: the nodes using the database (issue 20): their heartbeats, and the leases each lost and
+    // took back.
+    R"sql(
+CREATE TABLE nodes(
+  name TEXT PRIMARY KEY,
+  first_seen REAL NOT NULL DEFAULT 0,
+  last_seen REAL NOT NULL DEFAULT 0,
+  version TEXT NOT NULL DEFAULT '',
+  role TEXT NOT NULL DEFAULT '',
+  workers INTEGER NOT NULL DEFAULT 0,
+  pid INTEGER NOT NULL DEFAULT 0,
+  host TEXT NOT NULL DEFAULT '',
+  leases_lost INTEGER NOT NULL DEFAULT 0,
+  leases_recovered INTEGER NOT NULL DEFAULT 0);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStore::kSchemaVersion,
               "one migration per schema version");

@@ -10,6 +10,7 @@
 //   sqlite_exports.cpp      exports: due, delivered, failed with backoff; a job settled by its exports
 //   sqlite_reads.cpp        read-only views for the REST API: lists, counts, outputs
 //   sqlite_audit.cpp        the audit trail (writes, reads, the wording of details)
+//   sqlite_nodes.cpp        the nodes: heartbeats, leases lost and taken back
 //
 // Locking: every public method takes `mutex` first (Write does it for writes); Impl's helpers
 // expect the caller to hold it, and a write's helpers run inside the caller's transaction.
@@ -89,6 +90,11 @@ struct SqliteStore::Impl {
   // An exporting job whose exports are all settled: done, or dead when one of them is (with the
   // first dead export's destination and error as the job's error).
   void SettleExports(int64_t job_id, const std::string& job_state, double now);
+
+  // --- sqlite_nodes.cpp ---
+  // Adds `n` to the node's leases_recovered (else leases_lost), making its row if needed; nothing
+  // for an empty name.
+  void CountLeases(const std::string& node, bool recovered, int64_t n);
 
   // --- sqlite_audit.cpp ---
   void WriteAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,

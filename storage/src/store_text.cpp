@@ -8,6 +8,7 @@
 
 #include "curia/config/error.h"
 #include "curia/config/json.h"
+#include "curia/config/settings.h"
 #include "curia/storage/store.h"
 
 namespace curia::storage::store_text {
@@ -107,6 +108,27 @@ std::string ExportRetryDetail(const std::string& what, int attempts, int max_att
 
 double ExportDelay(int attempts, double backoff_min_s, double backoff_max_s) {
   return std::min(backoff_max_s, backoff_min_s * std::pow(2.0, static_cast<double>(attempts - 1)));
+}
+
+void CheckBeat(const NodeBeat& beat) {
+  const std::string problem = config::NodeNameProblem(beat.name);
+  if (!problem.empty()) throw Error(ErrorCode::kInvalidArgument, "heartbeat of node '" + beat.name + "': " + problem);
+}
+
+void AddRunning(std::vector<NodeRow>& nodes, const std::vector<std::string>& running_owners) {
+  for (const std::string& owner : running_owners) {
+    const std::string name = NodeOfOwner(owner);
+    if (name.empty()) continue;  // a claim made without a node name
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const NodeRow& n) { return n.name == name; });
+    if (it == nodes.end()) {
+      NodeRow n;
+      n.name = name;
+      nodes.push_back(n);
+      it = nodes.end() - 1;
+    }
+    ++it->running;
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const NodeRow& a, const NodeRow& b) { return a.name < b.name; });
 }
 
 }  // namespace curia::storage::store_text

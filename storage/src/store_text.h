@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "curia/storage/store.h"
+
 namespace curia::storage::store_text {
 
 std::string EncodeList(const std::vector<std::string>& items);  // JSON array of strings
@@ -38,5 +40,12 @@ std::string ExportDeadDetail(const std::string& what, int attempts, bool others)
 std::string ExportRetryDetail(const std::string& what, int attempts, int max_attempts, double delay);
 // The backoff after the n-th failed attempt: min(max, min * 2^(n-1)).
 double ExportDelay(int attempts, double backoff_min_s, double backoff_max_s);
+
+// Nodes (Store::Heartbeat, Store::ListNodes). Throws kInvalidArgument for a beat whose name
+// config::NodeNameProblem refuses.
+void CheckBeat(const NodeBeat& beat);
+// Counts the running jobs' owner tokens into the nodes named by them (NodeOfOwner); a node that
+// runs jobs without a row (it never beat) is added with zeros. Sorts by name.
+void AddRunning(std::vector<NodeRow>& nodes, const std::vector<std::string>& running_owners);
 
 }  // namespace curia::storage::store_text

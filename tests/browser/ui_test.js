@@ -47,6 +47,11 @@ async function noScriptRan(page, dialogs, where) {
       assert.ok((await page.locator(id).textContent()).trim().length > 0, `${id} is empty`);
     }
     assert.match(await page.locator('#rules').textContent(), /ct-and-mr|\w/, 'per-rule counters');
+    // The cluster panel: with SQLite one node, this one, alive (its heartbeat at start-up).
+    const me = page.locator('#cluster tbody tr.alive');
+    await me.first().waitFor({ timeout: 20000 });
+    assert.strictEqual(await page.locator('#cluster tbody tr').count(), 1, 'one node in the cluster panel');
+    assert.match(await me.textContent(), /\(this node\).*alive/, 'the cluster panel shows this node alive');
     await page.screenshot({ path: path.join(P.screenshots, 'dashboard.png'), fullPage: true });
 
     // --- the SR view ---

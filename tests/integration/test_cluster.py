@@ -7,6 +7,8 @@ password file), and a plain Orthanc as the PACS.
   studies split between the nodes, one over both   every study one SR at the PACS, jobs on both nodes
   a node SIGKILLed while it runs jobs (repeated)   the other recovers its leases: 0 lost, 0 duplicated
   a node SIGSTOPped past its lease, then SIGCONT   its late result refused, the takeover's stays
+  /curia/health on each node                       Cluster: both nodes alive (heartbeats), leases
+                                                   lost and taken back counted per node
   an ingest node and a work node (ClusterRoles)    studies sent to the ingest node run on the work node
   PostgreSQL restarted during a run (ClusterRoles) both nodes report degraded health, then resume
 
@@ -146,12 +148,32 @@ class _ClusterCase(tr.ReliabilityCase):
         h.wait_for(ready, timeout, f"{len(uids)} studies done on {node.name}", interval=0.5,
                    diagnostics=lambda: node.diagnostics())
 
+    def cluster(self, node):
+        """{name: row} of the node's /curia/health Cluster, and the name it gives itself."""
+        c = node.get("/curia/health", timeout=10)["Cluster"]
+        return {n["Name"]: n for n in c["Nodes"]}, c["Node"]
+
+    def lease_counts(self):
+        """(leases lost, leases taken back) over the cluster, as node A sees it."""
+        rows, _ = self.cluster(self.a)
+        return sum(n["LeasesLost"] for n in rows.values()), sum(n["LeasesRecovered"] for n in rows.values())
 
 
 class Cluster(_ClusterCase):
     """Two nodes that both receive and run jobs: the split, the kills, the pause."""
     STUDIES = tr.env_int("CURIA_CLUSTER_STUDIES", 30)
     KILLS = tr.env_int("CURIA_CLUSTER_KILLS", 3)
+
+    def test_cluster_view_lists_both_nodes_alive(self):
+        for node in (self.a, self.b):
+            rows, me = self.cluster(node)
+            self.assertEqual(me, f"node-{node.name}")
+            self.assertEqual(sorted(rows), ["node-a", "node-b"], rows)
+            for name, row in rows.items():
+                self.assertTrue(row["Alive"], row)
+                self.assertLessEqual(row["LastSeen"], 3 * row_heartbeat(node), row)
+                self.assertEqual(row["This"], name == me, row)
+                self.assertEqual(row["Workers"], 1, row)
 
     def test_split_studies_one_sr_each_jobs_on_both(self):
         studies = [self.study(f"s{i}", 100 + i) for i in range(self.STUDIES)]
@@ -202,6 +224,7 @@ class Cluster(_ClusterCase):
         print(f"\nCluster kills: seed {seed} (CURIA_CLUSTER_SEED={seed} repeats the kill moments)", flush=True)
         rnd = random.Random(seed)
         all_uids, recoveries, rounds = [], 0, []
+        lost_before, taken_before = self.lease_counts()
         for k in range(self.KILLS):
             victim, survivor = (self.b, self.a) if k % 2 == 0 else (self.a, self.b)
             studies = [self.study(f"k{k}-{i}", 2000 + 10 * k + i) for i in range(4)]
@@ -231,6 +254,10 @@ class Cluster(_ClusterCase):
         # Over all rounds the victims held leases when killed, and the survivors took them back.
         self.assertGreater(recoveries, 0, f"no lease was recovered in {self.KILLS} kill(s): {rounds}")
         self.check_studies(all_uids)  # still exactly once after the restarts
+        # The cluster view counts them: each lease taken back is one lost by the node that held it.
+        lost, taken = self.lease_counts()
+        self.assertEqual(lost - lost_before, taken - taken_before)
+        self.assertGreaterEqual(taken - taken_before, recoveries)
         tr.record("cluster-kills", {"kills": self.KILLS, "seed": seed, "studies": len(all_uids),
                                     "lease_s": LEASE_S, "recovered": recoveries, "rounds": rounds})
 
@@ -290,6 +317,9 @@ class ClusterRoles(_ClusterCase):
         done = self.check_studies(uids)
         self.assertEqual(set(self.nodes_of(done).values()), {"node-b"}, "every job ran on the work node")
         self.assertIn("started (role ingest): 0 job runner(s)", self.a.log())
+        rows, _ = self.cluster(self.b)
+        self.assertEqual({n: (r["Role"], r["Workers"], r["Alive"]) for n, r in rows.items()},
+                         {"node-a": ("ingest", 0, True), "node-b": ("work", 1, True)}, rows)
 
     def test_2_postgresql_restart(self):
         studies = [self.study(f"pg{i}", 500 + i) for i in range(3)]
@@ -335,6 +365,11 @@ def _degraded(node):
     except Exception:  # noqa: BLE001 - an answer other than JSON 200 is not the degraded report
         return None
     return report if report.get("Status") == "degraded" else None
+
+
+def row_heartbeat(node):
+    """The heartbeat interval the node reports (s)."""
+    return node.get("/curia/health", timeout=10)["Cluster"]["HeartbeatSeconds"]
 
 
 def _healthy(node):

@@ -2,10 +2,12 @@
 #include "health.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <sstream>
 
+#include "curia/config/log.h"
 #include "http.h"
 
 namespace curia::node {
@@ -44,6 +46,48 @@ std::vector<std::string> Health::Problems() {
     for (std::string& p : source()) problems.push_back(std::move(p));
   }
   return problems;
+}
+
+void Health::Heartbeat(const storage::NodeBeat& beat) {
+  if (beat.name.empty()) return;
+  try {
+    store_.Heartbeat(beat, clock_());
+  } catch (const std::exception& e) {
+    const std::string what = std::string("recording this node's heartbeat: ") + e.what();
+    log::Warning("node", what);
+    NoteProblem(what);
+  }
+}
+
+config::Json Health::Cluster() {
+  const double now = clock_();
+  config::Json cluster(::Json::objectValue);
+  cluster["Node"] = store_.node_name();
+  cluster["HeartbeatSeconds"] = kHeartbeatSeconds;
+  config::Json nodes(::Json::arrayValue);
+  for (const storage::NodeRow& n : store_.ListNodes()) {
+    config::Json row(::Json::objectValue);
+    row["Name"] = n.name;
+    row["This"] = n.name == store_.node_name();
+    const bool seen = n.last_seen > 0;
+    // Seconds since its last heartbeat, by this node's clock (nodes keep theirs in step, as leases
+    // need); null: never beat (known only from its claims).
+    row["LastSeen"] = seen ? config::Json(std::max(0.0, std::round((now - n.last_seen) * 10) / 10)) : config::Json();
+    row["LastSeenAt"] = seen ? config::Json(n.last_seen) : config::Json();
+    row["FirstSeenAt"] = n.first_seen > 0 ? config::Json(n.first_seen) : config::Json();
+    row["Alive"] = seen && now - n.last_seen <= kAliveSeconds;
+    row["Version"] = n.version;
+    row["Role"] = n.role;
+    row["Workers"] = n.workers;
+    row["Host"] = n.host;
+    row["Pid"] = n.pid;
+    row["Running"] = n.running;
+    row["LeasesLost"] = n.leases_lost;
+    row["LeasesRecovered"] = n.leases_recovered;
+    nodes.append(std::move(row));
+  }
+  cluster["Nodes"] = std::move(nodes);
+  return cluster;
 }
 
 void Health::RecordJob(const worker::StudyFindings& findings) {
@@ -116,6 +160,12 @@ config::Json Health::Report(bool running) {
   for (int p = 0; p < 3; ++p) queue[internal::PriorityText(p)] = f.queued[p];
   j["Jobs"] = std::move(jobs);
   j["Queue"] = std::move(queue);
+  try {
+    j["Cluster"] = Cluster();
+  } catch (const std::exception& e) {
+    // The problem shows in the next report (this one's Problems are made).
+    NoteProblem(std::string("the database does not answer: ") + e.what());
+  }
   return j;
 }
 

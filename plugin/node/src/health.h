@@ -29,6 +29,10 @@ namespace curia::node {
 class Health {
  public:
   static constexpr double kProblemSeconds = 60;  // how long a passing problem is shown
+  // How often a node records its heartbeat in the store (Node's router thread), and how long
+  // another node is shown alive after its last one: three heartbeats missed.
+  static constexpr double kHeartbeatSeconds = 5;
+  static constexpr double kAliveSeconds = 3 * kHeartbeatSeconds;
 
   Health(storage::Store& store, const worker::ModelInfo& model, std::string version, Clock clock);
 
@@ -39,11 +43,18 @@ class Health {
   void NoteProblem(const std::string& what);
   // Every problem now: the last passing one (with its age), then the sources'.
   std::vector<std::string> Problems();
+  // Records this node's heartbeat (Store::Heartbeat) at the clock's now. A store that refuses is a
+  // passing problem (NoteProblem); never throws. Nothing for a beat without a name.
+  void Heartbeat(const storage::NodeBeat& beat);
+  // GET /curia/health's Cluster: this node's name, every node the store has heard of (Store::
+  // ListNodes) with how long ago it beat, whether it is alive, what it runs, its leases lost and
+  // taken back.
+  config::Json Cluster();
   // A job's findings are in (for the throughput and job time figures).
   void RecordJob(const worker::StudyFindings& findings);
 
   // GET /curia/health: Status ("ok" | "degraded"), Problems, Version, Database, Model, Jobs (by
-  // state), Queue (queued by priority), Running.
+  // state), Queue (queued by priority), Running, Cluster.
   config::Json Report(bool running);
   // Figures for Orthanc's metrics (name, value).
   std::vector<std::pair<std::string, double>> Metrics();

@@ -2,6 +2,8 @@
 // The node as a facade: builds its parts, runs their loops on its threads.
 #include "curia/node/node.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "api.h"
@@ -59,6 +61,7 @@ void Node::Start() {
     // The database is this node's own: whatever a previous process left running was interrupted.
     runner_->RecoverInterrupted();
   }
+  Heartbeat();  // seen at once, then every Health::kHeartbeatSeconds from the router thread
   running_ = true;
   threads_.emplace_back(&Node::RouterLoop, this);
   const int64_t runners = runs_jobs ? settings_.queue.workers : 0;
@@ -68,6 +71,18 @@ void Node::Start() {
   if (store_->SharedByNodes()) threads_.emplace_back(&Node::WakeLoop, this);
   log::Info("node", std::string("started (role ") + config::NodeRoleName(settings_.role) + "): " + std::to_string(runners) +
                         " job runner(s), database " + store_->path());
+}
+
+void Node::Heartbeat() {
+  storage::NodeBeat beat;
+  beat.name = store_->node_name();
+  beat.version = info_.version;
+  beat.workers = settings_.role == config::NodeRole::kIngest ? 0 : settings_.queue.workers;  // job runners
+  beat.role = config::NodeRoleName(settings_.role);
+  beat.pid = static_cast<int64_t>(getpid());
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) beat.host = host;
+  health_->Heartbeat(beat);
 }
 
 void Node::Stop() {
@@ -102,10 +117,15 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
 
 void Node::RouterLoop() {
   double last_reconcile = 0;
+  double last_beat = Now();  // Start() beat
   while (!notifier_->stopping()) {
     const uint64_t seen = notifier_->Generation();
     const bool routed = router_->RouteNext(Now());
     const double now = Now();
+    if (now - last_beat >= Health::kHeartbeatSeconds) {
+      last_beat = now;
+      Heartbeat();  // never throws: a refusal is a passing problem
+    }
     if (now - last_reconcile >= kReconcileSeconds) {
       last_reconcile = now;
       try {

@@ -127,6 +127,18 @@ function renderHealth(health, stats) {
     STATES.map(s => el('td', { class: 'num' }, r.Jobs[s] || 0)))), 12, 'no rule');
 }
 
+// The nodes using this node's database (one with SQLite: this one): when each last beat, whether it
+// is alive (a heartbeat within the last three intervals), what it runs, its leases lost and taken back.
+function renderCluster(cluster) {
+  const c = cluster || {};
+  fill(document.querySelector('#cluster tbody'), (c.Nodes || []).map(n => el('tr', { 'data-node': n.Name, class: n.Alive ? 'alive' : 'gone' },
+    el('td', {}, n.Name, n.This ? el('span', { class: 'muted' }, ' (this node)') : null),
+    el('td', {}, n.LastSeen === null || n.LastSeen === undefined ? 'never' : `${Math.round(n.LastSeen)} s ago`),
+    el('td', {}, el('span', { class: `state state-${n.Alive ? 'done' : 'dead'}` }, n.Alive ? 'alive' : 'not seen')),
+    el('td', { class: 'num' }, n.Running), el('td', { class: 'num' }, n.LeasesLost), el('td', { class: 'num' }, n.LeasesRecovered),
+    el('td', {}, n.Version), el('td', {}, n.Role), el('td', {}, n.Host))), 9, 'no heartbeat yet');
+}
+
 // The rule of a job; a region job (issue 17) also names the kind of its region object (the Orthanc
 // ID of the SEG or RTSTRUCT instance in the tooltip).
 function ruleCell(j) {
@@ -167,6 +179,7 @@ async function refresh() {
         getJson(`${API}jobs?state=running&limit=50`), getJson(`${API}jobs?state=exporting&limit=50`),
         getJson(`${API}jobs?limit=15`), getJson(`${API}jobs?state=failed&limit=50`), getJson(`${API}jobs?state=dead&limit=50`)]);
       renderHealth(health, stats);
+      renderCluster(health.Cluster);
       const problems = dead.Jobs.concat(failed.Jobs).sort((a, b) => b.ID - a.ID);
       await renderJobs(running.Jobs.concat(exporting.Jobs), recent.Jobs, problems);
       document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;

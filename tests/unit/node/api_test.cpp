@@ -219,5 +219,75 @@ TEST_F(NodeParts, HealthAndMetricsCountJobsByStateAndQueueByPriority) {
   EXPECT_EQ(metrics["curia_jobs_running"], 0);
 }
 
+// GET /health's Cluster: every node that beat into the database (here a second store on the same
+// file stands for node-b), how long ago, alive within three heartbeats, what it runs, and the
+// leases it lost and took back. A refused heartbeat is a passing problem, never an exception.
+TEST_F(NodeParts, HealthShowsTheClusterFromHeartbeats) {
+  store_->SetNodeName("node-a");
+  config::Json cluster = *config::Find(CallJson("GET", "/health"), "Cluster");
+  EXPECT_EQ(config::Find(cluster, "Node")->asString(), "node-a");
+  EXPECT_EQ(config::Find(cluster, "Nodes")->size(), 0u);
+
+  storage::NodeBeat a;
+  a.name = "node-a";
+  a.version = "test-version";
+  a.workers = 1;
+  a.role = "all";
+  health_.Heartbeat(a);
+  std::unique_ptr<storage::Store> other = MakeStore(dir_.File("curia.sqlite"));
+  other->SetNodeName("node-b");
+  storage::NodeBeat b;
+  b.name = "node-b";
+  b.host = "<b>host</b>";
+  other->Heartbeat(b, now() - 2);
+  Queue(4, 35);
+  ASSERT_TRUE(other->Claim(now(), 30));
+
+  auto nodes = [&] { return *config::Find(*config::Find(CallJson("GET", "/health"), "Cluster"), "Nodes"); };
+  config::Json list = nodes();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(config::Find(list[0], "Name")->asString(), "node-a");
+  EXPECT_TRUE(config::Find(list[0], "This")->asBool());
+  EXPECT_EQ(config::Find(list[0], "LastSeen")->asDouble(), 0);
+  EXPECT_TRUE(config::Find(list[0], "Alive")->asBool());
+  EXPECT_EQ(config::Find(list[0], "Running")->asInt64(), 0);
+  EXPECT_EQ(config::Find(list[0], "Role")->asString(), "all");
+  EXPECT_EQ(config::Find(list[1], "Name")->asString(), "node-b");
+  EXPECT_FALSE(config::Find(list[1], "This")->asBool());
+  EXPECT_EQ(config::Find(list[1], "LastSeen")->asDouble(), 2);
+  EXPECT_EQ(config::Find(list[1], "LastSeenAt")->asDouble(), now() - 2);
+  EXPECT_TRUE(config::Find(list[1], "Alive")->asBool());
+  EXPECT_EQ(config::Find(list[1], "Running")->asInt64(), 1);
+  EXPECT_EQ(config::Find(list[1], "Host")->asString(), "<b>host</b>");
+
+  // node-b goes quiet past its lease; node-a beats on and takes its job back.
+  Advance(31);
+  health_.Heartbeat(a);
+  EXPECT_EQ(runner_.RecoverExpiredLeases(), 1);
+  list = nodes();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_TRUE(config::Find(list[0], "Alive")->asBool());
+  EXPECT_EQ(config::Find(list[0], "LeasesRecovered")->asInt64(), 1);
+  EXPECT_EQ(config::Find(list[0], "LeasesLost")->asInt64(), 0);
+  EXPECT_FALSE(config::Find(list[1], "Alive")->asBool());
+  EXPECT_EQ(config::Find(list[1], "LastSeen")->asDouble(), 33);
+  EXPECT_EQ(config::Find(list[1], "Running")->asInt64(), 0);
+  EXPECT_EQ(config::Find(list[1], "LeasesLost")->asInt64(), 1);
+  // Alive up to three heartbeat intervals after the last one.
+  Advance(node::Health::kAliveSeconds);
+  EXPECT_TRUE(config::Find(nodes()[0], "Alive")->asBool());
+  Advance(1);
+  EXPECT_FALSE(config::Find(nodes()[0], "Alive")->asBool());
+
+  EXPECT_EQ(config::Find(CallJson("GET", "/health"), "Status")->asString(), "ok");
+  storage::NodeBeat refused = a;
+  refused.name = "node a";  // the store refuses it, as it would a full disk
+  health_.Heartbeat(refused);
+  const config::Json h = CallJson("GET", "/health");
+  EXPECT_EQ(config::Find(h, "Status")->asString(), "degraded");
+  ASSERT_EQ(config::Find(h, "Problems")->size(), 1u);
+  EXPECT_EQ((*config::Find(h, "Problems"))[0].asString().rfind("recording this node's heartbeat: ", 0), 0u);
+}
+
 }  // namespace
 }  // namespace curia::test

@@ -36,10 +36,21 @@ TEST(Node, AStableStudyIsProcessedAndItsResultsExported) {
   const config::CuriaSettings settings = TestSettings();
   FixedModel model(settings.tasks.at(0), 0.9f);
   FakeOrthanc orthanc;
-  node::Node n(settings, MakeStore(dir.File("curia.sqlite")), model, orthanc, {"test-version", 1, {}, {}});
+  std::unique_ptr<storage::Store> store = MakeStore(dir.File("curia.sqlite"));
+  store->SetNodeName("node-t");
+  node::Node n(settings, std::move(store), model, orthanc, {"test-version", 1, {}, {}});
   // The REST API answers before Orthanc has started (and so the threads).
   EXPECT_FALSE(config::Find(config::ParseJson(n.Handle({"GET", "/health", {}, ""}).body, "health"), "Running")->asBool());
   n.Start();
+  // Its heartbeat at start-up: the cluster view lists it, alive.
+  const config::Json nodes =
+      *config::Find(*config::Find(config::ParseJson(n.Handle({"GET", "/health", {}, ""}).body, "health"), "Cluster"), "Nodes");
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(config::Find(nodes[0], "Name")->asString(), "node-t");
+  EXPECT_TRUE(config::Find(nodes[0], "Alive")->asBool());
+  EXPECT_TRUE(config::Find(nodes[0], "This")->asBool());
+  EXPECT_EQ(config::Find(nodes[0], "Version")->asString(), "test-version");
+  EXPECT_EQ(config::Find(nodes[0], "Workers")->asInt64(), settings.queue.workers);
   FakeOrthanc::Ids ids;
   for (const phantom::PhantomInstance& f : PhantomFiles("CT", 4, 41)) {
     ids = orthanc.Add(f.bytes);

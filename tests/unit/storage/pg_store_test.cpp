@@ -69,7 +69,7 @@ TEST(PgStore, CreatesItsSchemaAndReopens) {
   EXPECT_EQ(server->Query(db, "SELECT value FROM curia.meta WHERE key = 'application'"), "curia-node");
   EXPECT_EQ(server->Query(db, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
                               "WHERE schemaname = 'curia'"),
-            "arrivals,audit,exports,jobs,meta,outputs,schema_version");
+            "arrivals,audit,exports,jobs,meta,nodes,outputs,schema_version");
   EXPECT_EQ(server->Query(db, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"), "0");  // Orthanc's
   PgStore store(url);
   const JobRow job = *store.GetJob(id);
@@ -120,7 +120,7 @@ TEST(PgStore, NodesStartingAtOnceCreateTheSchemaOnce) {
   EXPECT_EQ(stores[0]->CountJobs({}), kNodes);
 }
 
-// A schema 1 database (before region jobs) is migrated in place, its jobs kept.
+// A schema 1 database (before region jobs and the nodes table) is migrated in place, its jobs kept.
 TEST(PgStore, MigratesASchema1Database) {
   CURIA_PG_DATABASE(server, url);
   const std::string db = DbOf(url);
@@ -130,7 +130,7 @@ TEST(PgStore, MigratesASchema1Database) {
     id = store.Enqueue(MakeJob("k1"), 0).first;
   }
   server->Query(db, "ALTER TABLE curia.jobs DROP COLUMN region_instance, DROP COLUMN region_scope; "
-                    "UPDATE curia.schema_version SET version = 1");
+                    "DROP TABLE curia.nodes; UPDATE curia.schema_version SET version = 1");
   ASSERT_EQ(server->Query(db, "SELECT version FROM curia.schema_version"), "1");
   PgStore store(url);
   EXPECT_EQ(server->Query(db, "SELECT version FROM curia.schema_version"), std::to_string(PgStore::kSchemaVersion));
@@ -138,6 +138,12 @@ TEST(PgStore, MigratesASchema1Database) {
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(job.region_instance, "");
   EXPECT_EQ(job.region_scope, "");
+  EXPECT_TRUE(store.ListNodes().empty());
+  NodeBeat beat;
+  beat.name = "node-a";
+  store.Heartbeat(beat, 30);
+  ASSERT_EQ(store.ListNodes().size(), 1u);
+  EXPECT_EQ(store.ListNodes()[0].last_seen, 30);
 }
 
 // Work enqueued by one node wakes another node's waiter at once (NOTIFY at commit); without work

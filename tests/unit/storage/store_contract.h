@@ -921,8 +921,105 @@ TYPED_TEST_P(StoreContract, ClaimsCarryTheNodeName) {
   EXPECT_EQ(NodeOfOwner(""), "");
 }
 
+// Heartbeats: one row per node, its first heartbeat kept, the last one and what it does updated;
+// the jobs each node runs now (by the node name in their owner tokens); the leases each node lost
+// (its claims taken back when their leases expired) and took back. Three stores on one database
+// stand for three nodes.
+TYPED_TEST_P(StoreContract, NodesHeartbeatsRunningJobsAndLeases) {
+  std::unique_ptr<Store> a = this->Open();
+  std::unique_ptr<Store> b = this->Open();
+  a->SetNodeName("node-a");
+  b->SetNodeName("node-b");
+  EXPECT_TRUE(a->ListNodes().empty());
+  EXPECT_THROW(a->Heartbeat(NodeBeat{}, 1), Error);
+  NodeBeat beat;
+  beat.name = "node-a";
+  beat.version = "1.0";
+  beat.role = "2 job runners";
+  beat.workers = 2;
+  beat.pid = 4321;
+  beat.host = "host-a";
+  a->Heartbeat(beat, 100);
+  beat.version = "1.1";
+  a->Heartbeat(beat, 105);
+  NodeBeat other;
+  other.name = "node-b";
+  other.workers = 1;
+  b->Heartbeat(other, 103);
+  std::vector<NodeRow> nodes = b->ListNodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].name, "node-a");
+  EXPECT_EQ(nodes[0].first_seen, 100);
+  EXPECT_EQ(nodes[0].last_seen, 105);
+  EXPECT_EQ(nodes[0].version, "1.1");
+  EXPECT_EQ(nodes[0].role, "2 job runners");
+  EXPECT_EQ(nodes[0].workers, 2);
+  EXPECT_EQ(nodes[0].pid, 4321);
+  EXPECT_EQ(nodes[0].host, "host-a");
+  EXPECT_EQ(nodes[0].running, 0);
+  EXPECT_EQ(nodes[1].name, "node-b");
+  EXPECT_EQ(nodes[1].first_seen, 103);
+  EXPECT_EQ(nodes[1].last_seen, 103);
+  EXPECT_EQ(nodes[1].workers, 1);
+  EXPECT_EQ(nodes[1].host, "");
+
+  // Who runs what: node-a claims two jobs, node-b one.
+  for (const char* key : {"k1", "k2", "k3"}) a->Enqueue(MakeJob(key, 1, std::string("series-") + key), 0);
+  ASSERT_TRUE(a->Claim(10, 30));
+  ASSERT_TRUE(a->Claim(10, 30));
+  ASSERT_TRUE(b->Claim(10, 100));
+  nodes = a->ListNodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].running, 2);
+  EXPECT_EQ(nodes[1].running, 1);
+
+  // node-a stops and its leases expire: node-b takes both back.
+  EXPECT_EQ(b->RecoverExpiredLeases(50, 3), 2);
+  nodes = a->ListNodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].running, 0);
+  EXPECT_EQ(nodes[0].leases_lost, 2);
+  EXPECT_EQ(nodes[0].leases_recovered, 0);
+  EXPECT_EQ(nodes[1].running, 1);
+  EXPECT_EQ(nodes[1].leases_lost, 0);
+  EXPECT_EQ(nodes[1].leases_recovered, 2);
+
+  // A node that never beat (an older version) is listed from its claims, without times.
+  std::unique_ptr<Store> c = this->Open();
+  c->SetNodeName("node-c");
+  ASSERT_TRUE(c->Claim(60, 30));
+  nodes = a->ListNodes();
+  ASSERT_EQ(nodes.size(), 3u);
+  EXPECT_EQ(nodes[2].name, "node-c");
+  EXPECT_EQ(nodes[2].running, 1);
+  EXPECT_EQ(nodes[2].last_seen, 0);
+  // node-a, back, takes back node-b's and node-c's expired claims.
+  EXPECT_EQ(a->RecoverExpiredLeases(200, 3), 2);
+  a->Heartbeat(beat, 201);
+  nodes = c->ListNodes();
+  ASSERT_EQ(nodes.size(), 3u);
+  EXPECT_EQ(nodes[0].leases_lost, 2);
+  EXPECT_EQ(nodes[0].leases_recovered, 2);
+  EXPECT_EQ(nodes[0].first_seen, 100);
+  EXPECT_EQ(nodes[0].last_seen, 201);
+  EXPECT_EQ(nodes[1].leases_lost, 1);
+  EXPECT_EQ(nodes[1].leases_recovered, 2);
+  EXPECT_EQ(nodes[2].leases_lost, 1);
+  EXPECT_EQ(nodes[2].running, 0);
+  EXPECT_EQ(nodes[2].first_seen, 0);
+  // Its first heartbeat sets its first_seen and keeps its counts.
+  NodeBeat third;
+  third.name = "node-c";
+  c->Heartbeat(third, 202);
+  nodes = a->ListNodes();
+  EXPECT_EQ(nodes[2].first_seen, 202);
+  EXPECT_EQ(nodes[2].last_seen, 202);
+  EXPECT_EQ(nodes[2].leases_lost, 1);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract,
                             ClaimsCarryTheNodeName,
+                            NodesHeartbeatsRunningJobsAndLeases,
                             UnroutedStudies,
                             EnqueueIsIdempotent,
                             ClaimsByPriorityThenAge,

@@ -96,7 +96,7 @@ TEST(Store, CreatesSchemaAndFolderAndReopens) {
   EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = 'application'"), "curia-node");
   EXPECT_EQ(RawQuery(path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                            "WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
-            "arrivals,audit,exports,jobs,meta,outputs");
+            "arrivals,audit,exports,jobs,meta,nodes,outputs");
   SqliteStore store(path);
   const std::optional<JobRow> job = store.GetJob(id);
   ASSERT_TRUE(job);
@@ -129,9 +129,9 @@ TEST(Store, MigratesASchema1Database) {
     ASSERT_TRUE(store.Claim(10, 600));
   }
   // What schema 1 lacks: interruptions (2), the owners of claims and the export leases (3), the
-  // region jobs' columns (4).
+  // region jobs' columns (4), the nodes (5).
   RawExec(path,
-          "ALTER TABLE jobs DROP COLUMN interruptions; ALTER TABLE jobs DROP COLUMN owner; "
+          "DROP TABLE nodes; ALTER TABLE jobs DROP COLUMN interruptions; ALTER TABLE jobs DROP COLUMN owner; "
           "ALTER TABLE jobs DROP COLUMN region_instance; ALTER TABLE jobs DROP COLUMN region_scope; "
           "ALTER TABLE exports DROP COLUMN owner; ALTER TABLE exports DROP COLUMN lease_until; PRAGMA user_version = 1");
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
@@ -141,6 +141,12 @@ TEST(Store, MigratesASchema1Database) {
   EXPECT_EQ(store.GetJob(id)->region_scope, "");
   EXPECT_EQ(store.RecoverExpiredLeases(20, 3, true), 1);
   EXPECT_EQ(store.GetJob(id)->state, JobState::kQueued);
+  EXPECT_TRUE(store.ListNodes().empty());
+  NodeBeat beat;
+  beat.name = "node-a";
+  store.Heartbeat(beat, 30);
+  ASSERT_EQ(store.ListNodes().size(), 1u);
+  EXPECT_EQ(store.ListNodes()[0].last_seen, 30);
 }
 
 TEST(Store, StateNames) {

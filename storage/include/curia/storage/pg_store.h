@@ -38,7 +38,7 @@ class PgStore final : public Store {
   explicit PgStore(const std::string& url);
   ~PgStore() override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   static constexpr int kMaxConnections = 8;
   const std::string& path() const override;
   bool SharedByNodes() const override;  // true
@@ -77,6 +77,9 @@ class PgStore final : public Store {
   std::vector<AuditRow> StudyAudit(const std::string& study_id) override;
   std::vector<QueueCount> CountByPriorityAndState() override;
   int64_t CountExportFailures() override;
+
+  void Heartbeat(const NodeBeat& beat, double now) override;
+  std::vector<NodeRow> ListNodes() override;
 
   void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,
                 double now) override;

@@ -25,7 +25,7 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const std::string& path);
   ~SqliteStore() override;
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   const std::string& path() const override;
   bool SharedByNodes() const override;     // false: one node (processes on one host share the file)
   bool WaitForWork(double timeout_s) override;  // sleeps, false: the node wakes its own threads
@@ -63,6 +63,9 @@ class SqliteStore final : public Store {
   std::vector<AuditRow> StudyAudit(const std::string& study_id) override;
   std::vector<QueueCount> CountByPriorityAndState() override;
   int64_t CountExportFailures() override;
+
+  void Heartbeat(const NodeBeat& beat, double now) override;
+  std::vector<NodeRow> ListNodes() override;
 
   void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event, const std::string& detail,
                 double now) override;

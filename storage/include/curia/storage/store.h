@@ -147,6 +147,26 @@ struct AuditRow {
   std::string detail;     // human-readable, no patient data
 };
 
+// A node's heartbeat (Store::Heartbeat): who it is and what it does. No patient data.
+struct NodeBeat {
+  std::string name;     // Curia.NodeName (config::NodeNameProblem accepts it); empty: refused
+  std::string version;  // Curia Node's version
+  std::string role;     // what it does, e.g. "2 job runners"
+  int64_t workers = 0;  // job runners (Queue.Workers)
+  int64_t pid = 0;      // its process, 0: not given
+  std::string host;     // its host name, may be empty
+};
+
+// A node the database has heard of (Store::ListNodes).
+struct NodeRow : NodeBeat {
+  double first_seen = 0;  // its first heartbeat (0: never beat; known only from a recovered lease)
+  double last_seen = 0;   // its last heartbeat, the store's clock (the `now` it was given)
+  int64_t running = 0;    // jobs running now under its claims (owner tokens "<name>/...")
+  // Its claims whose lease expired and were taken back by RecoverExpiredLeases (any node's), and
+  // the expired claims (its own or other nodes') that it took back.
+  int64_t leases_lost = 0, leases_recovered = 0;
+};
+
 struct JobFilter {
   std::optional<JobState> state;
   std::string study_id;  // empty: any
@@ -246,7 +266,8 @@ class Store {
   // it pending again, attempts reset, due now). False otherwise. Audits "retried".
   virtual bool Retry(int64_t job_id, double now) = 0;
   // Running jobs whose lease ended before `now` -> queued, or failed when out of attempts (a worker
-  // that hung). Audits "recovered". Returns how many.
+  // that hung). Audits "recovered". Returns how many. Counts each in the nodes table: a lease lost
+  // by the node its owner token names, a lease recovered by this node (when they have names).
   // `every_running` (at start-up, when this node is the database's only user): every running job
   // was interrupted by Orthanc stopping (a restart, a kill, a power cut); it is queued again without
   // using up an attempt, up to kMaxInterruptions times (a job that makes Orthanc crash then fails
@@ -287,6 +308,14 @@ class Store {
   virtual std::vector<AuditRow> StudyAudit(const std::string& study_id) = 0;  // oldest first
   virtual std::vector<QueueCount> CountByPriorityAndState() = 0;
   virtual int64_t CountExportFailures() = 0;  // failed export attempts ever recorded
+
+  // --- nodes (several nodes sharing a database see each other) ---
+  // Records the node's heartbeat at `now`: its row made at the first, last_seen and what it does
+  // updated at each. Unconditional (an upsert). Throws kInvalidArgument for an empty name.
+  virtual void Heartbeat(const NodeBeat& beat, double now) = 0;
+  // Every node heard of, by name, with the jobs each runs now and its lease counts. A node known
+  // only from a recovered lease (a node that never beat) has first_seen and last_seen 0.
+  virtual std::vector<NodeRow> ListNodes() = 0;
 
   // --- audit ---
   virtual void AddAudit(int64_t job_id, const std::string& study_id, const std::string& event,

@@ -10,10 +10,10 @@
 //   node.Stop();                                   // on OrthancStopped: joins every thread
 //
 // Threads: a router (stable events, arrival counts, reconciliation of what a restart left
-// unrouted, lease recovery), Queue.Workers job runners (claim a job, load its series from Orthanc,
-// run it through the worker pool, write the SR and key images into the store), and an exporter
-// (sends each object to each destination with store-straight, retrying with backoff,
-// dead-lettering). Node is a facade: the work is done by parts with one job each (src/:
+// unrouted, lease recovery, this node's heartbeat), Queue.Workers job runners (claim a job, load
+// its series from Orthanc, run it through the worker pool, write the SR and key images into the
+// store), and an exporter (sends each object to each destination with store-straight, retrying
+// with backoff, dead-lettering). Node is a facade: the work is done by parts with one job each (src/:
 // Arrivals, Router, JobRunner, Exporter, Health, Api), which own no threads and read an
 // injected clock, so that tests drive them step by step; Node owns the threads and the store.
 #include <atomic>
@@ -98,6 +98,8 @@ class Node {
   void RunnerLoop();
   void ExporterLoop();
   void WakeLoop();  // a store SharedByNodes: its announcements of work wake this node's threads
+  // Records this node's heartbeat (its name, version, job runners, process and host) in the store.
+  void Heartbeat();
 
   config::CuriaSettings settings_;
   std::unique_ptr<storage::Store> store_;
