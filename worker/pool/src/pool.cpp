@@ -130,8 +130,8 @@ struct ReadySlice {
   JobPtr job;
   size_t item = 0;
   std::vector<float> pixels;
-  // The item's runs' region masks at model size, 2-D runs then 3-D runs (each in the order of the
-  // item's runs): they become SliceRequest::masked2d and masked3d.
+  // The region masks at model size of the item's 2-D runs and of its 3-D runs, each in the order of
+  // the item's runs: they become SliceRequest::masked2d and masked3d.
   std::vector<MaskedTask> masks2d, masks3d;
 };
 
