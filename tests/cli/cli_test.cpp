@@ -14,6 +14,8 @@
 
 #include "curia/config/json.h"
 #include "curia/config/settings.h"
+#include "curia/model/dinov2_config.h"
+#include "curia/model/head_config.h"
 #include "curia/model/mask.h"
 #include "curia/model/safetensors.h"
 #include "hostile_dicom.h"
@@ -1032,7 +1034,12 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   config::Json index(::Json::objectValue);
   index["format"] = "curia-feature-store";
   index["version"] = 1;
-  index["backbone_digest"] = "test-digest";
+  // The golden backbone's digest: the head is run on it below (a head trained on another backbone's
+  // features is refused, see the end).
+  const std::string model = test::GoldenPath("backbone_swiglu");
+  const std::string digest = model::BackboneDigest(*model::SafetensorsFile::Open(model + "/model.safetensors"),
+                                                   model::LoadDinov2Config(model + "/config.json"));
+  index["backbone_digest"] = digest;
   index["model_name"] = "golden/backbone_swiglu";
   index["cases"] = cases;
   test::WriteFile(store + "/index.json", config::Dump(index));
@@ -1043,7 +1050,7 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   EXPECT_NE(r.out.find("logistic regression on 60 cases, 64 features, 2 classes; C = "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("3 folds, grouped"), std::string::npos) << r.out;
   const config::Json prov = config::ParseJsonFile(head + "/provenance.json");
-  EXPECT_EQ(prov["backbone_digest"].asString(), "test-digest");
+  EXPECT_EQ(prov["backbone_digest"].asString(), digest);
   EXPECT_EQ(prov["feature_store_digest"].asString().size(), 64u);
   EXPECT_EQ(prov["cv_mean_accuracy"].size(), 7u);
   const config::Json cfg = config::ParseJsonFile(head + "/config.json");
@@ -1052,7 +1059,6 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
 
   // The head through `curia head` with the golden backbone, against our own arithmetic on
   // `curia forward`'s pooler output of the same slices.
-  const std::string model = test::GoldenPath("backbone_swiglu");
   const std::string io = test::GoldenPath("head2d/io_cls.safetensors");
   r = RunTool({"head", "--model", model, "--head", head, "--input", io, "--output", dir.File("head_out.safetensors")});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -1093,6 +1099,19 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   }
   EXPECT_EQ(total, 40);
   EXPECT_EQ(m["calibration"].size(), 10u);
+
+  // Deployed on another backbone than its features': refused by `curia head` (and by the model
+  // loader behind `curia validate-config` and the node) with both digests.
+  config::Json other = prov;
+  other["backbone_digest"] = std::string(64, 'a');
+  test::WriteFile(head + "/provenance.json", config::Dump(other));
+  r = RunTool({"head", "--model", model, "--head", head, "--input", io, "--output", dir.File("head_out2.safetensors")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("provenance.json says it was trained on features of backbone digest aaaaaaaaaaaaaaaa, but the "
+                       "loaded backbone"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("has digest " + digest.substr(0, 16)), std::string::npos) << r.err;
 
   // Bad input: one class only in the training split.
   for (auto& c : index["cases"]) c["label"] = "normal";

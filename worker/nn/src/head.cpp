@@ -210,6 +210,16 @@ std::unique_ptr<TaskHead> TaskHead::Load(const std::string& dir, const Dinov2Bac
           ") differs from the loaded backbone " + backbone.config().source + " (digest " + backbone.digest().substr(0, 16) +
           "): the head was trained on other backbone weights; refusing it");
     }
+  } else if (std::filesystem::exists(dir + "/provenance.json")) {
+    // A head trained here (`curia train-head`) carries no backbone copy; its provenance names the
+    // backbone its features came from.
+    const config::Json prov = config::ParseJsonFile(dir + "/provenance.json");
+    const config::Json* trained_on = config::Find(prov, "backbone_digest");
+    if (trained_on && trained_on->isString() && trained_on->asString() != backbone.digest()) {
+      Bad("head " + dir + ": provenance.json says it was trained on features of backbone digest " +
+          trained_on->asString().substr(0, 16) + ", but the loaded backbone " + backbone.config().source + " has digest " +
+          backbone.digest().substr(0, 16) + ": train it again on features of this backbone; refusing it");
+    }
   }
   if (!weights.ignored.empty()) {
     log::Warning("model", "head " + dir + ": " + std::to_string(weights.ignored.size()) +
