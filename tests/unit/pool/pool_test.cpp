@@ -113,6 +113,17 @@ worker::JobRegion SegRegion(int64_t slices, int64_t plane, int number, const std
   return r;
 }
 
+// One job through a pool of its own; the pool's figures in `stats`.
+JobResult RunAlone(IModel& model, const config::ModelSettings& settings, JobRequest request, PoolStats* stats) {
+  Results results;
+  const std::string id = request.id;
+  WorkerPool pool(model, settings);
+  pool.Submit(std::move(request), results.Callback());
+  EXPECT_TRUE(results.Wait(1));
+  *stats = pool.Stats();
+  return results.Get(id);
+}
+
 // The real model on a slow device: every batch takes 100 ms longer, so that slices queue up.
 class SlowDevice : public IModel {
  public:
@@ -494,15 +505,8 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
     expected_findings += any ? 1 : 0;
   }
   const std::vector<worker::JobRegion> regions = request.regions;
-  Results results;
   PoolStats stats;
-  {
-    WorkerPool pool(*model, settings.model);
-    pool.Submit(std::move(request), results.Callback());
-    ASSERT_TRUE(results.Wait(1));
-    stats = pool.Stats();
-  }
-  const JobResult r = results.Get("regions");
+  const JobResult r = RunAlone(*model, settings.model, std::move(request), &stats);
   ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
   EXPECT_EQ(stats.slices, static_cast<int64_t>(needed.size()));
   ASSERT_EQ(r.findings.findings.size(), expected_findings);
@@ -604,15 +608,8 @@ TEST_F(PoolTest, ThreeDimensionalMaskHeadsPoolTheWindowAroundEachRegion) {
     return k >= 10 && square(k, i, 5, 40, 6);
   }));
   const std::vector<worker::JobRegion> regions = request.regions;
-  Results results;
   PoolStats stats;
-  {
-    WorkerPool pool(*model, settings.model);
-    pool.Submit(std::move(request), results.Callback());
-    ASSERT_TRUE(results.Wait(1));
-    stats = pool.Stats();
-  }
-  const JobResult r = results.Get("regions3d");
+  const JobResult r = RunAlone(*model, settings.model, std::move(request), &stats);
   ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
   ASSERT_EQ(r.findings.findings.size(), 2u);
   ASSERT_EQ(r.findings.skipped.size(), 1u);
