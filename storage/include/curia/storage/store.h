@@ -151,7 +151,7 @@ struct AuditRow {
 struct NodeBeat {
   std::string name;     // Curia.NodeName (config::NodeNameProblem accepts it); empty: refused
   std::string version;  // Curia Node's version
-  std::string role;     // what it does, e.g. "2 job runners"
+  std::string role;     // its Curia.Role: "all", "ingest" or "work"
   int64_t workers = 0;  // job runners (Queue.Workers)
   int64_t pid = 0;      // its process, 0: not given
   std::string host;     // its host name, may be empty
