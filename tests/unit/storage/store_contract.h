@@ -935,7 +935,7 @@ TYPED_TEST_P(StoreContract, NodesHeartbeatsRunningJobsAndLeases) {
   NodeBeat beat;
   beat.name = "node-a";
   beat.version = "1.0";
-  beat.role = "2 job runners";
+  beat.role = "work";
   beat.workers = 2;
   beat.pid = 4321;
   beat.host = "host-a";
@@ -952,7 +952,7 @@ TYPED_TEST_P(StoreContract, NodesHeartbeatsRunningJobsAndLeases) {
   EXPECT_EQ(nodes[0].first_seen, 100);
   EXPECT_EQ(nodes[0].last_seen, 105);
   EXPECT_EQ(nodes[0].version, "1.1");
-  EXPECT_EQ(nodes[0].role, "2 job runners");
+  EXPECT_EQ(nodes[0].role, "work");
   EXPECT_EQ(nodes[0].workers, 2);
   EXPECT_EQ(nodes[0].pid, 4321);
   EXPECT_EQ(nodes[0].host, "host-a");
