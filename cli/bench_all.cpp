@@ -440,7 +440,8 @@ int BenchAll(const Args& args) {
                             Fixed(Number(plugin_json, {"rss", "small", "peak_rss_kib"}) / 1024, 1) + " MiB"
                       : ""});
   auto count = [&](std::initializer_list<const char*> keys) {
-    return std::to_string(static_cast<int64_t>(Number(plugin_json, keys)));
+    const double v = Number(plugin_json, keys);
+    return std::isfinite(v) ? std::to_string(static_cast<int64_t>(v)) : std::string("?");
   };
   rows.push_back({"e2e slices/s, store PostgreSQL / SQLite", "pg_e2e_ratio", value(pg_e2e, 3), ">= 0.95",
                   Verdict(pg_e2e, 0.95, true),
@@ -454,7 +455,7 @@ int BenchAll(const Args& args) {
         std::make_tuple("job claims/s of the queue, SQLite", "sqlite_claims_per_second", sqlite_claims)}) {
     rows.push_back({label, key, value(v, 0), "-", std::isfinite(v) ? "report" : "not run",
                     std::isfinite(v) ? "curia bench queue --claimers " + count({"pg", "queue_claimers"}) + ", " +
-                                           count({"pg", "queue", "postgresql", "jobs"}) + " jobs, claim + complete"
+                                           count({"pg", "queue_jobs"}) + " jobs, claim + complete"
                                      : pg_skipped});
   }
   rows.push_back({"region job slices/s / plain job slices/s", "region_ratio", value(region_ratio, 3), ">= 0.9",
