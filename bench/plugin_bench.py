@@ -15,6 +15,11 @@ the Curia plugin, a plain Orthanc as the PACS) driven by the integration-test ha
                       compute ("Timings"."DeviceSeconds" of GET /curia/jobs/ID) (median)
   rss_ratio           peak RSS (VmHWM) of the node's Orthanc process for a 1,000-slice study / a
                       100-slice study (two fresh processes, same configuration)
+  pg_e2e_ratio        slices/s of the e2e node with its store in PostgreSQL (a PostgreSQL 15 of the
+                      script's own on loopback) / with its store in SQLite: two nodes, rounds
+                      alternated (A B, B A), median; then job claims/s of `curia bench queue` with
+                      8 claimers on each store (pg_claims_per_second, sqlite_claims_per_second).
+                      Skipped, saying why, when PostgreSQL 15's binaries are missing
 
 and, given --sweep (backbone slices/s per batch size, written by `curia bench all`), a PNG plot of
 throughput against batch size (--plot). Prints progress, then writes every figure to --json.
@@ -24,6 +29,7 @@ integration tests (environment CURIA_TOOL, CURIA_PLUGIN). TCP_NODELAY=1 is set f
 
   /usr/bin/python3 bench/plugin_bench.py --json plugin-bench.json            # every part
   /usr/bin/python3 bench/plugin_bench.py --parts ingest,latency --json x.json
+  /usr/bin/python3 bench/plugin_bench.py --parts pg --e2e-size tiny --json pg.json   # store on PostgreSQL
   /usr/bin/python3 bench/plugin_bench.py --parts plot --sweep sweep.json --plot batch.png
 """
 import argparse
@@ -39,7 +45,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
-PARTS = ("ingest", "latency", "rss", "e2e", "plot")
+PARTS = ("ingest", "latency", "rss", "e2e", "pg", "plot")
 
 h = None  # tests/integration/harness.py, imported once the paths are in the environment
 
@@ -64,6 +70,12 @@ def parse_args(argv):
     g.add_argument("--e2e-batch", type=int, default=4, help="MaxBatch of the node = batch of the raw backbone (default: 4)")
     g.add_argument("--e2e-image", type=int, default=512, help="phantom slice size, = the model's input (default: 512)")
     g.add_argument("--raw-iterations", type=int, help="timed passes of each raw backbone run (default: 1 for base, 5 for tiny)")
+    g = p.add_argument_group("store on PostgreSQL (pg_e2e_ratio, claims/s)")
+    g.add_argument("--pg-rounds", type=int, default=2,
+                   help="rounds of (SQLite, PostgreSQL) sends, order alternated (default: 2)")
+    g.add_argument("--pg-studies", type=int, help="studies per send (default: --e2e-studies)")
+    g.add_argument("--queue-claimers", type=int, default=8, help="claimers of `curia bench queue` (default: 8)")
+    g.add_argument("--queue-jobs", type=int, default=2000, help="jobs of `curia bench queue` (default: 2000)")
     g = p.add_argument_group("ingest (ingest_ratio)")
     g.add_argument("--ingest-instances", type=int, default=500, help="instances in the study (default: 500)")
     g.add_argument("--ingest-reps", type=int, default=5, help="with/without pairs, alternated (default: 5)")
@@ -85,6 +97,8 @@ def parse_args(argv):
     except ValueError:
         p.error("--rss-slices: expected two slice counts A,B")
     a.rss_small, a.rss_large = small, large
+    if a.pg_studies is None:
+        a.pg_studies = a.e2e_studies
     if a.raw_iterations is None:
         a.raw_iterations = 1 if a.e2e_size == "base" else 5
     if "plot" in a.parts and not (a.sweep and a.plot):
@@ -322,43 +336,158 @@ def part_rss(ws, pacs, small_files, large_files):
     return result
 
 
+def e2e_node(ws, pacs, model_dir, a, label, database=None):
+    """A node whose rule runs the 2-D task only (one backbone pass per slice) on `model_dir`, with
+    the SQLite store in its folder, or the store `database` (a postgresql:// URL); not started."""
+    curia = {"Model": {"Path": model_dir, "MaxBatch": a.e2e_batch}}
+    if database:
+        curia["Database"] = database
+    node = h.make_node(ws.sub(label), pacs, curia_overrides=curia)
+    node.config["Curia"]["Rules"] = two_d_rules(node.config)
+    return node
+
+
+def e2e_run(node, pacs, studies):
+    """Sends `studies` at once; slices/s from the first C-STORE to the last SR accepted by the PACS.
+    {slices, seconds, cstore_seconds, device_seconds_sum, slices_per_second}."""
+    slices = sum(len(s) for s in studies)
+    uids = [study_uid(s) for s in studies]
+    start = time.time()
+    h.storescu(node.dicom_port, [f for s in studies for f in s], timeout=1800)
+    sent = time.time() - start
+    views = wait_delivered(node, uids, 3600)
+    end = max(sr_delivered_at(v) for v in views.values())
+    check_at_pacs(pacs, views.values())
+    seconds = end - start
+    return {"slices": slices, "seconds": seconds, "cstore_seconds": sent,
+            "device_seconds_sum": sum(v["Timings"]["DeviceSeconds"] for v in views.values()),
+            "slices_per_second": slices / seconds}
+
+
+def e2e_model_name(a):
+    return f"DEMO {a.e2e_size}" + (" (Curia-B shapes)" if a.e2e_size == "base" else "")
+
+
 def part_e2e(ws, pacs, studies, warmup, a):
     """Many studies at once through a node whose rule runs the 2-D task only (one backbone pass per
     slice), the raw backbone on the same model folder timed before and after."""
     model_dir = ws.sub("e2e-model")
     h.run_tool(["demo-model", "--out", model_dir, "--size", a.e2e_size])
-    node = h.make_node(ws.sub("e2e"), pacs, curia_overrides={"Model": {"Path": model_dir, "MaxBatch": a.e2e_batch}})
-    node.config["Curia"]["Rules"] = two_d_rules(node.config)
-    slices = sum(len(s) for s in studies)
+    node = e2e_node(ws, pacs, model_dir, a, "e2e")
     try:
         node.start(timeout=300)
         h.storescu(node.dicom_port, warmup)
         wait_delivered(node, [study_uid(warmup)], 1800)
         raw_before = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
         log(f"e2e raw backbone (before): {raw_before:.3f} slices/s")
-        uids = [study_uid(s) for s in studies]
-        start = time.time()
-        h.storescu(node.dicom_port, [f for s in studies for f in s], timeout=1800)
-        sent = time.time() - start
-        views = wait_delivered(node, uids, 3600)
-        end = max(sr_delivered_at(v) for v in views.values())
-        check_at_pacs(pacs, views.values())
+        run = e2e_run(node, pacs, studies)
         raw_after = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
         log(f"e2e raw backbone (after): {raw_after:.3f} slices/s")
-        seconds = end - start
-        device = sum(v["Timings"]["DeviceSeconds"] for v in views.values())
         raw = (raw_before + raw_after) / 2
-        rate = slices / seconds
-        log(f"e2e: {slices} slices in {seconds:.2f} s = {rate:.3f} slices/s (C-STOREs took {sent:.2f} s); "
-            f"ratio {rate / raw:.3f}")
+        rate = run["slices_per_second"]
+        log(f"e2e: {run['slices']} slices in {run['seconds']:.2f} s = {rate:.3f} slices/s (C-STOREs took "
+            f"{run['cstore_seconds']:.2f} s); ratio {rate / raw:.3f}")
     finally:
         node.stop()
-    return {"model": f"DEMO {a.e2e_size}" + (" (Curia-B shapes)" if a.e2e_size == "base" else ""),
+    return {"model": e2e_model_name(a),
             "image_size": a.e2e_image, "batch": a.e2e_batch, "studies": len(studies),
-            "slices_per_study": a.e2e_slices, "slices": slices, "tasks": "2-D task only (SR + key images)",
-            "seconds": seconds, "cstore_seconds": sent, "device_seconds_sum": device,
+            "slices_per_study": a.e2e_slices, "slices": run["slices"], "tasks": "2-D task only (SR + key images)",
+            "seconds": run["seconds"], "cstore_seconds": run["cstore_seconds"],
+            "device_seconds_sum": run["device_seconds_sum"],
             "plugin_slices_per_second": rate, "raw_slices_per_second_before": raw_before,
             "raw_slices_per_second_after": raw_after, "raw_iterations": a.raw_iterations, "raw_slices_per_second": raw, "e2e_ratio": rate / raw}
+
+
+def postgresql_binaries_missing():
+    """Why the pg part cannot run here (PostgreSQL 15's server binaries absent), or None."""
+    for tool in ("initdb", "pg_ctl", "psql"):
+        path = os.path.join(h.PG_BIN, tool)
+        if not os.path.exists(path):
+            return f"{path} is missing (apt-get install postgresql-15)"
+    return None
+
+
+def bench_queue(database, a, out):
+    """`curia bench queue` on `database` (None: a temporary SQLite file); its JSON."""
+    args = ["bench", "queue", "--claimers", str(a.queue_claimers), "--jobs", str(a.queue_jobs), "--json", out]
+    if database:
+        args += ["--database", database]
+    h.run_tool(args, timeout=1800)
+    with open(out) as f:
+        return json.load(f)
+
+
+def runs_studies(rounds, label):
+    """The studies that `part_pg` sends to the `label` node: round r's first set goes to SQLite when r
+    is even, to PostgreSQL when odd."""
+    return [st for r, (first, second) in enumerate(rounds)
+            for st in ((first, second) if r % 2 == 0 else (second, first))[0 if label == "sqlite" else 1]]
+
+
+def part_pg(ws, pacs, rounds, warmups, a):
+    """The node's store on PostgreSQL against SQLite, same machine, same run: two nodes of the e2e
+    configuration (same model folder), one with the SQLite store in its folder, one with its store in
+    a PostgreSQL 15 of the script's own (Orthanc's own index stays SQLite in both: only Curia's store
+    differs), both running throughout; rounds of studies sent to one then the other, the order
+    alternating (A B, B A, ...), fresh studies each time. pg_e2e_ratio = median over rounds of
+    PostgreSQL slices/s / SQLite slices/s. Then `curia bench queue` (claims/s, 8 claimers) on both."""
+    pg = h.PgServer().start()
+    nodes = []
+    try:
+        pg.create_database("curia")
+        pg.create_database("queue")
+        passfile = pg.passfile(os.path.join(ws.path, "curia.pgpass"))
+        model_dir = ws.sub("pg-model")
+        h.run_tool(["demo-model", "--out", model_dir, "--size", a.e2e_size])
+        lite = e2e_node(ws, pacs, model_dir, a, "pg-sqlite")
+        post = e2e_node(ws, pacs, model_dir, a, "pg-postgresql", database=pg.url("curia", passfile))
+        nodes = [lite, post]
+        for node, warmup in zip(nodes, warmups):
+            node.start(timeout=300)
+            h.storescu(node.dicom_port, warmup)
+            wait_delivered(node, [study_uid(warmup)], 1800)
+        runs = {"sqlite": [], "postgresql": []}
+        ratios = []
+        for r, (first_studies, second_studies) in enumerate(rounds):
+            order = (("sqlite", lite), ("postgresql", post)) if r % 2 == 0 else (("postgresql", post), ("sqlite", lite))
+            this = {}
+            for (label, node), studies in zip(order, (first_studies, second_studies)):
+                this[label] = e2e_run(node, pacs, studies)
+                runs[label].append(this[label])
+            ratios.append(this["postgresql"]["slices_per_second"] / this["sqlite"]["slices_per_second"])
+            log(f"pg round {r + 1}/{len(rounds)} ({order[0][0]} first): SQLite "
+                f"{this['sqlite']['slices_per_second']:.3f} slices/s, PostgreSQL "
+                f"{this['postgresql']['slices_per_second']:.3f} slices/s, ratio {ratios[-1]:.3f}")
+        # The PostgreSQL node's jobs are in PostgreSQL (and nowhere else): the warm-up and every round's.
+        pg_jobs = int(pg.psql("SELECT count(*) FROM curia.jobs WHERE state = 'done'", db="curia"))
+        expected = 1 + len(runs_studies(rounds, "postgresql"))
+        if pg_jobs != expected:
+            raise RuntimeError(f"the PostgreSQL store holds {pg_jobs} done jobs, expected {expected}")
+        for node in nodes:
+            node.stop()
+        nodes = []
+        queue = {}
+        for label, database in (("sqlite", None), ("postgresql", pg.url("queue", passfile))):
+            queue[label] = bench_queue(database, a, os.path.join(ws.path, f"queue-{label}.json"))
+            if not queue[label]["exactly_once"]:
+                raise RuntimeError(f"curia bench queue on {label}: not exactly once: {json.dumps(queue[label])}")
+            log(f"queue {label}: {queue[label]['claims_per_second']:.1f} claims/s, {a.queue_claimers} claimers, "
+                f"{queue[label]['jobs']} jobs, claim p50 {queue[label]['claim_ms_p50']:.2f} ms "
+                f"p99 {queue[label]['claim_ms_p99']:.2f} ms")
+    finally:
+        for node in nodes:
+            node.stop()
+        pg.stop()
+    return {"model": e2e_model_name(a), "image_size": a.e2e_image, "batch": a.e2e_batch,
+            "studies": len(rounds[0][0]), "slices_per_study": a.e2e_slices, "rounds": len(rounds),
+            "postgresql": "PostgreSQL 15 of the script's own on loopback (fsync=off), Curia's store only",
+            "sqlite_slices_per_second": [x["slices_per_second"] for x in runs["sqlite"]],
+            "postgresql_slices_per_second": [x["slices_per_second"] for x in runs["postgresql"]],
+            "sqlite_runs": runs["sqlite"], "postgresql_runs": runs["postgresql"], "ratios": ratios,
+            "postgresql_done_jobs": pg_jobs, "pg_e2e_ratio": median(ratios),
+            "queue": queue, "queue_claimers": a.queue_claimers, "queue_jobs": a.queue_jobs,
+            "sqlite_claims_per_second": queue["sqlite"]["claims_per_second"],
+            "pg_claims_per_second": queue["postgresql"]["claims_per_second"]}
 
 
 # --- PNG ------------------------------------------------------------------------------------------
@@ -523,6 +652,19 @@ def main(argv):
         if "e2e" in parts:
             specs += [(f"e2e-{i}", a.e2e_slices, 1000 + i, a.e2e_image) for i in range(a.e2e_studies)]
             specs.append(("e2e-warmup", 2, 999, a.e2e_image))
+        if "pg" in parts:
+            pg_missing = postgresql_binaries_missing()
+            if pg_missing:
+                # The SQLite half of the queue benchmark needs no server.
+                log(f"pg: skipped: {pg_missing}; curia bench queue on SQLite only")
+                queue = bench_queue(None, a, os.path.join(ws.path, "queue-sqlite.json"))
+                result["pg"] = {"skipped": pg_missing, "queue": {"sqlite": queue}, "queue_claimers": a.queue_claimers,
+                                "queue_jobs": a.queue_jobs, "sqlite_claims_per_second": queue["claims_per_second"]}
+                parts.remove("pg")
+            else:
+                specs += [(f"pg-{r}-{k}-{i}", a.e2e_slices, 5000 + 100 * r + 10 * k + i, a.e2e_image)
+                          for r in range(a.pg_rounds) for k in range(2) for i in range(a.pg_studies)]
+                specs += [(f"pg-warmup-{k}", 2, 5990 + k, a.e2e_image) for k in range(2)]
         if "latency" in parts:
             specs += [(f"latency-{i}", a.latency_slices, 2000 + i, 512) for i in range(a.latency_studies + 1)]
         if "rss" in parts:
@@ -546,13 +688,20 @@ def main(argv):
             log(f"e2e: {a.e2e_studies} studies x {a.e2e_slices} slices, DEMO {a.e2e_size}, batch {a.e2e_batch}")
             result["e2e"] = part_e2e(ws, pacs, [studies[f"e2e-{i}"] for i in range(a.e2e_studies)],
                                      studies["e2e-warmup"], a)
+        if "pg" in parts:
+            log(f"pg: {a.pg_rounds} rounds of {a.pg_studies} studies x {a.e2e_slices} slices per store, DEMO "
+                f"{a.e2e_size}, batch {a.e2e_batch}; then curia bench queue, {a.queue_claimers} claimers")
+            rounds = [tuple([studies[f"pg-{r}-{k}-{i}"] for i in range(a.pg_studies)] for k in range(2))
+                      for r in range(a.pg_rounds)]
+            result["pg"] = part_pg(ws, pacs, rounds, [studies["pg-warmup-0"], studies["pg-warmup-1"]], a)
     finally:
         pacs.stop()
         ws.cleanup()
     result["seconds"] = time.monotonic() - started
     for part, key in (("e2e", "e2e_ratio"), ("ingest", "ingest_ratio"), ("latency", "latency_overhead_s"),
-                      ("rss", "rss_ratio")):
-        if part in result:
+                      ("rss", "rss_ratio"), ("pg", "pg_e2e_ratio"), ("pg", "pg_claims_per_second"),
+                      ("pg", "sqlite_claims_per_second")):
+        if part in result and key in result[part]:
             result[key] = result[part][key]
     return write(a, result)
 
@@ -562,7 +711,8 @@ def write(a, result):
         with open(a.json, "w") as f:
             json.dump(result, f, indent=1)
             f.write("\n")
-    for key in ("e2e_ratio", "ingest_ratio", "latency_overhead_s", "rss_ratio"):
+    for key in ("e2e_ratio", "ingest_ratio", "latency_overhead_s", "rss_ratio", "pg_e2e_ratio", "pg_claims_per_second",
+                "sqlite_claims_per_second"):
         if key in result:
             log(f"{key} = {result[key]:.3f}")
     return 0

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // curia bench all: every figure of design.md section 5 that this machine can measure, in one run.
 // The model figures (backbone_gemm_ratio, throughput by batch size) are measured here, in process;
-// the plugin figures (e2e_ratio, ingest_ratio, latency_overhead_s, rss_ratio) by
-// bench/plugin_bench.py, which starts real Orthanc processes with the plugin through the
-// integration-test harness. This command runs the script, merges its JSON and prints one table.
+// the plugin figures (e2e_ratio, ingest_ratio, latency_overhead_s, rss_ratio, pg_e2e_ratio and the
+// queue's claims/s) by bench/plugin_bench.py, which starts real Orthanc processes with the plugin
+// through the integration-test harness. This command runs the script, merges its JSON and prints one table.
 #include "bench_all.h"
 
 #include <malloc.h>
@@ -26,6 +26,7 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "curia/config/error.h"
@@ -184,12 +185,17 @@ int BenchAll(const Args& args) {
               "                         rounds; as `curia bench region`, Curia-B shapes, 8 slices of 512x512)\n"
               "  8 host_slices_per_second  the pool's host path for uncompressed 512x512 CT, one thread, the\n"
               "                         slower of the memory and file paths (as `curia bench host`)\n"
-              "Parts 1, 6, 7 and 8 run here; parts 2-5 and the PNG are bench/plugin_bench.py, run with --python\n"
+              "  9 pg_e2e_ratio         slices/s of the e2e node with its job store in PostgreSQL (the script's own\n"
+              "                         PostgreSQL 15 on loopback) / with its store in SQLite: two nodes, rounds\n"
+              "                         alternated, median; and job claims/s of `curia bench queue` with 8\n"
+              "                         claimers on each store (reported, no target). Skipped without PostgreSQL 15\n"
+              "Parts 1, 6, 7 and 8 run here; parts 2-5, 9 and the PNG are bench/plugin_bench.py, run with --python\n"
               "(the script is found in the source tree this tool was built from: " +
                   default_script +
                   ";\n"
                   "--script names another). It needs Orthanc, DCMTK's storescu and the built plugin\n"
-                  "(--plugin). About 7 minutes on 2 cores. Prints the table; --json writes every figure.");
+                  "(--plugin) and, for part 9, PostgreSQL 15. About 9 minutes on 2 cores. Prints the table;\n"
+                  "--json writes every figure.");
   p.Option("--json", "FILE", "also write every figure (and the script's details) as JSON")
       .Option("--plot", "FILE", "write the throughput-by-batch PNG here (default: beside --json, else none)")
       .Option("--iterations", "N", "timed passes for backbone_gemm_ratio (median)", false, "3")
@@ -367,7 +373,7 @@ int BenchAll(const Args& args) {
   config::Json plugin_json(::Json::objectValue);
   std::string script_error;
   if (with_plugin || !plot.empty()) {
-    std::cout << "[2-5] the plugin on loopback (bench/plugin_bench.py)\n" << std::flush;
+    std::cout << "[2-5, 9] the plugin on loopback (bench/plugin_bench.py)\n" << std::flush;
     const std::string out_path = scratch.path() + "/plugin.json";
     std::vector<std::string> argv = {p.Get("--python"), script, "--curia", exe.string(), "--json", out_path};
     if (with_plugin) argv.insert(argv.end(), {"--plugin", plugin});
@@ -389,6 +395,10 @@ int BenchAll(const Args& args) {
   // The table.
   const double e2e = Number(plugin_json, {"e2e_ratio"}), ingest = Number(plugin_json, {"ingest_ratio"});
   const double latency = Number(plugin_json, {"latency_overhead_s"}), rss = Number(plugin_json, {"rss_ratio"});
+  const double pg_e2e = Number(plugin_json, {"pg_e2e_ratio"});
+  const double pg_claims = Number(plugin_json, {"pg_claims_per_second"});
+  const double sqlite_claims = Number(plugin_json, {"sqlite_claims_per_second"});
+  const std::string pg_skipped = Text(plugin_json, {"pg", "skipped"});
   auto value = [](double v, int digits) { return std::isfinite(v) ? Fixed(v, digits) : std::string("-"); };
   std::vector<Row> rows;
   rows.push_back({"backbone FLOP rate / matmul FLOP rate", "backbone_gemm_ratio", Fixed(model_r.ratio, 3), ">= 0.7",
@@ -429,6 +439,25 @@ int BenchAll(const Args& args) {
                             Fixed(Number(plugin_json, {"rss", "large", "peak_rss_kib"}) / 1024, 1) + " / " +
                             Fixed(Number(plugin_json, {"rss", "small", "peak_rss_kib"}) / 1024, 1) + " MiB"
                       : ""});
+  auto count = [&](std::initializer_list<const char*> keys) {
+    const double v = Number(plugin_json, keys);
+    return std::isfinite(v) ? std::to_string(static_cast<int64_t>(v)) : std::string("?");
+  };
+  rows.push_back({"e2e slices/s, store PostgreSQL / SQLite", "pg_e2e_ratio", value(pg_e2e, 3), ">= 0.95",
+                  Verdict(pg_e2e, 0.95, true),
+                  std::isfinite(pg_e2e)
+                      ? Text(plugin_json, {"pg", "model"}) + ", " + count({"pg", "studies"}) + " studies x " +
+                            count({"pg", "slices_per_study"}) + " slices, median of " + count({"pg", "rounds"}) +
+                            " alternated rounds"
+                      : pg_skipped});
+  for (const auto& [label, key, v] :
+       {std::make_tuple("job claims/s of the queue, PostgreSQL", "pg_claims_per_second", pg_claims),
+        std::make_tuple("job claims/s of the queue, SQLite", "sqlite_claims_per_second", sqlite_claims)}) {
+    rows.push_back({label, key, value(v, 0), "-", std::isfinite(v) ? "report" : "not run",
+                    std::isfinite(v) ? "curia bench queue --claimers " + count({"pg", "queue_claimers"}) + ", " +
+                                           count({"pg", "queue_jobs"}) + " jobs, claim + complete"
+                                     : pg_skipped});
+  }
   rows.push_back({"region job slices/s / plain job slices/s", "region_ratio", value(region_ratio, 3), ">= 0.9",
                   Verdict(region_ratio, 0.9, true), region_setup.empty() ? region_error : region_setup});
   rows.push_back({"host path slices/s per thread, CT 512", "host_slices_per_second", value(host_rate, 1),
@@ -451,8 +480,8 @@ int BenchAll(const Args& args) {
     std::cout << "  " << Pad(r.figure, 42) << Pad("[" + r.key + "]", 25) << Pad(r.value, 8) << Pad(r.target, 8)
               << Pad(r.result, 8) << r.setup << "\n";
   }
-  if (!with_plugin) std::cout << "  (--no-plugin: parts 2-5 not run)\n";
-  if (!script_error.empty()) std::cout << "  " << script_error << ": parts 2-5 not measured\n";
+  if (!with_plugin) std::cout << "  (--no-plugin: parts 2-5 and 9 not run)\n";
+  if (!script_error.empty()) std::cout << "  " << script_error << ": parts 2-5 and 9 not measured\n";
 
   if (p.Has("--json")) {
     config::Json j(::Json::objectValue);
@@ -466,6 +495,9 @@ int BenchAll(const Args& args) {
     put("ingest_ratio", ingest);
     put("latency_overhead_s", latency);
     put("rss_ratio", rss);
+    put("pg_e2e_ratio", pg_e2e);
+    put("pg_claims_per_second", pg_claims);
+    put("sqlite_claims_per_second", sqlite_claims);
     put("region_ratio", region_ratio);
     if (region_json.size() > 0) j["region"] = region_json;
     put("host_slices_per_second", host_rate);

@@ -20,6 +20,10 @@
 #include "scratch_dir.h"
 #include "version.h"
 
+#ifdef CURIA_WITH_STORAGE
+#include "queue_bench.h"
+#endif
+
 #ifdef CURIA_WITH_POOL
 #include <ATen/ATen.h>
 
@@ -589,7 +593,7 @@ int BenchPool(const Args& args) {
 
 int BenchCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: curia bench all|model|gpu|pool|region|host [options]   (curia bench <name> --help)\n\n"
+    std::cout << "usage: curia bench all|model|gpu|pool|region|host|queue [options]   (curia bench <name> --help)\n\n"
                  "  all     the whole table of design.md section 5 in one run: backbone_gemm_ratio, e2e_ratio,\n"
                  "          ingest_ratio, latency_overhead_s, rss_ratio (a node Orthanc with the plugin and a\n"
                  "          PACS Orthanc on loopback, via bench/plugin_bench.py) and throughput by batch size\n"
@@ -599,7 +603,9 @@ int BenchCommand(const Args& args) {
                  "  pool    worker pool throughput against the raw backbone (pool_ratio), memory growth (rss_ratio)\n"
                  "  region  slices/s of a 10-segment SEG job / slices/s of a plain job on the same series (region_ratio)\n"
                  "  host    the pool's host path per CPU thread (DICOM decode to the float staging buffer) against\n"
-                 "          a plain memcpy of the same bytes, for uncompressed, JPEG-Lossless and RLE CT and a resized MR\n";
+                 "          a plain memcpy of the same bytes, for uncompressed, JPEG-Lossless and RLE CT and a resized MR\n"
+                 "  queue   job claims/s of the node's queue (SQLite or PostgreSQL) with concurrent claimers, each\n"
+                 "          job checked to be claimed and completed exactly once\n";
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "all") return BenchAll(Args(args.begin() + 1, args.end()));
@@ -610,9 +616,12 @@ int BenchCommand(const Args& args) {
   if (args[0] == "region") return BenchRegion(Args(args.begin() + 1, args.end()));
   if (args[0] == "host") return BenchHost(Args(args.begin() + 1, args.end()));
 #endif
+#ifdef CURIA_WITH_STORAGE
+  if (args[0] == "queue") return BenchQueue(Args(args.begin() + 1, args.end()));
+#endif
   throw UsageError("unknown benchmark '" + args[0] + "' (available: all, model, gpu" +
 #ifdef CURIA_WITH_POOL
-                   std::string(", pool, region, host") +
+                   std::string(", pool, region, host, queue") +
 #else
                    std::string(" in this model-only build") +
 #endif
