@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench_util.h"
 #include "curia/nn/device_input.h"
 #include "curia/nn/tensor_io.h"
 
@@ -21,12 +22,6 @@ using nn::Dinov2Backbone;
 using nn::Precision;
 using nn::ToFloatVector;
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Reading one element back waits for the device (a no-op cost on CPU).
 void Sync(const at::Tensor& t) { (void)t.reshape({-1})[0].item<float>(); }

@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_util.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/model/demo_model.h"
@@ -54,20 +55,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ') + " ";
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 fs::path SelfPath() {

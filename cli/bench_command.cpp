@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "bench_all.h"
 #include "commands.h"
 #include "curia/config/error.h"
@@ -45,12 +46,6 @@
 
 namespace curia::cli {
 namespace {
-
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 int BenchModel(const Args& args) {
   ArgParser p("curia bench model",

@@ -27,6 +27,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_util.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/dicom/read.h"
@@ -43,12 +44,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 // One test series: its instances as files and as bytes in memory.
 struct TestSeries {

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/storage/store.h"
@@ -34,12 +35,6 @@ namespace curia::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();

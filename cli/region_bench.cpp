@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench_util.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/dicom/series.h"
@@ -32,17 +33,6 @@ namespace curia::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 // N rectangular segments in a grid over the middle of the slice (columns x rows cells, a one-pixel
 // gap between them), the same on every slice: each segment has pixels on every slice.
