@@ -506,9 +506,7 @@ int BenchAll(const Args& args) {
     if (!plot.empty() && script_error.empty()) j["plot"] = plot;
     j["plugin"] = plugin_json;
     if (!script_error.empty()) j["error"] = script_error;
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return script_error.empty() ? 0 : 1;
 }

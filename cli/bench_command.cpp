@@ -112,9 +112,7 @@ int BenchModel(const Args& args) {
     for (int64_t d : {r.gemm.m, r.gemm.k, r.gemm.n}) j["gemm_shape"].append(d);
     j["gemm_gflops"] = r.gemm_flops_per_second / 1e9;
     j["backbone_gemm_ratio"] = r.ratio;
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return 0;
 }
@@ -363,9 +361,7 @@ int BenchGpu(const Args& args) {
     }
     if (target_ratio >= 0) j["bf16_batch64_ratio"] = target_ratio;
     j["accuracy_ok"] = failures.empty();
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return failures.empty() ? 0 : 1;
 }
@@ -576,9 +572,7 @@ int BenchPool(const Args& args) {
     j["rss_small_kib"] = small_kb;
     j["rss_large_kib"] = large_kb;
     j["rss_ratio"] = rss_ratio;
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return 0;
 }

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// What the bench commands share for their figures: fixed-point text and the median.
+// What the bench commands share for their figures: fixed-point text, the median, the --json file.
 //
 //   std::cout << Fixed(Median(seconds), 3);   // "0.123"
+//   WriteJsonFile(p.Get("--json"), figures);
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "curia/config/error.h"
+#include "curia/config/json.h"
 
 namespace curia::cli {
 
@@ -22,6 +27,13 @@ inline double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A command's figures as an indented JSON file (--json); throws curia::Error when it cannot be written.
+inline void WriteJsonFile(const std::string& path, const config::Json& figures) {
+  std::ofstream out(path);
+  out << config::Dump(figures) << "\n";
+  if (!out) throw Error(ErrorCode::kInvalidArgument, path + ": write failed");
 }
 
 }  // namespace curia::cli

@@ -364,9 +364,7 @@ int BenchHost(const Args& args) {
     j["host_cpu_slices_per_second"] = headline_cpu;
   }
   if (p.Has("--json")) {
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return 0;
 }

@@ -14,7 +14,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -319,9 +318,7 @@ int BenchQueue(const Args& args) {
     j["completions_refused"] = refused;
     j["empty_polls"] = empty_polls;
     j["exactly_once"] = exactly_once;
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return exactly_once ? 0 : 1;
 }

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -266,9 +265,7 @@ int BenchRegion(const Args& args) {
     j["benchmark"] = "region";
     j["curia_version"] = CURIA_VERSION_STRING;
     j["threads"] = threads;
-    std::ofstream out(p.Get("--json"));
-    out << config::Dump(j) << "\n";
-    if (!out) throw Error(ErrorCode::kInvalidArgument, p.Get("--json") + ": write failed");
+    WriteJsonFile(p.Get("--json"), j);
   }
   return 0;
 }
