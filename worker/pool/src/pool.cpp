@@ -66,9 +66,8 @@ struct RegionRun {
   // around the region (KeptSlices), in window order.
   std::vector<int64_t> slices;
   std::map<int64_t, std::vector<float>> outputs;  // 2-D: slice -> class probabilities
-  // 3-D: the threshold of the region's stack of resized masks (model::MaskResizer::ResizeAt), and
-  // slice -> the tokens under the mask.
-  bool is3d = false;
+  // 3-D (the task's head is 3-D): the threshold of the region's stack of resized masks
+  // (model::MaskResizer::ResizeAt), and slice -> the tokens under the mask.
   float threshold = 0.5f;
   std::map<int64_t, SliceTokens> tokens;
 };
@@ -449,7 +448,7 @@ struct WorkerPool::Impl {
   // per-slice masks resized to the model size with one threshold over the whole stack
   // (model::MaskResizer), the head's window centred on the middle slice the resized mask covers,
   // slices it does not cover dropped. Region.MinPixels does not apply: the head pools the tokens
-  // under the mask wherever the mask is. Sets run.is3d, run.threshold and run.slices; throws
+  // under the mask wherever the mask is. Sets run.threshold and run.slices; throws
   // curia::Error (kInvalidArgument) with the reason the head cannot run on the region.
   void PlanRegion3D(int t, const JobRegion& region, const VolumeInfo& volume, RegionRun& run) const {
     const auto slice_plane = static_cast<size_t>(volume.rows * volume.cols);
@@ -462,7 +461,6 @@ struct WorkerPool::Impl {
       largest[s] = resizer.ResizedMax(region.mask.data() + s * slice_plane, scratch.data());
       max = std::max(max, largest[s]);
     }
-    run.is3d = true;
     run.threshold = model::StackThreshold(max, "the region mask").threshold;
     std::vector<bool> masked(largest.size());
     for (size_t s = 0; s < largest.size(); ++s) masked[s] = largest[s] > run.threshold;
@@ -540,7 +538,7 @@ struct WorkerPool::Impl {
               }
               MaskedTask m{rr.task, std::vector<float>(static_cast<size_t>(plane))};
               const uint8_t* source = j.request.regions[rr.region].mask.data() + static_cast<size_t>(unit->slice) * slice_plane;
-              if (rr.is3d) {
+              if (info.tasks[static_cast<size_t>(rr.task)].is3d) {
                 resizer->second.ResizeAt(source, rr.threshold, m.mask.data());
                 masks3d.push_back(std::move(m));
               } else {
@@ -751,7 +749,7 @@ struct WorkerPool::Impl {
         size_t k2 = 0, k3 = 0;  // the item's 2-D and 3-D runs, each in the order of its runs
         for (size_t run : item.runs) {
           RegionRun& rr = j.runs[run];
-          if (rr.is3d) {
+          if (info.tasks[static_cast<size_t>(rr.task)].is3d) {
             rr.tokens[item.slice] = std::move(results[i].masked_tokens.at(k3++));
           } else {
             rr.outputs[item.slice] = std::move(results[i].masked_probabilities.at(k2++));
@@ -775,7 +773,7 @@ struct WorkerPool::Impl {
   TaskFinding RegionFinding(const Job& j, const TaskInfo& task, const RegionRun& run) const {
     const JobRegion& region = j.request.regions[run.region];
     TaskFinding out;
-    if (run.is3d) {
+    if (task.is3d) {
       std::vector<const SliceTokens*> tokens;
       for (int64_t s : run.slices) tokens.push_back(&run.tokens.at(s));
       out = AggregateRegion3D(task, region.reference, model.Run3D(run.task, tokens), run.slices);
