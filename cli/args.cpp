@@ -2,6 +2,9 @@
 #include "args.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
 #include <iostream>
 
 namespace curia::cli {
@@ -126,6 +129,18 @@ int64_t ArgParser::GetInt(const std::string& name, int64_t min, int64_t max) con
   if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < min || v > max) {
     throw UsageError(name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
                      "], got '" + text + "'");
+  }
+  return v;
+}
+
+double ArgParser::GetDouble(const std::string& name, double min, double max) const {
+  const std::string text = Get(name);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < min || v > max) {
+    std::ostringstream range;
+    range << "[" << min << ", " << max << "]";
+    throw UsageError(name + " must be a number in " + range.str() + ", got '" + text + "'");
   }
   return v;
 }

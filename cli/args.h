@@ -40,6 +40,7 @@ class ArgParser {
   std::string Get(const std::string& name) const;
   std::vector<std::string> GetAll(const std::string& name) const;
   int64_t GetInt(const std::string& name, int64_t min, int64_t max) const;
+  double GetDouble(const std::string& name, double min, double max) const;  // finite, in [min, max]
   bool IsSet(const std::string& flag) const;
   std::string Usage() const;
   const std::string& command() const { return command_; }

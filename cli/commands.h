@@ -24,6 +24,7 @@ int PhantomCommand(const Args& args);  // CURIA_WITH_POOL builds (DICOM writers)
 int InitCommand(const Args& args);     // CURIA_WITH_POOL builds
 int ValidateConfigCommand(const Args& args);  // CURIA_WITH_POOL builds
 int TrainHeadCommand(const Args& args);
+int FeaturesCommand(const Args& args);  // CURIA_WITH_POOL builds (DICOM reading)
 int EvaluateCommand(const Args& args);
 
 // --device, --precision, --threads: declared once for every command that runs the model.

@@ -29,6 +29,7 @@ const std::map<std::string, Command>& Commands() {
       {"evaluate", {curia::cli::EvaluateCommand, "metrics of a linear head on a feature store's split"}},
 #ifdef CURIA_WITH_POOL
       {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
+      {"features", {curia::cli::FeaturesCommand, "labelled studies (CSV) -> backbone features through the pool -> a feature store"}},
       {"phantom", {curia::cli::PhantomCommand, "write a synthetic head phantom as a DICOM series (CT or MR)"}},
       {"init", {curia::cli::InitCommand, "write a commented Orthanc configuration for a Curia Node"}},
       {"validate-config", {curia::cli::ValidateConfigCommand, "check a configuration: every problem with its JSON path and a hint"}},

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -29,17 +30,22 @@ void CheckPhantomOptions(const PhantomOptions& o) {
   }
 }
 
+constexpr Ellipsoid kWhiteMatter = {0, 2, 5, 55, 74, 64, 28};
+
 // The structures in painting order: part i has label i + 1 (PhantomStructures()).
 std::vector<Ellipsoid> Parts(const PhantomOptions& o) {
   std::vector<Ellipsoid> parts = {
       {0, 0, 0, 78, 98, 92, 40},      // scalp and soft tissue
       {0, 0, 0, 73, 93, 87, 1200},    // skull
       {0, 0, 0, 67, 87, 81, 38},      // grey matter
-      {0, 2, 5, 55, 74, 64, 28},      // white matter
+      kWhiteMatter,
       {-9, 0, 10, 7, 24, 14, 5},      // right lateral ventricle (patient right = -x)
       {9, 0, 10, 7, 24, 14, 5},       // left lateral ventricle
   };
-  if (o.lesion) parts.push_back({-30, -35, 22, 9, 9, 9, 70});
+  if (o.lesion) {
+    parts.push_back({o.lesion_x_mm, o.lesion_y_mm, o.lesion_z_mm, o.lesion_radius_mm, o.lesion_radius_mm,
+                     o.lesion_radius_mm, o.lesion_hu});
+  }
   return parts;
 }
 
@@ -49,6 +55,34 @@ void CheckSlice(const PhantomOptions& o, int64_t k) {
 }
 
 }  // namespace
+
+void PlaceLesion(PhantomOptions& o, uint64_t seed) {
+  CheckPhantomOptions(o);
+  const double r = o.lesion_radius_mm;
+  const double ax = kWhiteMatter.ax - r, ay = kWhiteMatter.ay - r, az = kWhiteMatter.az - r;
+  const double half_z = static_cast<double>(o.slices - 1) / 2.0 * o.slice_mm;  // the slices' z range
+  const double z_low = std::max(kWhiteMatter.cz - az, -half_z), z_high = std::min(kWhiteMatter.cz + az, half_z);
+  if (!(r > 0) || !(o.lesion_hu >= -1024 && o.lesion_hu <= 3071) || ax <= 0 || ay <= 0 || z_low > z_high) {
+    throw Error(ErrorCode::kInvalidArgument, "phantom: a lesion of radius " + std::to_string(r) +
+                                                 " mm and " + std::to_string(o.lesion_hu) + " HU does not fit in the white matter of these slices");
+  }
+  // Rejection sampling in the bounding box (z clipped to the slices): the white matter shrunk by the
+  // radius holds every centre whose sphere stays inside (it is an ellipsoid, so this is conservative).
+  std::mt19937_64 rng(seed ^ 0x6c6573696f6eULL);
+  std::uniform_real_distribution<double> ux(-ax, ax), uy(-ay, ay), uz(z_low, z_high);
+  for (int attempt = 0; attempt < 100000; ++attempt) {
+    const double x = ux(rng), y = uy(rng), z = uz(rng);
+    const double dz = (z - kWhiteMatter.cz) / az;
+    if ((x / ax) * (x / ax) + (y / ay) * (y / ay) + dz * dz <= 1.0) {
+      o.lesion = true;
+      o.lesion_x_mm = kWhiteMatter.cx + x;
+      o.lesion_y_mm = kWhiteMatter.cy + y;
+      o.lesion_z_mm = z;
+      return;
+    }
+  }
+  throw Error(ErrorCode::kInvalidArgument, "phantom: no place found for the lesion in these slices");
+}
 
 const std::vector<PhantomStructure>& PhantomStructures() {
   // SNOMED CT codes: categories from CID 7150, types from CID 7153 (CNS) and CID 4030 (anatomy),

@@ -32,13 +32,24 @@ std::string Number(double v) {
   return buf;
 }
 
+// A lesion other than the default one (the key of a default phantom stays what it was).
+std::string LesionKey(const phantom::PhantomOptions& p) {
+  const phantom::PhantomOptions d;
+  if (!p.lesion || (p.lesion_x_mm == d.lesion_x_mm && p.lesion_y_mm == d.lesion_y_mm && p.lesion_z_mm == d.lesion_z_mm &&
+                    p.lesion_radius_mm == d.lesion_radius_mm && p.lesion_hu == d.lesion_hu)) {
+    return "";
+  }
+  return "|lesion@" + Number(p.lesion_x_mm) + "," + Number(p.lesion_y_mm) + "," + Number(p.lesion_z_mm) + "," +
+         Number(p.lesion_radius_mm) + "," + Number(p.lesion_hu);
+}
+
 // Everything that makes the series what it is: the same key, the same UIDs.
 std::string SeriesKey(const PhantomSeriesOptions& o) {
   const phantom::PhantomOptions& p = o.phantom;
   return "curia-phantom|" + std::to_string(o.seed) + "|" + o.modality + "|" + std::to_string(p.rows) + "x" +
          std::to_string(p.cols) + "x" + std::to_string(p.slices) + "|" + Number(p.pixel_mm) + "|" +
          Number(p.slice_mm) + "|" + Number(p.noise_hu) + "|" + (p.lesion ? "lesion" : "no-lesion") + "|" +
-         o.patient_name + "|" + o.patient_id;
+         o.patient_name + "|" + o.patient_id + LesionKey(p);
 }
 
 bool ValidUidRoot(const std::string& root) {

@@ -442,6 +442,82 @@ TEST(CliPhantom, WritesASeriesWhoseUidsTheSeedFixes) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("d")));
 }
 
+// `curia features`: labelled studies -> a feature store; unreadable cases skipped with their reason,
+// bad labels files refused with the line, a rerun after an interruption computes only what is missing.
+// (The features' values against the backbone: PoolTest.FindingsEqualTheDirectComputation; the whole
+// chain to a deployed head: tests/integration/test_training.py.)
+TEST(CliFeatures, SkipsWhatItCannotReadAndResumes) {
+  TempDir dir;
+  ASSERT_EQ(RunTool({"demo-model", "--out", dir.File("model")}).status, 0);
+  auto r = RunTool({"phantom", "--out", dir.File("data/lesion"), "--studies", "2", "--slices", "2", "--size", "32",
+                    "--seed", "7", "--lesion", "random", "--lesion-mm", "15"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("data/lesion/study-002"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Patient ID          CURIA-PHANTOM-002"), std::string::npos) << r.out;
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/normal"), "--slices", "2", "--size", "32", "--seed", "8",
+                     "--lesion", "none"}).status, 0);
+  std::filesystem::create_directories(dir.File("data/empty"));
+  test::WriteFile(dir.File("data/labels.csv"),
+                  "case,label,split,group\n"
+                  "lesion/study-001,1-lesion,train,p1\n"
+                  "\"lesion/study-002\",1-lesion,test,p2\n"
+                  "normal,0-normal,train,p3\n"
+                  "empty,0-normal,test,p4\n"
+                  "missing,0-normal,test,p5\n");
+  const std::string store = dir.File("store");
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("3 case(s) of 64 features; 2 skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("case empty (line 5): skipped: no DICOM files in the folder"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("case missing (line 6): skipped: no such folder"), std::string::npos) << r.err;
+  const config::Json index = config::ParseJsonFile(store + "/index.json");
+  ASSERT_EQ(index["cases"].size(), 3u);
+  EXPECT_EQ(index["cases"][1]["id"].asString(), "lesion/study-002");
+  EXPECT_EQ(index["cases"][1]["split"].asString(), "test");
+  EXPECT_EQ(index["cases"][2]["group"].asString(), "p3");
+  const config::Json extraction = config::ParseJsonFile(store + "/extraction.json");
+  ASSERT_EQ(extraction["skipped"].size(), 2u);
+  EXPECT_EQ(extraction["skipped"][1]["line"].asInt(), 6);
+  EXPECT_EQ(extraction["normalization"].asString(), "per-slice");
+  const std::vector<float> features = Read(store + "/features.safetensors", "features");
+  ASSERT_EQ(features.size(), 3u * 64u);
+
+  // An interrupted run: the last case's line cut short. The rerun computes that case alone, the same
+  std::string cache = test::ReadFile(store + "/cases.jsonl");
+  cache.resize(cache.size() - 40);
+  test::WriteFile(store + "/cases.jsonl", cache);
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("2 already done"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("an incomplete line"), std::string::npos) << r.err;
+  // (to float rounding: the slices share batches with other cases differently)
+  EXPECT_TRUE(test::AllClose(Read(store + "/features.safetensors", "features"), features, 1e-5));
+  // Another normalisation does not mix with the cases already there.
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model"),
+               "--normalization", "per-volume"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("made with normalization \"per-slice\""), std::string::npos) << r.err;
+
+  // Bad labels files: the line and what is wrong.
+  const std::pair<const char*, const char*> bad[] = {
+      {"case,label,diagnosis\nnormal,0,x\n", "labels.csv:1: unknown column 'diagnosis'"},
+      {"case,split\nnormal,train\n", "the header must name the column 'case' and one of 'label'"},
+      {"case,label\nnormal,0\nnormal,1\n", "labels.csv:3: case 'normal' is listed twice"},
+      {"case,target\nnormal,big\n", "labels.csv:2: case 'normal': target 'big' is not a number"},
+      {"case,label\nnormal\n", "labels.csv:2: 1 fields, the header has 2"},
+      {"case,label\n", "no case below the header"},
+  };
+  for (const auto& [text, message] : bad) {
+    test::WriteFile(dir.File("data/labels.csv"), text);
+    r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", dir.File("bad"), "--model", dir.File("model")});
+    EXPECT_EQ(r.status, 1) << text;
+    EXPECT_NE(r.err.find(message), std::string::npos) << text << ": " << r.err;
+  }
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", dir.File("bad")});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("give --model DIR or --config FILE"), std::string::npos) << r.err;
+}
+
 // `curia phantom --seg --rtstruct`: the regions next to the series, in its study (the objects
 // themselves are checked in tests/unit/phantom/regions_test.cpp).
 TEST(CliPhantom, WritesRegionsOfTheSeriesOnRequest) {

@@ -56,5 +56,41 @@ TEST(Phantom, DeterministicNoiseAndBadSizes) {
   EXPECT_THROW(MakeHeadPhantom(o), Error);
 }
 
+TEST(Phantom, LesionsAtRandomPlacesStayInTheWhiteMatterAndTheSlices) {
+  PhantomOptions o;
+  o.slices = 4;
+  o.rows = o.cols = 128;
+  o.pixel_mm = 2;
+  o.noise_hu = 0;
+  o.lesion = false;
+  o.lesion_radius_mm = 12;
+  o.lesion_hu = 400;
+  const double half_z = 1.5 * o.slice_mm;
+  double first_x = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    PhantomOptions p = o;
+    PlaceLesion(p, seed);
+    ASSERT_TRUE(p.lesion);
+    if (seed == 0) first_x = p.lesion_x_mm;
+    // The whole sphere inside the white matter ellipsoid (centre (0, 2, 5), semi-axes 55, 74, 64)
+    // shrunk by the radius, the centre within the slices' z range.
+    const double dx = p.lesion_x_mm / 43, dy = (p.lesion_y_mm - 2) / 62, dz = (p.lesion_z_mm - 5) / 52;
+    EXPECT_LE(dx * dx + dy * dy + dz * dz, 1.0) << seed;
+    EXPECT_LE(std::abs(p.lesion_z_mm), half_z) << seed;
+    // Painted there: the nearest slice's pixel at the centre has the lesion's value.
+    const PhantomVolume v = MakeHeadPhantom(p);
+    const int64_t k = std::lround(p.lesion_z_mm / p.slice_mm + 1.5);
+    EXPECT_EQ(At(v, k, p.lesion_x_mm, p.lesion_y_mm), 400) << seed;
+    PhantomOptions again = o;
+    PlaceLesion(again, seed);
+    EXPECT_EQ(again.lesion_x_mm, p.lesion_x_mm);  // the seed decides
+  }
+  PhantomOptions other = o;
+  PlaceLesion(other, 1);
+  EXPECT_NE(other.lesion_x_mm, first_x);
+  o.lesion_radius_mm = 60;  // wider than the white matter
+  EXPECT_THROW(PlaceLesion(o, 0), Error);
+}
+
 }  // namespace
 }  // namespace curia::phantom

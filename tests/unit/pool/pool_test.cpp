@@ -186,9 +186,24 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   {
     WorkerPool pool(*model, settings.model);
     pool.Submit({"study", Priority::kRoutine, volume, {}, /*heat_maps=*/true}, results.Callback());
-    ASSERT_TRUE(results.Wait(1));
+    // `curia features`' jobs: every slice's post-LN CLS, the slices z-scored alone or with the volume.
+    for (const auto& [id, norm] : {std::pair{"features-slice", config::Normalization::kPerSlice},
+                                   std::pair{"features-volume", config::Normalization::kPerVolume}}) {
+      JobRequest request{id, Priority::kRoutine, volume, {"finding-3d"}};
+      request.slice_features = true;
+      request.features_normalization = norm;
+      pool.Submit(std::move(request), results.Callback());
+    }
+    JobRequest bad{"features-auto", Priority::kRoutine, volume, {}};
+    bad.slice_features = true;
+    bad.features_normalization = config::Normalization::kAuto;
+    pool.Submit(std::move(bad), results.Callback());
+    ASSERT_TRUE(results.Wait(4));
   }
   const JobResult r = results.Get("study");
+  EXPECT_TRUE(r.slice_features.empty());  // not asked for
+  EXPECT_EQ(results.Get("features-auto").status, JobStatus::kFailed);
+  EXPECT_NE(results.Get("features-auto").error.find("per slice or per volume"), std::string::npos);
   ASSERT_EQ(r.status, JobStatus::kDone) << r.error;
   ASSERT_EQ(r.findings.findings.size(), 2u);
   EXPECT_TRUE(r.findings.demo);
@@ -232,6 +247,14 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
   EXPECT_EQ(f2.task, "finding-2d");
   ASSERT_EQ(f2.slice_scores.size(), 12u);
   EXPECT_TRUE(test::AllClose(f2.slice_scores, nn::ToFloatVector(p2d.select(1, 1)), 1e-5));
+  const JobResult features = results.Get("features-slice");
+  ASSERT_EQ(features.status, JobStatus::kDone) << features.error;
+  ASSERT_EQ(features.slice_features.size(), 12u);
+  ASSERT_EQ(features.findings.findings.size(), 1u);  // its task ran too
+  for (int64_t k = 0; k < 12; ++k) {
+    EXPECT_TRUE(test::AllClose(features.slice_features[static_cast<size_t>(k)], nn::ToFloatVector(out2d.pooler_output[k]), 1e-5))
+        << "slice " << k;
+  }
   EXPECT_NEAR(f2.probability, p2d.select(1, 1).max().item<float>(), 1e-5);
   EXPECT_EQ(f2.key_slice, p2d.select(1, 1).argmax().item<int64_t>());
   EXPECT_EQ(f2.present, f2.probability >= 0.5);
@@ -244,7 +267,15 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
 
   const model::PreprocessResult volume3d = model::Preprocess({view(hws, {96, 96, 12})}, opt);  // one z-score
   const at::Tensor x3d = at::from_blob(const_cast<float*>(volume3d.pixel_values.data()), {12, 1, 512, 512});
-  const at::Tensor p3d = head3d->Probabilities(head3d->Logits3D({backbone->Forward(x3d).encoder_output}));
+  const nn::BackboneOutput out3d = backbone->Forward(x3d);
+  const at::Tensor p3d = head3d->Probabilities(head3d->Logits3D({out3d.encoder_output}));
+  const JobResult features_volume = results.Get("features-volume");
+  ASSERT_EQ(features_volume.status, JobStatus::kDone) << features_volume.error;
+  ASSERT_EQ(features_volume.slice_features.size(), 12u);
+  for (int64_t k = 0; k < 12; ++k) {
+    EXPECT_TRUE(test::AllClose(features_volume.slice_features[static_cast<size_t>(k)], nn::ToFloatVector(out3d.pooler_output[k]), 1e-5))
+        << "slice " << k;
+  }
   const TaskFinding& f3 = r.findings.findings[1];
   EXPECT_EQ(f3.pooled_slices, (std::vector<int64_t>{4, 5, 6, 7, 8}));
   EXPECT_EQ(f3.key_slice, 6);

@@ -58,6 +58,7 @@ class Runner : public worker::IDeviceRunner {
       for (int64_t i = 0; i < n; ++i) {
         const worker::SliceRequest& request = requests[static_cast<size_t>(i)];
         worker::SliceResult& result = results[static_cast<size_t>(i)];
+        if (request.cls) result.cls = ToFloatVector(out.pooler_output[i].to(at::kFloat));
         for (int t : request.tasks2d) {
           const TaskHead& head = *model_.heads[static_cast<size_t>(t)];
           const worker::TaskInfo& task = info_.tasks[static_cast<size_t>(t)];

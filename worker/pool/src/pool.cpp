@@ -102,6 +102,7 @@ struct Job {
 
   // Results.
   std::map<int, std::vector<std::vector<float>>> probabilities;  // 2-D task -> slice -> classes
+  std::vector<std::vector<float>> features;  // JobRequest::slice_features: slice -> post-LN CLS
   struct BestMap {
     float score = 0;
     int64_t slice = 0;
@@ -281,6 +282,7 @@ struct WorkerPool::Impl {
         r.error = j->error;
       } else {
         r.findings = Findings(*j, &r);
+        r.slice_features = std::move(j->features);
       }
       r.findings.timings = j->timings;
       r.findings.timings.total_seconds = Seconds(Clock::now() - j->order.submitted);
@@ -366,7 +368,15 @@ struct WorkerPool::Impl {
         for (int64_t s : unique) item_for(s, volume_norm).request.tasks3d.push_back(t);
       }
     }
-    if (j.tasks.empty()) {
+    if (job.request.slice_features) {
+      if (job.request.features_normalization == config::Normalization::kAuto) {
+        throw Error(ErrorCode::kInvalidArgument, "the features' normalisation must be per slice or per volume, not auto");
+      }
+      const bool volume_norm = job.request.features_normalization == config::Normalization::kPerVolume;
+      for (int64_t s = 0; s < j.info.slices; ++s) item_for(s, volume_norm).request.cls = true;
+      j.needs_stats = j.needs_stats || volume_norm;
+    }
+    if (j.tasks.empty() && !job.request.slice_features) {
       std::string reasons;
       for (const SkippedTask& s : j.skipped) reasons += (reasons.empty() ? "" : "; ") + ("task " + s.task + ": " + s.reason);
       throw Error(ErrorCode::kInvalidArgument, reasons);
@@ -479,6 +489,7 @@ struct WorkerPool::Impl {
     for (int t : j.tasks) {
       if (!info.tasks[static_cast<size_t>(t)].is3d) j.probabilities[t].resize(static_cast<size_t>(j.info.slices));
     }
+    if (j.request.slice_features) j.features.resize(static_cast<size_t>(j.info.slices));
   }
 
   // A preprocessing thread: picks units until there is nothing it may do.
@@ -743,6 +754,7 @@ struct WorkerPool::Impl {
             }
           }
         }
+        if (item.request.cls) j.features[static_cast<size_t>(item.slice)] = std::move(results[i].cls);
         for (size_t k = 0; k < item.request.tasks3d.size(); ++k) {
           j.tokens[item.request.tasks3d[k]][item.slice] = std::move(results[i].tokens[k]);
         }
@@ -871,7 +883,9 @@ void WorkerPool::Submit(JobRequest request, DoneCallback on_done, ProgressCallba
     if (t < 0) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": unknown task '" + name + "'");
     job->tasks.push_back(t);
   }
-  if (job->tasks.empty()) throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": the model has no task");
+  if (job->tasks.empty() && !request.slice_features) {
+    throw Error(ErrorCode::kInvalidArgument, "job " + request.id + ": the model has no task");
+  }
   job->request = std::move(request);
   job->on_done = std::move(on_done);
   job->on_progress = std::move(on_progress);

@@ -20,9 +20,19 @@ struct PhantomOptions {
   double pixel_mm = 0.5;   // in-plane spacing
   double slice_mm = 5.0;   // distance between slice centres
   double noise_hu = 4.0;   // standard deviation of the added Gaussian noise
-  bool lesion = true;      // a 70 HU sphere in the right frontal lobe
+  bool lesion = true;      // a sphere of lesion_hu, by default 9 mm in the right frontal lobe
+  // The lesion: centre in mm (the volume's coordinates below), radius and value. PlaceLesion moves it.
+  double lesion_x_mm = -30, lesion_y_mm = -35, lesion_z_mm = 22;
+  double lesion_radius_mm = 9, lesion_hu = 70;
   uint64_t seed = 0;
 };
+
+// Puts the lesion (and turns it on) at a position drawn from `seed`: uniform among the points whose
+// whole sphere lies inside the white matter, with its centre within the volume's slices (so it is
+// seen). For labelled phantom studies with and without a lesion at random places (`curia phantom
+// --lesion random`, the training end-to-end test). Throws curia::Error(kInvalidArgument) when the
+// radius leaves no such point.
+void PlaceLesion(PhantomOptions& options, uint64_t seed);
 
 struct PhantomVolume {
   int64_t slices = 0, rows = 0, cols = 0;

@@ -73,6 +73,7 @@ struct SliceRequest {
   bool heat_maps = false;    // also the 2-D tasks' patch heat maps
   std::vector<MaskedTask> masked2d;  // 2-D mask-prompted tasks, one entry per (task, region)
   std::vector<MaskedTask> masked3d;  // 3-D mask-prompted tasks whose window holds this slice, the same
+  bool cls = false;  // also the slice's backbone features: the post-LN CLS token (pooler_output)
 };
 
 struct SliceResult {
@@ -81,6 +82,7 @@ struct SliceResult {
   std::vector<SliceTokens> tokens;                // per entry of tasks3d
   std::vector<std::vector<float>> masked_probabilities;  // per entry of masked2d: class probabilities
   std::vector<SliceTokens> masked_tokens;                // per entry of masked3d: the tokens under the mask
+  std::vector<float> cls;                                // when requested: the post-LN CLS, float32 (D)
 };
 
 class IDeviceRunner {

@@ -43,6 +43,11 @@ struct JobRequest {
   // least Region.MinPixels pixels; refused or too small regions become SkippedTask entries. A slice
   // goes through the backbone once, whatever the number of tasks and regions that need it.
   std::vector<worker::JobRegion> regions = {};
+  // Also every slice's backbone features (the post-LN CLS, as a 2-D head sees it) in
+  // JobResult::slice_features, the slices normalised as `features_normalization` says (never kAuto).
+  // A job for features alone names no task (`tasks` empty on a model without tasks). For `curia features`.
+  bool slice_features = false;
+  config::Normalization features_normalization = config::Normalization::kPerSlice;
 };
 
 enum class JobStatus { kDone, kFailed, kCancelled };
@@ -53,6 +58,7 @@ struct JobResult {
   JobStatus status = JobStatus::kDone;
   std::string error;  // for kFailed: what went wrong, naming the slice or task
   worker::StudyFindings findings;
+  std::vector<std::vector<float>> slice_features;  // JobRequest::slice_features: slice -> post-LN CLS
 };
 
 struct JobProgress {

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// curia features: labelled studies (a CSV) -> the backbone's features of each, through the worker
+// pool -> a feature store (train/feature_store.h) that `curia train-head`, `curia evaluate` and
+// `curia fewshot` read. Resumable: every finished case is appended to OUT/cases.jsonl at once, and a
+// rerun computes only the cases not in it. A case that cannot be read is listed with its reason and
+// skipped, never fatal.
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "commands.h"
+#include "progress.h"
+#include "curia/config/error.h"
+#include "curia/config/json.h"
+#include "curia/config/sha256.h"
+#include "curia/dicom/series.h"
+#include "curia/nn/torch_model.h"
+#include "curia/pool/pool.h"
+#include "curia/train/feature_store.h"
+#include "version.h"
+
+namespace curia::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct LabelledCase {
+  train::FeatureCase c;
+  std::string source;  // the case's folder
+  int line = 0;        // in the labels file
+};
+
+// One CSV record: fields split on commas, RFC 4180 quoting ("a ""b""", c). Our own: a labels file is
+// a few columns of plain text and Debian 12 has no CSV library worth a dependency for it.
+std::vector<std::string> CsvFields(const std::string& line, const std::string& where) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"' && fields.back().empty()) {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back() += c;
+    }
+  }
+  if (quoted) throw Error(ErrorCode::kInvalidArgument, where + ": a quoted field is not closed");
+  for (std::string& f : fields) {
+    const auto b = f.find_first_not_of(" \t"), e = f.find_last_not_of(" \t");
+    f = b == std::string::npos ? "" : f.substr(b, e - b + 1);
+  }
+  return fields;
+}
+
+// The labels file: a header naming the columns "case" and "label" or "target", optionally "split"
+// and "group"; one case per line. A relative case path is taken from `root`.
+std::vector<LabelledCase> ReadLabels(const std::string& path, const std::string& root) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::kNotFound, path + ": cannot read the labels file");
+  std::string line;
+  int number = 0;
+  std::map<std::string, size_t> column;
+  std::vector<LabelledCase> cases;
+  std::set<std::string> ids;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string where = path + ":" + std::to_string(number);
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
+    std::vector<std::string> f = CsvFields(line, where);
+    if (column.empty()) {
+      for (size_t i = 0; i < f.size(); ++i) {
+        std::string name = f[i];
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (name != "case" && name != "label" && name != "target" && name != "split" && name != "group") {
+          throw Error(ErrorCode::kInvalidArgument, where + ": unknown column '" + f[i] +
+                                                       "' (the columns are case, label or target, split, group)");
+        }
+        if (!column.emplace(name, i).second) throw Error(ErrorCode::kInvalidArgument, where + ": column '" + name + "' twice");
+      }
+      if (!column.count("case") || column.count("label") == column.count("target")) {
+        throw Error(ErrorCode::kInvalidArgument, where + ": the header must name the column 'case' and one of 'label' "
+                                                         "(classification) or 'target' (regression)");
+      }
+      continue;
+    }
+    if (f.size() != column.size()) {
+      throw Error(ErrorCode::kInvalidArgument, where + ": " + std::to_string(f.size()) + " fields, the header has " +
+                                                   std::to_string(column.size()));
+    }
+    LabelledCase lc;
+    lc.line = number;
+    lc.c.id = f[column.at("case")];
+    if (lc.c.id.empty()) throw Error(ErrorCode::kInvalidArgument, where + ": the case is empty");
+    if (!ids.insert(lc.c.id).second) throw Error(ErrorCode::kInvalidArgument, where + ": case '" + lc.c.id + "' is listed twice");
+    if (column.count("label")) {
+      lc.c.label = f[column.at("label")];
+      if (lc.c.label.empty()) throw Error(ErrorCode::kInvalidArgument, where + ": case '" + lc.c.id + "' has no label");
+    } else {
+      const std::string& t = f[column.at("target")];
+      char* end = nullptr;
+      const double v = std::strtod(t.c_str(), &end);
+      if (t.empty() || *end != '\0' || !std::isfinite(v)) {
+        throw Error(ErrorCode::kInvalidArgument, where + ": case '" + lc.c.id + "': target '" + t + "' is not a number");
+      }
+      lc.c.target = v;
+    }
+    if (column.count("split")) lc.c.split = f[column.at("split")];
+    if (column.count("group")) lc.c.group = f[column.at("group")];
+    const fs::path p(lc.c.id);
+    lc.source = p.is_absolute() ? p.string() : (fs::path(root) / p).string();
+    cases.push_back(std::move(lc));
+  }
+  if (column.empty()) throw Error(ErrorCode::kInvalidArgument, path + ": empty (a header line and one line per case are expected)");
+  if (cases.empty()) throw Error(ErrorCode::kInvalidArgument, path + ": no case below the header");
+  return cases;
+}
+
+// The case's series: of the CT and MR series in its folder that are volumes, the one with the most
+// slices (the first of equals). Throws curia::Error with the reason there is none.
+struct CaseSeries {
+  std::unique_ptr<dicom::FileSource> source;  // outlives the volume
+  std::shared_ptr<dicom::DicomVolume> volume;
+  std::string series_uid;
+  int64_t slices = 0;
+};
+
+CaseSeries ReadCase(const std::string& folder) {
+  if (!fs::is_directory(folder)) throw Error(ErrorCode::kNotFound, "no such folder");
+  const std::vector<std::string> files = dicom::FindDicomFiles(folder);
+  if (files.empty()) throw Error(ErrorCode::kNotFound, "no DICOM files in the folder");
+  CaseSeries out;
+  out.source = std::make_unique<dicom::FileSource>();
+  const dicom::ScanResult scan = dicom::LoadSeries(*out.source, files, {});
+  std::string reasons;
+  for (const dicom::SeriesResult& s : scan.series) {
+    if (s.modality != "CT" && s.modality != "MR") continue;
+    if (!s.volume) {
+      reasons += (reasons.empty() ? "" : "; ") + ("series " + s.series_uid + ": " + s.error);
+      continue;
+    }
+    const int64_t n = s.volume->Info().slices;
+    if (n > out.slices) {
+      out.volume = s.volume;
+      out.series_uid = s.series_uid;
+      out.slices = n;
+    }
+  }
+  if (!out.volume) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "no CT or MR series that is a volume" + (reasons.empty() ? std::string() : " (" + reasons + ")"));
+  }
+  out.volume->Verify();
+  return out;
+}
+
+// float32 exactly, in the fewest digits that read back to the same float.
+std::string FloatText(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  return buf;
+}
+
+// OUT/cases.jsonl: a first line saying what made the features, then one line per finished case.
+struct CaseCache {
+  std::string path;
+  config::Json header;
+  std::map<std::string, std::pair<config::Json, std::vector<float>>> done;  // id -> (record, features)
+};
+
+CaseCache OpenCache(const std::string& path, const config::Json& header) {
+  CaseCache cache{path, header, {}};
+  std::ifstream in(path);
+  if (!in) {
+    config::WriteFileAtomic(path, {config::Dump(header, -1) + "\n"});
+    return cache;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    config::Json j;
+    try {
+      j = config::ParseJson(line, path + ":" + std::to_string(number));
+    } catch (const Error&) {
+      // The last line of a run that was killed while writing it: that case is computed again.
+      std::cerr << "warning: " << path << ":" << number << ": an incomplete line (an interrupted run), ignored\n";
+      continue;
+    }
+    if (number == 1) {
+      for (const char* key : {"backbone_digest", "normalization", "feature"}) {
+        if (j[key] != header[key]) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      path + ": made with " + key + " " + config::Dump(j[key], -1) + ", this run has " +
+                          config::Dump(header[key], -1) + ": use another --out folder, or delete it to start again");
+        }
+      }
+      continue;
+    }
+    std::vector<float> f;
+    for (const auto& v : j["features"]) f.push_back(v.asFloat());
+    const std::string id = j["id"].asString();
+    j.removeMember("features");
+    cache.done[id] = {j, std::move(f)};
+  }
+  return cache;
+}
+
+void AppendToCache(const CaseCache& cache, const config::Json& record, const std::vector<float>& features) {
+  std::string line = config::Dump(record, -1);
+  line.pop_back();  // the closing brace
+  line += ",\"features\":[";
+  for (size_t i = 0; i < features.size(); ++i) line += (i ? "," : "") + FloatText(features[i]);
+  line += "]}\n";
+  std::ofstream out(cache.path, std::ios::app | std::ios::binary);
+  out << line;
+  out.flush();
+  if (!out) throw Error(ErrorCode::kInternal, cache.path + ": cannot append (disk full?)");
+}
+
+}  // namespace
+
+int FeaturesCommand(const Args& args) {
+  ArgParser p("curia features",
+              "Computes the backbone features of labelled studies for training and evaluating heads: per case,\n"
+              "the CT or MR series with the most slices in the case's folder, every slice through the worker\n"
+              "pool (batches, devices and precision of the configuration), the post-LN CLS token of each slice\n"
+              "(what a 2-D head reads), averaged over the series. Writes a feature store to OUT\n"
+              "(features.safetensors, index.json) with OUT/extraction.json (how it was made, the cases skipped\n"
+              "and why). Resumable: finished cases are kept in OUT/cases.jsonl and a rerun computes only the\n"
+              "others. The labels file is a CSV with a header: case (a folder, relative to --root), label (a\n"
+              "class name) or target (a number), and optionally split (train, validation, test) and group\n"
+              "(e.g. the patient, for grouped cross-validation).");
+  p.Option("--labels", "CSV", "the labelled cases", true)
+      .Option("--out", "DIR", "the feature store to write (created; resumed when it holds cases.jsonl)", true)
+      .Option("--root", "DIR", "folder that relative case paths start from (default: the CSV's folder)")
+      .Option("--model", "DIR", "the backbone folder (a raidium/curia download, or `curia demo-model`)")
+      .Option("--config", "FILE", "take the model and the pool's settings (devices, batches) from this configuration")
+      .Option("--normalization", "HOW", "per-slice or per-volume z-score, as the head's task will have it", false, "per-slice");
+  if (!p.Parse(args)) return 0;
+  dicom::QuietDcmtkLogging();
+  if (p.Has("--model") == p.Has("--config")) throw UsageError("give --model DIR or --config FILE (one of them)");
+  const std::string norm_text = p.Get("--normalization");
+  if (norm_text != "per-slice" && norm_text != "per-volume") {
+    throw UsageError("--normalization must be per-slice or per-volume, got '" + norm_text + "'");
+  }
+  const config::Normalization normalization =
+      norm_text == "per-volume" ? config::Normalization::kPerVolume : config::Normalization::kPerSlice;
+  config::CuriaSettings settings;
+  if (p.Has("--config")) {
+    settings = config::LoadCuriaSettings(p.Get("--config"));
+  } else {
+    settings.model.path = p.Get("--model");
+    settings.source = "--model";
+  }
+  settings.tasks.clear();  // features only: no head runs
+
+  const std::string labels_path = p.Get("--labels");
+  const std::string root = p.Has("--root") ? p.Get("--root") : fs::absolute(labels_path).parent_path().string();
+  const std::vector<LabelledCase> cases = ReadLabels(labels_path, root);
+  const std::string out = p.Get("--out");
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(ErrorCode::kInvalidArgument, out + ": cannot create the folder (" + ec.message() + ")");
+
+  auto model = nn::TorchModel::Load(settings);
+  const worker::ModelInfo& info = model->info();
+  config::Json header(::Json::objectValue);
+  header["format"] = "curia-feature-cache";
+  header["backbone_digest"] = info.backbone_digest;
+  header["normalization"] = norm_text;
+  header["feature"] = "cls";
+  CaseCache cache = OpenCache(out + "/cases.jsonl", header);
+
+  size_t kept = 0;
+  for (const LabelledCase& c : cases) kept += cache.done.count(c.c.id);
+  std::cout << cases.size() << " case(s) in " << labels_path << "; " << kept << " already done in " << cache.path << "\n";
+
+  // Read the cases' headers first (no pixels), so that the progress bar knows the work.
+  struct Pending {
+    const LabelledCase* c;
+    CaseSeries series;
+  };
+  std::vector<Pending> pending;
+  std::map<std::string, std::string> skipped;  // id -> reason
+  for (const LabelledCase& c : cases) {
+    if (cache.done.count(c.c.id)) continue;
+    try {
+      pending.push_back({&c, ReadCase(c.source)});
+    } catch (const std::exception& e) {
+      skipped[c.c.id] = e.what();
+      std::cerr << "case " << c.c.id << " (line " << c.line << "): skipped: " << e.what() << "\n";
+    }
+  }
+
+  if (!pending.empty()) {
+    Progress progress(::isatty(STDERR_FILENO));
+    for (size_t i = 0; i < pending.size(); ++i) progress.Expect(std::to_string(i), pending[i].series.slices);
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t finished = 0, in_pool = 0;
+    std::string fatal;
+    const size_t window = static_cast<size_t>(std::max<int64_t>(2, settings.model.max_active_jobs * 2));
+    pool::WorkerPool pool(*model, settings.model);
+    for (size_t i = 0; i < pending.size(); ++i) {
+      {
+        // A bounded number of cases in the pool: memory stays flat however long the list.
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return in_pool < window || !fatal.empty(); });
+        if (!fatal.empty()) break;
+        ++in_pool;
+      }
+      pool::JobRequest request{std::to_string(i), pool::Priority::kRoutine, pending[i].series.volume, {}};
+      request.slice_features = true;
+      request.features_normalization = normalization;
+      pool.Submit(
+          std::move(request),
+          [&, i](pool::JobResult r) {
+            const Pending& pc = pending[i];
+            const std::string& id = pc.c->c.id;
+            std::string line;
+            std::unique_lock<std::mutex> lock(mu);
+            if (r.status == pool::JobStatus::kDone) {
+              // The mean over the series' slices, summed in double.
+              const size_t d = r.slice_features.empty() ? 0 : r.slice_features[0].size();
+              std::vector<double> sum(d, 0.0);
+              for (const auto& f : r.slice_features) {
+                for (size_t k = 0; k < d && k < f.size(); ++k) sum[k] += f[k];
+              }
+              std::vector<float> mean(d);
+              for (size_t k = 0; k < d; ++k) mean[k] = static_cast<float>(sum[k] / static_cast<double>(r.slice_features.size()));
+              config::Json record(::Json::objectValue);
+              record["id"] = id;
+              record["series_uid"] = pc.series.series_uid;
+              record["slices"] = static_cast<Json::Int64>(pc.series.slices);
+              try {
+                AppendToCache(cache, record, mean);
+                cache.done[id] = {record, std::move(mean)};
+                line = "case " + id + ": done (" + std::to_string(pc.series.slices) + " slices)";
+              } catch (const std::exception& e) {
+                fatal = e.what();
+              }
+            } else {
+              skipped[id] = r.error.empty() ? pool::JobStatusName(r.status) : r.error;
+              line = "case " + id + ": skipped: " + skipped[id];
+            }
+            --in_pool;
+            ++finished;
+            cv.notify_all();
+            lock.unlock();
+            if (!line.empty()) progress.Line(line);
+          },
+          [&progress](const pool::JobProgress& pr) { progress.Update(pr.id, pr.done, pr.total); });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return in_pool == 0; });
+    if (!fatal.empty()) throw Error(ErrorCode::kInternal, fatal);
+  }
+
+  // The store: the cases of the labels file that have features, in the file's order.
+  train::FeatureStore store;
+  store.backbone_digest = info.backbone_digest;
+  store.model_name = info.path;
+  store.feature = "cls";
+  std::vector<const std::vector<float>*> rows;
+  config::Json done_cases(::Json::arrayValue);
+  for (const LabelledCase& c : cases) {
+    auto it = cache.done.find(c.c.id);
+    if (it == cache.done.end()) continue;
+    store.cases.push_back(c.c);
+    rows.push_back(&it->second.second);
+    done_cases.append(it->second.first);
+  }
+  config::Json extraction(::Json::objectValue);
+  extraction["format"] = "curia-feature-extraction";
+  extraction["curia_version"] = CURIA_VERSION_STRING;
+  extraction["labels"] = fs::absolute(labels_path).string();
+  extraction["labels_sha256"] = config::Sha256File(labels_path);
+  extraction["model"] = info.path;
+  extraction["backbone_digest"] = info.backbone_digest;
+  extraction["image_size"] = static_cast<Json::Int64>(info.image_size);
+  extraction["normalization"] = norm_text;
+  extraction["feature"] = "the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices";
+  extraction["series_selection"] = "per case, the CT or MR series with the most slices in its folder";
+  extraction["cases"] = done_cases;
+  config::Json skipped_json(::Json::arrayValue);
+  for (const LabelledCase& c : cases) {
+    auto it = skipped.find(c.c.id);
+    if (it == skipped.end()) continue;
+    config::Json s(::Json::objectValue);
+    s["id"] = c.c.id;
+    s["line"] = c.line;
+    s["reason"] = it->second;
+    skipped_json.append(s);
+  }
+  extraction["skipped"] = skipped_json;
+  config::WriteFileAtomic(out + "/extraction.json", {config::Dump(extraction) + "\n"});
+  if (rows.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "no case could be read (" + std::to_string(skipped.size()) +
+                                                 " skipped, reasons in " + out + "/extraction.json)");
+  }
+  const size_t d = rows[0]->size();
+  store.features = train::Matrix(rows.size(), d);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i]->size() != d) {
+      throw Error(ErrorCode::kInternal, "case " + store.cases[i].id + ": " + std::to_string(rows[i]->size()) +
+                                            " features, the others have " + std::to_string(d));
+    }
+    for (size_t k = 0; k < d; ++k) store.features(i, k) = (*rows[i])[k];
+  }
+  train::WriteFeatureStore(out, store);
+  std::cout << "feature store written to " << out << ": " << rows.size() << " case(s) of " << d << " features";
+  if (!skipped.empty()) std::cout << "; " << skipped.size() << " skipped (reasons in " << out << "/extraction.json)";
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace curia::cli
