@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "orthanc_client.h"
 #include "progress.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
@@ -137,20 +138,44 @@ std::vector<LabelledCase> ReadLabels(const std::string& path, const std::string&
 // The case's series: of the CT and MR series in its folder that are volumes, the one with the most
 // slices (the first of equals). Throws curia::Error with the reason there is none.
 struct CaseSeries {
-  std::unique_ptr<dicom::FileSource> source;  // outlives the volume
+  std::shared_ptr<const dicom::IInstanceSource> source;  // outlives the volume
   std::shared_ptr<dicom::DicomVolume> volume;
   std::string series_uid;
   int64_t slices = 0;
 };
 
+CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, const std::vector<dicom::ScanResult>& scans);
+
 CaseSeries ReadCase(const std::string& folder) {
   if (!fs::is_directory(folder)) throw Error(ErrorCode::kNotFound, "no such folder");
   const std::vector<std::string> files = dicom::FindDicomFiles(folder);
   if (files.empty()) throw Error(ErrorCode::kNotFound, "no DICOM files in the folder");
+  auto source = std::make_shared<dicom::FileSource>();
+  return ChooseSeries(source, {dicom::LoadSeries(*source, files, {})});
+}
+
+// The case from a node's Orthanc: `uid` is a Study or Series Instance UID; only its CT and MR series
+// are read (their headers: Orthanc's file of each instance).
+CaseSeries ReadOrthancCase(const OrthancClient& orthanc, const std::string& uid) {
+  auto source = std::make_shared<OrthancInstances>(orthanc);
+  std::vector<dicom::ScanResult> scans;
+  std::string others;
+  for (const OrthancClient::Series& s : orthanc.SeriesOf(uid)) {
+    if (s.modality != "CT" && s.modality != "MR") {
+      others += (others.empty() ? "" : ", ") + (s.modality.empty() ? std::string("(no modality)") : s.modality);
+      continue;
+    }
+    scans.push_back(dicom::LoadSeries(*source, s.instances, {}));
+  }
+  if (scans.empty()) throw Error(ErrorCode::kInvalidArgument, "no CT or MR series in Orthanc (only " + others + ")");
+  return ChooseSeries(source, scans);
+}
+
+CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, const std::vector<dicom::ScanResult>& scans) {
   CaseSeries out;
-  out.source = std::make_unique<dicom::FileSource>();
-  const dicom::ScanResult scan = dicom::LoadSeries(*out.source, files, {});
+  out.source = std::move(source);
   std::string reasons;
+  for (const dicom::ScanResult& scan : scans) {
   for (const dicom::SeriesResult& s : scan.series) {
     if (s.modality != "CT" && s.modality != "MR") continue;
     if (!s.volume) {
@@ -163,6 +188,7 @@ CaseSeries ReadCase(const std::string& folder) {
       out.series_uid = s.series_uid;
       out.slices = n;
     }
+  }
   }
   if (!out.volume) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -255,7 +281,11 @@ int FeaturesCommand(const Args& args) {
       .Option("--root", "DIR", "folder that relative case paths start from (default: the CSV's folder)")
       .Option("--model", "DIR", "the backbone folder (a raidium/curia download, or `curia demo-model`)")
       .Option("--config", "FILE", "take the model and the pool's settings (devices, batches) from this configuration")
-      .Option("--normalization", "HOW", "per-slice or per-volume z-score, as the head's task will have it", false, "per-slice");
+      .Option("--normalization", "HOW", "per-slice or per-volume z-score, as the head's task will have it", false, "per-slice")
+      .Option("--orthanc", "URL", "read the cases from this Orthanc (e.g. a node's http://127.0.0.1:8042): the case\n"
+              "column then holds Study (or Series) Instance UIDs")
+      .Option("--orthanc-user", "USER", "Orthanc user (the password: CURIA_ORTHANC_PASSWORD or --orthanc-password-file)")
+      .Option("--orthanc-password-file", "FILE", "file whose first line is the Orthanc user's password");
   if (!p.Parse(args)) return 0;
   dicom::QuietDcmtkLogging();
   if (p.Has("--model") == p.Has("--config")) throw UsageError("give --model DIR or --config FILE (one of them)");
@@ -274,6 +304,20 @@ int FeaturesCommand(const Args& args) {
   }
   settings.tasks.clear();  // features only: no head runs
 
+  std::unique_ptr<OrthancClient> orthanc;
+  if (p.Has("--orthanc")) {
+    std::string password;
+    if (p.Has("--orthanc-password-file")) {
+      std::ifstream in(p.Get("--orthanc-password-file"));
+      if (!in) throw UsageError("--orthanc-password-file: cannot read " + p.Get("--orthanc-password-file"));
+      std::getline(in, password);
+    } else if (const char* env = std::getenv("CURIA_ORTHANC_PASSWORD")) {
+      password = env;
+    }
+    orthanc = std::make_unique<OrthancClient>(p.Get("--orthanc"), p.Has("--orthanc-user") ? p.Get("--orthanc-user") : "",
+                                              password);
+    orthanc->GetJson("/system");  // reachable, and the credentials right: say so before any case
+  }
   const std::string labels_path = p.Get("--labels");
   const std::string root = p.Has("--root") ? p.Get("--root") : fs::absolute(labels_path).parent_path().string();
   const std::vector<LabelledCase> cases = ReadLabels(labels_path, root);
@@ -305,7 +349,7 @@ int FeaturesCommand(const Args& args) {
   for (const LabelledCase& c : cases) {
     if (cache.done.count(c.c.id)) continue;
     try {
-      pending.push_back({&c, ReadCase(c.source)});
+      pending.push_back({&c, orthanc ? ReadOrthancCase(*orthanc, c.c.id) : ReadCase(c.source)});
     } catch (const std::exception& e) {
       skipped[c.c.id] = e.what();
       std::cerr << "case " << c.c.id << " (line " << c.line << "): skipped: " << e.what() << "\n";
@@ -400,7 +444,8 @@ int FeaturesCommand(const Args& args) {
   extraction["image_size"] = static_cast<Json::Int64>(info.image_size);
   extraction["normalization"] = norm_text;
   extraction["feature"] = "the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices";
-  extraction["series_selection"] = "per case, the CT or MR series with the most slices in its folder";
+  extraction["source"] = orthanc ? "Orthanc at " + orthanc->url() : std::string("folders");
+  extraction["series_selection"] = "per case, the CT or MR series with the most slices";
   extraction["cases"] = done_cases;
   config::Json skipped_json(::Json::arrayValue);
   for (const LabelledCase& c : cases) {

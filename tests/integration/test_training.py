@@ -14,6 +14,8 @@ Run from this folder: /usr/bin/python3 -m unittest -v test_training
 """
 import json
 import os
+import struct
+import subprocess
 import sys
 import unittest
 
@@ -125,6 +127,55 @@ class HeadTraining(PluginTestCase):
             self.assertIn("PHLESION", str(h.read_tags(path).ContentSequence), f"the {name} SR names the finding")
 
         self.assertGreater(probability["lesion"], probability["normal"])
+
+    def test_4_features_from_the_nodes_orthanc_equal_those_from_the_folders(self):
+        if self.node.process is None or self.node.process.poll() is not None:
+            self.skipTest("needs the node of test_3")
+        uids = {name: study_uid_of(files) for name, files in self.sent.items()}
+        for name in uids:
+            self.node.wait_job(uids[name], "done", timeout=JOB_TIMEOUT)
+            self.assertIsNotNone(self.node.lookup_study(uids[name]), name)
+        work = self.ws.sub("from-orthanc")
+        labels = os.path.join(work, "labels.csv")
+        with open(labels, "w") as f:
+            f.write("case,label\n" + "".join(f"{uid},{name}\n" for name, uid in uids.items()))
+            f.write("1.2.3.4.5.6.7.8.9,normal\n")  # not in Orthanc: skipped with the reason
+        env_password = dict(os.environ, CURIA_ORTHANC_PASSWORD=h.PASSWORD)
+        url = f"http://127.0.0.1:{self.node.http_port}"
+        r = subprocess.run([h.CURIA_TOOL, "features", "--labels", labels, "--out", os.path.join(work, "orthanc"),
+                            "--model", self.model, "--orthanc", url, "--orthanc-user", h.USER],
+                           env=env_password, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        text = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, text)
+        self.assertIn("case 1.2.3.4.5.6.7.8.9 (line 4): skipped: Orthanc has no study or series 1.2.3.4.5.6.7.8.9", text)
+        folders = os.path.join(work, "folders.csv")
+        with open(folders, "w") as f:
+            f.write("case,label\n" + "".join(f"{os.path.dirname(files[0])},{name}\n" for name, files in self.sent.items()))
+        h.run_tool(["features", "--labels", folders, "--out", os.path.join(work, "folders"), "--model", self.model])
+        a = read_features(os.path.join(work, "orthanc"))
+        b = read_features(os.path.join(work, "folders"))
+        self.assertEqual(len(a), 2)
+        for x, y in zip(a, b):
+            self.assertLess(max(abs(u - v) for u, v in zip(x, y)), 1e-5)
+        # Wrong credentials: said before any case is read.
+        r = subprocess.run([h.CURIA_TOOL, "features", "--labels", labels, "--out", os.path.join(work, "denied"),
+                            "--model", self.model, "--orthanc", url, "--orthanc-user", h.USER],
+                           env=dict(os.environ, CURIA_ORTHANC_PASSWORD="wrong"), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=300)
+        self.assertEqual(r.returncode, 1, r.stdout.decode())
+        self.assertIn("answered HTTP 401 (check --orthanc-user and the password)", r.stdout.decode())
+
+
+def read_features(store):
+    """The rows of a feature store's float32 [N, D] tensor (safetensors: 8-byte header length, JSON)."""
+    with open(os.path.join(store, "features.safetensors"), "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    meta = json.loads(data[8:8 + n])["features"]
+    rows, cols = meta["shape"]
+    begin = 8 + n + meta["data_offsets"][0]
+    values = struct.unpack(f"<{rows * cols}f", data[begin:begin + 4 * rows * cols])
+    return [values[i * cols:(i + 1) * cols] for i in range(rows)]
 
 
 if __name__ == "__main__":
