@@ -254,6 +254,28 @@ ThresholdMetrics AtThreshold(const std::vector<int>& labels, const std::vector<d
   return t;
 }
 
+RocCurvePoints RocCurve(const std::vector<int>& labels, const std::vector<double>& scores) {
+  CheckSameCount(labels.size(), scores.size(), "ROC curve");
+  std::size_t n1 = 0, n0 = 0;
+  CountBinary(labels, "ROC curve", &n1, &n0);
+  std::vector<std::size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  RocCurvePoints c;
+  c.fpr.push_back(0.0);
+  c.tpr.push_back(0.0);
+  c.thresholds.push_back(scores[order[0]] + 1.0);
+  std::size_t tp = 0, fp = 0;
+  for (std::size_t i = 0; i < order.size();) {
+    const double t = scores[order[i]];
+    for (; i < order.size() && scores[order[i]] == t; ++i) ++(labels[order[i]] == 1 ? tp : fp);
+    c.fpr.push_back(static_cast<double>(fp) / static_cast<double>(n0));
+    c.tpr.push_back(static_cast<double>(tp) / static_cast<double>(n1));
+    c.thresholds.push_back(t);
+  }
+  return c;
+}
+
 ThresholdMetrics YoudenThreshold(const std::vector<int>& labels, const std::vector<double>& scores) {
   CheckSameCount(labels.size(), scores.size(), "Youden threshold");
   std::size_t n1 = 0, n0 = 0;
