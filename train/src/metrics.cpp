@@ -8,6 +8,7 @@
 #include <string>
 
 #include "curia/config/error.h"
+#include "curia/train/sampling.h"
 
 namespace curia::train {
 namespace {
@@ -101,18 +102,6 @@ double NormalQuantile(double p) {
   const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
   const double u = e * std::sqrt(2.0 * M_PI) * std::exp(x * x / 2.0);
   return x - u / (1.0 + x * u / 2.0);
-}
-
-// Uniform integer in [0, n) from a 64-bit generator, without modulo bias (portable, unlike
-// std::uniform_int_distribution whose algorithm the standard leaves open).
-std::size_t UniformIndex(std::mt19937_64& rng, std::size_t n) {
-  const std::uint64_t range = static_cast<std::uint64_t>(n);
-  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
-  std::uint64_t v;
-  do {
-    v = rng();
-  } while (v >= limit);
-  return static_cast<std::size_t>(v % range);
 }
 
 }  // namespace
