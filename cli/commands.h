@@ -25,6 +25,7 @@ int InitCommand(const Args& args);     // CURIA_WITH_POOL builds
 int ValidateConfigCommand(const Args& args);  // CURIA_WITH_POOL builds
 int TrainHeadCommand(const Args& args);
 int EvaluateCommand(const Args& args);
+int FewshotCommand(const Args& args);
 
 // --device, --precision, --threads: declared once for every command that runs the model.
 void AddRuntimeOptions(ArgParser& parser);
