@@ -62,6 +62,7 @@ TEST(TrainMetrics, BinaryMetricsMatchScikitLearn) {
   ASSERT_EQ(roc.tpr.size(), roc.fpr.size());
   ASSERT_EQ(roc.thresholds.size(), roc.fpr.size());
   EXPECT_LT(roc.fpr.size(), y.size());
+  std::cout << "ROC curve: " << roc.fpr.size() << " points for " << y.size() << " cases\n";
   for (std::size_t i = 0; i < roc.fpr.size(); ++i) {
     const int j = static_cast<int>(i);
     EXPECT_NEAR(roc.fpr[i], r["roc_fpr"][j].asDouble(), 1e-15) << i;
