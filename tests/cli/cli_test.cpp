@@ -1240,6 +1240,24 @@ TEST(CliTrain, EvaluateWritesAReportFolder) {
   r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("afile"), "--resamples", "10"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("cannot create the report folder"), std::string::npos) << r.err;
+
+  // A regression head (ridge on numeric targets): MAE, RMSE and R² on the page, no figures.
+  config::Json index = config::ParseJsonFile(three + "/index.json");
+  int i = 0;
+  for (auto& k : index["cases"]) {
+    k.removeMember("label");
+    k["target"] = 40.0 + (i++ % 7);
+  }
+  test::WriteFile(three + "/index.json", config::Dump(index));
+  r = RunTool({"train-head", "--features", three, "--out", dir.File("ridge")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"evaluate", "--head", dir.File("ridge"), "--features", three, "--out", dir.File("report_ridge")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json mr = config::ParseJsonFile(dir.File("report_ridge/metrics.json"));
+  const std::string html_ridge = test::ReadFile(dir.File("report_ridge/report.html"));
+  EXPECT_NE(html_ridge.find("Mean absolute error (MAE)</th><td>" + Fixed3(mr["mae"].asDouble())), std::string::npos);
+  EXPECT_NE(html_ridge.find("R&sup2;</th><td>" + Fixed3(mr["r2"].asDouble())), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("report_ridge/roc.png")));
 }
 
 // `curia fewshot`: learning curves that rise with k on a separable store, the same with the same seed,
