@@ -2,6 +2,7 @@
 // The report folder of `curia evaluate` (evaluate_report.h): report.html, roc.png, calibration.png.
 #include "evaluate_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <sstream>
@@ -110,6 +111,30 @@ void CalibrationFigure(const std::string& dir, const config::Json& metrics, cons
   report::WritePng(report::RenderChart(c), dir + "/calibration.png");
 }
 
+void RegressionFigure(const std::string& dir, const config::Json& metrics, const EvaluationData& d) {
+  report::Chart c;
+  c.title = "Predicted against true value: MAE " + Fixed3(metrics["mae"].asDouble()) + ", R^2 " +
+            Fixed3(metrics["r2"].asDouble());
+  double lo = d.truth[0], hi = d.truth[0];
+  for (std::size_t i = 0; i < d.truth.size(); ++i) {
+    lo = std::min({lo, d.truth[i], d.predicted[i]});
+    hi = std::max({hi, d.truth[i], d.predicted[i]});
+  }
+  const double pad = hi > lo ? (hi - lo) * 0.05 : 1.0;
+  c.x = {"True value", lo - pad, hi + pad};
+  c.y = {"Predicted value", lo - pad, hi + pad};
+  c.diagonal = true;
+  c.height = 720;
+  report::Series s;
+  s.label = std::to_string(d.truth.size()) + " cases";
+  s.x = d.truth;
+  s.y = d.predicted;
+  s.line = false;
+  s.markers = true;
+  c.series.push_back(s);
+  report::WritePng(report::RenderChart(c), dir + "/regression.png");
+}
+
 constexpr const char* kStyle = R"(
 body { font-family: sans-serif; max-width: 60em; margin: 1em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; border-bottom: 1px solid #ccc; }
@@ -159,6 +184,10 @@ std::vector<std::string> WriteEvaluationReport(const std::string& dir, const con
     CalibrationFigure(dir, m, d);
     figures.push_back("calibration.png");
   }
+  if (d.regression && !d.truth.empty()) {
+    RegressionFigure(dir, m, d);
+    figures.push_back("regression.png");
+  }
 
   std::ostringstream h;
   const std::string head = HtmlEscape(m["head"].asString());
@@ -190,6 +219,10 @@ std::vector<std::string> WriteEvaluationReport(const std::string& dir, const con
     h << Row("Root mean squared error (RMSE)", Fixed3(m["rmse"].asDouble()), "in the target's units; weighs large errors more");
     h << Row("R&sup2;", Fixed3(m["r2"].asDouble()), "1 = perfect, 0 = no better than the mean of the truth");
     h << "</table>\n";
+    if (!figures.empty()) {
+      h << "<figure><img src=\"regression.png\" alt=\"predicted against true value\">\n<figcaption>Each case's "
+           "predicted value against its true value; on the grey diagonal the prediction is exact.</figcaption></figure>\n";
+    }
   } else {
     h << "<h3>Cases per class</h3>\n<table><tr><th>class</th><th>cases</th></tr>\n";
     for (const auto& l : d.labels) {

@@ -17,10 +17,11 @@ struct EvaluationData {
   std::vector<std::string> labels;  // the head's classes, in its order
   std::vector<int> y;               // classification: true class of each case
   train::Matrix probabilities;      // classification: one row a case, one column a class
+  std::vector<double> truth, predicted;  // regression
 };
 
-// Writes report.html, and roc.png (when every class has a case) and calibration.png (two classes)
-// into `dir`, which exists. Returns the names of the figures written.
+// Writes report.html, and roc.png (when every class has a case) and calibration.png (two classes),
+// or for regression heads regression.png (predicted against true), into `dir`, which exists. Returns the names of the figures written.
 std::vector<std::string> WriteEvaluationReport(const std::string& dir, const config::Json& metrics,
                                                const EvaluationData& data);
 

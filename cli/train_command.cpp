@@ -201,7 +201,7 @@ int EvaluateCommand(const Args& args) {
               "Brier score, and for two classes sensitivity/specificity (Wilson) at a threshold and a\n"
               "10-bin calibration table; regression: MAE, RMSE, R². Writes a report folder: metrics.json,\n"
               "report.html (the figures and tables on one page), roc.png and, for two classes,\n"
-              "calibration.png.");
+              "calibration.png; regression.png (predicted against true) for regression heads.");
   p.Option("--head", "DIR", "head folder", true)
       .Option("--features", "DIR", "feature store", true)
       .Option("--split", "NAME", "the cases to evaluate (\"\" = every case)", false, "test")
@@ -265,6 +265,8 @@ int EvaluateCommand(const Args& args) {
       predicted.push_back(z(r, 0));
     }
     const train::RegressionMetrics m = train::RegressionScores(truth, predicted);
+    data.truth = truth;
+    data.predicted = predicted;
     out["mae"] = m.mae;
     out["rmse"] = m.rmse;
     out["r2"] = m.r2;

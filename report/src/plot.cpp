@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "curia/config/error.h"
 #include "curia/report/font.h"
@@ -69,11 +70,13 @@ void Ticks(const Axis& a, std::vector<double>* ticks, std::vector<std::string>* 
 }  // namespace
 
 std::string TickText(double v) {
+  // Exponents only for very large or small magnitudes: 40 is "40", not "4e+01".
+  const bool exponent_ok = v != 0.0 && (std::fabs(v) >= 1e6 || std::fabs(v) < 1e-4);
   char buf[32];
-  for (int digits = 1; digits <= 6; ++digits) {
+  for (int digits = 1; digits <= 12; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     const double back = std::strtod(buf, nullptr);
-    if (std::fabs(back - v) <= 1e-9 * std::max(1.0, std::fabs(v))) break;
+    if (std::fabs(back - v) <= 1e-9 * std::max(1.0, std::fabs(v)) && (exponent_ok || !std::strchr(buf, 'e'))) break;
   }
   return buf;
 }

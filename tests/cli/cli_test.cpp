@@ -1241,7 +1241,8 @@ TEST(CliTrain, EvaluateWritesAReportFolder) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("cannot create the report folder"), std::string::npos) << r.err;
 
-  // A regression head (ridge on numeric targets): MAE, RMSE and R² on the page, no figures.
+  // A regression head (ridge on numeric targets): MAE, RMSE and R² on the page, predicted against
+  // true as the figure.
   config::Json index = config::ParseJsonFile(three + "/index.json");
   int i = 0;
   for (auto& k : index["cases"]) {
@@ -1258,6 +1259,11 @@ TEST(CliTrain, EvaluateWritesAReportFolder) {
   EXPECT_NE(html_ridge.find("Mean absolute error (MAE)</th><td>" + Fixed3(mr["mae"].asDouble())), std::string::npos);
   EXPECT_NE(html_ridge.find("R&sup2;</th><td>" + Fixed3(mr["r2"].asDouble())), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir.File("report_ridge/roc.png")));
+  EXPECT_NE(html_ridge.find("<img src=\"regression.png\""), std::string::npos);
+  const test::DecodedPng scatter = test::DecodePngBytes(test::ReadFile(dir.File("report_ridge/regression.png")));
+  ASSERT_TRUE(scatter.ok) << scatter.error;
+  EXPECT_GT(CountColour(scatter, 0x0072b2), 49 * 8);  // 36 markers of 7 x 7 pixels, overlapping where close
+  EXPECT_GT(CountColour(scatter, 0x969696), 100);
 }
 
 // `curia fewshot`: learning curves that rise with k on a separable store, the same with the same seed,

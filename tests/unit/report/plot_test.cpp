@@ -115,6 +115,12 @@ TEST(ReportPlot, TicksAndBadInput) {
   EXPECT_EQ(TickText(0.25), "0.25");
   EXPECT_EQ(TickText(128), "128");
   EXPECT_EQ(TickText(0), "0");
+  EXPECT_EQ(TickText(40), "40");
+  EXPECT_EQ(TickText(1000), "1000");
+  EXPECT_EQ(TickText(42.5), "42.5");
+  EXPECT_EQ(TickText(-0.3), "-0.3");
+  EXPECT_EQ(TickText(2e6), "2e+06");
+  EXPECT_EQ(TickText(1.0 / 3.0), "0.333333333");  // within 1e-9
   Chart c = RocLike();
   c.x.max = 0.0;
   EXPECT_THROW(RenderChart(c), Error);

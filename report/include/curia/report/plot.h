@@ -84,7 +84,8 @@ Image RenderChart(const Chart& chart, Frame* frame = nullptr);
 // The colour a series is drawn in.
 Rgb SeriesColor(const Series& s, std::size_t position);
 
-// "0.5", "0.25", "128", "1e+03": the shortest of %.{1,2,3}g that reads back within 1e-9 relative.
+// "0.5", "0.25", "40", "128", "2e+06": the shortest %g form (1 to 12 significant digits) that reads
+// back within 1e-9 relative, with an exponent only below 1e-4 or from 1e6 on.
 std::string TickText(double v);
 
 }  // namespace curia::report
