@@ -205,7 +205,7 @@ int EvaluateCommand(const Args& args) {
   p.Option("--head", "DIR", "head folder", true)
       .Option("--features", "DIR", "feature store", true)
       .Option("--split", "NAME", "the cases to evaluate (\"\" = every case)", false, "test")
-      .Option("--out", "DIR", "report folder to write (metrics.json, report.html, roc.png, calibration.png)", true)
+      .Option("--out", "DIR", "report folder to write (metrics.json, report.html and its PNG figures)", true)
       .Option("--threshold", "P", "binary: positive when P(class 1) >= P; default: Youden's on --threshold-split", false, "")
       .Option("--threshold-split", "NAME", "binary: the split that fixes the Youden threshold", false, "validation")
       .Option("--seed", "N", "bootstrap seed", false, "42")
