@@ -173,7 +173,8 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> WriteEvaluationReport(const std::string& dir, const config::Json& m, const EvaluationData& d) {
+std::vector<std::string> WriteEvaluationReport(const std::string& dir, const config::Json& m, const EvaluationData& d,
+                                               const std::string& metrics_name) {
   std::vector<std::string> figures;
   const bool have_auroc = !d.regression && Has(m, "auroc");
   if (have_auroc) {
@@ -310,7 +311,8 @@ std::vector<std::string> WriteEvaluationReport(const std::string& dir, const con
     }
   }
   h << "<p class=\"note\">Written by curia " CURIA_VERSION_STRING " on " << UtcNow()
-    << ". The numbers are those of metrics.json in this folder.</p>\n</body></html>\n";
+    << ". The numbers are those of " << HtmlEscape(metrics_name)
+    << " in this folder.</p>\n</body></html>\n";
   config::WriteFileAtomic(dir + "/report.html", {h.str()});
   return figures;
 }

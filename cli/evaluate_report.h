@@ -22,8 +22,9 @@ struct EvaluationData {
 
 // Writes report.html, and roc.png (when every class has a case) and calibration.png (two classes),
 // or for regression heads regression.png (predicted against true), into `dir`, which exists. Returns the names of the figures written.
+// `metrics_name`: the metrics file's name in `dir`, which the page names as its source.
 std::vector<std::string> WriteEvaluationReport(const std::string& dir, const config::Json& metrics,
-                                               const EvaluationData& data);
+                                               const EvaluationData& data, const std::string& metrics_name = "metrics.json");
 
 // "0.912" (3 decimals), the form the page prints its figures in.
 std::string Fixed3(double v);

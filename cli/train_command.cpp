@@ -205,7 +205,8 @@ int EvaluateCommand(const Args& args) {
   p.Option("--head", "DIR", "head folder", true)
       .Option("--features", "DIR", "feature store", true)
       .Option("--split", "NAME", "the cases to evaluate (\"\" = every case)", false, "test")
-      .Option("--out", "DIR", "report folder to write (metrics.json, report.html and its PNG figures)", true)
+      .Option("--out", "DIR", "report folder to write (metrics.json, report.html and its PNG figures); a path "
+              "ending in .json names the metrics file, the report going beside it", true)
       .Option("--threshold", "P", "binary: positive when P(class 1) >= P; default: Youden's on --threshold-split", false, "")
       .Option("--threshold-split", "NAME", "binary: the split that fixes the Youden threshold", false, "validation")
       .Option("--seed", "N", "bootstrap seed", false, "42")
@@ -404,16 +405,24 @@ int EvaluateCommand(const Args& args) {
     }
   }
   out["warnings"] = warnings;
-  const std::string dir = p.Get("--out");
+  // --out names the report folder; a path ending in ".json" (the form of earlier versions) names the
+  // metrics file, and the report goes beside it.
+  std::string dir = p.Get("--out");
+  std::string metrics_name = "metrics.json";
+  if (dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".json") == 0) {
+    const std::filesystem::path file(dir);
+    metrics_name = file.filename().string();
+    dir = file.has_parent_path() ? file.parent_path().string() : ".";
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir)) {
     throw Error(ErrorCode::kInvalidArgument, dir + ": cannot create the report folder" + (ec ? " (" + ec.message() + ")" : ""));
   }
-  config::WriteFileAtomic(dir + "/metrics.json", {config::Dump(out) + "\n"});
-  const std::vector<std::string> figures = WriteEvaluationReport(dir, out, data);
+  config::WriteFileAtomic(dir + "/" + metrics_name, {config::Dump(out) + "\n"});
+  const std::vector<std::string> figures = WriteEvaluationReport(dir, out, data, metrics_name);
   for (const auto& w : warnings) std::cerr << "warning: " << w.asString() << "\n";
-  std::cout << "report written to " << dir << ": metrics.json, report.html";
+  std::cout << "report written to " << dir << ": " << metrics_name << ", report.html";
   for (const auto& f : figures) std::cout << ", " << f;
   std::cout << "\n";
   return 0;

@@ -1236,6 +1236,13 @@ TEST(CliTrain, EvaluateWritesAReportFolder) {
   const config::Json m3 = config::ParseJsonFile(dir.File("report3/metrics.json"));
   EXPECT_NE(html3.find("AUROC (one-vs-rest, macro)</th><td>" + Fixed3(m3["auroc"].asDouble())), std::string::npos);
   EXPECT_EQ(html3.find("Warnings"), std::string::npos);
+  // The form of earlier versions: --out FILE.json writes that file, the report beside it.
+  r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("old/m.json"), "--resamples", "10"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(config::ParseJsonFile(dir.File("old/m.json"))["auroc"], m3["auroc"]);
+  EXPECT_NE(test::ReadFile(dir.File("old/report.html")).find("those of m.json in this folder"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.File("old/roc.png")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("old/metrics.json")));
   test::WriteFile(dir.File("afile"), "x");
   r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("afile"), "--resamples", "10"});
   EXPECT_EQ(r.status, 1);
