@@ -26,6 +26,7 @@ int ValidateConfigCommand(const Args& args);  // CURIA_WITH_POOL builds
 int TrainHeadCommand(const Args& args);
 int FeaturesCommand(const Args& args);  // CURIA_WITH_POOL builds (DICOM reading)
 int EvaluateCommand(const Args& args);
+int FewshotCommand(const Args& args);
 
 // --device, --precision, --threads: declared once for every command that runs the model.
 void AddRuntimeOptions(ArgParser& parser);

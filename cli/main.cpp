@@ -26,7 +26,8 @@ const std::map<std::string, Command>& Commands() {
       {"preprocess", {curia::cli::PreprocessCommand, "run Curia's image processor on an image or volume"}},
       {"bench", {curia::cli::BenchCommand, "benchmarks: all (the whole table), model, gpu, pool"}},
       {"train-head", {curia::cli::TrainHeadCommand, "train a linear head on a feature store (cross-validated C)"}},
-      {"evaluate", {curia::cli::EvaluateCommand, "metrics of a linear head on a feature store's split"}},
+      {"evaluate", {curia::cli::EvaluateCommand, "metrics of a linear head on a feature store's split, as a report folder"}},
+      {"fewshot", {curia::cli::FewshotCommand, "learning curves: a linear head's quality against cases per class"}},
 #ifdef CURIA_WITH_POOL
       {"run", {curia::cli::RunCommand, "process a folder of DICOM files: SR and key images per series"}},
       {"features", {curia::cli::FeaturesCommand, "labelled studies (CSV) -> backbone features through the pool -> a feature store"}},

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "evaluate_report.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/model/head_config.h"
@@ -198,11 +199,14 @@ int EvaluateCommand(const Args& args) {
               "classification: accuracy, balanced accuracy, AUROC (binary with DeLong's 95 % interval;\n"
               "one-vs-rest macro for more classes) with stratified bootstrap intervals, confusion matrix,\n"
               "Brier score, and for two classes sensitivity/specificity (Wilson) at a threshold and a\n"
-              "10-bin calibration table; regression: MAE, RMSE, R². Writes metrics.json.");
+              "10-bin calibration table; regression: MAE, RMSE, R². Writes a report folder: metrics.json,\n"
+              "report.html (the figures and tables on one page), roc.png and, for two classes,\n"
+              "calibration.png; regression.png (predicted against true) for regression heads.");
   p.Option("--head", "DIR", "head folder", true)
       .Option("--features", "DIR", "feature store", true)
       .Option("--split", "NAME", "the cases to evaluate (\"\" = every case)", false, "test")
-      .Option("--out", "FILE", "metrics JSON to write", true)
+      .Option("--out", "DIR", "report folder to write (metrics.json, report.html and its PNG figures); a path "
+              "ending in .json names the metrics file, the report going beside it", true)
       .Option("--threshold", "P", "binary: positive when P(class 1) >= P; default: Youden's on --threshold-split", false, "")
       .Option("--threshold-split", "NAME", "binary: the split that fixes the Youden threshold", false, "validation")
       .Option("--seed", "N", "bootstrap seed", false, "42")
@@ -248,6 +252,9 @@ int EvaluateCommand(const Args& args) {
   const uint64_t seed = static_cast<uint64_t>(p.GetInt("--seed", 0, INT64_MAX));
   const int resamples = static_cast<int>(p.GetInt("--resamples", 1, 1000000));
   config::Json warnings(::Json::arrayValue);
+  EvaluationData data;
+  data.regression = head.regression;
+  data.labels = head.labels;
 
   if (head.regression) {
     const train::Matrix z = logits(rows);
@@ -259,6 +266,8 @@ int EvaluateCommand(const Args& args) {
       predicted.push_back(z(r, 0));
     }
     const train::RegressionMetrics m = train::RegressionScores(truth, predicted);
+    data.truth = truth;
+    data.predicted = predicted;
     out["mae"] = m.mae;
     out["rmse"] = m.rmse;
     out["r2"] = m.r2;
@@ -274,6 +283,10 @@ int EvaluateCommand(const Args& args) {
     std::vector<int> y;
     for (std::size_t i : rows) y.push_back(class_of(i));
     const train::Matrix prob = softmax(logits(rows));
+    data.y = y;
+    data.probabilities = prob;
+    out["bootstrap"]["resamples"] = resamples;
+    out["bootstrap"]["seed"] = static_cast<Json::UInt64>(seed);
     std::vector<int> predicted(rows.size(), 0);
     for (std::size_t r = 0; r < rows.size(); ++r) {
       for (std::size_t c = 1; c < k; ++c) {
@@ -392,9 +405,26 @@ int EvaluateCommand(const Args& args) {
     }
   }
   out["warnings"] = warnings;
-  config::WriteFileAtomic(p.Get("--out"), {config::Dump(out) + "\n"});
+  // --out names the report folder; a path ending in ".json" (the form of earlier versions) names the
+  // metrics file, and the report goes beside it.
+  std::string dir = p.Get("--out");
+  std::string metrics_name = "metrics.json";
+  if (dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".json") == 0) {
+    const std::filesystem::path file(dir);
+    metrics_name = file.filename().string();
+    dir = file.has_parent_path() ? file.parent_path().string() : ".";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    throw Error(ErrorCode::kInvalidArgument, dir + ": cannot create the report folder" + (ec ? " (" + ec.message() + ")" : ""));
+  }
+  config::WriteFileAtomic(dir + "/" + metrics_name, {config::Dump(out) + "\n"});
+  const std::vector<std::string> figures = WriteEvaluationReport(dir, out, data, metrics_name);
   for (const auto& w : warnings) std::cerr << "warning: " << w.asString() << "\n";
-  std::cout << "metrics written to " << p.Get("--out") << "\n";
+  std::cout << "report written to " << dir << ": " << metrics_name << ", report.html";
+  for (const auto& f : figures) std::cout << ", " << f;
+  std::cout << "\n";
   return 0;
 }
 

@@ -24,6 +24,8 @@ packages=(
   libtorch-dev libopenblas0-openmp
   # config/: SHA-256 (OpenSSL), routing rules (RE2); JsonCpp (Orthanc's own JSON library)
   libjsoncpp-dev libssl-dev libre2-dev
+  # report/: the figures of `curia evaluate` and `curia fewshot` are PNG files (libpng)
+  libpng-dev
   libgtest-dev libgmock-dev
 )
 if [ "$model_only" = 0 ]; then

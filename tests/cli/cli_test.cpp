@@ -18,6 +18,7 @@
 #include "curia/model/head_config.h"
 #include "curia/model/mask.h"
 #include "curia/model/safetensors.h"
+#include "decode_png.h"
 #include "hostile_dicom.h"
 #include "test_support.h"
 
@@ -1159,9 +1160,9 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   }
   EXPECT_TRUE(test::AllClose(probabilities, expected, 1e-5));
 
-  r = RunTool({"evaluate", "--head", head, "--features", store, "--out", dir.File("metrics.json")});
+  r = RunTool({"evaluate", "--head", head, "--features", store, "--out", dir.File("report")});
   ASSERT_EQ(r.status, 0) << r.err;
-  const config::Json m = config::ParseJsonFile(dir.File("metrics.json"));
+  const config::Json m = config::ParseJsonFile(dir.File("report/metrics.json"));
   EXPECT_EQ(m["cases"].asInt(), 40);
   EXPECT_EQ(m["cases_per_class"]["lesion"].asInt() + m["cases_per_class"]["normal"].asInt(), 40);
   EXPECT_GE(m["auroc"].asDouble(), 0.9) << config::Dump(m);  // the first 4 features carry the label
@@ -1195,6 +1196,242 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   r = RunTool({"train-head", "--features", store, "--out", dir.File("h2")});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("every training case has the label 'normal'"), std::string::npos) << r.err;
+}
+
+// A synthetic classification store: `train[c]` and `test[c]` cases of class `classes[c]`, `d`
+// features, N(0, 1) noise around a class mean that differs in the first 4 features by `shift`.
+// Returns the store's folder.
+std::string WriteSyntheticStore(const TempDir& dir, const std::string& name, const std::vector<std::string>& classes,
+                                const std::vector<int>& train, const std::vector<int>& test, double shift,
+                                std::uint64_t seed, const std::string& test_split = "test") {
+  const std::string store = dir.File(name);
+  std::filesystem::create_directories(store);
+  const int d = 16;
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0; };
+  auto normal = [&] { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * M_PI * uniform()); };
+  std::vector<float> features;
+  config::Json cases(::Json::arrayValue);
+  int n = 0;
+  for (int part = 0; part < 2; ++part) {
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      for (int i = 0; i < (part == 0 ? train[c] : test[c]); ++i) {
+        for (int j = 0; j < d; ++j) {
+          const double mean = j < 4 ? shift * (j % 2 == static_cast<int>(c % 2) ? 1.0 : -1.0) * (c == 2 && j < 2 ? -1.0 : 1.0) : 0.0;
+          features.push_back(static_cast<float>(mean + normal()));
+        }
+        config::Json k(::Json::objectValue);
+        k["id"] = "case-" + std::to_string(n++);
+        k["label"] = classes[c];
+        k["split"] = part == 0 ? "train" : test_split;
+        cases.append(k);
+      }
+    }
+  }
+  model::SafetensorsWriter w;
+  w.AddFloat32("features", {n, d}, features);
+  w.Write(store + "/features.safetensors");
+  config::Json index(::Json::objectValue);
+  index["format"] = "curia-feature-store";
+  index["version"] = 1;
+  index["backbone_digest"] = std::string(64, 'b');
+  index["model_name"] = "synthetic";
+  index["cases"] = cases;
+  test::WriteFile(store + "/index.json", config::Dump(index));
+  return store;
+}
+
+std::string Fixed3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+// How many pixels of the PNG have exactly this colour.
+int CountColour(const test::DecodedPng& png, std::uint32_t rgb) {
+  int n = 0;
+  for (std::uint32_t y = 0; y < png.height; ++y) {
+    for (std::uint32_t x = 0; x < png.width; ++x) n += png.At(x, y) == rgb;
+  }
+  return n;
+}
+
+// `curia evaluate --out DIR`: metrics.json, report.html showing its numbers and warnings, the ROC
+// and calibration PNGs (decoded with libpng); three classes: one ROC curve per class, no calibration.
+TEST(CliTrain, EvaluateWritesAReportFolder) {
+  TempDir dir;
+  // 8 test cases of "lesion & mass": fewer than 10, a warning; its name needs escaping in HTML.
+  const std::string store = WriteSyntheticStore(dir, "store", {"0-normal", "1-lesion & mass"}, {40, 40}, {30, 8}, 0.8, 3);
+  auto r = RunTool({"train-head", "--features", store, "--out", dir.File("head"), "--folds", "2", "--grid", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"evaluate", "--head", dir.File("head"), "--features", store, "--out", dir.File("report"), "--threshold", "0.4",
+               "--resamples", "200"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("metrics.json, report.html, roc.png, calibration.png"), std::string::npos) << r.out;
+  const config::Json m = config::ParseJsonFile(dir.File("report/metrics.json"));
+  const std::string html = test::ReadFile(dir.File("report/report.html"));
+  ASSERT_TRUE(m.isMember("auroc"));
+  for (const std::string& expected : std::vector<std::string>{
+           "AUROC</th><td>" + Fixed3(m["auroc"].asDouble()),
+           Fixed3(m["auroc_ci95_delong"][0].asDouble()) + "&ndash;" + Fixed3(m["auroc_ci95_delong"][1].asDouble()),
+           "Balanced accuracy</th><td>" + Fixed3(m["balanced_accuracy"].asDouble()),
+           "Sensitivity</th><td>" + Fixed3(m["at_threshold"]["sensitivity"].asDouble()),
+           Fixed3(m["at_threshold"]["specificity_ci95_wilson"][0].asDouble()),
+           "Where this threshold came from: <b>given</b>",
+           "of 8 cases of '1-lesion &amp; mass' called '1-lesion &amp; mass'",
+           "Brier score</th><td>" + Fixed3(m["brier"].asDouble()),
+           "<h2>Warnings (1)</h2>",
+           "class &#39;1-lesion &amp; mass&#39; has 8 case(s), fewer than 10",
+           "<img src=\"roc.png\"", "<img src=\"calibration.png\"",
+           "<tr><th>0-normal</th><td class=\"num\">" + std::to_string(m["confusion_matrix"][0][0].asInt()) + "</td>",
+           "200 stratified resamples",
+       }) {
+    EXPECT_NE(html.find(expected), std::string::npos) << "missing: " << expected;
+  }
+  EXPECT_EQ(html.find("lesion & mass"), std::string::npos) << "unescaped label";
+  for (const char* name : {"roc.png", "calibration.png"}) {
+    const test::DecodedPng png = test::DecodePngBytes(test::ReadFile(dir.File(std::string("report/") + name)));
+    ASSERT_TRUE(png.ok) << name << ": " << png.error;
+    EXPECT_EQ(png.width, 800u) << name;
+    EXPECT_EQ(png.height, 720u) << name;
+    EXPECT_GT(CountColour(png, 0x0072b2), 100) << name << ": the curve (first palette colour)";
+    EXPECT_GT(CountColour(png, 0x969696), 100) << name << ": the grey diagonal";
+  }
+
+  // Three classes: one-vs-rest curves, no calibration figure; an --out that is a file is refused.
+  const std::string three = WriteSyntheticStore(dir, "three", {"a", "b", "c"}, {30, 30, 30}, {12, 12, 12}, 1.0, 4);
+  r = RunTool({"train-head", "--features", three, "--out", dir.File("head3"), "--folds", "2", "--grid", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("report3"), "--resamples", "100"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("report3/calibration.png")));
+  const test::DecodedPng roc3 = test::DecodePngBytes(test::ReadFile(dir.File("report3/roc.png")));
+  ASSERT_TRUE(roc3.ok) << roc3.error;
+  for (std::uint32_t colour : {0x0072b2u, 0xd55e00u, 0x009e73u}) EXPECT_GT(CountColour(roc3, colour), 100) << std::hex << colour;
+  const std::string html3 = test::ReadFile(dir.File("report3/report.html"));
+  const config::Json m3 = config::ParseJsonFile(dir.File("report3/metrics.json"));
+  EXPECT_NE(html3.find("AUROC (one-vs-rest, macro)</th><td>" + Fixed3(m3["auroc"].asDouble())), std::string::npos);
+  EXPECT_EQ(html3.find("Warnings"), std::string::npos);
+  // The form of earlier versions: --out FILE.json writes that file, the report beside it.
+  r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("old/m.json"), "--resamples", "10"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(config::ParseJsonFile(dir.File("old/m.json"))["auroc"], m3["auroc"]);
+  EXPECT_NE(test::ReadFile(dir.File("old/report.html")).find("those of m.json in this folder"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.File("old/roc.png")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("old/metrics.json")));
+  test::WriteFile(dir.File("afile"), "x");
+  r = RunTool({"evaluate", "--head", dir.File("head3"), "--features", three, "--out", dir.File("afile"), "--resamples", "10"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot create the report folder"), std::string::npos) << r.err;
+
+  // A regression head (ridge on numeric targets): MAE, RMSE and R² on the page, predicted against
+  // true as the figure.
+  config::Json index = config::ParseJsonFile(three + "/index.json");
+  int i = 0;
+  for (auto& k : index["cases"]) {
+    k.removeMember("label");
+    k["target"] = 40.0 + (i++ % 7);
+  }
+  test::WriteFile(three + "/index.json", config::Dump(index));
+  r = RunTool({"train-head", "--features", three, "--out", dir.File("ridge")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"evaluate", "--head", dir.File("ridge"), "--features", three, "--out", dir.File("report_ridge")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json mr = config::ParseJsonFile(dir.File("report_ridge/metrics.json"));
+  const std::string html_ridge = test::ReadFile(dir.File("report_ridge/report.html"));
+  EXPECT_NE(html_ridge.find("Mean absolute error (MAE)</th><td>" + Fixed3(mr["mae"].asDouble())), std::string::npos);
+  EXPECT_NE(html_ridge.find("R&sup2;</th><td>" + Fixed3(mr["r2"].asDouble())), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("report_ridge/roc.png")));
+  EXPECT_NE(html_ridge.find("<img src=\"regression.png\""), std::string::npos);
+  const test::DecodedPng scatter = test::DecodePngBytes(test::ReadFile(dir.File("report_ridge/regression.png")));
+  ASSERT_TRUE(scatter.ok) << scatter.error;
+  EXPECT_GT(CountColour(scatter, 0x0072b2), 49 * 8);  // 36 markers of 7 x 7 pixels, overlapping where close
+  EXPECT_GT(CountColour(scatter, 0x969696), 100);
+}
+
+// `curia fewshot`: learning curves that rise with k on a separable store, the same with the same seed,
+// different with another; its figure decodes; clear errors.
+TEST(CliTrain, FewshotLearningCurves) {
+  TempDir dir;
+  const std::string store = WriteSyntheticStore(dir, "store", {"normal", "lesion"}, {32, 40}, {50, 50}, 0.6, 9);
+  auto r = RunTool({"fewshot", "--features", store, "--out", dir.File("a")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json a = config::ParseJsonFile(dir.File("a/fewshot.json"));
+  std::vector<std::string> ks;
+  for (const auto& pt : a["points"]) ks.push_back(pt["k"].isString() ? pt["k"].asString() : std::to_string(pt["k"].asInt()));
+  EXPECT_EQ(ks, (std::vector<std::string>{"1", "2", "4", "8", "16", "32", "all"}));
+  EXPECT_EQ(a["train_cases_per_class"]["lesion"].asInt(), 40);
+  EXPECT_EQ(a["test_cases_per_class"]["normal"].asInt(), 50);
+  for (const auto& pt : a["points"]) {
+    const config::Json& auroc = pt["auroc"];
+    const int n = pt["k"].isString() ? 1 : 5;
+    ASSERT_EQ(auroc["values"].size(), static_cast<unsigned>(n));
+    double sum = 0, lo = 2, hi = -1;
+    for (const auto& v : auroc["values"]) {
+      sum += v.asDouble();
+      lo = std::min(lo, v.asDouble());
+      hi = std::max(hi, v.asDouble());
+    }
+    double ss = 0;
+    for (const auto& v : auroc["values"]) ss += (v.asDouble() - sum / n) * (v.asDouble() - sum / n);
+    EXPECT_NEAR(auroc["mean"].asDouble(), sum / n, 1e-12);
+    EXPECT_NEAR(auroc["sd"].asDouble(), n > 1 ? std::sqrt(ss / (n - 1)) : 0.0, 1e-12);
+    EXPECT_EQ(auroc["min"].asDouble(), lo);
+    EXPECT_EQ(auroc["max"].asDouble(), hi);
+    EXPECT_EQ(pt["balanced_accuracy"]["values"].size(), static_cast<unsigned>(n));
+    EXPECT_EQ(pt["accuracy"]["values"].size(), static_cast<unsigned>(n));
+  }
+  const double first = a["points"][0]["auroc"]["mean"].asDouble(), last32 = a["points"][5]["auroc"]["mean"].asDouble();
+  const double all = a["points"][6]["auroc"]["mean"].asDouble();
+  std::cout << "mean AUROC k=1 " << first << ", k=32 " << last32 << ", all " << all << "\n";
+  EXPECT_LT(first + 0.05, last32);
+  EXPECT_GT(all, 0.85);
+  EXPECT_GT(a["points"][5]["balanced_accuracy"]["mean"].asDouble(), a["points"][0]["balanced_accuracy"]["mean"].asDouble());
+  const test::DecodedPng png = test::DecodePngBytes(test::ReadFile(dir.File("a/fewshot.png")));
+  ASSERT_TRUE(png.ok) << png.error;
+  EXPECT_EQ(png.width, 800u);
+  EXPECT_GT(CountColour(png, 0x0072b2), 100);  // AUROC
+  EXPECT_GT(CountColour(png, 0xd55e00), 100);  // balanced accuracy
+
+  // Same seed: the same numbers; another seed: other draws.
+  r = RunTool({"fewshot", "--features", store, "--out", dir.File("b"), "--k", "1,4", "--repeats", "3"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"fewshot", "--features", store, "--out", dir.File("c"), "--k", "4,1", "--repeats", "3"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = RunTool({"fewshot", "--features", store, "--out", dir.File("d"), "--k", "1,4", "--repeats", "3", "--seed", "7"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json b = config::ParseJsonFile(dir.File("b/fewshot.json"));
+  const config::Json c = config::ParseJsonFile(dir.File("c/fewshot.json"));
+  const config::Json d = config::ParseJsonFile(dir.File("d/fewshot.json"));
+  EXPECT_EQ(b["points"], c["points"]);  // and the order of --k does not matter
+  EXPECT_NE(b["points"][0]["auroc"]["values"], d["points"][0]["auroc"]["values"]);
+  // A k's draws do not depend on the other ks: k = 1 here as in the default run (the first 3 repeats).
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b["points"][0]["auroc"]["values"][i], a["points"][0]["auroc"]["values"][i]);
+
+  // Errors.
+  auto fails = [&](const std::vector<std::string>& extra, int status, const std::string& message) {
+    std::vector<std::string> args = {"fewshot", "--out", dir.File("e")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto e = RunTool(args);
+    EXPECT_EQ(e.status, status) << message;
+    EXPECT_NE(e.err.find(message), std::string::npos) << e.err;
+  };
+  fails({"--features", store, "--k", "0,2"}, 2, "--k: '0' is not a positive whole number (or \"all\")");
+  fails({"--features", store, "--k", "64"}, 2, "--k 64: class 'normal' has only 32 case(s) in training split 'train'");
+  fails({"--features", store, "--C", "0"}, 2, "--C: '0' is not a positive number");
+  fails({"--features", store, "--test-split", "validation"}, 1, "no cases in test split 'validation'");
+  const std::string missing = WriteSyntheticStore(dir, "missing", {"a", "b", "c"}, {10, 10, 0}, {5, 5, 5}, 1.0, 1);
+  fails({"--features", missing}, 1, "class 'c' has no case in training split 'train'");
+  const std::string untested = WriteSyntheticStore(dir, "untested", {"a", "b"}, {10, 10}, {5, 0}, 1.0, 1);
+  fails({"--features", untested}, 1, "class 'b' has no case in test split 'test': its AUROC cannot be measured");
+  // A regression store.
+  config::Json index = config::ParseJsonFile(untested + "/index.json");
+  for (auto& k : index["cases"]) {
+    k.removeMember("label");
+    k["target"] = 1.5;
+  }
+  test::WriteFile(untested + "/index.json", config::Dump(index));
+  fails({"--features", untested}, 1, "fewshot takes classification stores only");
 }
 
 #ifdef CURIA_WITH_POOL

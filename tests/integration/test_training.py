@@ -60,8 +60,7 @@ class HeadTraining(PluginTestCase):
             h.run_tool(["train-head", "--features", cls.store, "--out", cls.head, "--folds", "4",
                         "--grid", "0.1,1,10,100"])
             cls.report = cls.ws.sub("report")
-            h.run_tool(["evaluate", "--head", cls.head, "--features", cls.store, "--out",
-                        os.path.join(cls.report, "metrics.json")])
+            h.run_tool(["evaluate", "--head", cls.head, "--features", cls.store, "--out", cls.report])
         except BaseException:
             cls._shutdown()
             raise
@@ -92,6 +91,8 @@ class HeadTraining(PluginTestCase):
         m = self.metrics()
         self.assertEqual(m["cases"], 2 * TEST)
         self.assertGreaterEqual(m["auroc"], 0.9, json.dumps(m, indent=1)[:3000])
+        for page in ("report.html", "roc.png", "calibration.png"):
+            self.assertTrue(os.path.exists(os.path.join(self.report, page)), page)
         with open(os.path.join(self.head, "provenance.json")) as f:
             provenance = json.load(f)
         self.assertEqual(provenance["cases"], 2 * TRAIN)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "curia/config/error.h"
+#include "curia/train/sampling.h"
 
 namespace curia::train {
 namespace {
@@ -101,18 +102,6 @@ double NormalQuantile(double p) {
   const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
   const double u = e * std::sqrt(2.0 * M_PI) * std::exp(x * x / 2.0);
   return x - u / (1.0 + x * u / 2.0);
-}
-
-// Uniform integer in [0, n) from a 64-bit generator, without modulo bias (portable, unlike
-// std::uniform_int_distribution whose algorithm the standard leaves open).
-std::size_t UniformIndex(std::mt19937_64& rng, std::size_t n) {
-  const std::uint64_t range = static_cast<std::uint64_t>(n);
-  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
-  std::uint64_t v;
-  do {
-    v = rng();
-  } while (v >= limit);
-  return static_cast<std::size_t>(v % range);
 }
 
 }  // namespace
@@ -252,6 +241,28 @@ ThresholdMetrics AtThreshold(const std::vector<int>& labels, const std::vector<d
   t.sensitivity_ci = WilsonInterval(t.tp, n1);
   t.specificity_ci = WilsonInterval(t.tn, n0);
   return t;
+}
+
+RocCurvePoints RocCurve(const std::vector<int>& labels, const std::vector<double>& scores) {
+  CheckSameCount(labels.size(), scores.size(), "ROC curve");
+  std::size_t n1 = 0, n0 = 0;
+  CountBinary(labels, "ROC curve", &n1, &n0);
+  std::vector<std::size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  RocCurvePoints c;
+  c.fpr.push_back(0.0);
+  c.tpr.push_back(0.0);
+  c.thresholds.push_back(scores[order[0]] + 1.0);
+  std::size_t tp = 0, fp = 0;
+  for (std::size_t i = 0; i < order.size();) {
+    const double t = scores[order[i]];
+    for (; i < order.size() && scores[order[i]] == t; ++i) ++(labels[order[i]] == 1 ? tp : fp);
+    c.fpr.push_back(static_cast<double>(fp) / static_cast<double>(n0));
+    c.tpr.push_back(static_cast<double>(tp) / static_cast<double>(n1));
+    c.thresholds.push_back(t);
+  }
+  return c;
 }
 
 ThresholdMetrics YoudenThreshold(const std::vector<int>& labels, const std::vector<double>& scores) {

@@ -112,6 +112,9 @@ def metrics(t):
     bins = np.linspace(0.0, 1.0, 11)
     counts = np.bincount(np.searchsorted(bins[1:-1], t["probability"]), minlength=10)
     return {"auc": roc_auc_score(y, s), "youden_threshold": float(thr[best]),
+            "roc_fpr": fpr.tolist(), "roc_tpr": tpr.tolist(),
+            # JSON has no infinity (scikit-learn >= 1.3 starts with +inf): null then.
+            "roc_thresholds": [float(v) if np.isfinite(v) else None for v in thr],
             "brier": brier_score_loss(y, t["probability"]),
             "calibration_true": prob_true.tolist(), "calibration_pred": prob_pred.tolist(),
             "calibration_counts": counts.tolist()}

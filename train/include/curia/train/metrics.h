@@ -57,6 +57,15 @@ double Accuracy(const std::vector<int>& labels, const std::vector<int>& predicte
 // Mean recall over the classes present in `labels` (sklearn balanced_accuracy_score).
 double BalancedAccuracy(const std::vector<int>& labels, const std::vector<int>& predicted, int num_classes);
 
+// The ROC curve as sklearn.metrics.roc_curve(labels, scores, drop_intermediate=False) of
+// scikit-learn 1.2: one point per distinct score, highest first (positive when score >= threshold),
+// preceded by (0, 0) at threshold max(score) + 1 (scikit-learn 1.3 and later put +infinity there).
+// fpr and tpr rise to 1. Throws curia::Error (kInvalidArgument) unless both classes are present.
+struct RocCurvePoints {
+  std::vector<double> fpr, tpr, thresholds;
+};
+RocCurvePoints RocCurve(const std::vector<int>& labels, const std::vector<double>& scores);
+
 // Binary classification at a threshold: positive when score >= threshold.
 struct ThresholdMetrics {
   double threshold = 0.0;
