@@ -13,9 +13,8 @@ std::vector<double> CholeskySolve(Matrix a, const std::vector<double>& b) {
   CURIA_CHECK(a.cols() == n && b.size() == n);
   // In place: A = L L^T, L in the lower triangle.
   for (std::size_t j = 0; j < n; ++j) {
-    double diag = a(j, j);
     const double* lj = a.Row(j);
-    for (std::size_t k = 0; k < j; ++k) diag -= lj[k] * lj[k];
+    const double diag = a(j, j) - Dot(lj, lj, j);
     if (!(diag > 0.0)) {
       throw Error(ErrorCode::kInvalidArgument,
                   "Cholesky: the matrix is not positive definite (pivot " + std::to_string(j) + ")");
@@ -24,16 +23,12 @@ std::vector<double> CholeskySolve(Matrix a, const std::vector<double>& b) {
     a(j, j) = ljj;
     for (std::size_t i = j + 1; i < n; ++i) {
       const double* li = a.Row(i);
-      double s = a(i, j);
-      for (std::size_t k = 0; k < j; ++k) s -= li[k] * lj[k];
-      a(i, j) = s / ljj;
+      a(i, j) = (a(i, j) - Dot(li, lj, j)) / ljj;
     }
   }
   std::vector<double> y(b);
   for (std::size_t i = 0; i < n; ++i) {  // L y = b
-    double s = y[i];
-    for (std::size_t k = 0; k < i; ++k) s -= a(i, k) * y[k];
-    y[i] = s / a(i, i);
+    y[i] = (y[i] - Dot(a.Row(i), y.data(), i)) / a(i, i);
   }
   for (std::size_t i = n; i-- > 0;) {  // L^T x = y
     double s = y[i];
