@@ -148,8 +148,10 @@ int BenchTrain(const Args& args) {
       .Option("--ftol", "F", "our side: SciPy's relative-decrease stop (0: gradient and max_iter alone)", false,
               "2.220446049250313e-09")
       .Option("--rounds", "N", "alternated rounds (ours, then scikit-learn's); medians reported", false, "3")
-      .Option("--threads", "N", "threads on each side: ours for the fold x C fits, scikit-learn's BLAS (threadpoolctl);\n"
-                                "                          0: ours one per hardware thread, scikit-learn's BLAS its default", false, "0")
+      .Option("--threads", "N", "threads on each side: ours for the fold x C fits, scikit-learn's BLAS and OpenMP\n"
+                                "                          (threadpoolctl); 0: ours one per hardware thread, scikit-learn's its\n"
+                                "                          defaults (OpenBLAS's busy-waiting threads can be far slower on a\n"
+                                "                          loaded machine, which would flatter ours)", false, "1")
       .Option("--python", "EXE", "the python with scikit-learn", false, "/usr/bin/python3")
       .Option("--json", "FILE", "also write the figures as JSON");
   if (!p.Parse(args)) return 0;
@@ -174,6 +176,9 @@ int BenchTrain(const Args& args) {
             << grid.size() << " values of C (" << p.Get("--grid") << "), then the refit\n"
             << "  stopping  tol " << p.Get("--tol") << " (largest gradient component), max_iter " << max_iter
             << ", ftol " << p.Get("--ftol") << " (relative decrease of f) on both sides\n"
+            << "  threads   " << (threads_option > 0 ? std::to_string(threads_option) + " on each side"
+                                                     : std::to_string(threads) + " for ours, scikit-learn's defaults")
+            << "\n"
             << std::flush;
 
   int status = 0;

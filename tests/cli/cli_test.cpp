@@ -1215,6 +1215,27 @@ TEST(CliTrain, RidgeHeadChoosesAlphaByCrossValidation) {
   EXPECT_NE(r.err.find("every target is 41.5; R² is undefined for a constant target"), std::string::npos) << r.err;
 }
 
+// `curia bench train` at a small size: both sides ran on the same data, the figures are in the JSON.
+TEST(CliTrain, BenchTrainTimesOursAgainstScikitLearn) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "train", "--cases", "200", "--features", "64", "--rounds", "1", "--grid", "0.01,1",
+                          "--json", dir.File("train.json")});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const config::Json j = config::ParseJsonFile(dir.File("train.json"));
+  if (j.isMember("skipped")) GTEST_SKIP() << j["skipped"].asString();
+  EXPECT_EQ(j["benchmark"].asString(), "train");
+  EXPECT_EQ(j["cases"].asInt(), 200);
+  EXPECT_EQ(j["features"].asInt(), 64);
+  for (const char* key : {"ours_seconds", "sklearn_seconds", "train_ratio", "ours_gradient_only_seconds"}) {
+    ASSERT_TRUE(j[key].isDouble()) << key << ": " << config::Dump(j);
+    EXPECT_GT(j[key].asDouble(), 0.0) << key;
+  }
+  EXPECT_DOUBLE_EQ(j["train_ratio"].asDouble(), j["ours_seconds"].asDouble() / j["sklearn_seconds"].asDouble());
+  EXPECT_EQ(j["sklearn"]["mean_accuracy"].size(), 2u);  // scikit-learn really ran the grid
+  EXPECT_TRUE(j["same_c"].isBool());
+  EXPECT_NE(r.out.find("[train_ratio]"), std::string::npos) << r.out;
+}
+
 #ifdef CURIA_WITH_POOL
 // `curia validate-config`: a configuration from `curia init` is valid; a broken one gets every
 // problem on its own line, with its JSON path and a hint.
