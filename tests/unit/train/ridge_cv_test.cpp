@@ -52,8 +52,8 @@ TEST(TrainRidgeCrossValidation, ChoosesTheSameAlphaAsGridSearchCV) {
   test::Normal rng(23);
   std::vector<std::string> groups;  // patients with 1 to 4 cases: many groups of equal size
   for (std::size_t i = 0; i < tall.y.size(); ++i) {
-    if (i == 0 || rng.Uniform() < 0.4) groups.push_back("patient-" + std::to_string(i));
-    else groups.push_back(groups.back());
+    const bool new_patient = i == 0 || rng.Uniform() < 0.4;
+    groups.push_back(new_patient ? "patient-" + std::to_string(i) : groups.back());
   }
   // Shuffle the group names among cases a little, so that a group's cases are not all adjacent.
   for (std::size_t i = 0; i + 7 < groups.size(); i += 7) std::swap(groups[i], groups[i + 5]);
@@ -135,7 +135,8 @@ TEST(TrainRidgeCrossValidation, GroupFoldsMatchGroupKFoldCaseByCase) {
     std::vector<std::string> groups;
     for (int g = 0; g < n_groups; ++g) {
       const int size = 1 + static_cast<int>(rng.Uniform() * max_size);
-      for (int s = 0; s < size; ++s) groups.push_back("g" + std::to_string(static_cast<int>(rng.Uniform() * 1e6)) + "-" + std::to_string(g));
+      const std::string name = "g" + std::to_string(static_cast<int>(rng.Uniform() * 1e6)) + "-" + std::to_string(g);
+      for (int s = 0; s < size; ++s) groups.push_back(name);
     }
     // Interleave: cases of a group are not adjacent.
     for (std::size_t i = 0; i + 3 < groups.size(); i += 3) std::swap(groups[i], groups[i + 2]);
