@@ -39,6 +39,7 @@
 #include "gpu_check.h"
 #include "plugin_path.h"
 #include "scratch_dir.h"
+#include "train_bench.h"
 #include "version.h"
 
 #ifdef CURIA_WITH_POOL
@@ -178,7 +179,10 @@ int BenchAll(const Args& args) {
               "                         PostgreSQL 15 on loopback) / with its store in SQLite: two nodes, rounds\n"
               "                         alternated, median; and job claims/s of `curia bench queue` with 8\n"
               "                         claimers on each store (reported, no target). Skipped without PostgreSQL 15\n"
-              "Parts 1, 6, 7 and 8 run here; parts 2-5, 9 and the PNG are bench/plugin_bench.py, run with --python\n"
+              " 10 train_ratio          time of a 5-fold cross-validated logistic head (1,000 x 768, 7 values of C,\n"
+              "                         then the refit) with our trainer / scikit-learn's GridSearchCV on the same\n"
+              "                         data, alternated rounds, medians (as `curia bench train`)\n"
+              "Parts 1, 6, 7, 8 and 10 run here; parts 2-5, 9 and the PNG are bench/plugin_bench.py, run with --python\n"
               "(the script is found in the source tree this tool was built from: " +
                   default_script +
                   ";\n"
@@ -195,6 +199,7 @@ int BenchAll(const Args& args) {
       .Option("--region-slices", "N", "slices of the region_ratio series (0: skip part 7)", false, "8")
       .Option("--region-rounds", "N", "rounds of (plain, region) jobs for region_ratio", false, "3")
       .Option("--host-slices", "N", "slices of the host path's CT series (0: skip part 8)", false, "24")
+      .Option("--train-cases", "N", "cases of train_ratio's problem (0: skip part 10)", false, "1000")
       .Option("--script", "FILE", "the plugin benchmark script", false, default_script)
       .Option("--python", "EXE", "the python that runs it (needs pydicom)", false, "/usr/bin/python3")
       .Option("--plugin", "FILE", "libOrthancCuriaNode.so (default: the build tree's, else the installed one)")
@@ -212,6 +217,7 @@ int BenchAll(const Args& args) {
   const int64_t region_slices = p.GetInt("--region-slices", 0, 10000);
   const int64_t region_rounds = p.GetInt("--region-rounds", 1, 100);
   const int64_t host_slices = p.GetInt("--host-slices", 0, 10000);
+  const int64_t train_cases = p.GetInt("--train-cases", 0, 1000000);
   const fs::path exe = SelfPath();
   const std::string plugin = p.Has("--plugin") ? fs::absolute(p.Get("--plugin")).string() : FindPlugin().path;
   std::string plot = p.Has("--plot") ? p.Get("--plot") : "";
@@ -356,6 +362,29 @@ int BenchAll(const Args& args) {
 #else
   host_error = "a model-only build has no DICOM loader";
 #endif
+  // 10. Training time against scikit-learn (issue 18): `curia bench train`.
+  double train_ratio = std::nan("");
+  config::Json train_json(::Json::objectValue);
+  std::string train_error, train_setup;
+  if (train_cases > 0) {
+    std::cout << "[10] training time: " << train_cases << " x 768, 5-fold, 7 values of C, ours against scikit-learn\n"
+              << std::flush;
+    const std::string train_file = scratch.path() + "/train.json";
+    train_error = ErrorMessageOf([&] {
+      BenchTrain({"--cases", std::to_string(train_cases), "--python", p.Get("--python"), "--json", train_file});
+      std::ifstream in(train_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      train_json = config::ParseJson(text.str(), train_file, config::JsonDialect::kStrict);
+      train_ratio = Number(train_json, {"train_ratio"});
+      if (!std::isfinite(train_ratio)) return;
+      train_setup = std::to_string(train_cases) + " x 768, 5 folds x 7 C + refit, tol 1e-4, max_iter 1000, ftol 2.2e-9; " +
+                    Fixed(Number(train_json, {"ours_seconds"}), 2) + " / " +
+                    Fixed(Number(train_json, {"sklearn_seconds"}), 2) + " s";
+    });
+    if (train_json.isMember("skipped")) train_error = "skipped: " + train_json["skipped"].asString();
+    if (!train_error.empty()) std::cout << "      not measured: " << train_error << "\n" << std::flush;
+  }
   // The node and the raw backbones of the script get the memory back (malloc_trim above).
 
   // 2-5 (and the PNG): the script.
@@ -452,6 +481,8 @@ int BenchAll(const Args& args) {
   rows.push_back({"host path slices/s per thread, CT 512", "host_slices_per_second", value(host_rate, 1),
                   ">= 500", Verdict(host_rate, 500, true),
                   host_error.empty() ? std::to_string(host_slices) + " slices, one thread, slower of memory and file" : host_error});
+  rows.push_back({"training time ours / scikit-learn's", "train_ratio", value(train_ratio, 3), "<= 1.0",
+                  Verdict(train_ratio, 1.0, false), train_setup.empty() ? train_error : train_setup});
   rows.push_back({"backbone slices/s by batch size", "batch_sweep", sweep_text, "-", "-",
                   sweep_name + ", " + std::to_string(sweep_image) + "x" + std::to_string(sweep_image) +
                       (plot.empty() ? "" : "; plot " + plot)});
@@ -491,6 +522,8 @@ int BenchAll(const Args& args) {
     if (region_json.size() > 0) j["region"] = region_json;
     put("host_slices_per_second", host_rate);
     if (host_json.size() > 0) j["host"] = host_json;
+    put("train_ratio", train_ratio);
+    if (train_json.size() > 0) j["train"] = train_json;
     config::Json m(::Json::objectValue);
     m["model"] = "DEMO base (Curia-B shapes)";
     m["image_size"] = 512;

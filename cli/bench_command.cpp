@@ -19,6 +19,7 @@
 #include "backbone_bench.h"
 #include "gpu_check.h"
 #include "scratch_dir.h"
+#include "train_bench.h"
 #include "version.h"
 
 #ifdef CURIA_WITH_STORAGE
@@ -582,13 +583,15 @@ int BenchPool(const Args& args) {
 
 int BenchCommand(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: curia bench all|model|gpu|pool|region|host|queue [options]   (curia bench <name> --help)\n\n"
+    std::cout << "usage: curia bench all|model|gpu|train|pool|region|host|queue [options]   (curia bench <name> --help)\n\n"
                  "  all     the whole table of design.md section 5 in one run: backbone_gemm_ratio, e2e_ratio,\n"
                  "          ingest_ratio, latency_overhead_s, rss_ratio (a node Orthanc with the plugin and a\n"
                  "          PACS Orthanc on loopback, via bench/plugin_bench.py) and throughput by batch size\n"
                  "  model   backbone throughput against a plain matrix product (backbone_gemm_ratio)\n"
                  "  gpu     accuracy of each precision on a device against a float64 CPU reference, and\n"
                  "          throughput by batch size and precision against a plain matrix product\n"
+                 "  train   a cross-validated logistic head with our trainer against scikit-learn's GridSearchCV\n"
+                 "          on the same data (train_ratio)\n"
                  "  pool    worker pool throughput against the raw backbone (pool_ratio), memory growth (rss_ratio)\n"
                  "  region  slices/s of a 10-segment SEG job / slices/s of a plain job on the same series (region_ratio)\n"
                  "  host    the pool's host path per CPU thread (DICOM decode to the float staging buffer) against\n"
@@ -600,6 +603,7 @@ int BenchCommand(const Args& args) {
   if (args[0] == "all") return BenchAll(Args(args.begin() + 1, args.end()));
   if (args[0] == "model") return BenchModel(Args(args.begin() + 1, args.end()));
   if (args[0] == "gpu") return BenchGpu(Args(args.begin() + 1, args.end()));
+  if (args[0] == "train") return BenchTrain(Args(args.begin() + 1, args.end()));
 #ifdef CURIA_WITH_POOL
   if (args[0] == "pool") return BenchPool(Args(args.begin() + 1, args.end()));
   if (args[0] == "region") return BenchRegion(Args(args.begin() + 1, args.end()));
@@ -608,7 +612,7 @@ int BenchCommand(const Args& args) {
 #ifdef CURIA_WITH_STORAGE
   if (args[0] == "queue") return BenchQueue(Args(args.begin() + 1, args.end()));
 #endif
-  throw UsageError("unknown benchmark '" + args[0] + "' (available: all, model, gpu" +
+  throw UsageError("unknown benchmark '" + args[0] + "' (available: all, model, gpu, train" +
 #ifdef CURIA_WITH_POOL
                    std::string(", pool, region, host, queue") +
 #else

@@ -19,12 +19,15 @@
 #include "curia/train/feature_store.h"
 #include "curia/train/metrics.h"
 #include "curia/train/ridge.h"
+#include "curia/train/ridge_cv.h"
 #include "version.h"
 
 namespace curia::cli {
 namespace {
 
-std::vector<double> ParseGrid(const std::string& text) {
+constexpr const char* kDefaultAlphaGrid = "0.01,0.1,1,10,100,1000";
+
+std::vector<double> ParseGrid(const std::string& text, const std::string& option = "--grid") {
   std::vector<double> grid;
   std::stringstream in(text);
   std::string item;
@@ -32,11 +35,11 @@ std::vector<double> ParseGrid(const std::string& text) {
     char* end = nullptr;
     const double v = std::strtod(item.c_str(), &end);
     if (item.empty() || end == item.c_str() || *end != '\0' || !(v > 0.0) || !std::isfinite(v)) {
-      throw UsageError("--grid: '" + item + "' is not a positive number");
+      throw UsageError(option + ": '" + item + "' is not a positive number");
     }
     grid.push_back(v);
   }
-  if (grid.empty()) throw UsageError("--grid: no values");
+  if (grid.empty()) throw UsageError(option + ": no values");
   return grid;
 }
 
@@ -92,14 +95,17 @@ int TrainHeadCommand(const Args& args) {
               "Trains a linear head on a feature store's training split: L2 logistic regression (L-BFGS,\n"
               "float64, as scikit-learn's LogisticRegression) with C chosen by stratified k-fold\n"
               "cross-validation (grouped by the cases' \"group\" when they have one), refitted on every\n"
-              "training case; or ridge regression for stores with numeric targets. Writes a head folder\n"
+              "training case; or, for stores with numeric targets, ridge regression with alpha chosen by\n"
+              "k-fold cross-validation (R², grouped by \"group\" as above) or given with --alpha. Writes a head folder\n"
               "in the published layout (config.json, model.safetensors) and provenance.json.");
   p.Option("--features", "DIR", "feature store (features.safetensors + index.json)", true)
       .Option("--out", "DIR", "head folder to write", true)
       .Option("--split", "NAME", "the cases to train on (\"\" = every case)", false, "train")
       .Option("--grid", "C,C,...", "candidate values of C", false, "0.0001,0.001,0.01,0.1,1,10,100")
       .Option("--folds", "K", "cross-validation folds", false, "5")
-      .Option("--alpha", "A", "ridge strength (regression stores)", false, "1")
+      .Option("--alpha-grid", "A,A,...", std::string("regression stores: candidate values of alpha (default ") +
+                                             kDefaultAlphaGrid + ")")
+      .Option("--alpha", "A", "regression stores: fit this alpha, no cross-validation (not with --alpha-grid)")
       .Flag("--balanced", "class weights n / (K n_k) (scikit-learn's \"balanced\")");
   if (!p.Parse(args)) return 0;
   const train::FeatureStore store = train::LoadFeatureStore(p.Get("--features"));
@@ -127,19 +133,52 @@ int TrainHeadCommand(const Args& args) {
       if (!store.cases[i].target) throw Error(ErrorCode::kInvalidArgument, "case " + store.cases[i].id + " has a label, not a target");
       y.push_back(*store.cases[i].target);
     }
-    char* end = nullptr;
-    const double alpha = std::strtod(p.Get("--alpha").c_str(), &end);
-    if (*end != '\0' || !(alpha >= 0.0)) throw UsageError("--alpha: expected a number >= 0");
-    const train::RidgeModel m = train::FitRidge(x, y, alpha);
+    if (p.Has("--alpha") && p.Has("--alpha-grid")) throw UsageError("--alpha and --alpha-grid: give one of them");
+    train::RidgeModel m;
+    prov["method"] = "ridge";
+    if (p.Has("--alpha")) {
+      char* end = nullptr;
+      const double alpha = std::strtod(p.Get("--alpha").c_str(), &end);
+      if (p.Get("--alpha").empty() || *end != '\0' || !(alpha >= 0.0) || !std::isfinite(alpha)) {
+        throw UsageError("--alpha: expected a number >= 0");
+      }
+      m = train::FitRidge(x, y, alpha);
+      prov["alpha"] = alpha;
+      std::cout << "ridge on " << rows.size() << " cases, " << x.cols() << " features, alpha " << alpha << "\n";
+    } else {
+      train::RidgeCrossValidationOptions cv;
+      cv.grid = ParseGrid(p.Has("--alpha-grid") ? p.Get("--alpha-grid") : kDefaultAlphaGrid, "--alpha-grid");
+      cv.folds = static_cast<int>(p.GetInt("--folds", 2, 100));
+      bool grouped = false;
+      for (std::size_t i : rows) grouped = grouped || !store.cases[i].group.empty();
+      if (grouped) {
+        for (std::size_t i : rows) {
+          // a case without a group is its own
+          cv.groups.push_back(store.cases[i].group.empty() ? "case:" + store.cases[i].id : store.cases[i].group);
+        }
+      }
+      const train::RidgeCrossValidationResult r = train::CrossValidateRidge(x, y, cv);
+      m = r.model;
+      prov["folds"] = cv.folds;
+      prov["grouped"] = grouped;
+      prov["cross_validation"] = grouped ? "GroupKFold" : "KFold";
+      prov["alpha_grid"] = ToJson(cv.grid);
+      prov["cv_mean_r2"] = ToJson(r.mean_r2);
+      prov["alpha"] = r.best_alpha;
+      std::cout << "ridge on " << rows.size() << " cases, " << x.cols() << " features; alpha = " << r.best_alpha
+                << " (cross-validated R² " << r.mean_r2[r.best_index] << ", " << cv.folds << " folds"
+                << (grouped ? ", grouped" : "") << ")\n";
+      for (std::size_t g = 0; g < cv.grid.size(); ++g) {
+        std::cout << "  alpha " << cv.grid[g] << ": mean R² " << r.mean_r2[g] << (g == r.best_index ? "  <- chosen" : "")
+                  << "\n";
+      }
+    }
     w = train::Matrix(1, x.cols());
     for (std::size_t j = 0; j < x.cols(); ++j) w(0, j) = m.weights[j];
     b = {m.intercept};
     head.num_classes = 1;
     head.regression = true;
     head.labels = {"value"};
-    prov["method"] = "ridge";
-    prov["alpha"] = alpha;
-    std::cout << "ridge on " << rows.size() << " cases, " << x.cols() << " features, alpha " << alpha << "\n";
   } else {
     const std::vector<std::string> classes = Classes(store, rows);
     std::vector<int> y;

@@ -1461,6 +1461,121 @@ class CliValidate : public ::testing::Test {
   TempDir dir_;
 };
 
+// `curia train-head` on a store with numeric targets: ridge with alpha chosen by grouped k-fold
+// cross-validation (the arithmetic is held against scikit-learn in train_test), provenance with the
+// grid and the mean R² of each alpha; --alpha alone fits that alpha; clear refusals.
+TEST(CliTrain, RidgeHeadChoosesAlphaByCrossValidation) {
+  TempDir dir;
+  const std::string store = dir.File("store");
+  std::filesystem::create_directories(store);
+  const int d = 8, n = 60;
+  std::mt19937_64 rng(9);
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  std::vector<float> features;
+  config::Json cases(::Json::arrayValue);
+  for (int i = 0; i < n; ++i) {
+    double target = 50.0;
+    for (int j = 0; j < d; ++j) {
+      const float v = static_cast<float>(uniform() - 0.5);
+      features.push_back(v);
+      target += (j == 0 ? 30.0 : j == 1 ? -20.0 : 0.0) * v;
+    }
+    config::Json c(::Json::objectValue);
+    c["id"] = "case-" + std::to_string(i);
+    c["target"] = target + 4.0 * (uniform() - 0.5);
+    c["split"] = i < 50 ? "train" : "test";
+    c["group"] = "patient-" + std::to_string(i / 2);
+    cases.append(c);
+  }
+  model::SafetensorsWriter w;
+  w.AddFloat32("features", {n, d}, features);
+  w.Write(store + "/features.safetensors");
+  config::Json index(::Json::objectValue);
+  index["format"] = "curia-feature-store";
+  index["version"] = 1;
+  index["backbone_digest"] = std::string(64, 'b');
+  index["model_name"] = "test";
+  index["cases"] = cases;
+  auto write_index = [&] { test::WriteFile(store + "/index.json", config::Dump(index)); };
+  write_index();
+
+  const std::string head = dir.File("head");
+  auto r = RunTool({"train-head", "--features", store, "--out", head, "--folds", "4"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("ridge on 50 cases, 8 features; alpha = "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4 folds, grouped"), std::string::npos) << r.out;
+  config::Json prov = config::ParseJsonFile(head + "/provenance.json");
+  EXPECT_EQ(prov["method"].asString(), "ridge");
+  EXPECT_EQ(prov["cross_validation"].asString(), "GroupKFold");
+  EXPECT_EQ(prov["folds"].asInt(), 4);
+  ASSERT_EQ(prov["alpha_grid"].size(), 6u);  // the default grid 0.01 .. 1000
+  ASSERT_EQ(prov["cv_mean_r2"].size(), 6u);
+  // The chosen alpha is the first grid value with the best mean R²; features carry the target, so
+  // little regularisation wins and the best R² is high.
+  Json::ArrayIndex best = 0;
+  for (Json::ArrayIndex g = 1; g < 6; ++g) {
+    if (prov["cv_mean_r2"][g].asDouble() > prov["cv_mean_r2"][best].asDouble()) best = g;
+  }
+  EXPECT_EQ(prov["alpha"].asDouble(), prov["alpha_grid"][best].asDouble());
+  EXPECT_GE(prov["cv_mean_r2"][best].asDouble(), 0.8) << config::Dump(prov);
+  EXPECT_LT(prov["cv_mean_r2"][5].asDouble(), prov["cv_mean_r2"][best].asDouble());  // alpha 1000 shrinks too much
+  const config::Json cfg = config::ParseJsonFile(head + "/config.json");
+  EXPECT_TRUE(cfg["regression"].asBool());
+
+  r = RunTool({"evaluate", "--head", head, "--features", store, "--out", dir.File("metrics.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_GE(config::ParseJsonFile(dir.File("metrics.json"))["r2"].asDouble(), 0.8);
+
+  // --alpha alone: that alpha, no cross-validation; with --alpha-grid: refused.
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h2"), "--alpha", "5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  prov = config::ParseJsonFile(dir.File("h2") + "/provenance.json");
+  EXPECT_EQ(prov["alpha"].asDouble(), 5.0);
+  EXPECT_FALSE(prov.isMember("alpha_grid"));
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h3"), "--alpha", "5", "--alpha-grid", "1,2"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--alpha and --alpha-grid: give one of them"), std::string::npos) << r.err;
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h3"), "--alpha-grid", "1,x"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--alpha-grid: 'x' is not a positive number"), std::string::npos) << r.err;
+
+  // Fewer groups than folds (25 patients in the training split), fewer cases than folds, a constant target.
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h3"), "--folds", "30"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("25 group(s), fewer than the 30 folds"), std::string::npos) << r.err;
+  for (auto& c : index["cases"]) c.removeMember("group");
+  write_index();
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h3"), "--folds", "60"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("50 case(s), fewer than the 60 folds"), std::string::npos) << r.err;
+  for (auto& c : index["cases"]) c["target"] = 41.5;
+  write_index();
+  r = RunTool({"train-head", "--features", store, "--out", dir.File("h3")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("every target is 41.5; R² is undefined for a constant target"), std::string::npos) << r.err;
+}
+
+// `curia bench train` at a small size: both sides ran on the same data, the figures are in the JSON.
+TEST(CliTrain, BenchTrainTimesOursAgainstScikitLearn) {
+  TempDir dir;
+  const auto r = RunTool({"bench", "train", "--cases", "200", "--features", "64", "--rounds", "1", "--grid", "0.01,1",
+                          "--json", dir.File("train.json")});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const config::Json j = config::ParseJsonFile(dir.File("train.json"));
+  if (j.isMember("skipped")) GTEST_SKIP() << j["skipped"].asString();
+  EXPECT_EQ(j["benchmark"].asString(), "train");
+  EXPECT_EQ(j["cases"].asInt(), 200);
+  EXPECT_EQ(j["features"].asInt(), 64);
+  for (const char* key : {"ours_seconds", "sklearn_seconds", "train_ratio", "ours_gradient_only_seconds"}) {
+    ASSERT_TRUE(j[key].isDouble()) << key << ": " << config::Dump(j);
+    EXPECT_GT(j[key].asDouble(), 0.0) << key;
+  }
+  EXPECT_DOUBLE_EQ(j["train_ratio"].asDouble(), j["ours_seconds"].asDouble() / j["sklearn_seconds"].asDouble());
+  EXPECT_EQ(j["sklearn"]["mean_accuracy"].size(), 2u);  // scikit-learn really ran the grid
+  EXPECT_TRUE(j["same_c"].isBool());
+  EXPECT_NE(r.out.find("[train_ratio]"), std::string::npos) << r.out;
+}
+
 TEST_F(CliValidate, AConfigurationFromInitIsValid) {
   const std::string file = Init();
   const auto r = RunTool({"validate-config", file});

@@ -2,6 +2,10 @@
 #include "curia/train/cross_validation.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -221,21 +225,47 @@ CrossValidationResult CrossValidateLogistic(const Matrix& x, const std::vector<i
   }
   r.fold_accuracy.assign(options.grid.size(), std::vector<double>(k_folds, 0.0));
   r.mean_accuracy.assign(options.grid.size(), 0.0);
+  std::vector<Matrix> x_train(k_folds), x_test(k_folds);
+  std::vector<std::vector<int>> y_train(k_folds);
   for (std::size_t f = 0; f < k_folds; ++f) {
-    const Matrix x_train = x.SelectRows(train[f]);
-    const Matrix x_test = x.SelectRows(test[f]);
-    std::vector<int> y_train;
-    for (std::size_t i : train[f]) y_train.push_back(labels[i]);
-    for (std::size_t g = 0; g < options.grid.size(); ++g) {
-      LogisticOptions lo = options.logistic;
-      lo.c = options.grid[g];
-      const LogisticModel m = FitLogistic(x_train, y_train, num_classes, lo);
-      const std::vector<int> predicted = m.Predict(x_test);
-      std::size_t correct = 0;
-      for (std::size_t t = 0; t < test[f].size(); ++t) correct += predicted[t] == labels[test[f][t]] ? 1 : 0;
-      r.fold_accuracy[g][f] = static_cast<double>(correct) / static_cast<double>(test[f].size());
-    }
+    x_train[f] = x.SelectRows(train[f]);
+    x_test[f] = x.SelectRows(test[f]);
+    for (std::size_t i : train[f]) y_train[f].push_back(labels[i]);
   }
+  // One task per (fold, C); the threads take the next task until none is left.
+  const std::size_t tasks = k_folds * options.grid.size();
+  auto fit = [&](std::size_t task) {
+    const std::size_t f = task / options.grid.size();
+    const std::size_t g = task % options.grid.size();
+    LogisticOptions lo = options.logistic;
+    lo.c = options.grid[g];
+    const LogisticModel m = FitLogistic(x_train[f], y_train[f], num_classes, lo);
+    const std::vector<int> predicted = m.Predict(x_test[f]);
+    std::size_t correct = 0;
+    for (std::size_t t = 0; t < test[f].size(); ++t) correct += predicted[t] == labels[test[f][t]] ? 1 : 0;
+    r.fold_accuracy[g][f] = static_cast<double>(correct) / static_cast<double>(test[f].size());
+  };
+  std::size_t threads = options.threads > 0 ? static_cast<std::size_t>(options.threads)
+                                            : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, tasks);
+  std::atomic<std::size_t> next{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (std::size_t task = next++; task < tasks; task = next++) {
+      try {
+        fit(task);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   for (std::size_t g = 0; g < options.grid.size(); ++g) {
     // numpy's mean over each candidate's row, so that ties are ties exactly as in GridSearchCV
     r.mean_accuracy[g] = PairwiseSum(r.fold_accuracy[g].data(), k_folds) / static_cast<double>(k_folds);

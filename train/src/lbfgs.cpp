@@ -56,8 +56,9 @@ struct Point {
 }  // namespace
 
 LbfgsResult MinimiseLbfgs(const Objective& f, std::vector<double>& x, const LbfgsOptions& options) {
-  if (options.history < 1 || options.max_iterations < 0 || !(options.gradient_tolerance >= 0.0)) {
-    throw Error(ErrorCode::kInvalidArgument, "L-BFGS: history must be >= 1, max_iterations >= 0, tolerance >= 0");
+  if (options.history < 1 || options.max_iterations < 0 || !(options.gradient_tolerance >= 0.0) ||
+      !(options.relative_decrease_tolerance >= 0.0)) {
+    throw Error(ErrorCode::kInvalidArgument, "L-BFGS: history must be >= 1, max_iterations >= 0, tolerances >= 0");
   }
   const std::size_t n = x.size();
   LbfgsResult result;
@@ -196,8 +197,12 @@ LbfgsResult MinimiseLbfgs(const Objective& f, std::vector<double>& x, const Lbfg
     const double sy = Dot(s, y);
     x.swap(x_trial);
     g.swap(g_trial);
+    const double f_before = fx;
     fx = trial_value;
     ++result.iterations;
+    const bool small_decrease =
+        options.relative_decrease_tolerance > 0.0 &&
+        f_before - fx <= options.relative_decrease_tolerance * std::max({std::fabs(f_before), std::fabs(fx), 1.0});
     if (sy > 1e-300) {
       if (static_cast<int>(s_hist.size()) == options.history) {
         s_hist.pop_front();
@@ -207,6 +212,11 @@ LbfgsResult MinimiseLbfgs(const Objective& f, std::vector<double>& x, const Lbfg
       s_hist.push_back(std::move(s));
       y_hist.push_back(std::move(y));
       rho_hist.push_back(1.0 / sy);
+    }
+    if (small_decrease) {
+      result.gradient_max = MaxAbs(g);
+      result.stop_reason = result.gradient_max <= options.gradient_tolerance ? "gradient" : "relative decrease";
+      break;
     }
   }
   result.value = fx;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "curia/config/error.h"
+#include "curia/train/linear_algebra.h"
 
 namespace curia::train {
 namespace {
@@ -148,40 +149,51 @@ LogisticModel FitLogistic(const Matrix& x, const std::vector<int>& labels, int n
   }
   const double inv_c = 1.0 / options.c;
 
+  // The residuals of a block of kBlock cases are added to the gradient in one pass over it
+  // (AxpyBlock), which reads and writes the gradient once per block instead of once per case.
+  constexpr std::size_t kBlock = 4;
   std::vector<double> z(rows);
+  std::vector<double> residual(kBlock * rows);
   const Objective objective = [&](const std::vector<double>& w, std::vector<double>& g) {
     std::fill(g.begin(), g.end(), 0.0);
     double f = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double* xi = x.Row(i);
-      for (std::size_t k = 0; k < rows; ++k) {
-        const double* wk = w.data() + k * stride;
-        double s = wk[d];
-        for (std::size_t j = 0; j < d; ++j) s += wk[j] * xi[j];
-        z[k] = s;
-      }
-      const double si = sample_weight[i];
-      const int y = labels[i];
-      if (rows == 1) {
-        const double yi = y == 1 ? 1.0 : 0.0;
-        f += si * (Softplus(z[0]) - yi * z[0]);
-        z[0] = si * (Sigmoid(z[0]) - yi);  // now the residual
-      } else {
-        double m = z[0];
-        for (std::size_t k = 1; k < rows; ++k) m = std::max(m, z[k]);
-        double sum = 0.0;
-        for (std::size_t k = 0; k < rows; ++k) sum += std::exp(z[k] - m);
-        const double lse = m + std::log(sum);
-        f += si * (lse - z[static_cast<std::size_t>(y)]);
+    for (std::size_t first = 0; first < n; first += kBlock) {
+      const std::size_t count = std::min(kBlock, n - first);
+      for (std::size_t b = 0; b < count; ++b) {
+        const std::size_t i = first + b;
+        const double* xi = x.Row(i);
         for (std::size_t k = 0; k < rows; ++k) {
-          z[k] = si * (std::exp(z[k] - lse) - (static_cast<int>(k) == y ? 1.0 : 0.0));
+          const double* wk = w.data() + k * stride;
+          z[k] = wk[d] + Dot(wk, xi, d);
         }
+        const double si = sample_weight[i];
+        const int y = labels[i];
+        if (rows == 1) {
+          const double yi = y == 1 ? 1.0 : 0.0;
+          f += si * (Softplus(z[0]) - yi * z[0]);
+          z[0] = si * (Sigmoid(z[0]) - yi);  // now the residual
+        } else {
+          double m = z[0];
+          for (std::size_t k = 1; k < rows; ++k) m = std::max(m, z[k]);
+          double sum = 0.0;
+          for (std::size_t k = 0; k < rows; ++k) sum += std::exp(z[k] - m);
+          const double lse = m + std::log(sum);
+          f += si * (lse - z[static_cast<std::size_t>(y)]);
+          for (std::size_t k = 0; k < rows; ++k) {
+            z[k] = si * (std::exp(z[k] - lse) - (static_cast<int>(k) == y ? 1.0 : 0.0));
+          }
+        }
+        for (std::size_t k = 0; k < rows; ++k) residual[k * kBlock + b] = z[k];
       }
       for (std::size_t k = 0; k < rows; ++k) {
         double* gk = g.data() + k * stride;
-        const double r = z[k];
-        for (std::size_t j = 0; j < d; ++j) gk[j] += r * xi[j];
-        gk[d] += r;
+        const double* r = residual.data() + k * kBlock;
+        if (count == kBlock) {
+          Axpy4(r, x.Row(first), x.Row(first + 1), x.Row(first + 2), x.Row(first + 3), gk, d);
+        } else {
+          for (std::size_t b = 0; b < count; ++b) Axpy(r[b], x.Row(first + b), gk, d);
+        }
+        for (std::size_t b = 0; b < count; ++b) gk[d] += r[b];
       }
     }
     for (std::size_t k = 0; k < rows; ++k) {
@@ -199,6 +211,7 @@ LogisticModel FitLogistic(const Matrix& x, const std::vector<int>& labels, int n
   LbfgsOptions lo;
   lo.gradient_tolerance = options.tolerance;
   lo.max_iterations = options.max_iterations;
+  lo.relative_decrease_tolerance = options.relative_decrease_tolerance;
   LogisticModel model;
   model.optimisation = MinimiseLbfgs(objective, w, lo);
   model.num_classes = num_classes;

@@ -22,15 +22,12 @@ std::vector<double> RidgeModel::Predict(const Matrix& x) const {
   return out;
 }
 
-RidgeModel FitRidge(const Matrix& x, const std::vector<double>& y, double alpha) {
+RidgeSystem BuildRidgeSystem(const Matrix& x, const std::vector<double>& y) {
   if (y.size() != x.rows()) {
     throw Error(ErrorCode::kInvalidArgument,
                 "ridge: " + std::to_string(y.size()) + " targets for " + std::to_string(x.rows()) + " feature rows");
   }
   if (x.rows() == 0 || x.cols() == 0) throw Error(ErrorCode::kInvalidArgument, "ridge: no cases or no features");
-  if (!(alpha >= 0.0) || !std::isfinite(alpha)) {
-    throw Error(ErrorCode::kInvalidArgument, "ridge: alpha must be >= 0, got " + std::to_string(alpha));
-  }
   for (double v : x.values()) {
     if (!std::isfinite(v)) throw Error(ErrorCode::kInvalidArgument, "ridge: the features contain NaN or infinity");
   }
@@ -39,34 +36,52 @@ RidgeModel FitRidge(const Matrix& x, const std::vector<double>& y, double alpha)
   }
   const std::size_t n = x.rows();
   const std::size_t d = x.cols();
-  std::vector<double> x_mean(d, 0.0);
-  double y_mean = 0.0;
+  RidgeSystem s;
+  s.x_mean.assign(d, 0.0);
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = 0; j < d; ++j) x_mean[j] += x(i, j);
-    y_mean += y[i];
+    const double* xi = x.Row(i);
+    for (std::size_t j = 0; j < d; ++j) s.x_mean[j] += xi[j];
+    s.y_mean += y[i];
   }
-  for (double& m : x_mean) m /= static_cast<double>(n);
-  y_mean /= static_cast<double>(n);
+  for (double& m : s.x_mean) m /= static_cast<double>(n);
+  s.y_mean /= static_cast<double>(n);
 
-  Matrix gram(d, d);
-  std::vector<double> rhs(d, 0.0);
+  s.gram = Matrix(d, d);
+  s.rhs.assign(d, 0.0);
   std::vector<double> xc(d);
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = 0; j < d; ++j) xc[j] = x(i, j) - x_mean[j];
-    const double yc = y[i] - y_mean;
+    const double* xi = x.Row(i);
+    for (std::size_t j = 0; j < d; ++j) xc[j] = xi[j] - s.x_mean[j];
+    const double yc = y[i] - s.y_mean;
     for (std::size_t a = 0; a < d; ++a) {
-      double* row = gram.Row(a);
+      double* row = s.gram.Row(a);
       const double xa = xc[a];
       for (std::size_t b = 0; b <= a; ++b) row[b] += xa * xc[b];
-      rhs[a] += xa * yc;
+      s.rhs[a] += xa * yc;
     }
   }
+  return s;
+}
+
+RidgeModel SolveRidge(const RidgeSystem& system, double alpha) {
+  if (!(alpha >= 0.0) || !std::isfinite(alpha)) {
+    throw Error(ErrorCode::kInvalidArgument, "ridge: alpha must be >= 0, got " + std::to_string(alpha));
+  }
+  const std::size_t d = system.rhs.size();
+  Matrix gram = system.gram;
   for (std::size_t a = 0; a < d; ++a) gram(a, a) += alpha;
   RidgeModel model;
-  model.weights = CholeskySolve(std::move(gram), rhs);
-  model.intercept = y_mean;
-  for (std::size_t j = 0; j < d; ++j) model.intercept -= x_mean[j] * model.weights[j];
+  model.weights = CholeskySolve(std::move(gram), system.rhs);
+  model.intercept = system.y_mean;
+  for (std::size_t j = 0; j < d; ++j) model.intercept -= system.x_mean[j] * model.weights[j];
   return model;
+}
+
+RidgeModel FitRidge(const Matrix& x, const std::vector<double>& y, double alpha) {
+  if (y.size() == x.rows() && (!(alpha >= 0.0) || !std::isfinite(alpha))) {
+    throw Error(ErrorCode::kInvalidArgument, "ridge: alpha must be >= 0, got " + std::to_string(alpha));
+  }
+  return SolveRidge(BuildRidgeSystem(x, y), alpha);
 }
 
 }  // namespace curia::train

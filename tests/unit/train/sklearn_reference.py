@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, confusion_matrix,
                              mean_absolute_error, mean_squared_error, r2_score, roc_auc_score, roc_curve)
 from sklearn.calibration import calibration_curve
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 
 def finish(m, x, y, C, balanced):
@@ -104,6 +104,35 @@ def gridsearch(t):
             "proba_finished": finished.predict_proba(x).tolist()}
 
 
+def ridgecv(t):
+    """GridSearchCV(Ridge(), {"alpha": grid}, cv=KFold(k) or GroupKFold(k)), default scoring (R²)."""
+    x, y = np.array(t["x"], dtype=np.float64), np.array(t["y"], dtype=np.float64)
+    groups = t.get("groups")
+    cv = GroupKFold(n_splits=t["folds"]) if groups else KFold(n_splits=t["folds"])
+    folds = np.full(len(y), -1)
+    for f, (_, test) in enumerate(cv.split(x, y, groups)):
+        folds[test] = f
+    search = GridSearchCV(Ridge(), {"alpha": t["grid"]}, cv=cv, refit=True).fit(x, y, groups=groups)
+    r = search.cv_results_
+    fold_scores = [[float(r["split%d_test_score" % f][g]) for f in range(t["folds"])] for g in range(len(t["grid"]))]
+    m = search.best_estimator_
+    return {"folds": folds.tolist(), "best_index": int(search.best_index_), "fold_scores": fold_scores,
+            "mean_scores": r["mean_test_score"].tolist(), "coef": m.coef_.tolist(), "intercept": float(m.intercept_)}
+
+
+def groupkfold(t):
+    """GroupKFold's fold of each case for many group layouts (ties between equal-sized groups follow
+    numpy's unstable argsort)."""
+    out = []
+    for layout in t["layouts"]:
+        groups = np.array(layout["groups"])
+        folds = np.full(len(groups), -1)
+        for f, (_, test) in enumerate(GroupKFold(n_splits=layout["folds"]).split(groups, groups=groups)):
+            folds[test] = f
+        out.append(folds.tolist())
+    return {"folds": out}
+
+
 def metrics(t):
     y, s = np.array(t["y"]), np.array(t["scores"], dtype=np.float64)
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
@@ -139,7 +168,8 @@ def main():
     with open(sys.argv[1]) as f:
         request = json.load(f)
     handlers = {"logistic": logistic, "ridge": ridge, "gridsearch": gridsearch, "metrics": metrics,
-                "multiclass": multiclass, "regression": regression}
+                "multiclass": multiclass, "regression": regression,
+                "ridgecv": ridgecv, "groupkfold": groupkfold}
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=sklearn.exceptions.ConvergenceWarning)
         results = [handlers[t["kind"]](t) for t in request["tasks"]]

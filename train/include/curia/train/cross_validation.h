@@ -13,7 +13,7 @@
 //   CrossValidationResult r = CrossValidateLogistic(x, labels, 2, cv);
 //   r.best_c; r.model.PredictProba(test);
 //
-// Thread safety: pure functions.
+// Thread safety: pure functions (CrossValidateLogistic starts and joins its own worker threads).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -40,6 +40,9 @@ struct CrossValidationOptions {
   int folds = 5;
   LogisticOptions logistic;  // class weights, tolerance; its `c` is ignored
   std::vector<std::string> groups;  // empty, or one group per case
+  // The fold x grid fits are independent and run on this many threads (0: one per hardware
+  // thread); each fit is the same whichever thread runs it, so the result does not depend on it.
+  int threads = 0;
 };
 
 struct CrossValidationResult {

@@ -16,7 +16,8 @@
 //
 // Stops when the largest gradient component is at most `gradient_tolerance` (scikit-learn's and
 // SciPy's `gtol`), when the line search can make no more progress (round-off; then `converged`
-// tells whether the gradient is small anyway), or after `max_iterations`.
+// tells whether the gradient is small anyway), or after `max_iterations`; optionally (off by default)
+// also by SciPy L-BFGS-B's relative-decrease rule, (f_k - f_k+1) <= ftol * max(|f_k|, |f_k+1|, 1).
 // Thread safety: a pure function of its arguments (the objective is called on the caller's thread).
 #include <functional>
 #include <string>
@@ -31,6 +32,9 @@ struct LbfgsOptions {
   int max_iterations = 10000;
   double gradient_tolerance = 1e-10;  // on max |g_i|
   int history = 10;                   // correction pairs kept (SciPy's L-BFGS-B uses 10 too)
+  // SciPy's `ftol` (its default 2.2e-9 is what scikit-learn's LogisticRegression leaves); 0 = off.
+  // Off by default: it can stop long before the gradient is small (docs/training.md).
+  double relative_decrease_tolerance = 0.0;
 };
 
 struct LbfgsResult {
@@ -39,7 +43,7 @@ struct LbfgsResult {
   int iterations = 0;
   int evaluations = 0;
   bool converged = false;      // gradient_max <= gradient_tolerance
-  std::string stop_reason;     // "gradient", "no progress" or "iterations"
+  std::string stop_reason;     // "gradient", "no progress", "relative decrease" or "iterations"
 };
 
 // Minimises `f` from `x` (updated in place).

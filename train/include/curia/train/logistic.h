@@ -33,6 +33,9 @@ struct LogisticOptions {
   ClassWeight class_weight = ClassWeight::kNone;
   double tolerance = 1e-10;  // on the largest gradient component of f (scikit-learn's `tol`)
   int max_iterations = 10000;
+  // SciPy L-BFGS-B's relative-decrease stop (LbfgsOptions::relative_decrease_tolerance); 0 = off,
+  // the default. `curia bench train` sets 2.2e-9 to stop by the same rules as scikit-learn.
+  double relative_decrease_tolerance = 0.0;
 };
 
 struct LogisticModel {

@@ -24,4 +24,18 @@ struct RidgeModel {
 // input, and when alpha = 0 leaves the system singular.
 RidgeModel FitRidge(const Matrix& x, const std::vector<double>& y, double alpha);
 
+// The centred normal equations of a ridge fit, built once and solved for several alphas (as the
+// cross-validation of alpha does): gram = Xc^T Xc (lower triangle), rhs = Xc^T yc.
+struct RidgeSystem {
+  Matrix gram;  // D x D, lower triangle filled
+  std::vector<double> rhs;
+  std::vector<double> x_mean;
+  double y_mean = 0.0;
+};
+
+// Throws as FitRidge does for the data.
+RidgeSystem BuildRidgeSystem(const Matrix& x, const std::vector<double>& y);
+// Throws curia::Error (kInvalidArgument) for alpha < 0 and when alpha = 0 leaves the system singular.
+RidgeModel SolveRidge(const RidgeSystem& system, double alpha);
+
 }  // namespace curia::train
