@@ -369,8 +369,10 @@ TEST(Cli, BenchPoolWritesItsRatios) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("[pool_ratio]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[rss_ratio]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[features_ratio]"), std::string::npos) << r.out;
   const config::Json j = config::ParseJsonFile(dir.File("pool.json"));
   EXPECT_GT(config::Find(j, "pool_ratio")->asDouble(), 0.0);
+  EXPECT_GT(config::Find(j, "features_ratio")->asDouble(), 0.0);
   EXPECT_GT(config::Find(j, "rss_ratio")->asDouble(), 0.0);
   EXPECT_EQ(config::Find(j, "rss_large_slices")->asInt64(), 16);
 }
