@@ -90,7 +90,7 @@ bool VolumeGeometry::operator==(const VolumeGeometry& o) const {
          use_avgpool_per_slice == o.use_avgpool_per_slice && use_n_blocks == o.use_n_blocks;
 }
 
-std::string VolumeGeometry::ToString() const { return config::Dump(GeometryJson(*this)); }
+std::string VolumeGeometry::ToString() const { return config::Dump(GeometryJson(*this), -1); }
 
 VolumeGeometry GeometryOf(const model::HeadConfig& head, const std::string& source) {
   if (head.use_avgpool_on_the_volume || !head.attention) {
