@@ -179,6 +179,8 @@ TEST(TrainAttentionHead, RefusesWhatItCannotTrain) {
   EXPECT_EQ(test::ErrorMessage([&] { Train(head, data, Quick(1, 16, 1.0, 0)); }),
             "12 training cases are fewer than one batch of 16: the cosine schedule over (N // batch) * epochs steps "
             "would be empty; give a smaller --batch");
+  EXPECT_EQ(test::ErrorMessage([&] { Train(head, data, Quick(1, 4, 1.0, 0), {{}}); }),
+            "an epoch's case order must be a permutation of the cases");
   AttentionHead narrow(32, 2, Attention(), 0);
   EXPECT_EQ(test::ErrorMessage([&] { Train(narrow, data, Quick(1, 4, 1.0, 0)); }),
             "case 0: its tokens are not (T >= 1, 32) rows");

@@ -221,9 +221,9 @@ TrainReport Train(AttentionHead& head, const TrainSet& data, const TrainOptions&
   for (const auto& order : orders) {
     std::vector<std::size_t> sorted(order);
     std::sort(sorted.begin(), sorted.end());
-    for (std::size_t i = 0; i < sorted.size(); ++i) {
-      if (sorted.size() != n || sorted[i] != i) Bad("an epoch's case order must be a permutation of the cases");
-    }
+    bool permutation = sorted.size() == n;
+    for (std::size_t i = 0; permutation && i < n; ++i) permutation = sorted[i] == i;
+    if (!permutation) Bad("an epoch's case order must be a permutation of the cases");
   }
   TrainReport report;
   report.schedule_steps = per_epoch_floor * options.epochs;
