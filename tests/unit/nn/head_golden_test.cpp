@@ -214,6 +214,9 @@ TEST_F(HeadGolden, VolumeInputThenLogitsIsVolumeLogits) {
   EXPECT_TRUE(test::AllClose(ToFloatVector(head->LogitsFromInputs(inputs)), io->Get("logits"), kLogitTol));
   EXPECT_NE(test::ErrorMessage([&] { head->VolumeLogitsFromInput(at::zeros({3, 32})); }).find("expected (T, 64)"), std::string::npos);
 
+  auto flat = TaskHead::Load(test::GoldenPath("head2d"), *backbone_);
+  EXPECT_NE(test::ErrorMessage([&] { flat->VolumeLogitsFromInput(inputs[0]); }).find("is not a 3-D head"), std::string::npos);
+
   // A volume-average head: its input is the volume mean (1, D).
   auto avg = TaskHead::Load(VariantDir("avgpool_on_volume_no_attention"), *backbone_);
   std::vector<at::Tensor> tokens;

@@ -119,6 +119,7 @@ struct TaskHead::Impl {
       for (const at::Tensor& in : inputs) rows.push_back(in.to(device, at::kFloat)[0]);
       return at::linear(at::stack(rows, 0), classifier_w, classifier_b);
     }
+    if (!cfg.attention) Bad("head " + dir + " is not a 3-D head: it has no attention module for volume inputs");
     int64_t longest = 0;
     for (const at::Tensor& in : inputs) longest = std::max(longest, in.size(0));
     at::Tensor x = at::zeros({static_cast<int64_t>(inputs.size()), longest, d}, inputs[0].options().dtype(at::kFloat).device(device));
