@@ -127,6 +127,16 @@ TEST(TrainAttentionHead, LearnsASeparableProblem) {
   EXPECT_GE(accuracy, 0.95) << "final loss " << r.final_epoch_loss;
   EXPECT_LT(r.final_epoch_loss, 0.5 * r.step_losses.front());
   EXPECT_NEAR(r.final_learning_rate, 0.0, 1e-12);  // 48 = 6 batches of 8: the schedule ends at 0
+
+  // Regression (MSE on the raw target): a target linear in the mean token is fitted far below its
+  // variance.
+  const train::FeatureStore values = Synthetic(48, 0, 2, /*regression=*/true);
+  const TrainSet targets = TrainSetFromStore(values, values.Rows(""));
+  const at::Tensor y = at::tensor(targets.targets, at::TensorOptions().dtype(at::kDouble));
+  const double variance = (y - y.mean()).pow(2).mean().item<double>();
+  AttentionHead regressor(kDim, 1, Attention(), 3);
+  const TrainReport rr = Train(regressor, targets, Quick(40, 8, 2.0, 3));
+  EXPECT_LT(rr.final_epoch_loss, 0.05 * variance) << "variance " << variance;
 }
 
 TEST(TrainAttentionHead, WrittenHeadLoadsAndGivesTheTrainersLogits) {
