@@ -25,7 +25,7 @@ const std::map<std::string, Command>& Commands() {
       {"head", {curia::cli::HeadCommand, "run the backbone and a task head on one study's slices"}},
       {"preprocess", {curia::cli::PreprocessCommand, "run Curia's image processor on an image or volume"}},
       {"bench", {curia::cli::BenchCommand, "benchmarks: all (the whole table), model, gpu, pool"}},
-      {"train-head", {curia::cli::TrainHeadCommand, "train a linear head on a feature store (cross-validated C)"}},
+      {"train-head", {curia::cli::TrainHeadCommand, "train a head on a feature store: linear (cross-validated C or alpha) or 3-D attention"}},
       {"evaluate", {curia::cli::EvaluateCommand, "metrics of a linear head on a feature store's split, as a report folder"}},
       {"fewshot", {curia::cli::FewshotCommand, "learning curves: a linear head's quality against cases per class"}},
 #ifdef CURIA_WITH_POOL

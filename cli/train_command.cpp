@@ -20,6 +20,7 @@
 #include "curia/train/metrics.h"
 #include "curia/train/ridge.h"
 #include "curia/train/ridge_cv.h"
+#include "train3d_command.h"
 #include "version.h"
 
 namespace curia::cli {
@@ -107,12 +108,14 @@ int TrainHeadCommand(const Args& args) {
                                              kDefaultAlphaGrid + ")")
       .Option("--alpha", "A", "regression stores: fit this alpha, no cross-validation (not with --alpha-grid)")
       .Flag("--balanced", "class weights n / (K n_k) (scikit-learn's \"balanced\")");
+  AddAttentionOptions(p);  // "tokens3d" stores: a 3-D attention head (train3d_command.cpp)
   if (!p.Parse(args)) return 0;
   const train::FeatureStore store = train::LoadFeatureStore(p.Get("--features"));
   const std::vector<std::size_t> rows = store.Rows(p.Get("--split"));
   if (rows.empty()) {
     throw Error(ErrorCode::kInvalidArgument, p.Get("--features") + ": no cases in split '" + p.Get("--split") + "'");
   }
+  if (store.IsTokens3d()) return TrainAttentionHead(p, store, rows);
   const train::Matrix x = store.features.SelectRows(rows);
   const bool regression = store.cases[rows[0]].target.has_value();
   model::HeadConfig head;

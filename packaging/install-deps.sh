@@ -45,8 +45,9 @@ if [ "$model_only" = 0 ]; then
     # tests read (tests/unit/region)
     dicom3tools libpixelmed-java default-jre-headless python3 python3-numpy python3-pydicom
     libopenjp2-tools libgdcm-tools plastimatch
-    # the trainer's references (tests/unit/train): scikit-learn 1.2 and R's pROC 1.18
-    python3-sklearn r-cran-proc
+    # the trainers' references: scikit-learn 1.2 and R's pROC 1.18 (tests/unit/train), PyTorch 1.13's
+    # own modules and optimiser (tests/unit/train_nn; also the golden generator scripts)
+    python3-sklearn r-cran-proc python3-torch
     # the demo script and the integration tests talk to Orthanc over HTTP
     curl
     # the web UI's browser test: Chromium driven by playwright-core from npm (below)

@@ -181,5 +181,50 @@ TEST_F(HeadGolden, ThreeDimensionalMaskWithThePaddingQuirk) {
   EXPECT_TRUE(test::AllClose(streamed, io->Get("logits_each_volume_alone"), kLogitTol));
 }
 
+
+// VolumeLogits split in two (VolumeInput, then the attention module and classifier): the same
+// numbers bit for bit, and batched with padding the reference's answer.
+TEST_F(HeadGolden, VolumeInputThenLogitsIsVolumeLogits) {
+  auto head = TaskHead::Load(VariantDir("mask_padding"), *backbone_);
+  auto io = model::SafetensorsFile::Open(test::GoldenPath("head3d/variants/mask_padding/io.safetensors"));
+  const at::Tensor mask = ToTensor(io->Get("mask"));
+  const std::vector<at::Tensor> enc = EncoderOutputs();
+  std::vector<at::Tensor> inputs;
+  for (int64_t v = 0; v < 2; ++v) {
+    const at::Tensor m = mask[v].permute({2, 0, 1}).unsqueeze(1).to(at::kFloat);
+    std::vector<at::Tensor> tokens;
+    int64_t rows = 0;
+    for (int64_t s : head->KeptSlices(enc[v].size(0), m)) {
+      tokens.push_back(head->SliceTokens(enc[v][s], m[s]));
+      rows += tokens.back().size(0);
+    }
+    const at::Tensor input = head->VolumeInput(tokens);
+    ASSERT_EQ(input.sizes(), (std::vector<int64_t>{rows, 64}));
+    // The first slice's embedding is sin(0) = 0, cos(0) = 1 on alternate features.
+    const at::Tensor pe0 = input.narrow(0, 0, tokens[0].size(0)) - tokens[0];
+    EXPECT_TRUE(at::allclose(pe0.select(1, 0), at::zeros({tokens[0].size(0)})));
+    EXPECT_TRUE(at::allclose(pe0.select(1, 1), at::ones({tokens[0].size(0)})));
+    EXPECT_TRUE(at::equal(head->VolumeLogitsFromInput(input), head->VolumeLogits(tokens))) << v;
+    inputs.push_back(input);
+  }
+  EXPECT_NE(inputs[0].size(0), inputs[1].size(0));  // the batch is padded
+  std::vector<at::Tensor> masks;
+  for (int64_t v = 0; v < 2; ++v) masks.push_back(mask[v].permute({2, 0, 1}).unsqueeze(1).to(at::kFloat));
+  EXPECT_TRUE(at::equal(head->LogitsFromInputs(inputs), head->Logits3D(enc, masks)));
+  EXPECT_TRUE(test::AllClose(ToFloatVector(head->LogitsFromInputs(inputs)), io->Get("logits"), kLogitTol));
+  EXPECT_NE(test::ErrorMessage([&] { head->VolumeLogitsFromInput(at::zeros({3, 32})); }).find("expected (T, 64)"), std::string::npos);
+
+  auto flat = TaskHead::Load(test::GoldenPath("head2d"), *backbone_);
+  EXPECT_NE(test::ErrorMessage([&] { flat->VolumeLogitsFromInput(inputs[0]); }).find("is not a 3-D head"), std::string::npos);
+
+  // A volume-average head: its input is the volume mean (1, D).
+  auto avg = TaskHead::Load(VariantDir("avgpool_on_volume_no_attention"), *backbone_);
+  std::vector<at::Tensor> tokens;
+  for (int64_t s : avg->KeptSlices(enc[0].size(0))) tokens.push_back(avg->SliceTokens(enc[0][s]));
+  const at::Tensor mean = avg->VolumeInput(tokens);
+  EXPECT_EQ(mean.sizes(), (std::vector<int64_t>{1, 64}));
+  EXPECT_TRUE(at::equal(avg->VolumeLogitsFromInput(mean), avg->VolumeLogits(tokens)));
+}
+
 }  // namespace
 }  // namespace curia::nn

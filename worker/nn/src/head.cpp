@@ -89,26 +89,49 @@ struct TaskHead::Impl {
     return pe;
   }
 
+  // One volume's input from its kept-slice tokens (before the slice embedding): the volume mean
+  // (1, D) for a volume-average head; otherwise the tokens with their slice embedding, concatenated
+  // (T, D): what the attention module takes.
+  at::Tensor Input(const std::vector<at::Tensor>& slices) const {
+    if (slices.empty()) Bad("a 3-D head got a volume with no slice to pool");
+    if (cfg.use_avgpool_on_the_volume) return at::cat(slices, 0).mean(0, /*keepdim=*/true);
+    const at::Tensor pe = SliceEmbedding(static_cast<int64_t>(slices.size()), backbone.hidden_size);
+    std::vector<at::Tensor> tokens;
+    for (size_t n = 0; n < slices.size(); ++n) tokens.push_back(slices[n] + pe[static_cast<int64_t>(n)]);
+    return at::cat(tokens, 0);
+  }
+
+  // Logits (B, C) from each volume's Input: volume means classified as they are; token rows
+  // zero-padded across the batch, through the attention module, classified.
+  at::Tensor FromInputs(const std::vector<at::Tensor>& inputs) const {
+    const int64_t d = backbone.hidden_size;
+    if (inputs.empty()) Bad("a 3-D head got no volume");
+    for (const at::Tensor& in : inputs) {
+      if (in.dim() != 2 || in.size(1) != d || in.size(0) < 1) {
+        Bad("a 3-D head's volume input has shape " + Shape(in) + ", expected (T, " + std::to_string(d) + ") with T >= 1");
+      }
+      if (cfg.use_avgpool_on_the_volume && in.size(0) != 1) {
+        Bad("a volume-average head's input is one row (1, " + std::to_string(d) + "), got " + Shape(in));
+      }
+    }
+    if (cfg.use_avgpool_on_the_volume) {
+      std::vector<at::Tensor> rows;
+      for (const at::Tensor& in : inputs) rows.push_back(in.to(device, at::kFloat)[0]);
+      return at::linear(at::stack(rows, 0), classifier_w, classifier_b);
+    }
+    if (!cfg.attention) Bad("head " + dir + " is not a 3-D head: it has no attention module for volume inputs");
+    int64_t longest = 0;
+    for (const at::Tensor& in : inputs) longest = std::max(longest, in.size(0));
+    at::Tensor x = at::zeros({static_cast<int64_t>(inputs.size()), longest, d}, inputs[0].options().dtype(at::kFloat).device(device));
+    for (size_t i = 0; i < inputs.size(); ++i) x[static_cast<int64_t>(i)].narrow(0, 0, inputs[i].size(0)).copy_(inputs[i]);
+    return at::linear(AttentionModule(x), classifier_w, classifier_b);
+  }
+
   // Logits (B, C) from each volume's kept-slice tokens (before the slice embedding).
   at::Tensor Pool(const std::vector<std::vector<at::Tensor>>& volumes) const {
-    const int64_t d = backbone.hidden_size;
-    std::vector<at::Tensor> features;
-    if (cfg.use_avgpool_on_the_volume) {
-      for (const auto& slices : volumes) features.push_back(at::cat(slices, 0).mean(0));
-      return at::linear(at::stack(features, 0), classifier_w, classifier_b);
-    }
-    int64_t longest = 0;
-    for (const auto& slices : volumes) {
-      if (slices.empty()) Bad("a 3-D head got a volume with no slice to pool");
-      const at::Tensor pe = SliceEmbedding(static_cast<int64_t>(slices.size()), d);
-      std::vector<at::Tensor> tokens;
-      for (size_t n = 0; n < slices.size(); ++n) tokens.push_back(slices[n] + pe[static_cast<int64_t>(n)]);
-      features.push_back(at::cat(tokens, 0));
-      longest = std::max(longest, features.back().size(0));
-    }
-    at::Tensor x = at::zeros({static_cast<int64_t>(volumes.size()), longest, d}, features[0].options());
-    for (size_t i = 0; i < features.size(); ++i) x[static_cast<int64_t>(i)].narrow(0, 0, features[i].size(0)).copy_(features[i]);
-    return at::linear(AttentionModule(x), classifier_w, classifier_b);
+    std::vector<at::Tensor> inputs;
+    for (const auto& slices : volumes) inputs.push_back(Input(slices));
+    return FromInputs(inputs);
   }
 
   // Patch tokens (P, D) of one slice's encoder output as a (g, g, D) grid, row-major.
@@ -351,6 +374,21 @@ at::Tensor TaskHead::SliceTokens(const at::Tensor& encoder_output, const at::Ten
 at::Tensor TaskHead::VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const {
   c10::InferenceMode guard;
   return impl_->Pool({slice_tokens});
+}
+
+at::Tensor TaskHead::VolumeInput(const std::vector<at::Tensor>& slice_tokens) const {
+  c10::InferenceMode guard;
+  return impl_->Input(slice_tokens);
+}
+
+at::Tensor TaskHead::VolumeLogitsFromInput(const at::Tensor& input) const {
+  c10::InferenceMode guard;
+  return impl_->FromInputs({input});
+}
+
+at::Tensor TaskHead::LogitsFromInputs(const std::vector<at::Tensor>& inputs) const {
+  c10::InferenceMode guard;
+  return impl_->FromInputs(inputs);
 }
 
 at::Tensor TaskHead::Logits3D(const std::vector<at::Tensor>& encoder_outputs, const std::vector<at::Tensor>& masks) const {

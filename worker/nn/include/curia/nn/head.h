@@ -69,8 +69,20 @@ class TaskHead {
   // One slice's tokens before the slice embedding, from its pre-LN encoder output (T, D):
   // (t, D) = [CLS] + pooled / averaged / masked patch tokens. `mask_slice`: undefined or (1, H, W).
   at::Tensor SliceTokens(const at::Tensor& encoder_output, const at::Tensor& mask_slice = {}) const;
-  // Logits (1, C) of one volume from the tokens of its kept slices, in window order.
+  // Logits (1, C) of one volume from the tokens of its kept slices, in window order:
+  // VolumeLogitsFromInput(VolumeInput(slice_tokens)).
   at::Tensor VolumeLogits(const std::vector<at::Tensor>& slice_tokens) const;
+  // VolumeLogits in two halves. VolumeInput: the volume's input to the attention module (T, D),
+  // float32 = each kept slice's tokens + its slice embedding (j = 0.. in window order),
+  // concatenated; for a volume-average head (no attention module) the volume mean (1, D). What a
+  // "tokens3d" feature store holds per case (train/feature_store.h). Throws kInvalidArgument with
+  // no slice.
+  at::Tensor VolumeInput(const std::vector<at::Tensor>& slice_tokens) const;
+  // Logits (1, C) from one VolumeInput.
+  at::Tensor VolumeLogitsFromInput(const at::Tensor& input) const;
+  // Logits (B, C) from B VolumeInputs, zero-padded across the batch as Logits3D pads (the
+  // reference's padding behaviour). Throws kInvalidArgument for inputs not (T >= 1, D).
+  at::Tensor LogitsFromInputs(const std::vector<at::Tensor>& inputs) const;
 
   // softmax over classes, or the logits themselves for a regression head. float32.
   at::Tensor Probabilities(const at::Tensor& logits) const;
