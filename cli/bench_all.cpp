@@ -218,6 +218,11 @@ int BenchAll(const Args& args) {
   const int64_t region_rounds = p.GetInt("--region-rounds", 1, 100);
   const int64_t host_slices = p.GetInt("--host-slices", 0, 10000);
   const int64_t train_cases = p.GetInt("--train-cases", 0, 1000000);
+#ifndef CURIA_WITH_POOL
+  (void)region_slices;  // parts 7 and 8 need the pool: not in a model-only build
+  (void)region_rounds;
+  (void)host_slices;
+#endif
   const fs::path exe = SelfPath();
   const std::string plugin = p.Has("--plugin") ? fs::absolute(p.Get("--plugin")).string() : FindPlugin().path;
   std::string plot = p.Has("--plot") ? p.Get("--plot") : "";

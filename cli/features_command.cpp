@@ -24,6 +24,7 @@
 #include "curia/config/json.h"
 #include "curia/config/sha256.h"
 #include "curia/dicom/series.h"
+#include "curia/model/head_config.h"
 #include "curia/nn/torch_model.h"
 #include "curia/pool/pool.h"
 #include "curia/train/feature_store.h"
@@ -33,6 +34,8 @@ namespace curia::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr const char* kFeatures3d = "features-3d";  // the --like head's task
 
 struct LabelledCase {
   train::FeatureCase c;
@@ -282,6 +285,8 @@ int FeaturesCommand(const Args& args) {
       .Option("--model", "DIR", "the backbone folder (a raidium/curia download, or `curia demo-model`)")
       .Option("--config", "FILE", "take the model and the pool's settings (devices, batches) from this configuration")
       .Option("--normalization", "HOW", "per-slice or per-volume z-score, as the head's task will have it", false, "per-slice")
+      .Option("--like", "HEAD", "make 3-D tokens (\"tokens3d\") for training a 3-D attention head with this 3-D head's\n"
+              "geometry (window, per-slice tokens, CLS; its weights are not used) instead of CLS features")
       .Option("--orthanc", "URL", "read the cases from this Orthanc (e.g. a node's http://127.0.0.1:8042): the case\n"
               "column then holds Study (or Series) Instance UIDs")
       .Option("--orthanc-user", "USER", "Orthanc user (the password: CURIA_ORTHANC_PASSWORD or --orthanc-password-file)")
@@ -302,7 +307,22 @@ int FeaturesCommand(const Args& args) {
     settings.model.path = p.Get("--model");
     settings.source = "--model";
   }
-  settings.tasks.clear();  // features only: no head runs
+  settings.tasks.clear();  // features only: no head runs, or the --like head for its 3-D input alone
+  std::optional<train::VolumeGeometry> geometry;
+  if (p.Has("--like")) {
+    const std::string like = fs::absolute(p.Get("--like")).string();
+    const model::HeadConfig head = model::LoadHeadConfig(like + "/config.json");
+    if (!head.Is3D()) throw UsageError("--like: " + like + " is a 2-D head; 3-D tokens need a 3-D head's geometry");
+    geometry = train::GeometryOf(head, like);
+    config::TaskSettings task;
+    task.name = kFeatures3d;
+    task.head = like;
+    task.normalization = normalization;
+    task.finding = {"FEATURES", "99CURIA", "features"};
+    task.path = "--like";
+    settings.tasks.push_back(task);
+  }
+  const std::string feature = geometry ? train::kTokens3dFeature : "cls";
 
   std::unique_ptr<OrthancClient> orthanc;
   if (p.Has("--orthanc")) {
@@ -332,7 +352,7 @@ int FeaturesCommand(const Args& args) {
   header["format"] = "curia-feature-cache";
   header["backbone_digest"] = info.backbone_digest;
   header["normalization"] = norm_text;
-  header["feature"] = "cls";
+  header["feature"] = geometry ? feature + " " + geometry->ToString() : feature;
   CaseCache cache = OpenCache(out + "/cases.jsonl", header);
 
   size_t kept = 0;
@@ -374,8 +394,10 @@ int FeaturesCommand(const Args& args) {
         ++in_pool;
       }
       pool::JobRequest request{std::to_string(i), pool::Priority::kRoutine, pending[i].series.volume, {}};
-      request.slice_features = true;
+      request.slice_features = !geometry;
       request.features_normalization = normalization;
+      request.volume_inputs = geometry.has_value();
+      if (geometry) request.tasks = {kFeatures3d};
       pool.Submit(
           std::move(request),
           [&, i](pool::JobResult r) {
@@ -383,22 +405,38 @@ int FeaturesCommand(const Args& args) {
             const std::string& id = pc.c->c.id;
             std::string line;
             std::unique_lock<std::mutex> lock(mu);
+            if (r.status == pool::JobStatus::kDone && geometry && !r.volume_inputs.count(kFeatures3d)) {
+              // The 3-D head's window does not fit this series (too few slices): the reason is the skip.
+              std::string reason = "no 3-D tokens";
+              for (const worker::SkippedTask& t : r.findings.skipped) reason = t.reason;
+              r.status = pool::JobStatus::kFailed;
+              r.error = reason;
+            }
             if (r.status == pool::JobStatus::kDone) {
-              // The mean over the series' slices, summed in double.
-              const size_t d = r.slice_features.empty() ? 0 : r.slice_features[0].size();
-              std::vector<double> sum(d, 0.0);
-              for (const auto& f : r.slice_features) {
-                for (size_t k = 0; k < d && k < f.size(); ++k) sum[k] += f[k];
-              }
-              std::vector<float> mean(d);
-              for (size_t k = 0; k < d; ++k) mean[k] = static_cast<float>(sum[k] / static_cast<double>(r.slice_features.size()));
+              std::vector<float> values;
               config::Json record(::Json::objectValue);
               record["id"] = id;
               record["series_uid"] = pc.series.series_uid;
               record["slices"] = static_cast<Json::Int64>(pc.series.slices);
+              if (geometry) {
+                // The 3-D head's input: its rows, each `dim` wide.
+                worker::SliceTokens& t = r.volume_inputs.at(kFeatures3d);
+                record["tokens"] = static_cast<Json::Int64>(t.rows);
+                record["dim"] = static_cast<Json::Int64>(t.cols);
+                values = std::move(t.values);
+              } else {
+                // The mean over the series' slices, summed in double.
+                const size_t d = r.slice_features.empty() ? 0 : r.slice_features[0].size();
+                std::vector<double> sum(d, 0.0);
+                for (const auto& f : r.slice_features) {
+                  for (size_t k = 0; k < d && k < f.size(); ++k) sum[k] += f[k];
+                }
+                values.resize(d);
+                for (size_t k = 0; k < d; ++k) values[k] = static_cast<float>(sum[k] / static_cast<double>(r.slice_features.size()));
+              }
               try {
-                AppendToCache(cache, record, mean);
-                cache.done[id] = {record, std::move(mean)};
+                AppendToCache(cache, record, values);
+                cache.done[id] = {record, std::move(values)};
                 line = "case " + id + ": done (" + std::to_string(pc.series.slices) + " slices)";
               } catch (const std::exception& e) {
                 fatal = e.what();
@@ -424,7 +462,8 @@ int FeaturesCommand(const Args& args) {
   train::FeatureStore store;
   store.backbone_digest = info.backbone_digest;
   store.model_name = info.path;
-  store.feature = "cls";
+  store.feature = feature;
+  store.geometry = geometry;
   std::vector<const std::vector<float>*> rows;
   config::Json done_cases(::Json::arrayValue);
   for (const LabelledCase& c : cases) {
@@ -443,7 +482,8 @@ int FeaturesCommand(const Args& args) {
   extraction["backbone_digest"] = info.backbone_digest;
   extraction["image_size"] = static_cast<Json::Int64>(info.image_size);
   extraction["normalization"] = norm_text;
-  extraction["feature"] = "the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices";
+  extraction["feature"] = geometry ? "the 3-D head's attention-module input (tokens3d) for the geometry of " + p.Get("--like")
+                                   : std::string("the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices");
   extraction["source"] = orthanc ? "Orthanc at " + orthanc->url() : std::string("folders");
   extraction["series_selection"] = "per case, the CT or MR series with the most slices";
   extraction["cases"] = done_cases;
@@ -463,17 +503,31 @@ int FeaturesCommand(const Args& args) {
     throw Error(ErrorCode::kInvalidArgument, "no case could be read (" + std::to_string(skipped.size()) +
                                                  " skipped, reasons in " + out + "/extraction.json)");
   }
-  const size_t d = rows[0]->size();
-  store.features = train::Matrix(rows.size(), d);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i]->size() != d) {
-      throw Error(ErrorCode::kInternal, "case " + store.cases[i].id + ": " + std::to_string(rows[i]->size()) +
-                                            " features, the others have " + std::to_string(d));
+  size_t d = rows[0]->size();
+  if (geometry) {
+    d = static_cast<size_t>(done_cases[0]["dim"].asInt64());
+    store.token_dim = d;
+    store.offsets = {0};
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i]->size() % d != 0 || static_cast<size_t>(done_cases[static_cast<Json::ArrayIndex>(i)]["dim"].asInt64()) != d) {
+        throw Error(ErrorCode::kInternal, "case " + store.cases[i].id + ": tokens of another width than the others'");
+      }
+      store.tokens.insert(store.tokens.end(), rows[i]->begin(), rows[i]->end());
+      store.offsets.push_back(static_cast<int64_t>(store.tokens.size() / d));
     }
-    for (size_t k = 0; k < d; ++k) store.features(i, k) = (*rows[i])[k];
+  } else {
+    store.features = train::Matrix(rows.size(), d);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i]->size() != d) {
+        throw Error(ErrorCode::kInternal, "case " + store.cases[i].id + ": " + std::to_string(rows[i]->size()) +
+                                              " features, the others have " + std::to_string(d));
+      }
+      for (size_t k = 0; k < d; ++k) store.features(i, k) = (*rows[i])[k];
+    }
   }
   train::WriteFeatureStore(out, store);
-  std::cout << "feature store written to " << out << ": " << rows.size() << " case(s) of " << d << " features";
+  std::cout << "feature store written to " << out << ": " << rows.size() << " case(s) of "
+            << (geometry ? std::to_string(store.offsets.back()) + " token rows of " : std::string()) << d << " features";
   if (!skipped.empty()) std::cout << "; " << skipped.size() << " skipped (reasons in " << out << "/extraction.json)";
   std::cout << "\n";
   return 0;

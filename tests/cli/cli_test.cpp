@@ -521,6 +521,53 @@ TEST(CliFeatures, SkipsWhatItCannotReadAndResumes) {
   EXPECT_NE(r.err.find("give --model DIR or --config FILE"), std::string::npos) << r.err;
 }
 
+// `curia features --like HEAD`: the 3-D head's attention-module input per case (a "tokens3d" store;
+// the values against the head: PoolTest.FindingsEqualTheDirectComputation), on which `curia
+// train-head` trains a 3-D head that `curia run` (the node's loader) then runs; a series too short
+// for the head's window is skipped with the reason.
+TEST(CliFeatures, ThreeDimensionalTokensTrainAHeadThatRuns) {
+  TempDir dir;
+  ASSERT_EQ(RunTool({"demo-model", "--out", dir.File("model")}).status, 0);
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/a"), "--studies", "2", "--slices", "6", "--size", "32", "--seed", "3",
+                     "--lesion", "random", "--lesion-mm", "15"}).status, 0);
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/b"), "--studies", "2", "--slices", "6", "--size", "32", "--seed", "9",
+                     "--lesion", "none"}).status, 0);
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/short"), "--slices", "4", "--size", "32", "--seed", "1"}).status, 0);
+  test::WriteFile(dir.File("data/labels.csv"),
+                  "case,label\na/study-001,lesion\nb/study-001,normal\na/study-002,lesion\nb/study-002,normal\nshort,normal\n");
+  const std::string store = dir.File("store");
+  auto r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model"),
+                    "--like", dir.File("model/demo-3d")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // demo-3d: a window of 5 slices, 8 x 8 average-pooled tokens (16 of a 32 x 32 grid) and the CLS each.
+  EXPECT_NE(r.out.find("4 case(s) of 340 token rows of 64 features; 1 skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("case short: skipped: task features-3d: the volume has 4 slice(s): too few for the head's window"),
+            std::string::npos) << r.err;
+  const config::Json index = config::ParseJsonFile(store + "/index.json");
+  EXPECT_EQ(index["feature"].asString(), "tokens3d");
+  EXPECT_EQ(index["head_config"]["num_slices"].asInt(), 5);
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model")});
+  EXPECT_EQ(r.status, 1);  // CLS features into a store of 3-D tokens: refused
+  EXPECT_NE(r.err.find("made with feature"), std::string::npos) << r.err;
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", dir.File("x"), "--model", dir.File("model"),
+               "--like", dir.File("model/demo-2d")});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("is a 2-D head"), std::string::npos) << r.err;
+
+  r = RunTool({"train-head", "--features", store, "--split", "", "--out", dir.File("head3d"), "--like", dir.File("model/demo-3d"),
+               "--epochs", "2", "--batch", "2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  test::WriteFile(dir.File("config.json"), R"({"Curia": {"Model": {"Path": ")" + dir.File("model") +
+                                               R"("}, "Tasks": {"trained-3d": {"Head": ")" + dir.File("head3d") +
+                                               R"(", "Finding": {"Code": "T3", "Scheme": "99CURIA", "Meaning": "Trained 3-D"}}}}})");
+  r = RunTool({"run", dir.File("data/a/study-001"), "--out", dir.File("out"), "--config", dir.File("config.json"), "--json",
+               dir.File("findings.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("1 series processed"), std::string::npos) << r.out;
+  const std::string findings = test::ReadFile(dir.File("findings.json"));
+  EXPECT_NE(findings.find("trained-3d"), std::string::npos) << findings.substr(0, 2000);
+}
+
 // `curia phantom --seg --rtstruct`: the regions next to the series, in its study (the objects
 // themselves are checked in tests/unit/phantom/regions_test.cpp).
 TEST(CliPhantom, WritesRegionsOfTheSeriesOnRequest) {

@@ -192,6 +192,7 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
       JobRequest request{id, Priority::kRoutine, volume, {"finding-3d"}};
       request.slice_features = true;
       request.features_normalization = norm;
+      request.volume_inputs = true;  // and the 3-D head's input, as `curia features --like` stores it
       pool.Submit(std::move(request), results.Callback());
     }
     JobRequest bad{"features-auto", Priority::kRoutine, volume, {}};
@@ -276,6 +277,16 @@ TEST_F(PoolTest, FindingsEqualTheDirectComputation) {
     EXPECT_TRUE(test::AllClose(features_volume.slice_features[static_cast<size_t>(k)], nn::ToFloatVector(out3d.pooler_output[k]), 1e-5))
         << "slice " << k;
   }
+  // The 3-D head's attention-module input: the window's tokens (the task z-scores with the volume).
+  std::vector<at::Tensor> window;
+  for (int64_t k : head3d->KeptSlices(12)) window.push_back(head3d->SliceTokens(out3d.encoder_output[k]));
+  const at::Tensor input = head3d->VolumeInput(window);
+  ASSERT_EQ(features_volume.volume_inputs.count("finding-3d"), 1u);
+  const SliceTokens& got = features_volume.volume_inputs.at("finding-3d");
+  EXPECT_EQ(got.rows, input.size(0));
+  EXPECT_EQ(got.cols, input.size(1));
+  EXPECT_TRUE(test::AllClose(got.values, nn::ToFloatVector(input), 1e-5));
+  EXPECT_TRUE(r.volume_inputs.empty());  // not asked for
   const TaskFinding& f3 = r.findings.findings[1];
   EXPECT_EQ(f3.pooled_slices, (std::vector<int64_t>{4, 5, 6, 7, 8}));
   EXPECT_EQ(f3.key_slice, 6);

@@ -274,16 +274,33 @@ std::vector<int64_t> TorchModel::KeptSlices(int task, int64_t slices, const std:
   return head.KeptMaskedSlices(masked);
 }
 
-std::vector<float> TorchModel::Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const {
-  c10::InferenceMode guard;
-  const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
-  const at::Device device = ToAtDevice(impl_->devices.front().backbone->device());
+namespace {
+
+// The slices' tokens on `device`, as a head takes them.
+std::vector<at::Tensor> SliceTensors(const std::vector<const worker::SliceTokens*>& slices, const at::Device& device) {
   std::vector<at::Tensor> tokens;
   for (const worker::SliceTokens* s : slices) {
     tokens.push_back(at::from_blob(const_cast<float*>(s->values.data()), {s->rows, s->cols}, at::TensorOptions().dtype(at::kFloat))
                          .to(device));
   }
-  return ToFloatVector(head.Probabilities(head.VolumeLogits(tokens))[0]);
+  return tokens;
+}
+
+}  // namespace
+
+std::vector<float> TorchModel::Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const {
+  c10::InferenceMode guard;
+  const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
+  const at::Device device = ToAtDevice(impl_->devices.front().backbone->device());
+  return ToFloatVector(head.Probabilities(head.VolumeLogits(SliceTensors(slices, device)))[0]);
+}
+
+worker::SliceTokens TorchModel::VolumeInput(int task, const std::vector<const worker::SliceTokens*>& slices) const {
+  c10::InferenceMode guard;
+  const TaskHead& head = *impl_->devices.front().heads.at(static_cast<size_t>(task));
+  const at::Device device = ToAtDevice(impl_->devices.front().backbone->device());
+  const at::Tensor input = head.VolumeInput(SliceTensors(slices, device)).to(at::kFloat);
+  return {input.size(0), input.size(1), ToFloatVector(input)};
 }
 
 }  // namespace curia::nn

@@ -825,6 +825,7 @@ struct WorkerPool::Impl {
           std::vector<const SliceTokens*> tokens;
           for (int64_t s : j.kept[t]) tokens.push_back(&j.tokens[t].at(s));
           out = Aggregate3D(task, model.Run3D(t, tokens), j.kept[t]);
+          if (j.request.volume_inputs) result->volume_inputs[task.name] = model.VolumeInput(t, tokens);
         } else {
           out = Aggregate2D(task, j.probabilities[t]);
           if (auto map = j.best_heat_map.find(t); map != j.best_heat_map.end()) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "curia/config/error.h"
 #include "curia/config/task.h"
 #include "curia/worker/findings.h"
 
@@ -110,6 +111,16 @@ class IModel {
   // A 3-D task's class probabilities (or value) from its kept slices' tokens in window order.
   // Thread-safe; runs on the device of runner 0.
   virtual std::vector<float> Run3D(int task, const std::vector<const SliceTokens*>& slices) const = 0;
+  // A 3-D task's attention-module input (rows = tokens, cols = features) from the same tokens: what
+  // `curia features` stores for training a 3-D head (nn::TaskHead::VolumeInput). Thread-safe. Models
+  // that cannot give it throw curia::Error(kInvalidArgument).
+  virtual SliceTokens VolumeInput(int task, const std::vector<const SliceTokens*>& slices) const;
 };
+
+inline SliceTokens IModel::VolumeInput(int task, const std::vector<const SliceTokens*>& slices) const {
+  (void)task;
+  (void)slices;
+  throw Error(ErrorCode::kInvalidArgument, "this model does not give 3-D heads' volume inputs");
+}
 
 }  // namespace curia::worker

@@ -24,6 +24,7 @@ class TorchModel : public worker::IModel {
   std::unique_ptr<worker::IDeviceRunner> CreateRunner(size_t device) override;
   std::vector<int64_t> KeptSlices(int task, int64_t slices, const std::vector<bool>& masked) const override;
   std::vector<float> Run3D(int task, const std::vector<const worker::SliceTokens*>& slices) const override;
+  worker::SliceTokens VolumeInput(int task, const std::vector<const worker::SliceTokens*>& slices) const override;
 
  private:
   struct Impl;

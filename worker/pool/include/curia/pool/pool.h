@@ -18,6 +18,7 @@
 // grow with the number of slices queued.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct JobRequest {
   // A job for features alone names no task (`tasks` empty on a model without tasks). For `curia features`.
   bool slice_features = false;
   config::Normalization features_normalization = config::Normalization::kPerSlice;
+  // Also each 3-D task's attention-module input (IModel::VolumeInput) in JobResult::volume_inputs:
+  // the tokens `curia features` stores for training a 3-D head of that geometry.
+  bool volume_inputs = false;
 };
 
 enum class JobStatus { kDone, kFailed, kCancelled };
@@ -59,6 +63,7 @@ struct JobResult {
   std::string error;  // for kFailed: what went wrong, naming the slice or task
   worker::StudyFindings findings;
   std::vector<std::vector<float>> slice_features;  // JobRequest::slice_features: slice -> post-LN CLS
+  std::map<std::string, worker::SliceTokens> volume_inputs;  // JobRequest::volume_inputs: 3-D task -> input
 };
 
 struct JobProgress {
