@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The report folder of `curia evaluate` (evaluate_report.h): report.html, roc.png, calibration.png.
 #include "evaluate_report.h"
+#include "train_provenance.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -34,15 +35,6 @@ std::string WithInterval(const config::Json& m, const char* value, const char* i
 
 std::string Row(const std::string& name, const std::string& value, const std::string& note = "") {
   return "<tr><th>" + name + "</th><td>" + value + "</td><td class=\"note\">" + note + "</td></tr>\n";
-}
-
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
 }
 
 void RocFigure(const std::string& dir, const config::Json& metrics, const EvaluationData& d) {

@@ -2,6 +2,7 @@
 // curia train-head on a "tokens3d" feature store: a 3-D attention head with the reference
 // trainer's recipe (train/nn, docs/training.md).
 #include "train3d_command.h"
+#include "train_provenance.h"
 
 #include <ATen/Parallel.h>
 
@@ -18,15 +19,6 @@
 
 namespace curia::cli {
 namespace {
-
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 double PositiveNumber(const ArgParser& p, const std::string& name) {
   const std::string text = p.Get(name);
@@ -92,14 +84,7 @@ int TrainAttentionHead(const ArgParser& p, const train::FeatureStore& store, con
   const train_nn::TrainReport report = train_nn::Train(head, data, options);
   train_nn::WriteHead(p.Get("--out"), head, config);
 
-  config::Json prov(::Json::objectValue);
-  prov["curia_version"] = CURIA_VERSION_STRING;
-  prov["date"] = UtcNow();
-  prov["backbone_digest"] = store.backbone_digest;
-  prov["feature_store_digest"] = store.digest;
-  prov["feature"] = store.feature;
-  prov["split"] = p.Get("--split");
-  prov["cases"] = static_cast<Json::UInt64>(rows.size());
+  config::Json prov = ProvenanceOf(store, p.Get("--split"), rows.size());
   prov["method"] = "attention head (self/cross attention + linear), SGD";
   prov["loss"] = data.regression ? "mean squared error on the raw target" : "cross-entropy";
   prov["epochs"] = static_cast<Json::Int64>(options.epochs);

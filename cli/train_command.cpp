@@ -21,6 +21,7 @@
 #include "curia/train/ridge.h"
 #include "curia/train/ridge_cv.h"
 #include "train3d_command.h"
+#include "train_provenance.h"
 #include "version.h"
 
 namespace curia::cli {
@@ -44,14 +45,6 @@ std::vector<double> ParseGrid(const std::string& text, const std::string& option
   return grid;
 }
 
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 config::Json ToJson(const std::vector<double>& v) {
   config::Json out(::Json::arrayValue);
@@ -91,6 +84,27 @@ void WriteHead(const std::string& dir, const model::HeadConfig& head, const trai
 
 }  // namespace
 
+std::string UtcNow() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+config::Json ProvenanceOf(const train::FeatureStore& store, const std::string& split, std::size_t cases) {
+  config::Json prov(::Json::objectValue);
+  prov["curia_version"] = CURIA_VERSION_STRING;
+  prov["date"] = UtcNow();
+  prov["backbone_digest"] = store.backbone_digest;
+  prov["feature_store_digest"] = store.digest;
+  prov["feature"] = store.feature;
+  prov["split"] = split;
+  prov["cases"] = static_cast<Json::UInt64>(cases);
+  return prov;
+}
+
 int TrainHeadCommand(const Args& args) {
   ArgParser p("curia train-head",
               "Trains a linear head on a feature store's training split: L2 logistic regression (L-BFGS,\n"
@@ -120,14 +134,7 @@ int TrainHeadCommand(const Args& args) {
   const bool regression = store.cases[rows[0]].target.has_value();
   model::HeadConfig head;
   head.model_name = store.model_name;
-  config::Json prov(::Json::objectValue);
-  prov["curia_version"] = CURIA_VERSION_STRING;
-  prov["date"] = UtcNow();
-  prov["backbone_digest"] = store.backbone_digest;
-  prov["feature_store_digest"] = store.digest;
-  prov["feature"] = store.feature;
-  prov["split"] = p.Get("--split");
-  prov["cases"] = static_cast<Json::UInt64>(rows.size());
+  config::Json prov = ProvenanceOf(store, p.Get("--split"), rows.size());
   train::Matrix w;
   std::vector<double> b;
   if (regression) {
