@@ -23,37 +23,24 @@ void CheckFoldCount(int folds) {
 // numpy's heapsort of indices by value (npysort aheapsort_), numpy's fallback in introsort.
 void ArgHeapsort(const std::vector<std::int64_t>& v, std::size_t* tosort, std::ptrdiff_t n) {
   std::size_t* a = tosort - 1;  // 1-based heap indexing
-  std::size_t tmp = 0;
-  std::ptrdiff_t i = 0, j = 0;
-  for (std::ptrdiff_t l = n >> 1; l > 0; --l) {
-    tmp = a[l];
-    for (i = l, j = l << 1; j <= n;) {
-      if (j < n && v[a[j]] < v[a[j + 1]]) j += 1;
-      if (v[tmp] < v[a[j]]) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
+  // Moves a[from] down the heap a[1 .. size] to its place (numpy's inner loop, both phases).
+  auto sift = [&](std::ptrdiff_t from, std::ptrdiff_t size) {
+    const std::size_t tmp = a[from];
+    std::ptrdiff_t i = from, j = from << 1;
+    while (j <= size) {
+      if (j < size && v[a[j]] < v[a[j + 1]]) j += 1;
+      if (!(v[tmp] < v[a[j]])) break;
+      a[i] = a[j];
+      i = j;
+      j += j;
     }
     a[i] = tmp;
-  }
-  for (; n > 1;) {
-    tmp = a[n];
-    a[n] = a[1];
-    n -= 1;
-    for (i = 1, j = 2; j <= n;) {
-      if (j < n && v[a[j]] < v[a[j + 1]]) j++;
-      if (v[tmp] < v[a[j]]) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
-    }
-    a[i] = tmp;
+  };
+  for (std::ptrdiff_t l = n >> 1; l > 0; --l) sift(l, n);
+  for (; n > 1; --n) {
+    // The largest to the end; the last one down from the top of the heap one shorter.
+    std::swap(a[1], a[n]);
+    sift(1, n - 1);
   }
 }
 
