@@ -27,6 +27,8 @@
 #include "curia/model/head_config.h"
 #include "curia/nn/torch_model.h"
 #include "curia/pool/pool.h"
+#include "curia/region/job.h"
+#include "curia/region/region.h"
 #include "curia/train/feature_store.h"
 #include "version.h"
 
@@ -35,10 +37,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFeatures3d = "features-3d";  // the --like head's task
+constexpr const char* kLikeTask = "features";  // the --like head's task
 
 struct LabelledCase {
   train::FeatureCase c;
+  std::string segment;  // region heads: the SEG segment label or RTSTRUCT ROI name of the case's region
   std::string source;  // the case's folder
   int line = 0;        // in the labels file
 };
@@ -94,9 +97,9 @@ std::vector<LabelledCase> ReadLabels(const std::string& path, const std::string&
       for (size_t i = 0; i < f.size(); ++i) {
         std::string name = f[i];
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
-        if (name != "case" && name != "label" && name != "target" && name != "split" && name != "group") {
+        if (name != "case" && name != "label" && name != "target" && name != "split" && name != "group" && name != "segment") {
           throw Error(ErrorCode::kInvalidArgument, where + ": unknown column '" + f[i] +
-                                                       "' (the columns are case, label or target, split, group)");
+                                                       "' (the columns are case, label or target, split, group, segment)");
         }
         if (!column.emplace(name, i).second) throw Error(ErrorCode::kInvalidArgument, where + ": column '" + name + "' twice");
       }
@@ -129,6 +132,7 @@ std::vector<LabelledCase> ReadLabels(const std::string& path, const std::string&
     }
     if (column.count("split")) lc.c.split = f[column.at("split")];
     if (column.count("group")) lc.c.group = f[column.at("group")];
+    if (column.count("segment")) lc.segment = f[column.at("segment")];
     const fs::path p(lc.c.id);
     lc.source = p.is_absolute() ? p.string() : (fs::path(root) / p).string();
     cases.push_back(std::move(lc));
@@ -145,16 +149,56 @@ struct CaseSeries {
   std::shared_ptr<dicom::DicomVolume> volume;
   std::string series_uid;
   int64_t slices = 0;
+  std::vector<worker::JobRegion> regions;  // region heads: the case's segment, from its SEG or RTSTRUCT
+  std::string region_names;
 };
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
 
 CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, const std::vector<dicom::ScanResult>& scans);
 
-CaseSeries ReadCase(const std::string& folder) {
+// `segment` (region heads): the regions of that label (SEG segment label or RTSTRUCT ROI name, any
+// case) that the folder's SEGs and RTSTRUCTs have on the chosen series; none is an error.
+CaseSeries ReadCase(const std::string& folder, const std::string& segment) {
   if (!fs::is_directory(folder)) throw Error(ErrorCode::kNotFound, "no such folder");
   const std::vector<std::string> files = dicom::FindDicomFiles(folder);
   if (files.empty()) throw Error(ErrorCode::kNotFound, "no DICOM files in the folder");
   auto source = std::make_shared<dicom::FileSource>();
-  return ChooseSeries(source, {dicom::LoadSeries(*source, files, {})});
+  std::vector<std::string> images, objects;
+  for (const std::string& f : files) {
+    try {
+      region::PeekRegionObject(*source, f);
+      objects.push_back(f);  // a SEG or an RTSTRUCT: regions, not images
+    } catch (const Error&) {
+      images.push_back(f);
+    }
+  }
+  const dicom::ScanResult scan = dicom::LoadSeries(*source, images, {});
+  CaseSeries out = ChooseSeries(source, {scan});
+  if (segment.empty()) return out;
+  std::set<std::string> seen;
+  for (const std::string& object : objects) {
+    region::RegionSet set = region::ReadRegions(*source, object, region::Volumes(scan));
+    if (set.refusal != region::Refusal::kNone || set.series_uid != out.series_uid) continue;
+    for (region::Region& r : set.regions) {
+      seen.insert(r.label);
+      if (Lower(r.label) != Lower(segment)) continue;
+      if (r.refusal != region::Refusal::kNone) throw Error(ErrorCode::kInvalidArgument, "segment '" + r.label + "': " + r.error);
+      out.region_names += (out.region_names.empty() ? "" : ", ") + std::string(region::ObjectKindName(set.object.kind)) + " " + std::to_string(r.number);
+      out.regions.push_back(region::ToJobRegion(set, r));
+    }
+  }
+  if (out.regions.empty()) {
+    std::string labels;
+    for (const std::string& l : seen) labels += (labels.empty() ? "" : ", ") + ("'" + l + "'");
+    throw Error(ErrorCode::kNotFound, "no segment '" + segment + "' on series " + out.series_uid +
+                                          (labels.empty() ? std::string(" (no SEG or RTSTRUCT for it in the folder)")
+                                                          : " (its segments: " + labels + ")"));
+  }
+  return out;
 }
 
 // The case from a node's Orthanc: `uid` is a Study or Series Instance UID; only its CT and MR series
@@ -309,20 +353,27 @@ int FeaturesCommand(const Args& args) {
   }
   settings.tasks.clear();  // features only: no head runs, or the --like head for its 3-D input alone
   std::optional<train::VolumeGeometry> geometry;
+  bool regions = false;  // a 2-D mask-prompted --like head: features of each case's segment
   if (p.Has("--like")) {
     const std::string like = fs::absolute(p.Get("--like")).string();
     const model::HeadConfig head = model::LoadHeadConfig(like + "/config.json");
-    if (!head.Is3D()) throw UsageError("--like: " + like + " is a 2-D head; 3-D tokens need a 3-D head's geometry");
-    geometry = train::GeometryOf(head, like);
+    if (head.Is3D()) {
+      geometry = train::GeometryOf(head, like);
+    } else if (head.requires_mask) {
+      regions = true;
+    } else {
+      throw UsageError("--like: " + like + " is a 2-D head without a mask: its features are the CLS, made without --like");
+    }
     config::TaskSettings task;
-    task.name = kFeatures3d;
+    if (regions) task.region = config::RegionSelection{};  // the case's segment alone is in its job
+    task.name = kLikeTask;
     task.head = like;
     task.normalization = normalization;
     task.finding = {"FEATURES", "99CURIA", "features"};
     task.path = "--like";
     settings.tasks.push_back(task);
   }
-  const std::string feature = geometry ? train::kTokens3dFeature : "cls";
+  const std::string feature = geometry ? train::kTokens3dFeature : regions ? "region" : "cls";
 
   std::unique_ptr<OrthancClient> orthanc;
   if (p.Has("--orthanc")) {
@@ -341,6 +392,17 @@ int FeaturesCommand(const Args& args) {
   const std::string labels_path = p.Get("--labels");
   const std::string root = p.Has("--root") ? p.Get("--root") : fs::absolute(labels_path).parent_path().string();
   const std::vector<LabelledCase> cases = ReadLabels(labels_path, root);
+  for (const LabelledCase& c : cases) {
+    if (regions && c.segment.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, labels_path + ":" + std::to_string(c.line) + ": case '" + c.c.id +
+                                                   "' names no segment: a region head's features need the 'segment' column");
+    }
+    if (!regions && !c.segment.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, labels_path + ":" + std::to_string(c.line) +
+                                                   ": a segment is given: region features need --like with a mask-prompted head");
+    }
+  }
+  if (regions && p.Has("--orthanc")) throw UsageError("--orthanc: region features (the segment column) read folders only, for now");
   const std::string out = p.Get("--out");
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -369,7 +431,7 @@ int FeaturesCommand(const Args& args) {
   for (const LabelledCase& c : cases) {
     if (cache.done.count(c.c.id)) continue;
     try {
-      pending.push_back({&c, orthanc ? ReadOrthancCase(*orthanc, c.c.id) : ReadCase(c.source)});
+      pending.push_back({&c, orthanc ? ReadOrthancCase(*orthanc, c.c.id) : ReadCase(c.source, c.segment)});
     } catch (const std::exception& e) {
       skipped[c.c.id] = e.what();
       std::cerr << "case " << c.c.id << " (line " << c.line << "): skipped: " << e.what() << "\n";
@@ -394,10 +456,12 @@ int FeaturesCommand(const Args& args) {
         ++in_pool;
       }
       pool::JobRequest request{std::to_string(i), pool::Priority::kRoutine, pending[i].series.volume, {}};
-      request.slice_features = !geometry;
       request.features_normalization = normalization;
       request.volume_inputs = geometry.has_value();
-      if (geometry) request.tasks = {kFeatures3d};
+      request.region_features = regions;
+      request.slice_features = !geometry && !regions;
+      if (geometry || regions) request.tasks = {kLikeTask};
+      request.regions = std::move(pending[i].series.regions);
       pool.Submit(
           std::move(request),
           [&, i](pool::JobResult r) {
@@ -405,9 +469,10 @@ int FeaturesCommand(const Args& args) {
             const std::string& id = pc.c->c.id;
             std::string line;
             std::unique_lock<std::mutex> lock(mu);
-            if (r.status == pool::JobStatus::kDone && geometry && !r.volume_inputs.count(kFeatures3d)) {
+            if (r.status == pool::JobStatus::kDone && ((geometry && !r.volume_inputs.count(kLikeTask)) ||
+                                                       (regions && r.region_features.empty()))) {
               // The 3-D head's window does not fit this series (too few slices): the reason is the skip.
-              std::string reason = "no 3-D tokens";
+              std::string reason = geometry ? "no 3-D tokens" : "no slice of the segment to run on";
               for (const worker::SkippedTask& t : r.findings.skipped) reason = t.reason;
               r.status = pool::JobStatus::kFailed;
               r.error = reason;
@@ -418,9 +483,25 @@ int FeaturesCommand(const Args& args) {
               record["id"] = id;
               record["series_uid"] = pc.series.series_uid;
               record["slices"] = static_cast<Json::Int64>(pc.series.slices);
-              if (geometry) {
+              if (regions) {
+                // The mean over the segment's slices (of every region of that name) of the masked
+                // mean of the patch tokens, as the head classifies each slice; summed in double.
+                std::vector<double> sum;
+                size_t n = 0;
+                for (const pool::RegionFeatures& rf : r.region_features) {
+                  for (const auto& f : rf.features) {
+                    sum.resize(f.size(), 0.0);
+                    for (size_t k = 0; k < f.size(); ++k) sum[k] += f[k];
+                    ++n;
+                  }
+                }
+                values.resize(sum.size());
+                for (size_t k = 0; k < sum.size(); ++k) values[k] = static_cast<float>(sum[k] / static_cast<double>(n));
+                record["regions"] = pc.series.region_names;
+                record["region_slices"] = static_cast<Json::UInt64>(n);
+              } else if (geometry) {
                 // The 3-D head's input: its rows, each `dim` wide.
-                worker::SliceTokens& t = r.volume_inputs.at(kFeatures3d);
+                worker::SliceTokens& t = r.volume_inputs.at(kLikeTask);
                 record["tokens"] = static_cast<Json::Int64>(t.rows);
                 record["dim"] = static_cast<Json::Int64>(t.cols);
                 values = std::move(t.values);
@@ -482,8 +563,11 @@ int FeaturesCommand(const Args& args) {
   extraction["backbone_digest"] = info.backbone_digest;
   extraction["image_size"] = static_cast<Json::Int64>(info.image_size);
   extraction["normalization"] = norm_text;
-  extraction["feature"] = geometry ? "the 3-D head's attention-module input (tokens3d) for the geometry of " + p.Get("--like")
-                                   : std::string("the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices");
+  extraction["feature"] =
+      geometry  ? "the 3-D head's attention-module input (tokens3d) for the geometry of " + p.Get("--like")
+      : regions ? std::string("the mean of the post-LN patch tokens under the case's segment (max-pooled to the patch grid), as a "
+                              "2-D mask head classifies it, averaged over the segment's slices (Region.MinPixels 16)")
+                : std::string("the post-LN CLS token (pooler_output) of every slice, averaged over the series' slices");
   extraction["source"] = orthanc ? "Orthanc at " + orthanc->url() : std::string("folders");
   extraction["series_selection"] = "per case, the CT or MR series with the most slices";
   extraction["cases"] = done_cases;

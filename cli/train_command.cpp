@@ -134,6 +134,9 @@ int TrainHeadCommand(const Args& args) {
   const bool regression = store.cases[rows[0]].target.has_value();
   model::HeadConfig head;
   head.model_name = store.model_name;
+  // Trained on a segment's masked patch tokens (`curia features --like` a mask head): a mask-prompted
+  // head, which the node runs on regions only.
+  head.requires_mask = store.feature == "region";
   config::Json prov = ProvenanceOf(store, p.Get("--split"), rows.size());
   train::Matrix w;
   std::vector<double> b;

@@ -541,7 +541,7 @@ TEST(CliFeatures, ThreeDimensionalTokensTrainAHeadThatRuns) {
   ASSERT_EQ(r.status, 0) << r.err;
   // demo-3d: a window of 5 slices, 8 x 8 average-pooled tokens (16 of a 32 x 32 grid) and the CLS each.
   EXPECT_NE(r.out.find("4 case(s) of 340 token rows of 64 features; 1 skipped"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("case short: skipped: task features-3d: the volume has 4 slice(s): too few for the head's window"),
+  EXPECT_NE(r.err.find("case short: skipped: task features: the volume has 4 slice(s): too few for the head's window"),
             std::string::npos) << r.err;
   const config::Json index = config::ParseJsonFile(store + "/index.json");
   EXPECT_EQ(index["feature"].asString(), "tokens3d");
@@ -566,6 +566,50 @@ TEST(CliFeatures, ThreeDimensionalTokensTrainAHeadThatRuns) {
   EXPECT_NE(r.out.find("1 series processed"), std::string::npos) << r.out;
   const std::string findings = test::ReadFile(dir.File("findings.json"));
   EXPECT_NE(findings.find("trained-3d"), std::string::npos) << findings.substr(0, 2000);
+}
+
+// `curia features --like MASK-HEAD` with a segment column: per case the masked mean of the patch
+// tokens under its segment (the values against the head: PoolTest.RegionTasksShare...), from the
+// case folder's SEG; a case without that segment is skipped, naming the segments it has; the head
+// `curia train-head` makes from it is a mask head that `curia run` runs on the segment.
+TEST(CliFeatures, RegionFeaturesTrainAMaskHead) {
+  TempDir dir;
+  ASSERT_EQ(RunTool({"demo-model", "--out", dir.File("model")}).status, 0);
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/l"), "--studies", "4", "--slices", "4", "--size", "64", "--seed", "5",
+                     "--lesion", "random", "--lesion-mm", "15", "--seg"}).status, 0);
+  ASSERT_EQ(RunTool({"phantom", "--out", dir.File("data/n"), "--slices", "4", "--size", "64", "--seed", "6", "--lesion", "none",
+                     "--rtstruct"}).status, 0);
+  test::WriteFile(dir.File("data/labels.csv"),
+                  "case,label,segment\nl/study-001,a,Lesion\nl/study-002,b,lesion\nl/study-003,a,Lesion\n"
+                  "l/study-004,b,Lesion\nn,a,Lesion\n");
+  const std::string store = dir.File("store");
+  auto r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", store, "--model", dir.File("model"),
+                    "--like", dir.File("model/demo-mask")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("4 case(s) of 64 features; 1 skipped"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("case n (line 6): skipped: no segment 'Lesion' on series"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(its segments: 'Grey matter', "), std::string::npos) << r.err;
+  const config::Json extraction = config::ParseJsonFile(store + "/extraction.json");
+  EXPECT_EQ(extraction["cases"][0]["regions"].asString(), "SEG 7");
+  EXPECT_GE(extraction["cases"][0]["region_slices"].asInt(), 1);
+  // A segment without --like, and --like a mask head without segments: refused with the line.
+  r = RunTool({"features", "--labels", dir.File("data/labels.csv"), "--out", dir.File("x"), "--model", dir.File("model")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("labels.csv:2: a segment is given: region features need --like"), std::string::npos) << r.err;
+
+  r = RunTool({"train-head", "--features", store, "--split", "", "--out", dir.File("head"), "--folds", "2", "--grid", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(model::LoadHeadConfig(dir.File("head/config.json")).requires_mask);
+  test::WriteFile(dir.File("config.json"), R"({"Curia": {"Model": {"Path": ")" + dir.File("model") +
+                                               R"("}, "Tasks": {"lesion-class": {"Head": ")" + dir.File("head") +
+                                               R"(", "Region": {"Label": "Lesion"}, "Finding": {"Code": "LC", "Scheme": "99CURIA", "Meaning": "Lesion class"}}}}})");
+  r = RunTool({"run", dir.File("data/l/study-002"), "--out", dir.File("out"), "--config", dir.File("config.json"), "--json",
+               dir.File("findings.json")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const config::Json findings = config::ParseJsonFile(dir.File("findings.json"));
+  const std::string text = config::Dump(findings);
+  EXPECT_NE(text.find("lesion-class"), std::string::npos) << text.substr(0, 2000);
+  EXPECT_NE(text.find("\"Label\": \"Lesion\""), std::string::npos) << text.substr(0, 2000);
 }
 
 // `curia phantom --seg --rtstruct`: the regions next to the series, in its study (the objects

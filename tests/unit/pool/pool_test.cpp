@@ -514,6 +514,7 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
     return SegRegion(kSlices, kPlane, number, label, inside);
   };
   JobRequest request{"regions", Priority::kRoutine, volume, {}, false, {}};
+  request.region_features = true;  // as `curia features` asks for a region head's features
   std::vector<int> structures;
   for (const phantom::PhantomStructure& st : phantom::PhantomStructures()) {
     request.regions.push_back(region(st.label, st.name, [&](int64_t k, int64_t i) {
@@ -553,6 +554,7 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
   EXPECT_EQ(stats.slices, static_cast<int64_t>(needed.size()));
   ASSERT_EQ(r.findings.findings.size(), expected_findings);
   EXPECT_GE(expected_findings, 6u);
+  EXPECT_EQ(r.region_features.size(), expected_findings);  // one per region the task ran on
   // The phantom's structures too small at this size are skipped like the speck.
   std::vector<std::string> skipped;
   for (const worker::SkippedTask& k : r.findings.skipped) skipped.push_back(k.task + ": " + k.reason);
@@ -608,7 +610,16 @@ TEST_F(PoolTest, RegionTasksShareTheBackbonePassOfTheirSlices) {
       resizer.Resize(source->mask.data() + k * kPlane, mask.data());
       const nn::BackboneOutput out =
           backbone->Forward(at::from_blob(const_cast<float*>(x.pixel_values.data()), {1, 1, 512, 512}));
-      per_slice.push_back(head->Probabilities(head->Logits2D(out, at::from_blob(mask.data(), {1, 1, 512, 512}))));
+      const at::Tensor mask_tensor = at::from_blob(mask.data(), {1, 1, 512, 512});
+      per_slice.push_back(head->Probabilities(head->Logits2D(out, mask_tensor)));
+      // The feature the head classifies there, as the pool hands it to `curia features`.
+      const at::Tensor feature = head->MaskedFeatures2D(out, mask_tensor, {0});
+      const RegionFeatures* got = nullptr;
+      for (const RegionFeatures& rf : r.region_features) got = regions[rf.region].reference.number == f.region.number ? &rf : got;
+      ASSERT_NE(got, nullptr);
+      const auto at = std::find(got->slices.begin(), got->slices.end(), k);
+      ASSERT_NE(at, got->slices.end());
+      EXPECT_TRUE(test::AllClose(got->features[static_cast<size_t>(at - got->slices.begin())], nn::ToFloatVector(feature[0]), 1e-5));
     }
     EXPECT_EQ(f.region.slices_used, used);
     const at::Tensor mean = at::cat(per_slice).mean(0);

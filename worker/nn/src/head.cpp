@@ -304,6 +304,13 @@ at::Tensor TaskHead::MaskedLogits2D(const BackboneOutput& out, const at::Tensor&
                                     const std::vector<int64_t>& slices) const {
   const Impl& m = *impl_;
   c10::InferenceMode guard;
+  return at::linear(MaskedFeatures2D(out, masks, slices), m.classifier_w, m.classifier_b);
+}
+
+at::Tensor TaskHead::MaskedFeatures2D(const BackboneOutput& out, const at::Tensor& masks,
+                                      const std::vector<int64_t>& slices) const {
+  const Impl& m = *impl_;
+  c10::InferenceMode guard;
   const at::Tensor last = out.last_hidden_state.to(at::kFloat);  // a view when already float32
   const int64_t b = last.size(0), patches = last.size(1) - m.FirstPatch();
   const int64_t e = static_cast<int64_t>(slices.size());
@@ -343,7 +350,7 @@ at::Tensor TaskHead::MaskedLogits2D(const BackboneOutput& out, const at::Tensor&
     const at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(last.device());
     feature.index_copy_(0, index, at::mm(weights.index_select(0, index), tokens[s]));
   }
-  return at::linear(feature / total.unsqueeze(1), m.classifier_w, m.classifier_b);
+  return feature / total.unsqueeze(1);
 }
 
 std::vector<int64_t> TaskHead::KeptSlices(int64_t slices, const at::Tensor& mask) const {

@@ -128,6 +128,16 @@ class Runner : public worker::IDeviceRunner {
       for (size_t e = 0; e < entries.size(); ++e) {
         results[entries[e].first].masked_probabilities[entries[e].second] = ToFloatVector(p[static_cast<int64_t>(e)]);
       }
+      bool features = false;
+      for (const auto& entry : entries) features = features || requests[entry.first].masked_features;
+      if (features) {
+        const at::Tensor f = head.MaskedFeatures2D(out, mask, slices).to(at::kCPU);
+        for (size_t e = 0; e < entries.size(); ++e) {
+          auto& list = results[entries[e].first].masked_features;
+          list.resize(requests[entries[e].first].masked2d.size());
+          list[entries[e].second] = ToFloatVector(f[static_cast<int64_t>(e)]);
+        }
+      }
     }
   }
 

@@ -66,6 +66,7 @@ struct RegionRun {
   // around the region (KeptSlices), in window order.
   std::vector<int64_t> slices;
   std::map<int64_t, std::vector<float>> outputs;  // 2-D: slice -> class probabilities
+  std::map<int64_t, std::vector<float>> features;  // 2-D, JobRequest::region_features: slice -> feature
   // 3-D (the task's head is 3-D): the threshold of the region's stack of resized masks
   // (model::MaskResizer::ResizeAt), and slice -> the tokens under the mask.
   float threshold = 0.5f;
@@ -442,7 +443,11 @@ struct WorkerPool::Impl {
                                             std::to_string(selection.min_pixels) + ")"});
         continue;
       }
-      for (int64_t s : run.slices) item_for(s).runs.push_back(j.runs.size());
+      for (int64_t s : run.slices) {
+        Item& item = item_for(s);
+        item.runs.push_back(j.runs.size());
+        item.request.masked_features = item.request.masked_features || job.request.region_features;
+      }
       j.runs.push_back(std::move(run));
     }
     if (j.runs.size() > first_run) return true;
@@ -764,6 +769,7 @@ struct WorkerPool::Impl {
           if (info.tasks[static_cast<size_t>(rr.task)].is3d) {
             rr.tokens[item.slice] = std::move(results[i].masked_tokens.at(k3++));
           } else {
+            if (!results[i].masked_features.empty()) rr.features[item.slice] = std::move(results[i].masked_features.at(k2));
             rr.outputs[item.slice] = std::move(results[i].masked_probabilities.at(k2++));
           }
         }
@@ -815,8 +821,14 @@ struct WorkerPool::Impl {
       for (int t : j.tasks) {
         const TaskInfo& task = info.tasks[static_cast<size_t>(t)];
         if (task.mask_prompted) {
-          for (const RegionRun& run : j.runs) {
-            if (run.task == t) f.findings.push_back(RegionFinding(j, task, run));
+          for (RegionRun& run : j.runs) {
+            if (run.task != t) continue;
+            f.findings.push_back(RegionFinding(j, task, run));
+            if (j.request.region_features && !task.is3d) {
+              RegionFeatures rf{task.name, run.region, run.slices, {}};
+              for (int64_t s : run.slices) rf.features.push_back(std::move(run.features.at(s)));
+              result->region_features.push_back(std::move(rf));
+            }
           }
           continue;
         }

@@ -75,6 +75,7 @@ struct SliceRequest {
   std::vector<MaskedTask> masked2d;  // 2-D mask-prompted tasks, one entry per (task, region)
   std::vector<MaskedTask> masked3d;  // 3-D mask-prompted tasks whose window holds this slice, the same
   bool cls = false;  // also the slice's backbone features: the post-LN CLS token (pooler_output)
+  bool masked_features = false;  // also each masked2d entry's feature (the masked mean of the patch tokens)
 };
 
 struct SliceResult {
@@ -84,6 +85,7 @@ struct SliceResult {
   std::vector<std::vector<float>> masked_probabilities;  // per entry of masked2d: class probabilities
   std::vector<SliceTokens> masked_tokens;                // per entry of masked3d: the tokens under the mask
   std::vector<float> cls;                                // when requested: the post-LN CLS, float32 (D)
+  std::vector<std::vector<float>> masked_features;       // when requested: per entry of masked2d (D)
 };
 
 class IDeviceRunner {

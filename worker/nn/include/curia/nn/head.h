@@ -50,6 +50,9 @@ class TaskHead {
   // repeated per mask (one (k, P) x (P, D) product per slice with k masks). Logits2D(out, mask) is
   // this with slices 0..B-1. Returns float32 logits (E, C); throws as Logits2D.
   at::Tensor MaskedLogits2D(const BackboneOutput& out, const at::Tensor& masks, const std::vector<int64_t>& slices) const;
+  // What MaskedLogits2D classifies: each mask's weighted mean of its slice's post-LN patch tokens
+  // (E, D) float32, the feature a 2-D mask head is trained on (`curia features` for region heads).
+  at::Tensor MaskedFeatures2D(const BackboneOutput& out, const at::Tensor& masks, const std::vector<int64_t>& slices) const;
 
   // 3-D head, reference batch form: `encoder_outputs` are B volumes' pre-LN encoder outputs
   // (S_i, T, D); `masks` empty, or B masks (S_i, 1, H, W). Volumes of one batch that end up with

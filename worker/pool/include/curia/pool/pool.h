@@ -52,6 +52,18 @@ struct JobRequest {
   // Also each 3-D task's attention-module input (IModel::VolumeInput) in JobResult::volume_inputs:
   // the tokens `curia features` stores for training a 3-D head of that geometry.
   bool volume_inputs = false;
+  // Also each 2-D mask-prompted task's feature on each of its regions' slices (the masked mean of
+  // the post-LN patch tokens its head classifies) in JobResult::region_features: `curia features`
+  // for region heads.
+  bool region_features = false;
+};
+
+// A 2-D mask-prompted task's features on one region (JobRequest::region_features).
+struct RegionFeatures {
+  std::string task;
+  size_t region = 0;                         // index into JobRequest::regions
+  std::vector<int64_t> slices;               // the region's slices the task ran on, ascending
+  std::vector<std::vector<float>> features;  // per slice of `slices`
 };
 
 enum class JobStatus { kDone, kFailed, kCancelled };
@@ -64,6 +76,7 @@ struct JobResult {
   worker::StudyFindings findings;
   std::vector<std::vector<float>> slice_features;  // JobRequest::slice_features: slice -> post-LN CLS
   std::map<std::string, worker::SliceTokens> volume_inputs;  // JobRequest::volume_inputs: 3-D task -> input
+  std::vector<RegionFeatures> region_features;               // JobRequest::region_features
 };
 
 struct JobProgress {
