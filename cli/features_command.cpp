@@ -149,7 +149,11 @@ struct CaseSeries {
   std::shared_ptr<dicom::DicomVolume> volume;
   std::string series_uid;
   int64_t slices = 0;
-  std::vector<worker::JobRegion> regions;  // region heads: the case's segment, from its SEG or RTSTRUCT
+  // Region heads: the folder's SEGs and RTSTRUCTs and the scan they are read against, then (when the
+  // case's job is about to start: masks are large) the case's segment from them.
+  std::vector<std::string> region_objects;
+  std::shared_ptr<const dicom::ScanResult> scan;
+  std::vector<worker::JobRegion> regions;
   std::string region_names;
 };
 
@@ -160,8 +164,8 @@ std::string Lower(std::string text) {
 
 CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, const std::vector<dicom::ScanResult>& scans);
 
-// `segment` (region heads): the regions of that label (SEG segment label or RTSTRUCT ROI name, any
-// case) that the folder's SEGs and RTSTRUCTs have on the chosen series; none is an error.
+// The folder's series (its headers) and, when `segment` is set (region heads), the SEGs and
+// RTSTRUCTs it holds, for ReadSegment.
 CaseSeries ReadCase(const std::string& folder, const std::string& segment) {
   if (!fs::is_directory(folder)) throw Error(ErrorCode::kNotFound, "no such folder");
   const std::vector<std::string> files = dicom::FindDicomFiles(folder);
@@ -176,12 +180,20 @@ CaseSeries ReadCase(const std::string& folder, const std::string& segment) {
       images.push_back(f);
     }
   }
-  const dicom::ScanResult scan = dicom::LoadSeries(*source, images, {});
-  CaseSeries out = ChooseSeries(source, {scan});
+  auto scan = std::make_shared<const dicom::ScanResult>(dicom::LoadSeries(*source, images, {}));
+  CaseSeries out = ChooseSeries(source, {*scan});
   if (segment.empty()) return out;
+  out.region_objects = std::move(objects);
+  out.scan = std::move(scan);
+  return out;
+}
+
+// The regions named `segment` (SEG segment label or RTSTRUCT ROI name, any case) that the case's
+// SEGs and RTSTRUCTs have on its series, into out.regions; none is an error naming those it has.
+void ReadSegment(CaseSeries& out, const std::string& segment) {
   std::set<std::string> seen;
-  for (const std::string& object : objects) {
-    region::RegionSet set = region::ReadRegions(*source, object, region::Volumes(scan));
+  for (const std::string& object : out.region_objects) {
+    region::RegionSet set = region::ReadRegions(*out.source, object, region::Volumes(*out.scan));
     if (set.refusal != region::Refusal::kNone || set.series_uid != out.series_uid) continue;
     for (region::Region& r : set.regions) {
       seen.insert(r.label);
@@ -198,7 +210,6 @@ CaseSeries ReadCase(const std::string& folder, const std::string& segment) {
                                           (labels.empty() ? std::string(" (no SEG or RTSTRUCT for it in the folder)")
                                                           : " (its segments: " + labels + ")"));
   }
-  return out;
 }
 
 // The case from a node's Orthanc: `uid` is a Study or Series Instance UID; only its CT and MR series
@@ -223,19 +234,19 @@ CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, co
   out.source = std::move(source);
   std::string reasons;
   for (const dicom::ScanResult& scan : scans) {
-  for (const dicom::SeriesResult& s : scan.series) {
-    if (s.modality != "CT" && s.modality != "MR") continue;
-    if (!s.volume) {
-      reasons += (reasons.empty() ? "" : "; ") + ("series " + s.series_uid + ": " + s.error);
-      continue;
+    for (const dicom::SeriesResult& s : scan.series) {
+      if (s.modality != "CT" && s.modality != "MR") continue;
+      if (!s.volume) {
+        reasons += (reasons.empty() ? "" : "; ") + ("series " + s.series_uid + ": " + s.error);
+        continue;
+      }
+      const int64_t n = s.volume->Info().slices;
+      if (n > out.slices) {
+        out.volume = s.volume;
+        out.series_uid = s.series_uid;
+        out.slices = n;
+      }
     }
-    const int64_t n = s.volume->Info().slices;
-    if (n > out.slices) {
-      out.volume = s.volume;
-      out.series_uid = s.series_uid;
-      out.slices = n;
-    }
-  }
   }
   if (!out.volume) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -245,7 +256,7 @@ CaseSeries ChooseSeries(std::shared_ptr<const dicom::IInstanceSource> source, co
   return out;
 }
 
-// float32 exactly, in the fewest digits that read back to the same float.
+// float32 in 9 significant digits: it reads back as the same float.
 std::string FloatText(float v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
@@ -454,6 +465,19 @@ int FeaturesCommand(const Args& args) {
         cv.wait(lock, [&] { return in_pool < window || !fatal.empty(); });
         if (!fatal.empty()) break;
         ++in_pool;
+      }
+      if (!pending[i].c->segment.empty()) {
+        try {
+          ReadSegment(pending[i].series, pending[i].c->segment);
+        } catch (const std::exception& e) {
+          const std::string& id = pending[i].c->c.id;
+          std::lock_guard<std::mutex> lock(mu);
+          skipped[id] = e.what();
+          --in_pool;
+          progress.Update(std::to_string(i), pending[i].series.slices, pending[i].series.slices);
+          progress.Line("case " + id + " (line " + std::to_string(pending[i].c->line) + "): skipped: " + e.what());
+          continue;
+        }
       }
       pool::JobRequest request{std::to_string(i), pool::Priority::kRoutine, pending[i].series.volume, {}};
       request.features_normalization = normalization;

@@ -112,7 +112,8 @@ int FewshotCommand(const Args& args) {
   const int repeats = static_cast<int>(p.GetInt("--repeats", 1, 1000));
   const uint64_t seed = static_cast<uint64_t>(p.GetInt("--seed", 0, INT64_MAX));
   char* end = nullptr;
-  const double c = std::strtod(p.Get("--C").c_str(), &end);
+  const std::string c_text = p.Get("--C");  // kept: `end` points into it
+  const double c = std::strtod(c_text.c_str(), &end);
   if (*end != '\0' || !(c > 0.0) || !std::isfinite(c)) throw UsageError("--C: '" + p.Get("--C") + "' is not a positive number");
   std::vector<std::size_t> ks = p.Get("--k").empty() ? std::vector<std::size_t>{} : ParseKs(p.Get("--k"));
 

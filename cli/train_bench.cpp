@@ -160,10 +160,11 @@ int BenchTrain(const Args& args) {
   const int folds = static_cast<int>(p.GetInt("--folds", 2, 100));
   const std::vector<double> grid = ParseList(p.Get("--grid"));
   char* end = nullptr;
-  const double tol = std::strtod(p.Get("--tol").c_str(), &end);
+  const std::string tol_text = p.Get("--tol"), ftol_text = p.Get("--ftol");  // kept: `end` points into them
+  const double tol = std::strtod(tol_text.c_str(), &end);
   if (*end != '\0' || !(tol > 0.0) || !std::isfinite(tol)) throw UsageError("--tol: expected a positive number");
   const int max_iter = static_cast<int>(p.GetInt("--max-iter", 1, 10000000));
-  const double ftol = std::strtod(p.Get("--ftol").c_str(), &end);
+  const double ftol = std::strtod(ftol_text.c_str(), &end);
   if (*end != '\0' || !(ftol >= 0.0) || !std::isfinite(ftol)) throw UsageError("--ftol: expected a number >= 0");
   const int rounds = static_cast<int>(p.GetInt("--rounds", 1, 100));
   const int threads_option = static_cast<int>(p.GetInt("--threads", 0, 1024));

@@ -151,7 +151,8 @@ int TrainHeadCommand(const Args& args) {
     prov["method"] = "ridge";
     if (p.Has("--alpha")) {
       char* end = nullptr;
-      const double alpha = std::strtod(p.Get("--alpha").c_str(), &end);
+      const std::string alpha_text = p.Get("--alpha");  // kept: `end` points into it
+      const double alpha = std::strtod(alpha_text.c_str(), &end);
       if (p.Get("--alpha").empty() || *end != '\0' || !(alpha >= 0.0) || !std::isfinite(alpha)) {
         throw UsageError("--alpha: expected a number >= 0");
       }
