@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "crash_report.h"
 #include "curia/config/error.h"
 #include "curia/config/json.h"
 #include "curia/config/log.h"
@@ -273,6 +274,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   OrthancPluginSetDescription(context, "Curia Node: the Curia radiology foundation model on studies sent to Orthanc "
                                        "(RESEARCH USE ONLY)");
   InstallLogSink();
+  InstallCrashReport();
   if (Protect("cannot start, so Orthanc stops", nullptr, Initialize) != OrthancPluginErrorCode_Success) {
     curia::log::SetSink({});
     return -1;

@@ -59,6 +59,10 @@ def free_ports(count):
     return ports
 
 
+class Gone(AssertionError):
+    """What a wait_for predicate raises when waiting longer cannot help (the process died)."""
+
+
 def wait_for(predicate, timeout, what, interval=0.25, diagnostics=None):
     """Polls `predicate` until it returns a truthy value (returned) or `timeout` seconds pass
     (AssertionError naming `what`, the last value or exception, and `diagnostics()` if given)."""
@@ -70,6 +74,8 @@ def wait_for(predicate, timeout, what, interval=0.25, diagnostics=None):
             if value:
                 return value
             last = value
+        except Gone:
+            raise
         except Exception as e:  # noqa: BLE001 - reported on timeout
             last = f"{type(e).__name__}: {e}"
         if time.monotonic() > deadline:
@@ -449,6 +455,9 @@ class Node(Orthanc):
         states = [states] if isinstance(states, str) else list(states)
 
         def ready():
+            if self.process is not None and self.process.poll() is not None:
+                raise Gone(f"waiting for {count} job(s) of study {study_uid} in state {states}: "
+                           f"{self.diagnostics(study_uid)}")
             js = self.jobs_of(study_uid)
             return js if len(js) == count and all(j["State"] in states for j in js) else None
 
@@ -456,6 +465,10 @@ class Node(Orthanc):
                         interval=0.5, diagnostics=lambda: self.diagnostics(study_uid))
 
     def diagnostics(self, study_uid=None):
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+            return f"{self.name}'s Orthanc is not running: {how}\nnode log tail:\n{self.log_tail(80)}"
         try:
             js = self.jobs_of(study_uid) if study_uid else self.jobs(limit=20)["Jobs"]
             detail = [self.job(j["ID"]) for j in js[:3]]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -544,6 +545,21 @@ class Crash(PluginTestCase):
         self.assertEqual(len(srs), 1, f"exactly one SR expected at the PACS: {[s['tags']['SOPInstanceUID'] for s in srs]}")
         self.assertEqual(len(self.node.get(f"/studies/{self.node.lookup_study(uid)}/instances")), self.SLICES,
                          "the node lost instances")
+
+    def test_fatal_signal_leaves_a_backtrace_in_the_log(self):
+        """A fatal signal in Orthanc's process (a crash in a library, an illegal instruction on another
+        CPU) is named in the node's log with a backtrace, and the process still dies of that signal.
+        SIGILL: sanitizers leave it to us (they take SIGSEGV, SIGBUS and SIGFPE for their own report)."""
+        pid = self.node.process.pid
+        os.kill(pid, signal.SIGILL)
+        self.node.process.wait(timeout=60)
+        self.assertEqual(self.node.process.returncode, -signal.SIGILL, "the process should die of the signal itself")
+        log = self.node.log()
+        self.assertIn("Curia Node: fatal signal SIGILL (Illegal instruction)", log)
+        backtrace = log[log.index("Curia Node: fatal signal SIGILL"):].splitlines()[1:]
+        self.assertTrue(any("libOrthancCuriaNode.so" in line or "Orthanc(" in line or "libc.so" in line
+                            for line in backtrace[:64]), "\n".join(backtrace[:20]))
+        self.node.start(timeout=120)
 
     def test_stop_while_running(self):
         """A clean stop (SIGTERM) under a running job: it runs again at the next start without using up
