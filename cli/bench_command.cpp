@@ -91,8 +91,10 @@ int BenchModel(const Args& args) {
             << " slices/s, " << Fixed(r.backbone_flops_per_second / 1e9, 1) << " GFLOP/s ("
             << Fixed(r.flops_per_image / 1e12, 4) << " TFLOP/slice)\n"
             << "  matmul      " << r.gemm.m << "x" << r.gemm.k << "x" << r.gemm.n << ": " << Fixed(r.gemm_seconds, 4)
-            << " s, " << Fixed(r.gemm_flops_per_second / 1e9, 1) << " GFLOP/s\n"
+            << " s, " << Fixed(r.gemm_flops_per_second / 1e9, 1) << " GFLOP/s (best of " << r.gemm_runs
+            << " runs between the passes; median " << Fixed(r.gemm_median_seconds, 4) << " s)\n"
             << "  ratio       backbone / matmul FLOP rate = " << Fixed(r.ratio, 3) << "   [backbone_gemm_ratio]\n";
+  PrintTimeSplit(std::cout, r, model::BackboneFlopsByPart(cfg, image, image));
 
   if (p.Has("--json")) {
     config::Json j(::Json::objectValue);
@@ -112,7 +114,18 @@ int BenchModel(const Args& args) {
     j["backbone_gflops"] = r.backbone_flops_per_second / 1e9;
     for (int64_t d : {r.gemm.m, r.gemm.k, r.gemm.n}) j["gemm_shape"].append(d);
     j["gemm_gflops"] = r.gemm_flops_per_second / 1e9;
+    j["gemm_median_gflops"] = r.gemm.Flops() / r.gemm_median_seconds / 1e9;
+    j["gemm_runs"] = r.gemm_runs;
     j["backbone_gemm_ratio"] = r.ratio;
+    const nn::ForwardTimes& t = r.split;
+    config::Json split(::Json::objectValue);
+    split["embed"] = t.embed;
+    split["norms"] = t.norms;
+    split["projections"] = t.projections;
+    split["attention_products"] = t.attention_products;
+    split["softmax"] = t.softmax;
+    split["mlp"] = t.mlp;
+    j["time_split_seconds"] = split;
     WriteJsonFile(p.Get("--json"), j);
   }
   return 0;

@@ -228,6 +228,17 @@ TEST(Cli, BenchModelWritesItsRatio) {
   EXPECT_GT(config::Find(j, "backbone_gemm_ratio")->asDouble(), 0.0);
   EXPECT_EQ(config::Find(j, "tokens")->asInt64(), 1025);
   EXPECT_EQ((*config::Find(j, "gemm_shape"))[2].asInt64(), 352);  // the tiny model's SwiGLU input width
+  // The reference is the best of its runs, so never slower than their median.
+  EXPECT_GE(config::Find(j, "gemm_runs")->asInt64(), 3);
+  EXPECT_GE(config::Find(j, "gemm_gflops")->asDouble(), config::Find(j, "gemm_median_gflops")->asDouble());
+  // The time split, printed and in the JSON.
+  for (const char* part : {"projections", "attn products", "softmax", "norms", "mlp"}) {
+    EXPECT_NE(r.out.find(std::string("    ") + part), std::string::npos) << part << "\n" << r.out;
+  }
+  const config::Json* split = config::Find(j, "time_split_seconds");
+  ASSERT_NE(split, nullptr);
+  EXPECT_GT((*split)["attention_products"].asDouble(), 0.0);
+  EXPECT_GT((*split)["mlp"].asDouble(), 0.0);
 }
 
 #ifdef CURIA_WITH_POOL

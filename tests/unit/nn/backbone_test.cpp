@@ -53,6 +53,22 @@ TEST(Backbone, ThreadCountDoesNotChangeTheAnswer) {
   EXPECT_LT((one - two).abs().max().item<float>(), 1e-5);
 }
 
+TEST(Backbone, ProfiledPassGivesTheSameAnswerAndSplitsItsTime) {
+  auto backbone = Dinov2Backbone::Load(test::GoldenPath("backbone_swiglu"), BackboneOptions{});
+  const at::Tensor x = at::randn({2, 1, 64, 64}, at::TensorOptions().dtype(at::kFloat));
+  const at::Tensor plain = backbone->Forward(x).last_hidden_state;
+  ForwardTimes times;
+  const at::Tensor profiled = backbone->Forward(x, false, &times).last_hidden_state;
+  EXPECT_TRUE(at::equal(plain, profiled));
+  for (const double part : {times.embed, times.norms, times.projections, times.attention_products, times.softmax,
+                            times.mlp}) {
+    EXPECT_GT(part, 0.0);
+  }
+  const double first = times.Total();
+  (void)backbone->Forward(x, false, &times);  // adds up
+  EXPECT_GT(times.Total(), first);
+}
+
 TEST(Backbone, Bf16OnCpuStaysCloseToFp32) {
   test::TempDir dir;
   model::WriteDemoModel(dir.path(), model::DemoSize::kTiny, 3);

@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "curia/config/error.h"
@@ -206,7 +207,33 @@ std::unique_ptr<Dinov2Backbone> Dinov2Backbone::FromFile(const model::Dinov2Conf
   return std::unique_ptr<Dinov2Backbone>(new Dinov2Backbone(std::move(impl)));
 }
 
-BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool output_hidden_states) const {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Splits a forward pass's wall clock into ForwardTimes' parts when asked to: each Lap() waits for
+// the device (reading one element back) and adds the time since the previous lap to one part.
+class Laps {
+ public:
+  explicit Laps(ForwardTimes* times) : times_(times), last_(Clock::now()) {}
+  // `done`: the part's result, read back (on a device) to wait for it.
+  void Lap(double ForwardTimes::*part, const at::Tensor& done) {
+    if (times_ == nullptr) return;
+    if (!done.is_cpu()) (void)done.reshape({-1})[0].item<float>();
+    const Clock::time_point now = Clock::now();
+    times_->*part += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  ForwardTimes* times_;
+  Clock::time_point last_;
+};
+
+}  // namespace
+
+BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool output_hidden_states,
+                                       ForwardTimes* times) const {
   const Impl& m = *impl_;
   const model::Dinov2Config& cfg = m.cfg;
   if (pixel_values.dim() != 4 || pixel_values.size(1) != cfg.num_channels ||
@@ -221,12 +248,14 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
   }
   c10::InferenceMode guard;
   BackboneOutput out;
+  Laps step(times);
   at::Tensor x = m.Embed(pixel_values.to(m.options));
   const int64_t b = x.size(0), t = x.size(1), d = cfg.hidden_size;
   const int64_t heads = cfg.num_attention_heads, hd = cfg.HeadDim();
   const double eps = cfg.layer_norm_eps;
   at::Tensor x2 = x.view({b * t, d});  // the residual stream, updated in place
   if (output_hidden_states) out.hidden_states.push_back(x.clone());
+  step.Lap(&ForwardTimes::embed, x2);
 
   // Buffers reused by every layer: fresh multi-megabyte allocations per layer cost page faults
   // that showed up as 30% of the CPU forward time.
@@ -234,18 +263,20 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
   at::Tensor context = at::empty({b * t, d}, m.options);
   at::Tensor mlp = at::empty({b * t, m.layers.empty() ? 0 : m.layers[0].mlp_in_w.size(0)}, m.options);
 #if TORCH_VERSION_MAJOR < 2
-  at::Tensor scores = at::empty({t, t}, m.options);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor scores = at::empty({t, t}, m.options);
 #endif
 
   for (const Impl::Layer& l : m.layers) {
     // Attention block: q, k, v in one product; heads are strided views into it.
     at::Tensor h = at::layer_norm(x2, {d}, l.norm1_w, l.norm1_b, eps);
+    step.Lap(&ForwardTimes::norms, h);
     if (l.qkv_b.defined()) {
       at::addmm_out(qkv, l.qkv_b, h, l.qkv_w.t());
     } else {
       at::mm_out(qkv, h, l.qkv_w.t());
     }
+    step.Lap(&ForwardTimes::projections, qkv);
     const at::Tensor split = qkv.view({b, t, 3, heads, hd});
 #if TORCH_VERSION_MAJOR >= 2
     // Fused flash / memory-efficient kernels where LibTorch has them (same scale 1/sqrt(hd)).
@@ -253,9 +284,12 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
                                                              split.select(2, 1).transpose(1, 2),
                                                              split.select(2, 2).transpose(1, 2));
     context.view({b, t, heads, hd}).copy_(sdpa.transpose(1, 2));
+    step.Lap(&ForwardTimes::attention_products, context);
 #else
     // One (T, T) score matrix per image and head, kept in cache between the two products:
-    // softmax(q k^T / sqrt(hd)) v, written straight into the merged-heads layout.
+    // softmax(q k^T / sqrt(hd)) v, written straight into the merged-heads layout. (Measured on 2
+    // cores: the (image, head) pairs on LibTorch's threads with single-threaded products, and
+    // score tiles of 64-256 query rows, were no faster; docs/performance.md.)
     const at::Tensor merged = context.view({b, t, heads, hd});
     for (int64_t i = 0; i < b; ++i) {
       for (int64_t j = 0; j < heads; ++j) {
@@ -263,17 +297,22 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
         const at::Tensor k = split[i].select(1, 1).select(1, j);
         const at::Tensor v = split[i].select(1, 2).select(1, j);
         at::addmm_out(scores, scores, q, k.t(), /*beta=*/0.0, /*alpha=*/scale);
+        step.Lap(&ForwardTimes::attention_products, scores);
         at::_softmax_out(scores, scores, -1, false);
+        step.Lap(&ForwardTimes::softmax, scores);
         at::Tensor dst = merged[i].select(1, j);  // (T, hd), row stride D
         at::mm_out(dst, scores, v);
+        step.Lap(&ForwardTimes::attention_products, dst);
       }
     }
 #endif
     x2.add_(l.attn_out_b);
     x2.addmm_(context, l.attn_out_w.t());
+    step.Lap(&ForwardTimes::projections, x2);
 
     // MLP block.
     h = at::layer_norm(x2, {d}, l.norm2_w, l.norm2_b, eps);
+    step.Lap(&ForwardTimes::norms, h);
     at::addmm_out(mlp, l.mlp_in_b, h, l.mlp_in_w.t());
     at::Tensor act;
     if (cfg.use_swiglu_ffn) {
@@ -286,11 +325,13 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
     }
     x2.add_(l.mlp_out_b);
     x2.addmm_(act, l.mlp_out_w.t());
+    step.Lap(&ForwardTimes::mlp, x2);
     if (output_hidden_states) out.hidden_states.push_back(x.clone());
   }
   out.encoder_output = output_hidden_states ? out.hidden_states.back() : x;
   out.last_hidden_state = at::layer_norm(x, {d}, m.final_w, m.final_b, eps);
   out.pooler_output = out.last_hidden_state.select(1, 0);
+  step.Lap(&ForwardTimes::norms, out.last_hidden_state);
   return out;
 }
 

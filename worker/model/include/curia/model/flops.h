@@ -12,6 +12,16 @@ namespace curia::model {
 // products and MLP. Element-wise work (LayerNorm, softmax, activations) is not counted.
 double BackboneFlopsPerImage(const Dinov2Config& cfg, int64_t height, int64_t width);
 
+// The same count by part (all layers), as nn::ForwardTimes splits the time.
+struct BackboneFlops {
+  double embed = 0;
+  double projections = 0;         // q, k, v and the output projection
+  double attention_products = 0;  // q k^T and attention x v
+  double mlp = 0;                 // MLP in and out
+  double Total() const { return embed + projections + attention_products + mlp; }
+};
+BackboneFlops BackboneFlopsByPart(const Dinov2Config& cfg, int64_t height, int64_t width);
+
 // The backbone's dominant matrix product for a batch: (batch*tokens x hidden) times
 // (hidden x mlp_in_width), i.e. the MLP input projection.
 struct GemmShape {

@@ -37,6 +37,20 @@ struct BackboneOutput {
   std::vector<at::Tensor> hidden_states;  // L + 1 tensors (embeddings, then each layer) on request
 };
 
+// Where a forward pass spends its time (seconds of wall clock, summed over the layers), for
+// `curia bench model`: on request only, since timing each part waits for the device after it.
+// Attention's two products and its softmax run interleaved on threads; their wall time is split
+// in proportion to the threads' time in each.
+struct ForwardTimes {
+  double embed = 0;               // patch embedding, position embeddings
+  double norms = 0;               // the layers' LayerNorms and the final one
+  double projections = 0;         // q/k/v and the attention output projection (residual add included)
+  double attention_products = 0;  // q k^T and scores v
+  double softmax = 0;
+  double mlp = 0;                 // both MLP products and the activation (residual add included)
+  double Total() const { return embed + norms + projections + attention_products + softmax + mlp; }
+};
+
 class Dinov2Backbone {
  public:
   // Reads <dir>/config.json and <dir>/model.safetensors. Throws curia::Error naming the file (and
@@ -52,7 +66,9 @@ class Dinov2Backbone {
   // pixel_values: (B, C, H, W), floating, any device. Outputs are on the backbone's device in its
   // precision. Throws curia::Error(kInvalidArgument) for a wrong rank, channel count or an image
   // smaller than one patch.
-  BackboneOutput Forward(const at::Tensor& pixel_values, bool output_hidden_states = false) const;
+  // With `times`, adds where this pass spent its time to it (slower: see ForwardTimes).
+  BackboneOutput Forward(const at::Tensor& pixel_values, bool output_hidden_states = false,
+                         ForwardTimes* times = nullptr) const;
 
   const model::Dinov2Config& config() const;
   const Device& device() const;
