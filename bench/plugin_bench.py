@@ -5,12 +5,14 @@ the Curia plugin, a plain Orthanc as the PACS) driven by the integration-test ha
 (tests/integration/harness.py), phantom studies sent with DCMTK's storescu. Every figure is a ratio
 (or a difference) of two quantities measured in this one run:
 
-  e2e_ratio           slices/s through the plugin (many studies queued, from the first C-STORE to
-                      the last SR accepted by the PACS) / slices/s of the raw backbone (`curia bench
-                      model`, same model folder, image size and batch, timed just before and just
-                      after the end-to-end run; their mean)
+  e2e_ratio           slices/s through the plugin (several studies queued, from the first C-STORE
+                      to the last SR accepted by the PACS) / slices/s of the raw backbone (`curia
+                      bench model`, same model folder, image size and batch), in rounds alternated
+                      (raw then node, node then raw, ...): the median of the rounds' ratios, with
+                      their spread (min-max), so that noise on a shared machine hits both sides
   ingest_ratio        C-STORE time of a 500-instance study into Orthanc with the plugin / into the
-                      same Orthanc configuration without the plugin (repetitions alternated, median)
+                      same Orthanc configuration without the plugin (pairs alternated, median and
+                      spread of the pairs' ratios)
   latency_overhead_s  StableStudy on the node -> SR accepted by the PACS, minus the job's model
                       compute ("Timings"."DeviceSeconds" of GET /curia/jobs/ID) (median)
   rss_ratio           peak RSS (VmHWM) of the node's Orthanc process for a 1,000-slice study / a
@@ -65,7 +67,9 @@ def parse_args(argv):
     g = p.add_argument_group("end to end (e2e_ratio)")
     g.add_argument("--e2e-size", default="base", choices=("tiny", "base"),
                    help="demo model of the node and the raw backbone (default: base = Curia-B shapes)")
-    g.add_argument("--e2e-studies", type=int, default=4, help="phantom studies sent at once (default: 4)")
+    g.add_argument("--e2e-rounds", type=int, default=3,
+                   help="rounds of (raw backbone, node), order alternated; median and spread (default: 3)")
+    g.add_argument("--e2e-studies", type=int, default=2, help="phantom studies sent at once per round (default: 2)")
     g.add_argument("--e2e-slices", type=int, default=10, help="slices per study (default: 10)")
     g.add_argument("--e2e-batch", type=int, default=4, help="MaxBatch of the node = batch of the raw backbone (default: 4)")
     g.add_argument("--e2e-image", type=int, default=512, help="phantom slice size, = the model's input (default: 512)")
@@ -99,6 +103,8 @@ def parse_args(argv):
     a.rss_small, a.rss_large = small, large
     if a.pg_studies is None:
         a.pg_studies = a.e2e_studies
+    if a.e2e_rounds < 1 or a.e2e_studies < 1:
+        p.error("--e2e-rounds and --e2e-studies: at least 1")
     if a.raw_iterations is None:
         a.raw_iterations = 1 if a.e2e_size == "base" else 5
     if "plot" in a.parts and not (a.sweep and a.plot):
@@ -246,9 +252,11 @@ def part_ingest(ws, pacs, files, reps):
             ratios.append(times["node"] / times["plain"])
             log(f"ingest rep {r + 1}/{reps}: with plugin {times['node']:.2f} s, without {times['plain']:.2f} s, "
                 f"ratio {ratios[-1]:.3f}")
+        low, high = spread(ratios)
+        log(f"ingest: ratio median {median(ratios):.3f}, spread {low:.3f}-{high:.3f} over {reps} pairs")
         result.update(reps=reps, with_plugin_s=with_plugin, without_plugin_s=without, ratios=ratios,
                       with_plugin_median_s=median(with_plugin), without_plugin_median_s=median(without),
-                      ingest_ratio=median(ratios))
+                      ratio_min=low, ratio_max=high, ingest_ratio=median(ratios))
     finally:
         node.stop()
         plain.stop()
@@ -368,34 +376,49 @@ def e2e_model_name(a):
     return f"DEMO {a.e2e_size}" + (" (Curia-B shapes)" if a.e2e_size == "base" else "")
 
 
-def part_e2e(ws, pacs, studies, warmup, a):
-    """Many studies at once through a node whose rule runs the 2-D task only (one backbone pass per
-    slice), the raw backbone on the same model folder timed before and after."""
+def spread(values):
+    """(min, max) of per-round figures, for the median's spread."""
+    return (min(values), max(values)) if values else (float("nan"), float("nan"))
+
+
+def part_e2e(ws, pacs, rounds, warmup, a):
+    """Rounds of (raw backbone, studies through the node), the order alternated (A B, B A, ...) so that
+    noise on the machine hits both sides: per round, fresh studies sent at once to a node whose rule
+    runs the 2-D task only (one backbone pass per slice) and `curia bench model` on the same model
+    folder; the round's ratio is the node's slices/s over the raw backbone's. e2e_ratio = the median
+    of the rounds' ratios, with their spread."""
     model_dir = ws.sub("e2e-model")
     h.run_tool(["demo-model", "--out", model_dir, "--size", a.e2e_size])
     node = e2e_node(ws, pacs, model_dir, a, "e2e")
+    runs, raws, ratios = [], [], []
     try:
         node.start(timeout=300)
         h.storescu(node.dicom_port, warmup)
         wait_delivered(node, [study_uid(warmup)], 1800)
-        raw_before = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
-        log(f"e2e raw backbone (before): {raw_before:.3f} slices/s")
-        run = e2e_run(node, pacs, studies)
-        raw_after = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
-        log(f"e2e raw backbone (after): {raw_after:.3f} slices/s")
-        raw = (raw_before + raw_after) / 2
-        rate = run["slices_per_second"]
-        log(f"e2e: {run['slices']} slices in {run['seconds']:.2f} s = {rate:.3f} slices/s (C-STOREs took "
-            f"{run['cstore_seconds']:.2f} s); ratio {rate / raw:.3f}")
+        for r, studies in enumerate(rounds):
+            if r % 2 == 0:
+                raw = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
+                run = e2e_run(node, pacs, studies)
+            else:
+                run = e2e_run(node, pacs, studies)
+                raw = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
+            runs.append(run)
+            raws.append(raw)
+            ratios.append(run["slices_per_second"] / raw)
+            log(f"e2e round {r + 1}/{len(rounds)} ({'raw' if r % 2 == 0 else 'node'} first): {run['slices']} slices in "
+                f"{run['seconds']:.2f} s = {run['slices_per_second']:.3f} slices/s (C-STOREs {run['cstore_seconds']:.2f} s); "
+                f"raw {raw:.3f} slices/s; ratio {ratios[-1]:.3f}")
     finally:
         node.stop()
+    low, high = spread(ratios)
+    log(f"e2e: ratio median {median(ratios):.3f}, spread {low:.3f}-{high:.3f} over {len(ratios)} rounds")
     return {"model": e2e_model_name(a),
-            "image_size": a.e2e_image, "batch": a.e2e_batch, "studies": len(studies),
-            "slices_per_study": a.e2e_slices, "slices": run["slices"], "tasks": "2-D task only (SR + key images)",
-            "seconds": run["seconds"], "cstore_seconds": run["cstore_seconds"],
-            "device_seconds_sum": run["device_seconds_sum"],
-            "plugin_slices_per_second": rate, "raw_slices_per_second_before": raw_before,
-            "raw_slices_per_second_after": raw_after, "raw_iterations": a.raw_iterations, "raw_slices_per_second": raw, "e2e_ratio": rate / raw}
+            "image_size": a.e2e_image, "batch": a.e2e_batch, "rounds": len(rounds), "studies": len(rounds[0]),
+            "slices_per_study": a.e2e_slices, "tasks": "2-D task only (SR + key images)",
+            "runs": runs, "raw_slices_per_second_by_round": raws, "ratios": ratios,
+            "plugin_slices_per_second": median([x["slices_per_second"] for x in runs]),
+            "raw_iterations": a.raw_iterations, "raw_slices_per_second": median(raws),
+            "ratio_min": low, "ratio_max": high, "e2e_ratio": median(ratios)}
 
 
 def postgresql_binaries_missing():
@@ -650,7 +673,8 @@ def main(argv):
     try:
         specs = []
         if "e2e" in parts:
-            specs += [(f"e2e-{i}", a.e2e_slices, 1000 + i, a.e2e_image) for i in range(a.e2e_studies)]
+            specs += [(f"e2e-{r}-{i}", a.e2e_slices, 1000 + 10 * r + i, a.e2e_image)
+                      for r in range(a.e2e_rounds) for i in range(a.e2e_studies)]
             specs.append(("e2e-warmup", 2, 999, a.e2e_image))
         if "pg" in parts:
             pg_missing = postgresql_binaries_missing()
@@ -685,9 +709,10 @@ def main(argv):
             log(f"rss: {a.rss_small} and {a.rss_large} slices")
             result["rss"] = part_rss(ws, pacs, studies["rss-small"], studies["rss-large"])
         if "e2e" in parts:
-            log(f"e2e: {a.e2e_studies} studies x {a.e2e_slices} slices, DEMO {a.e2e_size}, batch {a.e2e_batch}")
-            result["e2e"] = part_e2e(ws, pacs, [studies[f"e2e-{i}"] for i in range(a.e2e_studies)],
-                                     studies["e2e-warmup"], a)
+            log(f"e2e: {a.e2e_rounds} rounds of {a.e2e_studies} studies x {a.e2e_slices} slices, DEMO {a.e2e_size}, "
+                f"batch {a.e2e_batch}")
+            rounds = [[studies[f"e2e-{r}-{i}"] for i in range(a.e2e_studies)] for r in range(a.e2e_rounds)]
+            result["e2e"] = part_e2e(ws, pacs, rounds, studies["e2e-warmup"], a)
         if "pg" in parts:
             log(f"pg: {a.pg_rounds} rounds of {a.pg_studies} studies x {a.e2e_slices} slices per store, DEMO "
                 f"{a.e2e_size}, batch {a.e2e_batch}; then curia bench queue, {a.queue_claimers} claimers")

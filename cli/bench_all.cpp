@@ -434,7 +434,10 @@ int BenchAll(const Args& args) {
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) + "x" +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) +
                             ", batch " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "batch"}))) +
-                            ", " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "studies"}))) +
+                            "; median of " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "rounds"}))) +
+                            " alternated rounds (spread " + value(Number(plugin_json, {"e2e", "ratio_min"}), 3) + "-" +
+                            value(Number(plugin_json, {"e2e", "ratio_max"}), 3) + ") of " +
+                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "studies"}))) +
                             " studies x " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "slices_per_study"}))) +
                             " slices; " + Fixed(Number(plugin_json, {"e2e", "plugin_slices_per_second"}), 3) + " / " +
@@ -446,7 +449,8 @@ int BenchAll(const Args& args) {
                       ? std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "instances"}))) +
                             " instances, median of " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "reps"}))) +
-                            " alternated pairs; " + Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
+                            " alternated pairs (spread " + value(Number(plugin_json, {"ingest", "ratio_min"}), 3) + "-" +
+                            value(Number(plugin_json, {"ingest", "ratio_max"}), 3) + "); " + Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
                             " / " + Fixed(Number(plugin_json, {"ingest", "without_plugin_median_s"}), 2) + " s"
                       : ""});
   rows.push_back({"stable -> SR at PACS, minus model compute", "latency_overhead_s", value(latency, 3), "<= 1 s",
