@@ -19,7 +19,7 @@ usage: bench/gpu_check.sh [--cpu-only] [--build-dir DIR] [--device cuda:N] [--js
   --json FILE       JSON copy of the figures (default: <build-dir>/gpu-check.json, and
                     <build-dir>/gpu-check-base128.json for the second CPU run)
   --python PY       python whose torch provides LibTorch (default: $PYTHON or python3); without
-                    one, the system's LibTorch (e.g. Debian's libtorch-dev) is used
+                    one, or with "none", the system's LibTorch (e.g. Debian's libtorch-dev) is used
   --torch-config C  with a python's torch: its own TorchConfig.cmake (wheel), the headers-and-
                     libraries one in bench/cmake (bench: no CUDA toolkit needed), or the first
                     that configures (auto, the default)
@@ -58,7 +58,7 @@ step() { printf '\n== %s\n' "$*"; }
 # --- LibTorch: a python's torch package if there is one, else the system's --------------------
 step "LibTorch"
 TORCH_PREFIX="" TORCH_ROOT="" TORCH_VERSION="" TORCH_CUDA="" TORCH_ABI=""
-if command -v "$PY" >/dev/null 2>&1 &&
+if [[ "$PY" != none ]] && command -v "$PY" >/dev/null 2>&1 &&
    TORCH_INFO=$("$PY" -c 'import os, torch, torch.utils
 print(torch.utils.cmake_prefix_path)
 print(os.path.dirname(torch.__file__))

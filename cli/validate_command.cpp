@@ -43,7 +43,7 @@ const std::map<std::string, std::vector<std::string>>& KnownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"Curia", {"SchemaVersion", "Model", "Dicom", "Tasks", "Database", "NodeName", "Trigger", "RoutingMode", "Queue", "Export", "Rules"}},
       {"Model", {"Path", "Devices", "Precision", "Threads", "WorkersPerDevice", "MaxBatch", "MaxBatchDelayMs",
-                 "PreprocessThreads", "QueuedSlices", "MaxActiveJobs", "AgingSeconds"}},
+                 "PreprocessThreads", "HostThreadsPerDevice", "QueuedSlices", "MaxActiveJobs", "AgingSeconds"}},
       {"Task", {"Head", "Class", "Aggregate", "TopK", "Threshold", "Normalization", "Finding", "FindingSite", "Window"}},
       {"Concept", {"Code", "Scheme", "Meaning"}},
       {"Window", {"Center", "Width"}},

@@ -338,6 +338,9 @@ case "$action" in
   test)
     build
     (cd "$build_dir" && ctest --output-on-failure -j "$jobs")
+    # The GPU check's CPU part (bench/README.md): the model code built alone (LibTorch, no Orthanc
+    # or DCMTK, as on a GPU machine) in build-gpu, every precision against the float64 reference.
+    "$root/bench/gpu_check.sh" --cpu-only --python none --build-dir "$root/build-gpu" --jobs "$jobs"
     # The same unit and integration tests under ASan + UBSan (CMakePresets.json "sanitize", in
     # build-asan; not the browser and package tests), then every fuzz target for half a minute
     # (fuzz/run.sh). docs/reliability.md: "Fuzzing and sanitizers".

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "curia/config/hints.h"
@@ -66,7 +67,8 @@ void ReadModel(ObjectReader& r, ModelSettings& m, const std::string& base_dir) {
   m.workers_per_device = r.Int("WorkersPerDevice", 1, 1, 64);
   m.max_batch = r.Int("MaxBatch", 8, 1, 4096);
   m.max_batch_delay_ms = r.Int("MaxBatchDelayMs", 5, 0, 60000);
-  m.preprocess_threads = r.Int("PreprocessThreads", 1, 1, 256);
+  m.preprocess_threads = r.Int("PreprocessThreads", 0, 0, 256);
+  m.host_threads_per_device = r.Int("HostThreadsPerDevice", 0, 0, 256);
   m.queued_slices = r.Int("QueuedSlices", 32, 1, 100000);
   m.max_active_jobs = r.Int("MaxActiveJobs", 4, 1, 1024);
   m.aging_seconds = r.Number("AgingSeconds", 60.0, 0.001, 1e7);
@@ -251,6 +253,19 @@ const TaskSettings* CuriaSettings::FindTask(const std::string& name) const {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+int64_t HostThreads(const ModelSettings& model, unsigned cores) {
+  if (model.preprocess_threads > 0) return model.preprocess_threads;
+  int64_t gpus = 0;
+  for (const std::string& d : model.devices) gpus += d == "cpu" ? 0 : 1;
+  const int64_t per_gpu = std::clamp<int64_t>((static_cast<int64_t>(cores) - 1) / std::max<int64_t>(gpus, 1), 1, 16);
+  int64_t total = 0;
+  for (const std::string& d : model.devices) {
+    const int64_t automatic = d == "cpu" ? 1 : per_gpu;
+    total += model.host_threads_per_device > 0 ? model.host_threads_per_device : automatic;
+  }
+  return std::clamp<int64_t>(total, 1, 256);
 }
 
 CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, const std::string& base_dir) {

@@ -54,6 +54,24 @@ TEST(Settings, DefaultsAndResolvedPaths) {
   EXPECT_EQ(Parse(R"({"Model": {"Path": "/m"}})").model.path, "/m");
 }
 
+TEST(Settings, HostThreadsPerDevice) {
+  // Defaults: one for the CPU device; a GPU gets the cores but one, at most 16, shared between GPUs.
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m"}})").model, 16), 1);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda"]}})").model, 16), 15);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda"]}})").model, 64), 16);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda"]}})").model, 1), 1);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda:0", "cuda:1"]}})").model, 17), 16);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda:0", "cpu"]}})").model, 9), 9);
+  // Set per device, or for the whole pool (which wins).
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda:0", "cuda:1"],
+                                            "HostThreadsPerDevice": 6}})").model, 4), 12);
+  EXPECT_EQ(HostThreads(Parse(R"({"Model": {"Path": "/m", "Devices": ["cuda:0", "cuda:1"],
+                                            "HostThreadsPerDevice": 6, "PreprocessThreads": 3}})").model, 4), 3);
+  const std::vector<std::string> problems = Problems(R"({"Model": {"Path": "/m", "HostThreadsPerDevice": -1}})");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("$.Model.HostThreadsPerDevice: expected an integer in [0, 256], found -1"), std::string::npos) << problems[0];
+}
+
 TEST(Settings, DicomOutputs) {
   const CuriaSettings s = Parse(R"({"Model": {"Path": "/m"}, "Dicom": {"UidRoot": "1.2.826.0.1.3680043.10.9",
       "SeriesNumber": 77, "InstitutionName": "Lab", "SrClass": "comprehensive", "ScClass": "multi-frame-true-color",

@@ -175,6 +175,7 @@ struct WorkerPool::Impl {
   bool paused = false;
   PoolStats stats;
 
+  const int64_t host_threads;  // config::HostThreads
   boost::asio::thread_pool cpu;
   std::vector<std::thread> devices;
 
@@ -185,7 +186,8 @@ struct WorkerPool::Impl {
         scheduler({s.aging_seconds, s.max_batch, std::chrono::milliseconds(s.max_batch_delay_ms)}),
         size(m.info().image_size),
         plane(m.info().image_size * m.info().image_size),
-        cpu(static_cast<size_t>(s.preprocess_threads)) {
+        host_threads(config::HostThreads(s, std::thread::hardware_concurrency())),
+        cpu(static_cast<size_t>(host_threads)) {
     for (size_t d = 0; d < info.devices.size(); ++d) {
       for (int64_t w = 0; w < s.workers_per_device; ++w) {
         std::shared_ptr<IDeviceRunner> runner = model.CreateRunner(d);
@@ -236,7 +238,7 @@ struct WorkerPool::Impl {
 
   // Under mu. Starts pump tasks while there is work they could pick.
   void StartPumps() {
-    while (pumps < settings.preprocess_threads && !stopping) {
+    while (pumps < host_threads && !stopping) {
       ++pumps;
       boost::asio::post(cpu, [this] { Pump(); });
     }
@@ -859,7 +861,7 @@ struct WorkerPool::Impl {
 WorkerPool::WorkerPool(IModel& model, const config::ModelSettings& settings)
     : impl_(std::make_unique<Impl>(model, settings)) {
   log::Info("pool", std::to_string(impl_->devices.size()) + " device worker(s), " +
-                        std::to_string(settings.preprocess_threads) + " preprocessing thread(s), batches of up to " +
+                        std::to_string(impl_->host_threads) + " host (preprocessing) thread(s), batches of up to " +
                         std::to_string(settings.max_batch) + " slices");
 }
 

@@ -12,7 +12,7 @@
 //     "SchemaVersion": 1,
 //     "Model": { "Path": "/var/lib/curia/curia-b", "Devices": ["cpu"], "Precision": "fp32",
 //                "Threads": 0, "WorkersPerDevice": 1, "MaxBatch": 8, "MaxBatchDelayMs": 5,
-//                "PreprocessThreads": 1, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
+//                "PreprocessThreads": 0, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
 //     "Tasks": {
 //       "ich": { "Head": "ich", "Class": "hemorrhage", "Aggregate": "max", "Threshold": 0.5,
 //                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" },
@@ -45,7 +45,9 @@ struct ModelSettings {
   int64_t workers_per_device = 1;
   int64_t max_batch = 8;                     // slices per backbone pass, across jobs
   int64_t max_batch_delay_ms = 5;            // how long a partial batch waits for more slices
-  int64_t preprocess_threads = 1;            // CPU threads decoding and preprocessing ahead
+  int64_t preprocess_threads = 0;            // CPU threads decoding and preprocessing ahead, all
+                                             // devices together; 0: host_threads_per_device each
+  int64_t host_threads_per_device = 0;       // 0: from the core count (HostThreads)
   int64_t queued_slices = 32;                // preprocessed slices waiting for a device, at most
   int64_t max_active_jobs = 4;               // jobs being read at once (memory bound)
   double aging_seconds = 60.0;               // a waiting job rises one priority level per period
@@ -116,6 +118,13 @@ struct CuriaSettings {
 // `doc` is an Orthanc configuration with a "Curia" member, or the Curia section itself. Relative
 // paths are resolved against `base_dir` (the configuration file's folder). Throws curia::Error
 // (kInvalidArgument) listing every problem as "<source>: <JSON path>: <what is wrong>".
+// The pool's host (decoding and preprocessing) threads: PreprocessThreads when set, else
+// HostThreadsPerDevice per device, whose default comes from `cores`: one for a CPU device (its
+// backbone needs the cores), and for each GPU an equal share of the cores but one (up to 16: the
+// host path runs at 500-1,400 slices/s per thread, docs/performance.md, and one GPU takes
+// 2,000-3,800 slices/s of Curia-B).
+int64_t HostThreads(const ModelSettings& model, unsigned cores);
+
 CuriaSettings ParseCuriaSettings(const Json& doc, const std::string& source, const std::string& base_dir);
 CuriaSettings LoadCuriaSettings(const std::string& path);
 
