@@ -12,7 +12,7 @@
 //     "SchemaVersion": 1,
 //     "Model": { "Path": "/var/lib/curia/curia-b", "Devices": ["cpu"], "Precision": "fp32",
 //                "Threads": 0, "WorkersPerDevice": 1, "MaxBatch": 8, "MaxBatchDelayMs": 5,
-//                "PreprocessThreads": 0, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
+//                "HostThreadsPerDevice": 0, "QueuedSlices": 32, "MaxActiveJobs": 4, "AgingSeconds": 60 },
 //     "Tasks": {
 //       "ich": { "Head": "ich", "Class": "hemorrhage", "Aggregate": "max", "Threshold": 0.5,
 //                "Finding": { "Code": "50960005", "Scheme": "SCT", "Meaning": "Hemorrhage" },
