@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/report/image.h"
 
+#ifndef CURIA_REPORT_NO_PNG
 #include <png.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -73,6 +75,12 @@ void Image::DrawLine(int x0, int y0, int x1, int y1, Rgb c, int thickness) {
 }
 
 std::string EncodePng(const Image& image) {
+#ifdef CURIA_REPORT_NO_PNG
+  (void)image;
+  throw Error(ErrorCode::kUnavailable,
+              "PNG: this curia was built without libpng (a model-only build on a machine without its "
+              "headers), so it writes no figures; install libpng-dev and rebuild");
+#else
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
   png.width = static_cast<png_uint_32>(image.width());
@@ -89,6 +97,7 @@ std::string EncodePng(const Image& image) {
   }
   out.resize(size);
   return out;
+#endif
 }
 
 void WritePng(const Image& image, const std::string& path) { config::WriteFileAtomic(path, {EncodePng(image)}); }
