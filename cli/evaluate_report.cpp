@@ -8,12 +8,16 @@
 #include <ctime>
 #include <sstream>
 
+#include "curia/config/text.h"
 #include "curia/report/image.h"
 #include "curia/report/plot.h"
 #include "curia/train/metrics.h"
 #include "version.h"
 
 namespace curia::cli {
+
+using config::HtmlEscape;
+
 namespace {
 
 const config::Json* Member(const config::Json& j, const char* key) { return config::Find(j, key); }
@@ -148,21 +152,6 @@ std::string Fixed3(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", v);
   return buf;
-}
-
-std::string HtmlEscape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::vector<std::string> WriteEvaluationReport(const std::string& dir, const config::Json& m, const EvaluationData& d,

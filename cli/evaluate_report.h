@@ -28,7 +28,5 @@ std::vector<std::string> WriteEvaluationReport(const std::string& dir, const con
 
 // "0.912" (3 decimals), the form the page prints its figures in.
 std::string Fixed3(double v);
-// Text made safe inside HTML elements and attribute values.
-std::string HtmlEscape(const std::string& text);
 
 }  // namespace curia::cli

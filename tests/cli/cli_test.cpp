@@ -1190,10 +1190,29 @@ TEST(Cli, HelpWorksForEveryListedCommand) {
 // `curia train-head` on a feature store of the golden backbone's width (64), then the head it writes
 // run unchanged by `curia head` on that backbone: its probabilities are softmax(W pooler_output + b)
 // of the weights written; `curia evaluate` on the store's test split.
+// A feature store as `curia features` writes it: `features` (one row of `d` per case) and index.json
+// listing `cases` (id, label or target, split, group). Returns the index, for a test to change and
+// write again.
+config::Json WriteFeatureStore(const std::string& store, const std::vector<float>& features, int d,
+                               const config::Json& cases, const std::string& digest = std::string(64, 'b'),
+                               const std::string& model_name = "synthetic") {
+  std::filesystem::create_directories(store);
+  model::SafetensorsWriter w;
+  w.AddFloat32("features", {static_cast<int64_t>(cases.size()), d}, features);
+  w.Write(store + "/features.safetensors");
+  config::Json index(::Json::objectValue);
+  index["format"] = "curia-feature-store";
+  index["version"] = 1;
+  index["backbone_digest"] = digest;
+  index["model_name"] = model_name;
+  index["cases"] = cases;
+  test::WriteFile(store + "/index.json", config::Dump(index));
+  return index;
+}
+
 TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
   TempDir dir;
   const std::string store = dir.File("store");
-  std::filesystem::create_directories(store);
   const int d = 64, n = 120;
   std::mt19937_64 rng(5);
   auto uniform = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
@@ -1209,21 +1228,12 @@ TEST(CliTrain, TrainsAHeadThatCuriaHeadLoadsAndEvaluatesIt) {
     c["group"] = "patient-" + std::to_string(i / 2);
     cases.append(c);
   }
-  model::SafetensorsWriter w;
-  w.AddFloat32("features", {n, d}, features);
-  w.Write(store + "/features.safetensors");
-  config::Json index(::Json::objectValue);
-  index["format"] = "curia-feature-store";
-  index["version"] = 1;
   // The golden backbone's digest: the head is run on it below (a head trained on another backbone's
   // features is refused, see the end).
   const std::string model = test::GoldenPath("backbone_swiglu");
   const std::string digest = model::BackboneDigest(*model::SafetensorsFile::Open(model + "/model.safetensors"),
                                                    model::LoadDinov2Config(model + "/config.json"));
-  index["backbone_digest"] = digest;
-  index["model_name"] = "golden/backbone_swiglu";
-  index["cases"] = cases;
-  test::WriteFile(store + "/index.json", config::Dump(index));
+  config::Json index = WriteFeatureStore(store, features, d, cases, digest, "golden/backbone_swiglu");
 
   const std::string head = dir.File("head");
   auto r = RunTool({"train-head", "--features", store, "--out", head, "--folds", "3", "--balanced"});
@@ -1309,7 +1319,6 @@ std::string WriteSyntheticStore(const TempDir& dir, const std::string& name, con
                                 const std::vector<int>& train, const std::vector<int>& test, double shift,
                                 std::uint64_t seed, const std::string& test_split = "test") {
   const std::string store = dir.File(name);
-  std::filesystem::create_directories(store);
   const int d = 16;
   std::mt19937_64 rng(seed);
   auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0; };
@@ -1332,16 +1341,7 @@ std::string WriteSyntheticStore(const TempDir& dir, const std::string& name, con
       }
     }
   }
-  model::SafetensorsWriter w;
-  w.AddFloat32("features", {n, d}, features);
-  w.Write(store + "/features.safetensors");
-  config::Json index(::Json::objectValue);
-  index["format"] = "curia-feature-store";
-  index["version"] = 1;
-  index["backbone_digest"] = std::string(64, 'b');
-  index["model_name"] = "synthetic";
-  index["cases"] = cases;
-  test::WriteFile(store + "/index.json", config::Dump(index));
+  WriteFeatureStore(store, features, d, cases);
   return store;
 }
 
@@ -1571,7 +1571,6 @@ class CliValidate : public ::testing::Test {
 TEST(CliTrain, RidgeHeadChoosesAlphaByCrossValidation) {
   TempDir dir;
   const std::string store = dir.File("store");
-  std::filesystem::create_directories(store);
   const int d = 8, n = 60;
   std::mt19937_64 rng(9);
   auto uniform = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
@@ -1591,17 +1590,8 @@ TEST(CliTrain, RidgeHeadChoosesAlphaByCrossValidation) {
     c["group"] = "patient-" + std::to_string(i / 2);
     cases.append(c);
   }
-  model::SafetensorsWriter w;
-  w.AddFloat32("features", {n, d}, features);
-  w.Write(store + "/features.safetensors");
-  config::Json index(::Json::objectValue);
-  index["format"] = "curia-feature-store";
-  index["version"] = 1;
-  index["backbone_digest"] = std::string(64, 'b');
-  index["model_name"] = "test";
-  index["cases"] = cases;
+  config::Json index = WriteFeatureStore(store, features, d, cases);
   auto write_index = [&] { test::WriteFile(store + "/index.json", config::Dump(index)); };
-  write_index();
 
   const std::string head = dir.File("head");
   auto r = RunTool({"train-head", "--features", store, "--out", head, "--folds", "4"});

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "curia/config/error.h"
+#include "curia/config/text.h"
 #include "curia/dicom/read.h"
 #include "curia/dicomsr/outputs.h"
 #include "http.h"
@@ -35,22 +36,6 @@ const storage::JobState kStates[] = {storage::JobState::kQueued,    storage::Job
                                      storage::JobState::kExporting, storage::JobState::kDone,
                                      storage::JobState::kFailed,    storage::JobState::kDead,
                                      storage::JobState::kCancelled, storage::JobState::kSuperseded};
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // DCMTK escapes every string it renders; should a future version not, anything active in the
 // page is refused rather than served: the SR is then shown as escaped text.
@@ -217,7 +202,7 @@ HttpResponse SrHtml(const UiContext& ctx, const RouteArgs& a) {
   std::string html = dicomsr::RenderHtml(bytes);
   if (LooksActive(html)) {
     html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Structured report</title></head><body><pre>" +
-           Escape(html) + "</pre></body></html>";
+           config::HtmlEscape(html) + "</pre></body></html>";
   }
   HttpResponse r;
   r.content_type = "text/html; charset=utf-8";
