@@ -37,6 +37,12 @@ TEST_P(Golden, MatchesTransformers) {
   EXPECT_TRUE(test::AllClose(ToFloatVector(plain.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
   const BackboneOutput second = backbone->Forward(pixels.narrow(0, 1, 1));
   EXPECT_TRUE(test::AllClose(ToFloatVector(second.last_hidden_state), ToFloatVector(plain.last_hidden_state.narrow(0, 1, 1)), kOutputTol));
+
+  // On two threads the (image, head) pairs of the attention are shared out between them.
+  SetIntraOpThreads(2);
+  const BackboneOutput threaded = backbone->Forward(pixels);
+  SetIntraOpThreads(1);
+  EXPECT_TRUE(test::AllClose(ToFloatVector(threaded.last_hidden_state), io->Get("last_hidden_state"), kOutputTol));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backbones, Golden,

@@ -2,11 +2,15 @@
 #include "curia/nn/backbone.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 #include "curia/config/error.h"
 #include "curia/config/log.h"
@@ -224,6 +228,17 @@ class Laps {
     times_->*part += std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
+  // As Lap, for a stretch in which threads ran two parts side by side: the wall time is shared out
+  // in proportion to the threads' summed busy times in each part.
+  void Lap(double ForwardTimes::*a, double busy_a, double ForwardTimes::*b, double busy_b) {
+    if (times_ == nullptr) return;
+    const Clock::time_point now = Clock::now();
+    const double wall = std::chrono::duration<double>(now - last_).count();
+    const double busy = busy_a + busy_b;
+    times_->*a += busy > 0 ? wall * busy_a / busy : wall;
+    times_->*b += busy > 0 ? wall * busy_b / busy : 0;
+    last_ = now;
+  }
 
  private:
   ForwardTimes* times_;
@@ -264,7 +279,10 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
   at::Tensor mlp = at::empty({b * t, m.layers.empty() ? 0 : m.layers[0].mlp_in_w.size(0)}, m.options);
 #if TORCH_VERSION_MAJOR < 2
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  at::Tensor scores = at::empty({t, t}, m.options);
+  // One (T, T) score buffer per thread that attention runs on (below).
+  std::vector<at::Tensor> scores;
+  const int64_t score_buffers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), b * heads));
+  for (int64_t i = 0; i < score_buffers; ++i) scores.push_back(at::empty({t, t}, m.options));
 #endif
 
   for (const Impl::Layer& l : m.layers) {
@@ -286,25 +304,41 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
     context.view({b, t, heads, hd}).copy_(sdpa.transpose(1, 2));
     step.Lap(&ForwardTimes::attention_products, context);
 #else
-    // One (T, T) score matrix per image and head, kept in cache between the two products:
-    // softmax(q k^T / sqrt(hd)) v, written straight into the merged-heads layout. (Measured on 2
-    // cores: the (image, head) pairs on LibTorch's threads with single-threaded products, and
-    // score tiles of 64-256 query rows, were no faster; docs/performance.md.)
+    // softmax(q k^T / sqrt(hd)) v per image and head, written straight into the merged-heads
+    // layout: the (image, head) pairs run on LibTorch's threads, each pair's two products and
+    // softmax on one thread with that thread's own (T, T) score buffer. Measured on 2 cores:
+    // products with an inner or outer dimension of 64 reach ~0.6 of the large-product rate when
+    // BLAS splits each one over the threads, ~0.9 on one thread each; docs/performance.md.
     const at::Tensor merged = context.view({b, t, heads, hd});
-    for (int64_t i = 0; i < b; ++i) {
-      for (int64_t j = 0; j < heads; ++j) {
+    std::vector<double> busy_products(scores.size(), 0.0), busy_softmax(scores.size(), 0.0);
+    at::parallel_for(0, b * heads, 1, [&](int64_t begin, int64_t end) {
+      c10::InferenceMode thread_guard;  // thread-local: LibTorch's threads do not inherit it
+      const size_t slot = std::min(static_cast<size_t>(at::get_thread_num()), scores.size() - 1);
+      at::Tensor& s = scores[slot];
+      Clock::time_point mark = Clock::now();
+      auto lap = [&](double* busy) {
+        if (times == nullptr) return;
+        const Clock::time_point now = Clock::now();
+        *busy += std::chrono::duration<double>(now - mark).count();
+        mark = now;
+      };
+      for (int64_t pair = begin; pair < end; ++pair) {
+        const int64_t i = pair / heads, j = pair % heads;
         const at::Tensor q = split[i].select(1, 0).select(1, j);  // (T, hd), row stride 3D
         const at::Tensor k = split[i].select(1, 1).select(1, j);
         const at::Tensor v = split[i].select(1, 2).select(1, j);
-        at::addmm_out(scores, scores, q, k.t(), /*beta=*/0.0, /*alpha=*/scale);
-        step.Lap(&ForwardTimes::attention_products, scores);
-        at::_softmax_out(scores, scores, -1, false);
-        step.Lap(&ForwardTimes::softmax, scores);
+        at::addmm_out(s, s, q, k.t(), /*beta=*/0.0, /*alpha=*/scale);
+        lap(&busy_products[slot]);
+        at::_softmax_out(s, s, -1, false);
+        lap(&busy_softmax[slot]);
         at::Tensor dst = merged[i].select(1, j);  // (T, hd), row stride D
-        at::mm_out(dst, scores, v);
-        step.Lap(&ForwardTimes::attention_products, dst);
+        at::mm_out(dst, s, v);
+        lap(&busy_products[slot]);
       }
-    }
+    });
+    step.Lap(&ForwardTimes::attention_products,
+             std::accumulate(busy_products.begin(), busy_products.end(), 0.0), &ForwardTimes::softmax,
+             std::accumulate(busy_softmax.begin(), busy_softmax.end(), 0.0));
 #endif
     x2.add_(l.attn_out_b);
     x2.addmm_(context, l.attn_out_w.t());
