@@ -19,6 +19,7 @@
 #include "curia/config/log.h"
 #include "curia/config/orthanc_config.h"
 #include "curia/config/settings.h"
+#include "curia/dicom/read.h"
 #include "curia/dicom/series.h"
 #include "curia/nn/torch_model.h"
 #include "curia/node/node.h"
@@ -86,23 +87,40 @@ std::optional<config::CuriaSettings> ReadSettings(const config::Json& doc) {
   return settings;
 }
 
+// The study UID of a received instance: read from its bytes as far as that element (Orthanc's
+// simplified JSON of the whole instance, made and parsed again for this one value, cost about 4 %
+// of a C-STORE; docs/performance.md), from that JSON where the bytes cannot be read there.
+std::optional<std::string> StudyUidOf(const OrthancPluginDicomInstance* instance) {
+  const void* data = OrthancPluginGetInstanceData(g_context, instance);
+  const int64_t size = OrthancPluginGetInstanceSize(g_context, instance);
+  if (data != nullptr && size > 0) {
+    if (std::optional<std::string> uid =
+            dicom::ReadStudyInstanceUid(static_cast<const uint8_t*>(data), static_cast<size_t>(size))) {
+      return uid;
+    }
+  }
+  const OrthancString json(g_context, OrthancPluginGetInstanceSimplifiedJson(g_context, instance));
+  if (!json) return std::nullopt;
+  const config::Json tags = config::ParseJson(json.c_str(), "instance");
+  const config::Json* uid = config::Find(tags, "StudyInstanceUID");
+  if (!uid || !uid->isString() || uid->asString().empty()) return std::nullopt;
+  return uid->asString();
+}
+
 OrthancPluginErrorCode OnStoredInstance(const OrthancPluginDicomInstance* instance, const char* instance_id) {
   if (!g_plugin) return OrthancPluginErrorCode_Success;
   return Protect("stored-instance callback", instance_id, [&] {
     if (OrthancPluginGetInstanceOrigin(g_context, instance) == OrthancPluginInstanceOrigin_Plugin) {
       return;  // made by a plugin (ours or another): never work for us
     }
-    const OrthancString json(g_context, OrthancPluginGetInstanceSimplifiedJson(g_context, instance));
-    if (!json) return;
-    const config::Json tags = config::ParseJson(json.c_str(), "instance");
-    const config::Json* uid = config::Find(tags, "StudyInstanceUID");
-    if (!uid || !uid->isString()) return;
+    const std::optional<std::string> uid = StudyUidOf(instance);
+    if (!uid) return;
     // Both strings are Orthanc's (lent, not to be freed).
     const char* calling = OrthancPluginGetInstanceRemoteAet(g_context, instance);
     const char* called = OrthancPluginHasInstanceMetadata(g_context, instance, "CalledAET")
                              ? OrthancPluginGetInstanceMetadata(g_context, instance, "CalledAET")
                              : nullptr;
-    g_plugin->node->OnInstanceStored(uid->asString(), calling ? calling : "", called ? called : "");
+    g_plugin->node->OnInstanceStored(*uid, calling ? calling : "", called ? called : "");
   });
 }
 

@@ -168,4 +168,15 @@ std::unique_ptr<DcmFileFormat> ReadBytes(const std::string& bytes, const std::st
   return ff;
 }
 
+std::optional<std::string> ReadStudyInstanceUid(const uint8_t* data, size_t size) {
+  std::optional<std::string> uid =
+      DatasetElementValue(data, size, DCM_StudyInstanceUID.getGroup(), DCM_StudyInstanceUID.getElement());
+  if (!uid) return std::nullopt;
+  // UI values are padded to even length with a NUL; tolerate spaces as DCMTK's getter does.
+  while (!uid->empty() && (uid->back() == '\0' || uid->back() == ' ')) uid->pop_back();
+  const size_t first = uid->find_first_not_of(' ');
+  if (first == std::string::npos) return std::nullopt;
+  return uid->substr(first);
+}
+
 }  // namespace curia::dicom

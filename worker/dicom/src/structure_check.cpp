@@ -155,7 +155,10 @@ struct Frame {
 
 class Walker {
  public:
-  Walker(Bytes& bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {}
+  // `capture`: a tag whose value, where it is an element of the dataset itself (not in a sequence)
+  // of at most kMaxCapturedBytes, the walk keeps (captured()); 0: none.
+  Walker(Bytes& bytes, std::string what, uint32_t capture = 0) : bytes_(bytes), what_(std::move(what)), capture_(capture) {}
+  const std::optional<std::string>& captured() const { return captured_; }
 
   // Walks the dataset from `start` to the end in `syntax`; the reason to refuse it, if any.
   std::optional<std::string> Dataset(uint64_t start, Syntax syntax) {
@@ -282,6 +285,11 @@ class Walker {
         pos += header;
         continue;
       }
+      if (capture_ != 0 && tag == capture_ && top.kind == Frame::kDataset && end != kUndefined &&
+          length <= kMaxCapturedBytes) {
+        std::string value(length, '\0');
+        if (bytes_.Read(pos + header, value.size(), reinterpret_cast<uint8_t*>(value.data()))) captured_ = std::move(value);
+      }
       pos = end;
     }
   }
@@ -318,9 +326,13 @@ class Walker {
            " (truncated or corrupt)";
   }
 
+  static constexpr uint32_t kMaxCapturedBytes = 1024;
+
   Bytes& bytes_;
   std::string what_;
   std::vector<Frame> stack_;
+  uint32_t capture_;
+  std::optional<std::string> captured_;
 };
 
 // Inflates raw deflate data (PS3.5 A.5: no zlib header) of at most kMaxInflatedBytes.
@@ -348,7 +360,9 @@ std::optional<std::string> Inflate(const std::vector<uint8_t>& in, std::string& 
   return std::nullopt;
 }
 
-std::optional<std::string> Check(Bytes& bytes) {
+// The walk of CheckStructure; with `captured`, also the value of the dataset's element `capture`
+// (Walker), left empty when the bytes are refused.
+std::optional<std::string> Check(Bytes& bytes, uint32_t capture = 0, std::optional<std::string>* captured = nullptr) {
   const uint64_t size = bytes.Size();
   uint8_t h[12];
   uint64_t pos = 0;
@@ -410,9 +424,15 @@ std::optional<std::string> Check(Bytes& bytes) {
     std::string inflated;
     if (std::optional<std::string> why = Inflate(deflated, inflated)) return why;
     MemoryBytes plain(reinterpret_cast<const uint8_t*>(inflated.data()), inflated.size());
-    return Walker(plain, "the inflated dataset").Dataset(0, Syntax{true, false});
+    Walker walker(plain, "the inflated dataset", capture);
+    std::optional<std::string> why = walker.Dataset(0, Syntax{true, false});
+    if (captured != nullptr && !why) *captured = walker.captured();
+    return why;
   }
-  return Walker(bytes, "the file").Dataset(pos, syntax);
+  Walker walker(bytes, "the file", capture);
+  std::optional<std::string> why = walker.Dataset(pos, syntax);
+  if (captured != nullptr && !why) *captured = walker.captured();
+  return why;
 }
 
 }  // namespace
@@ -420,6 +440,14 @@ std::optional<std::string> Check(Bytes& bytes) {
 std::optional<std::string> CheckStructure(const uint8_t* data, size_t size) {
   MemoryBytes bytes(data, size);
   return Check(bytes);
+}
+
+std::optional<std::string> DatasetElementValue(const uint8_t* data, size_t size, uint16_t group, uint16_t element) {
+  if (data == nullptr) return std::nullopt;
+  MemoryBytes bytes(data, size);
+  std::optional<std::string> value;
+  if (Check(bytes, uint32_t{group} << 16 | element, &value)) return std::nullopt;
+  return value;
 }
 
 std::optional<std::string> CheckFileStructure(const std::string& path) {

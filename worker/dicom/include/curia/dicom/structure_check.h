@@ -58,6 +58,12 @@ std::optional<std::string> CheckStructure(const uint8_t* data, size_t size);
 // The same for a file, read header by header; an unreadable file is a reason too.
 std::optional<std::string> CheckFileStructure(const std::string& path);
 
+// The same walk over bytes, keeping the value bytes (as stored, padding included) of one element
+// of the dataset itself (not inside a sequence) of at most 1 KiB: nullopt when the walk refuses the
+// bytes or the dataset has no such element. No DCMTK: for reading one tag of every instance Orthanc
+// receives (read.h, ReadStudyInstanceUid) without DCMTK's parse and its log lines.
+std::optional<std::string> DatasetElementValue(const uint8_t* data, size_t size, uint16_t group, uint16_t element);
+
 // Throw curia::Error(kInvalidArgument) "<name>: refused before parsing: <reason>".
 void RequireSafeStructure(const std::string& bytes, const std::string& name);
 void RequireSafeFile(const std::string& path, const std::string& name);
