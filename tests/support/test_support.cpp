@@ -103,6 +103,17 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::vector<std::string> DicomCorpusFiles() {
+  std::vector<std::string> files;
+  for (const std::string& dir : {std::string(CURIA_SHARED_DIR) + "/dicom", std::string("/usr/lib/python3/dist-packages/pydicom/data/test_files")}) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      if (!e.is_regular_file() || e.path().extension() == ".md" || e.path().filename() == "README") continue;
+      files.push_back(e.path().string());
+    }
+  }
+  return files;
+}
+
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;

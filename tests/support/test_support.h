@@ -64,6 +64,9 @@ void CopyFile(const std::string& from, const std::string& to);
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& bytes);
 
+// Every file of the DICOM corpora: ../shared/dicom and pydicom's test files (READMEs left out).
+std::vector<std::string> DicomCorpusFiles();
+
 // A 3-D mask-prompted head in a demo model folder (model::WriteDemoModel): a copy of its demo-3d
 // head whose config.json says "curia_requires_mask" (published configs cannot say it; see
 // model/head_config.h). Returns the head's folder name, "demo-mask3d". Idempotent.

@@ -8,8 +8,6 @@
 #include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "curia/dicom/series.h"
 #include "curia/dicom/structure_check.h"
 #include "hostile_dicom.h"
@@ -25,24 +23,19 @@ std::optional<std::string> Uid(const std::string& bytes) {
 TEST(ReadStudyInstanceUid, AgreesWithDcmtksFullReadOnEveryFileOfTheCorpora) {
   QuietDcmtkLogging();
   int compared = 0, with_uid = 0;
-  for (const std::string& dir : {std::string(CURIA_SHARED_DIR) + "/dicom", std::string("/usr/lib/python3/dist-packages/pydicom/data/test_files")}) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-      if (!e.is_regular_file() || e.path().extension() == ".md" || e.path().filename() == "README") continue;
-      const std::string path = e.path().string();
-      DcmFileFormat file;
-      if (file.loadFile(OFFilename(path.c_str()), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect).bad()) continue;
-      // (Two pydicom files store it with another VR, which DCMTK prints in hex; compared where it is UI.)
-      DcmElement* element = nullptr;
-      if (file.getDataset()->findAndGetElement(DCM_StudyInstanceUID, element).good() && element->ident() != EVR_UI) continue;
-      OFString full;
-      std::string expected;
-      if (file.getDataset()->findAndGetOFStringArray(DCM_StudyInstanceUID, full).good()) expected = full.c_str();
-      while (!expected.empty() && (expected.back() == ' ' || expected.back() == '\0')) expected.pop_back();
-      const std::optional<std::string> got = Uid(test::ReadFile(path));
-      EXPECT_EQ(got.value_or(""), expected) << path;
-      ++compared;
-      if (!expected.empty()) ++with_uid;
-    }
+  for (const std::string& path : test::DicomCorpusFiles()) {
+    DcmFileFormat file;
+    if (file.loadFile(OFFilename(path.c_str()), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect).bad()) continue;
+    // (Two pydicom files store it with another VR, which DCMTK prints in hex; compared where it is UI.)
+    DcmElement* element = nullptr;
+    if (file.getDataset()->findAndGetElement(DCM_StudyInstanceUID, element).good() && element->ident() != EVR_UI) continue;
+    OFString full;
+    std::string expected;
+    if (file.getDataset()->findAndGetOFStringArray(DCM_StudyInstanceUID, full).good()) expected = full.c_str();
+    while (!expected.empty() && (expected.back() == ' ' || expected.back() == '\0')) expected.pop_back();
+    EXPECT_EQ(Uid(test::ReadFile(path)).value_or(""), expected) << path;
+    ++compared;
+    if (!expected.empty()) ++with_uid;
   }
   EXPECT_GT(compared, 150);
   EXPECT_GT(with_uid, 100);
