@@ -87,9 +87,10 @@ std::optional<config::CuriaSettings> ReadSettings(const config::Json& doc) {
   return settings;
 }
 
-// The study UID of a received instance: read from its bytes as far as that element (Orthanc's
-// simplified JSON of the whole instance, made and parsed again for this one value, cost about 4 %
-// of a C-STORE; docs/performance.md), from that JSON where the bytes cannot be read there.
+// The study UID of a received instance: read from its bytes by the structure check's walk over
+// the element headers (Orthanc's simplified JSON of the whole instance, made and parsed again for
+// this one value, cost a few percent of a C-STORE; docs/performance.md), from that JSON where the
+// walk refuses the bytes.
 std::optional<std::string> StudyUidOf(const OrthancPluginDicomInstance* instance) {
   const void* data = OrthancPluginGetInstanceData(g_context, instance);
   const int64_t size = OrthancPluginGetInstanceSize(g_context, instance);
