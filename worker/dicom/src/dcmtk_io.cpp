@@ -8,6 +8,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <mutex>
+#include <utility>
 
 #include "curia/config/error.h"
 #include "curia/dicom/structure_check.h"
@@ -58,14 +59,21 @@ std::unique_ptr<DcmFileFormat> ReadInstance(const IInstanceSource& source, const
   return ReadBytes(source.Bytes(id), source.Name(id));
 }
 
+namespace {
+
+// A string value without its padding: trailing spaces (and NULs) pad values to even length.
+std::string Unpadded(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  const size_t first = s.find_first_not_of(' ');
+  return first == std::string::npos ? std::string() : s.substr(first);
+}
+
+}  // namespace
+
 std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
   if (item.findAndGetOFStringArray(tag, value).bad()) return {};
-  // Trailing spaces (and NULs) pad values to even length.
-  std::string s(value.c_str());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  size_t first = s.find_first_not_of(' ');
-  return first == std::string::npos ? std::string() : s.substr(first);
+  return Unpadded(value.c_str());
 }
 
 std::optional<double> GetDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos) {
@@ -172,11 +180,9 @@ std::optional<std::string> ReadStudyInstanceUid(const uint8_t* data, size_t size
   std::optional<std::string> uid =
       DatasetElementValue(data, size, DCM_StudyInstanceUID.getGroup(), DCM_StudyInstanceUID.getElement());
   if (!uid) return std::nullopt;
-  // UI values are padded to even length with a NUL; tolerate spaces as DCMTK's getter does.
-  while (!uid->empty() && (uid->back() == '\0' || uid->back() == ' ')) uid->pop_back();
-  const size_t first = uid->find_first_not_of(' ');
-  if (first == std::string::npos) return std::nullopt;
-  return uid->substr(first);
+  std::string value = internal::Unpadded(std::move(*uid));  // as GetString reads it through DCMTK
+  if (value.empty()) return std::nullopt;
+  return value;
 }
 
 }  // namespace curia::dicom
