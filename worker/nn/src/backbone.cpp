@@ -15,6 +15,7 @@
 #include "curia/config/error.h"
 #include "curia/config/log.h"
 #include "curia/model/head_config.h"
+#include "curia/nn/softmax.h"
 #include "curia/nn/tensor_io.h"
 
 namespace curia::nn {
@@ -283,6 +284,8 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
   std::vector<at::Tensor> scores;
   const int64_t score_buffers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), b * heads));
   for (int64_t i = 0; i < score_buffers; ++i) scores.push_back(at::empty({t, t}, m.options));
+  // float32 scores take our vectorised softmax (curia/nn/softmax.h: why), bf16 / fp16 LibTorch's.
+  const bool own_softmax = m.options.dtype() == at::kFloat;
 #endif
 
   for (const Impl::Layer& l : m.layers) {
@@ -329,7 +332,11 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
         const at::Tensor v = split[i].select(1, 2).select(1, j);
         at::addmm_out(s, s, q, k.t(), /*beta=*/0.0, /*alpha=*/scale);
         lap(&busy_products[slot]);
-        at::_softmax_out(s, s, -1, false);
+        if (own_softmax) {
+          SoftmaxRows(s.data_ptr<float>(), t, t, s.stride(0));
+        } else {
+          at::_softmax_out(s, s, -1, false);
+        }
         lap(&busy_softmax[slot]);
         at::Tensor dst = merged[i].select(1, j);  // (T, hd), row stride D
         at::mm_out(dst, s, v);
