@@ -132,6 +132,10 @@ void PrintTimeSplit(std::ostream& out, const BackboneBenchResult& r, const model
   for (const Part& p : parts) {
     std::string name = p.name;
     name.resize(14, ' ');
+    if (p.flops == 0 && p.seconds == 0 && std::string(p.name) == "softmax" && t.attention_products > 0) {
+      out << "    " << name << "in attn products (fused attention kernel)\n";
+      continue;
+    }
     out << "    " << name << Fixed(100.0 * p.seconds / total, 1) << " %";
     if (p.flops > 0 && p.seconds > 0) {
       const double rate = p.flops / p.seconds;

@@ -15,6 +15,7 @@
 #include "curia/config/error.h"
 #include "curia/config/log.h"
 #include "curia/model/head_config.h"
+#include "curia/nn/attention.h"
 #include "curia/nn/softmax.h"
 #include "curia/nn/tensor_io.h"
 
@@ -280,12 +281,16 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
   at::Tensor mlp = at::empty({b * t, m.layers.empty() ? 0 : m.layers[0].mlp_in_w.size(0)}, m.options);
 #if TORCH_VERSION_MAJOR < 2
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  // One (T, T) score buffer per thread that attention runs on (below).
-  std::vector<at::Tensor> scores;
-  const int64_t score_buffers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), b * heads));
-  for (int64_t i = 0; i < score_buffers; ++i) scores.push_back(at::empty({t, t}, m.options));
-  // float32 scores take our vectorised softmax (curia/nn/softmax.h: why), bf16 / fp16 LibTorch's.
+  // float32 heads of 16-64 on AVX-512 take our fused kernel (curia/nn/attention.h: why), other
+  // float32 heads BLAS products and our vectorised softmax (curia/nn/softmax.h), bf16 / fp16
+  // LibTorch's softmax. Per thread that attention runs on (below): a workspace, or a (T, T) score
+  // buffer.
   const bool own_softmax = m.options.dtype() == at::kFloat;
+  const bool fused = own_softmax && FusedAttentionAvailable(hd);
+  const int64_t per_thread = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), b * heads));
+  std::vector<at::Tensor> scores;
+  std::vector<AttentionWorkspace> workspaces(fused ? per_thread : 0);
+  for (int64_t i = 0; i < (fused ? 0 : per_thread); ++i) scores.push_back(at::empty({t, t}, m.options));
 #endif
 
   for (const Impl::Layer& l : m.layers) {
@@ -308,16 +313,16 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
     step.Lap(&ForwardTimes::attention_products, context);
 #else
     // softmax(q k^T / sqrt(hd)) v per image and head, written straight into the merged-heads
-    // layout: the (image, head) pairs run on LibTorch's threads, each pair's two products and
-    // softmax on one thread with that thread's own (T, T) score buffer. Measured on 2 cores:
-    // products with an inner or outer dimension of 64 reach ~0.6 of the large-product rate when
-    // BLAS splits each one over the threads, ~0.9 on one thread each; docs/performance.md.
+    // layout: the (image, head) pairs run on LibTorch's threads, each pair on one thread, through
+    // the fused kernel or as two one-threaded BLAS products and a softmax in that thread's own (T,
+    // T) score buffer. Measured on 2 cores: products with an inner or outer dimension of 64 reach
+    // ~0.6 of the large-product rate when BLAS splits each one over the threads, ~0.9 on one thread
+    // each on a Zen 5, ~0.5 on an Ice Lake Xeon, where the fused kernel is faster; docs/performance.md.
     const at::Tensor merged = context.view({b, t, heads, hd});
-    std::vector<double> busy_products(scores.size(), 0.0), busy_softmax(scores.size(), 0.0);
+    std::vector<double> busy_products(per_thread, 0.0), busy_softmax(per_thread, 0.0);
     at::parallel_for(0, b * heads, 1, [&](int64_t begin, int64_t end) {
       c10::InferenceMode thread_guard;  // thread-local: LibTorch's threads do not inherit it
-      const size_t slot = std::min(static_cast<size_t>(at::get_thread_num()), scores.size() - 1);
-      at::Tensor& s = scores[slot];
+      const size_t slot = std::min(static_cast<size_t>(at::get_thread_num()), static_cast<size_t>(per_thread - 1));
       Clock::time_point mark = Clock::now();
       auto lap = [&](double* busy) {
         if (times == nullptr) return;
@@ -330,6 +335,14 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
         const at::Tensor q = split[i].select(1, 0).select(1, j);  // (T, hd), row stride 3D
         const at::Tensor k = split[i].select(1, 1).select(1, j);
         const at::Tensor v = split[i].select(1, 2).select(1, j);
+        at::Tensor dst = merged[i].select(1, j);  // (T, hd), row stride D
+        if (fused) {  // scores, softmax and scores x v together: all counted as products
+          AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), q.stride(0),
+                        dst.data_ptr<float>(), dst.stride(0), t, hd, static_cast<float>(scale), workspaces[slot]);
+          lap(&busy_products[slot]);
+          continue;
+        }
+        at::Tensor& s = scores[slot];
         at::addmm_out(s, s, q, k.t(), /*beta=*/0.0, /*alpha=*/scale);
         lap(&busy_products[slot]);
         if (own_softmax) {
@@ -338,7 +351,6 @@ BackboneOutput Dinov2Backbone::Forward(const at::Tensor& pixel_values, bool outp
           at::_softmax_out(s, s, -1, false);
         }
         lap(&busy_softmax[slot]);
-        at::Tensor dst = merged[i].select(1, j);  // (T, hd), row stride D
         at::mm_out(dst, s, v);
         lap(&busy_products[slot]);
       }

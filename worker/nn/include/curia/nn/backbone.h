@@ -45,8 +45,8 @@ struct ForwardTimes {
   double embed = 0;               // patch embedding, position embeddings
   double norms = 0;               // the layers' LayerNorms and the final one
   double projections = 0;         // q/k/v and the attention output projection (residual add included)
-  double attention_products = 0;  // q k^T and scores v
-  double softmax = 0;
+  double attention_products = 0;  // q k^T and scores v (and the softmax where a fused kernel runs all three)
+  double softmax = 0;             // 0 where fused into attention_products
   double mlp = 0;                 // both MLP products and the activation (residual add included)
   double Total() const { return embed + norms + projections + attention_products + softmax + mlp; }
 };
