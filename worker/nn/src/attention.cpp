@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "curia/config/error.h"
@@ -15,6 +16,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+extern "C" __m512 _ZGVeN16v_expf(__m512);  // glibc's libmvec (AVX-512 variant)
 #endif
 
 namespace curia::nn {
@@ -29,10 +31,15 @@ constexpr int64_t kPanel = 32;  // keys per packed panel: two AVX-512 vectors
 int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 #ifdef CURIA_ATTENTION_X86
-// scores[r][j] = q[r] . k[j] for the block's kRows packed query rows (already scaled) and every key;
-// keys come packed in panels of kPanel: panel p holds, for each d, keys p*kPanel .. +kPanel.
-__attribute__((target("avx512f"))) void BlockScores(const float* qp, const float* kp, int64_t panels, int64_t hd,
-                                                     float* scores, int64_t ld) {
+// scores[r][j] = q[r] . k[j] for the block's kRows packed query rows (already scaled) and every key,
+// and each row's maximum over the `tokens` real keys (row_max); keys come packed in panels of
+// kPanel: panel p holds, for each d, keys p*kPanel .. +kPanel (zero past the last token).
+__attribute__((target("avx512f"))) void BlockScores(const float* qp, const float* kp, int64_t tokens, int64_t hd,
+                                                     float* scores, int64_t ld, float* row_max) {
+  const int64_t panels = ld / kPanel;
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m[kRows];
+  for (int64_t r = 0; r < kRows; ++r) m[r] = lowest;
   for (int64_t p = 0; p < panels; ++p) {
     const float* panel = kp + p * hd * kPanel;
     __m512 a0[kRows], a1[kRows];
@@ -45,18 +52,55 @@ __attribute__((target("avx512f"))) void BlockScores(const float* qp, const float
         a1[r] = _mm512_fmadd_ps(b, k1, a1[r]);
       }
     }
+    // Lanes of keys past the last token take no part in the maximum.
+    const int64_t real = std::min<int64_t>(kPanel, tokens - p * kPanel);
+    const __mmask16 mask0 = static_cast<__mmask16>(real >= 16 ? 0xFFFFu : (1u << real) - 1u);
+    const __mmask16 mask1 = static_cast<__mmask16>(real >= 32 ? 0xFFFFu : real <= 16 ? 0u : (1u << (real - 16)) - 1u);
     for (int64_t r = 0; r < kRows; ++r) {
       _mm512_storeu_ps(scores + r * ld + p * kPanel, a0[r]);
       _mm512_storeu_ps(scores + r * ld + p * kPanel + 16, a1[r]);
+      m[r] = _mm512_mask_max_ps(m[r], mask0, m[r], a0[r]);
+      m[r] = _mm512_mask_max_ps(m[r], mask1, m[r], a1[r]);
     }
   }
+  for (int64_t r = 0; r < kRows; ++r) row_max[r] = _mm512_reduce_max_ps(m[r]);
 }
 
-// out[r] = sum_j scores[r][j] v[j] for kHalf rows (`valid` of them written), V packed contiguously,
-// NV = head_dim / 16 vectors per row.
+// scores[j] = exp(scores[j] - max) for j < tokens (libmvec's expf, the tail masked); returns their
+// sum. A NaN or +inf score makes the sum NaN, and with it the row's output, as LibTorch's softmax.
+__attribute__((target("avx512f"))) float ExpRow(float* x, int64_t tokens, float max) {
+  const __m512 vm = _mm512_set1_ps(max);
+  const int64_t full = tokens / 16 * 16;
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= full; j += 32) {
+    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+    const __m512 b = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vm));
+    _mm512_storeu_ps(x + j, a);
+    _mm512_storeu_ps(x + j + 16, b);
+    s0 = _mm512_add_ps(s0, a);
+    s1 = _mm512_add_ps(s1, b);
+  }
+  for (; j < full; j += 16) {
+    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+    _mm512_storeu_ps(x + j, a);
+    s0 = _mm512_add_ps(s0, a);
+  }
+  const __mmask16 tail = static_cast<__mmask16>((1u << (tokens - full)) - 1u);
+  if (tail != 0) {
+    const __m512 a = _mm512_maskz_mov_ps(tail, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + full), vm)));
+    _mm512_mask_storeu_ps(x + full, tail, a);
+    s0 = _mm512_add_ps(s0, a);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+// out[r] = sum_j scores[r][j] v[j] / sums[r] for kHalf rows (`valid` of them written), V packed
+// contiguously, NV = head_dim / 16 vectors per row.
 template <int NV>
-__attribute__((target("avx512f"))) void BlockOutput(const float* scores, int64_t ld, const float* vp, int64_t tokens,
-                                                     float* out, int64_t out_stride, int64_t valid) {
+__attribute__((target("avx512f"))) void BlockOutput(const float* scores, int64_t ld, const float* sums,
+                                                     const float* vp, int64_t tokens, float* out, int64_t out_stride,
+                                                     int64_t valid) {
   __m512 acc[kHalf][NV];
   for (int64_t r = 0; r < kHalf; ++r) {
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -70,11 +114,12 @@ __attribute__((target("avx512f"))) void BlockOutput(const float* scores, int64_t
     }
   }
   for (int64_t r = 0; r < valid; ++r) {
-    for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out + r * out_stride + c * 16, acc[r][c]);
+    const __m512 inv = _mm512_set1_ps(1.0f / sums[r]);
+    for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out + r * out_stride + c * 16, _mm512_mul_ps(acc[r][c], inv));
   }
 }
 
-using BlockOutputFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+using BlockOutputFn = void (*)(const float*, int64_t, const float*, const float*, int64_t, float*, int64_t, int64_t);
 #endif
 
 }  // namespace
@@ -129,11 +174,14 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t in_st
         std::fill(qr, qr + hd, 0.0f);
       }
     }
-    BlockScores(ws.queries.data(), ws.keys.data(), panels, hd, ws.scores.data(), ld);
-    SoftmaxRows(ws.scores.data(), valid, tokens, ld, SoftmaxKernel::kAvx512);
+    // The softmax in two steps around the products: the maximum with the scores, exp and sum over
+    // each row, the division by the sum on the output rows.
+    float row_max[kRows], sums[kRows];
+    BlockScores(ws.queries.data(), ws.keys.data(), tokens, hd, ws.scores.data(), ld, row_max);
+    for (int64_t r = 0; r < valid; ++r) sums[r] = ExpRow(ws.scores.data() + r * ld, tokens, row_max[r]);
     for (int64_t h = 0; h < valid; h += kHalf) {
-      output(ws.scores.data() + h * ld, ld, ws.values.data(), tokens, out + (r0 + h) * out_stride, out_stride,
-             std::min(kHalf, valid - h));
+      output(ws.scores.data() + h * ld, ld, sums + h, ws.values.data(), tokens, out + (r0 + h) * out_stride,
+             out_stride, std::min(kHalf, valid - h));
     }
   }
 #else
