@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "curia/config/error.h"
@@ -53,6 +54,62 @@ TEST(FusedAttention, AgreesWithLibTorchInDoublePrecision) {
       EXPECT_TRUE(out.narrow(1, 2 * hd, hd).eq(7.0f).all().item<bool>()) << "another head's columns written";
     }
   }
+}
+
+// Scores in the thousands (the maximum must come off before exp), and all-negative scores (the
+// padded keys' zero scores must not count as the maximum): both still agree with LibTorch.
+TEST(FusedAttention, LargeAndNegativeScores) {
+  if (!FusedAttentionAvailable(32)) GTEST_SKIP() << "no AVX-512F (or no libmvec) here: the backbone uses BLAS";
+  at::manual_seed(23);
+  AttentionWorkspace ws;
+  const int64_t hd = 32, tokens = 45;  // 45: the second panel of 32 keys has 13 real ones
+  for (const bool negative : {false, true}) {
+    at::Tensor q = at::randn({tokens, hd}) * 12.0, k = at::randn({tokens, hd}) * 12.0;
+    if (negative) {  // every score far below zero: q . k = -|q||k| < 0 with k = -q direction
+      q = at::rand({tokens, hd}) + 1.0;
+      k = -(at::rand({tokens, hd}) + 1.0) * 8.0;
+    }
+    const at::Tensor v = at::randn({tokens, hd});
+    at::Tensor out = at::empty({tokens, hd});
+    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd,
+                  tokens, hd, 1.0f, ws);
+    const at::Tensor expected = Reference(q, k, v, 1.0);
+    // Scores of ~800 carry float32 rounding of ~1e-4 into the weights: on LibTorch's own scale.
+    const double torch_worst = (at::softmax(at::mm(q, k.t()), 1).mm(v).to(at::kDouble) - expected).abs().max().item<double>();
+    const double worst = (out.to(at::kDouble) - expected).abs().max().item<double>();
+    EXPECT_TRUE(out.isfinite().all().item<bool>()) << (negative ? "negative" : "large");
+    EXPECT_LT(worst, 4 * torch_worst + 1e-5) << (negative ? "negative" : "large") << "; LibTorch " << torch_worst;
+  }
+}
+
+// A NaN in one key reaches every query's output (each sees that key); a NaN in one query only that
+// query's row; +inf in a query row makes that row NaN, as LibTorch's softmax does.
+TEST(FusedAttention, NanAndInfinityFollowLibTorch) {
+  if (!FusedAttentionAvailable(16)) GTEST_SKIP() << "no AVX-512F (or no libmvec) here: the backbone uses BLAS";
+  AttentionWorkspace ws;
+  const int64_t hd = 16, tokens = 40;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const at::Tensor v = at::randn({tokens, hd});
+  at::Tensor out = at::empty({tokens, hd});
+  auto run = [&](const at::Tensor& q, const at::Tensor& k) {
+    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd,
+                  tokens, hd, 0.25f, ws);
+  };
+  at::Tensor q = at::randn({tokens, hd}), k = at::randn({tokens, hd});
+  k[35][3] = nan;
+  run(q, k);
+  EXPECT_TRUE(out.isnan().all().item<bool>());
+  k[35][3] = 0.5f;
+  q[7][0] = nan;
+  run(q, k);
+  EXPECT_TRUE(out[7].isnan().all().item<bool>());
+  EXPECT_EQ(out.isnan().sum().item<int64_t>(), hd);
+  q[7][0] = 0.5f;
+  q[20].fill_(0.0f);
+  q[20][0] = inf;  // scores +inf or -inf (or NaN for a zero key component): the row is NaN
+  run(q, k);
+  EXPECT_TRUE(out[20].isnan().all().item<bool>());
+  EXPECT_EQ(out.isnan().sum().item<int64_t>(), hd);
 }
 
 TEST(FusedAttention, UnsupportedHeadsAndBadSizesAreErrors) {
