@@ -71,11 +71,12 @@ TEST(FusedAttention, LargeAndNegativeScores) {
     }
     const at::Tensor v = at::randn({tokens, hd});
     at::Tensor out = at::empty({tokens, hd});
-    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd,
-                  tokens, hd, 1.0f, ws);
+    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd, tokens,
+                  hd, 1.0f, ws);
     const at::Tensor expected = Reference(q, k, v, 1.0);
     // Scores of ~800 carry float32 rounding of ~1e-4 into the weights: on LibTorch's own scale.
-    const double torch_worst = (at::softmax(at::mm(q, k.t()), 1).mm(v).to(at::kDouble) - expected).abs().max().item<double>();
+    const double torch_worst =
+        (at::softmax(at::mm(q, k.t()), 1).mm(v).to(at::kDouble) - expected).abs().max().item<double>();
     const double worst = (out.to(at::kDouble) - expected).abs().max().item<double>();
     EXPECT_TRUE(out.isfinite().all().item<bool>()) << (negative ? "negative" : "large");
     EXPECT_LT(worst, 4 * torch_worst + 1e-5) << (negative ? "negative" : "large") << "; LibTorch " << torch_worst;
@@ -92,8 +93,8 @@ TEST(FusedAttention, NanAndInfinityFollowLibTorch) {
   const at::Tensor v = at::randn({tokens, hd});
   at::Tensor out = at::empty({tokens, hd});
   auto run = [&](const at::Tensor& q, const at::Tensor& k) {
-    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd,
-                  tokens, hd, 0.25f, ws);
+    AttentionHead(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hd, out.data_ptr<float>(), hd, tokens,
+                  hd, 0.25f, ws);
   };
   at::Tensor q = at::randn({tokens, hd}), k = at::randn({tokens, hd});
   k[35][3] = nan;

@@ -71,8 +71,8 @@ TEST(Softmax, NanAndInfinityPoisonTheirRowOnly) {
         data[static_cast<size_t>(where)] = bad;
         SoftmaxRows(data.data(), 2, cols, cols, kernel);
         for (int64_t j = 0; j < cols; ++j) {
-          EXPECT_TRUE(std::isnan(data[static_cast<size_t>(j)])) << "kernel " << static_cast<int>(kernel) << ", "
-                                                                 << bad << " at " << where << ", column " << j;
+          EXPECT_TRUE(std::isnan(data[static_cast<size_t>(j)]))
+              << "kernel " << static_cast<int>(kernel) << ", " << bad << " at " << where << ", column " << j;
           EXPECT_FLOAT_EQ(data[static_cast<size_t>(cols + j)], 1.0f / cols);
         }
       }

@@ -16,7 +16,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
-extern "C" __m512 _ZGVeN16v_expf(__m512);  // glibc's libmvec (AVX-512 variant)
 #endif
 
 namespace curia::nn {
@@ -35,7 +34,7 @@ int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // and each row's maximum over the `tokens` real keys (row_max); keys come packed in panels of
 // kPanel: panel p holds, for each d, keys p*kPanel .. +kPanel (zero past the last token).
 __attribute__((target("avx512f"))) void BlockScores(const float* qp, const float* kp, int64_t tokens, int64_t hd,
-                                                     float* scores, int64_t ld, float* row_max) {
+                                                    float* scores, int64_t ld, float* row_max) {
   const int64_t panels = ld / kPanel;
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 m[kRows];
@@ -66,41 +65,11 @@ __attribute__((target("avx512f"))) void BlockScores(const float* qp, const float
   for (int64_t r = 0; r < kRows; ++r) row_max[r] = _mm512_reduce_max_ps(m[r]);
 }
 
-// scores[j] = exp(scores[j] - max) for j < tokens (libmvec's expf, the tail masked); returns their
-// sum. A NaN or +inf score makes the sum NaN, and with it the row's output, as LibTorch's softmax.
-__attribute__((target("avx512f"))) float ExpRow(float* x, int64_t tokens, float max) {
-  const __m512 vm = _mm512_set1_ps(max);
-  const int64_t full = tokens / 16 * 16;
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  int64_t j = 0;
-  for (; j + 32 <= full; j += 32) {
-    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
-    const __m512 b = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vm));
-    _mm512_storeu_ps(x + j, a);
-    _mm512_storeu_ps(x + j + 16, b);
-    s0 = _mm512_add_ps(s0, a);
-    s1 = _mm512_add_ps(s1, b);
-  }
-  for (; j < full; j += 16) {
-    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
-    _mm512_storeu_ps(x + j, a);
-    s0 = _mm512_add_ps(s0, a);
-  }
-  const __mmask16 tail = static_cast<__mmask16>((1u << (tokens - full)) - 1u);
-  if (tail != 0) {
-    const __m512 a = _mm512_maskz_mov_ps(tail, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + full), vm)));
-    _mm512_mask_storeu_ps(x + full, tail, a);
-    s0 = _mm512_add_ps(s0, a);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
 // out[r] = sum_j scores[r][j] v[j] / sums[r] for kHalf rows (`valid` of them written), V packed
 // contiguously, NV = head_dim / 16 vectors per row.
 template <int NV>
-__attribute__((target("avx512f"))) void BlockOutput(const float* scores, int64_t ld, const float* sums,
-                                                     const float* vp, int64_t tokens, float* out, int64_t out_stride,
-                                                     int64_t valid) {
+__attribute__((target("avx512f"))) void BlockOutput(const float* scores, int64_t ld, const float* sums, const float* vp,
+                                                    int64_t tokens, float* out, int64_t out_stride, int64_t valid) {
   __m512 acc[kHalf][NV];
   for (int64_t r = 0; r < kHalf; ++r) {
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -162,7 +131,10 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t in_st
   for (int64_t j = 0; j < tokens; ++j) std::memcpy(ws.values.data() + j * hd, v + j * in_stride, sizeof(float) * hd);
   ws.queries.resize(static_cast<size_t>(kRows * hd));
   ws.scores.resize(static_cast<size_t>(kRows * ld));
-  BlockOutputFn output = hd == 16 ? BlockOutput<1> : hd == 32 ? BlockOutput<2> : hd == 48 ? BlockOutput<3> : BlockOutput<4>;
+  BlockOutputFn output = hd == 16   ? BlockOutput<1>
+                         : hd == 32 ? BlockOutput<2>
+                         : hd == 48 ? BlockOutput<3>
+                                    : BlockOutput<4>;
   for (int64_t r0 = 0; r0 < tokens; r0 += kRows) {
     const int64_t valid = std::min(kRows, tokens - r0);
     for (int64_t r = 0; r < kRows; ++r) {
@@ -178,10 +150,12 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t in_st
     // each row, the division by the sum on the output rows.
     float row_max[kRows], sums[kRows];
     BlockScores(ws.queries.data(), ws.keys.data(), tokens, hd, ws.scores.data(), ld, row_max);
-    for (int64_t r = 0; r < valid; ++r) sums[r] = ExpRow(ws.scores.data() + r * ld, tokens, row_max[r]);
+    // A NaN or +inf score makes its row's sum NaN, and with it the row's output, as LibTorch's softmax.
+    for (int64_t r = 0; r < valid; ++r)
+      sums[r] = internal::Avx512ExpAndSum(ws.scores.data() + r * ld, tokens, row_max[r]);
     for (int64_t h = 0; h < valid; h += kHalf) {
-      output(ws.scores.data() + h * ld, ld, sums + h, ws.values.data(), tokens, out + (r0 + h) * out_stride,
-             out_stride, std::min(kHalf, valid - h));
+      output(ws.scores.data() + h * ld, ld, sums + h, ws.values.data(), tokens, out + (r0 + h) * out_stride, out_stride,
+             std::min(kHalf, valid - h));
     }
   }
 #else

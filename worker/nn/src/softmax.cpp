@@ -21,6 +21,41 @@ extern "C" __m256 _ZGVdN8v_expf(__m256);
 #endif
 
 namespace curia::nn {
+
+#ifdef CURIA_SOFTMAX_X86
+namespace internal {
+
+__attribute__((target("avx512f"))) float Avx512ExpAndSum(float* x, int64_t n, float max) {
+  const int64_t full = n / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
+  const __m512 vm = _mm512_set1_ps(max);
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= full; j += 32) {
+    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+    const __m512 b = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vm));
+    _mm512_storeu_ps(x + j, a);
+    _mm512_storeu_ps(x + j + 16, b);
+    s0 = _mm512_add_ps(s0, a);
+    s1 = _mm512_add_ps(s1, b);
+  }
+  for (; j < full; j += 16) {
+    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+    _mm512_storeu_ps(x + j, a);
+    s0 = _mm512_add_ps(s0, a);
+  }
+  if (tail != 0) {
+    const __m512 a =
+        _mm512_maskz_mov_ps(tail, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + full), vm)));
+    _mm512_mask_storeu_ps(x + full, tail, a);
+    s0 = _mm512_add_ps(s0, a);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+}  // namespace internal
+#endif
+
 namespace {
 
 void PortableRow(float* x, int64_t n) {
@@ -39,9 +74,10 @@ void PortableRow(float* x, int64_t n) {
 
 #ifdef CURIA_SOFTMAX_X86
 // Three passes over a row that is still in L1 (a score row is 4 KiB): the maximum, exp(x - max)
-// written back with its sum, the scaling by 1 / sum. The tail (n % lanes) goes through masked
-// loads and stores, so every element meets the same expf. The maximum is taken with a NaN check
-// of its own: the max instructions would drop a NaN that the row must keep.
+// written back with its sum (internal::Avx512ExpAndSum), the scaling by 1 / sum. The tail (n %
+// lanes) goes through masked loads and stores, so every element meets the same expf. The maximum
+// is taken with a NaN check of its own: the max instructions would drop a NaN that the row must
+// keep.
 __attribute__((target("avx512f"))) void Avx512Row(float* x, int64_t n) {
   const int64_t full = n / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
@@ -65,28 +101,9 @@ __attribute__((target("avx512f"))) void Avx512Row(float* x, int64_t n) {
     unordered |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
     m0 = _mm512_max_ps(m0, a);
   }
-  const float m = unordered != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
-  const __m512 vm = _mm512_set1_ps(m);
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  for (j = 0; j + 32 <= full; j += 32) {
-    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
-    const __m512 b = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vm));
-    _mm512_storeu_ps(x + j, a);
-    _mm512_storeu_ps(x + j + 16, b);
-    s0 = _mm512_add_ps(s0, a);
-    s1 = _mm512_add_ps(s1, b);
-  }
-  for (; j < full; j += 16) {
-    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
-    _mm512_storeu_ps(x + j, a);
-    s0 = _mm512_add_ps(s0, a);
-  }
-  if (tail != 0) {
-    const __m512 a = _ZGVeN16v_expf(_mm512_sub_ps(_mm512_mask_loadu_ps(lowest, tail, x + full), vm));
-    _mm512_mask_storeu_ps(x + full, tail, a);
-    s0 = _mm512_add_ps(s0, _mm512_maskz_mov_ps(tail, a));
-  }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
+  const float m =
+      unordered != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+  const __m512 inv = _mm512_set1_ps(1.0f / internal::Avx512ExpAndSum(x, n, m));
   for (j = 0; j < full; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), inv));
   if (tail != 0) _mm512_mask_storeu_ps(x + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + full), inv));
 }
@@ -174,7 +191,7 @@ bool SoftmaxKernelAvailable(SoftmaxKernel kernel) {
 SoftmaxKernel BestSoftmaxKernel() {
   static const SoftmaxKernel best = SoftmaxKernelAvailable(SoftmaxKernel::kAvx512) ? SoftmaxKernel::kAvx512
                                     : SoftmaxKernelAvailable(SoftmaxKernel::kAvx2) ? SoftmaxKernel::kAvx2
-                                                                                    : SoftmaxKernel::kPortable;
+                                                                                   : SoftmaxKernel::kPortable;
   return best;
 }
 

@@ -32,4 +32,11 @@ SoftmaxKernel BestSoftmaxKernel();
 // an unavailable kernel.
 void SoftmaxRows(float* data, int64_t rows, int64_t cols, int64_t stride, SoftmaxKernel kernel = SoftmaxKernel::kBest);
 
+namespace internal {
+// x[j] = exp(x[j] - max) for j < n (libmvec's 16-lane expf, the tail masked); returns their sum.
+// Only where SoftmaxKernelAvailable(SoftmaxKernel::kAvx512); shared by SoftmaxRows and the fused
+// attention (attention.h).
+float Avx512ExpAndSum(float* x, int64_t n, float max);
+}  // namespace internal
+
 }  // namespace curia::nn
