@@ -231,10 +231,18 @@ class Cluster(_ClusterCase):
             uids = [u for _, u in studies]
             for i, (files, _) in enumerate(studies):
                 h.storescu((self.a, self.b)[i % 2].dicom_port, files)
-            # Kill while a job runs (somewhere), at a random moment after.
-            h.wait_for(lambda: any(j["State"] in ("running", "exporting") for j in survivor.jobs(limit=50)["Jobs"]),
-                       60, "a job running")
-            time.sleep(rnd.uniform(0.0, 1.5))
+            # Kill while the victim runs a job, at a random moment soon after: a few tenths of a second,
+            # since a 4-slice job of the tiny model can be over in less (waiting for a job running
+            # anywhere and then up to 1.5 s let every job finish first once the CPU attention got
+            # faster: no lease left to take back in any of 3 rounds).
+            victim_node = f"node-{victim.name}"
+            try:
+                h.wait_for(lambda: any(j["State"] == "running" and j["Node"] == victim_node
+                                       for j in survivor.jobs(limit=50)["Jobs"]),
+                           30, f"a job running on {victim_node}", interval=0.02)
+                time.sleep(rnd.uniform(0.0, 0.2))
+            except AssertionError:
+                pass  # the survivor ran every job of this round: a kill without a lease (in `rounds`)
             states = {}
             for j in survivor.jobs(limit=50)["Jobs"]:
                 states[j["State"]] = states.get(j["State"], 0) + 1
