@@ -119,11 +119,12 @@ void PrintTimeSplit(std::ostream& out, const BackboneBenchResult& r, const model
   struct Part {
     const char* name;
     double seconds;
-    double flops;  // 0: element-wise, not counted
+    double flops;                   // 0: element-wise, not counted
+    const char* if_none = nullptr;  // printed instead of "0.0 %" when the part took no time of its own
   };
   const Part parts[] = {{"projections", t.projections, flops.projections * images},
                         {"attn products", t.attention_products, flops.attention_products * images},
-                        {"softmax", t.softmax, 0},
+                        {"softmax", t.softmax, 0, "in attn products (fused attention kernel)"},
                         {"norms", t.norms, 0},
                         {"mlp", t.mlp, flops.mlp * images},
                         {"embed", t.embed, flops.embed * images}};
@@ -132,8 +133,8 @@ void PrintTimeSplit(std::ostream& out, const BackboneBenchResult& r, const model
   for (const Part& p : parts) {
     std::string name = p.name;
     name.resize(14, ' ');
-    if (p.flops == 0 && p.seconds == 0 && std::string(p.name) == "softmax" && t.attention_products > 0) {
-      out << "    " << name << "in attn products (fused attention kernel)\n";
+    if (p.seconds == 0 && p.if_none != nullptr) {
+      out << "    " << name << p.if_none << "\n";
       continue;
     }
     out << "    " << name << Fixed(100.0 * p.seconds / total, 1) << " %";

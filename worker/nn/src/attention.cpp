@@ -118,13 +118,14 @@ void AttentionHead(const float* q, const float* k, const float* v, int64_t in_st
   const int64_t hd = head_dim, panels = RoundUp(tokens, kPanel) / kPanel, ld = panels * kPanel;
   // Keys packed in panels (zero past the last token: those scores are computed and never used),
   // values contiguous.
-  ws.keys.assign(static_cast<size_t>(panels * hd * kPanel), 0.0f);
+  ws.keys.resize(static_cast<size_t>(panels * hd * kPanel));
   for (int64_t p = 0; p < panels; ++p) {  // the panel's keys stay in L1 while it is written in order
     const int64_t n = std::min(kPanel, tokens - p * kPanel);
     float* dst = ws.keys.data() + p * hd * kPanel;
     const float* src = k + p * kPanel * in_stride;
     for (int64_t d = 0; d < hd; ++d) {
       for (int64_t j = 0; j < n; ++j) dst[d * kPanel + j] = src[j * in_stride + d];
+      std::fill(dst + d * kPanel + n, dst + (d + 1) * kPanel, 0.0f);
     }
   }
   ws.values.resize(static_cast<size_t>(tokens * hd));

@@ -58,14 +58,11 @@ __attribute__((target("avx512f"))) float Avx512ExpAndSum(float* x, int64_t n, fl
 
 namespace {
 
+// Every kernel: a NaN that the maximum drops still meets exp (exp(NaN - max) = NaN), so it makes the
+// sum and with it the whole row NaN; +inf makes the maximum +inf and exp(inf - inf) NaN.
 void PortableRow(float* x, int64_t n) {
   float m = -std::numeric_limits<float>::infinity();
-  bool nan = false;
-  for (int64_t j = 0; j < n; ++j) {
-    nan |= std::isnan(x[j]);
-    m = std::max(m, x[j]);
-  }
-  if (nan) m = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
   float sum = 0.0f;
   for (int64_t j = 0; j < n; ++j) sum += (x[j] = std::exp(x[j] - m));
   const float inv = 1.0f / sum;
@@ -75,34 +72,20 @@ void PortableRow(float* x, int64_t n) {
 #ifdef CURIA_SOFTMAX_X86
 // Three passes over a row that is still in L1 (a score row is 4 KiB): the maximum, exp(x - max)
 // written back with its sum (internal::Avx512ExpAndSum), the scaling by 1 / sum. The tail (n %
-// lanes) goes through masked loads and stores, so every element meets the same expf. The maximum
-// is taken with a NaN check of its own: the max instructions would drop a NaN that the row must
-// keep.
+// lanes) goes through masked loads and stores, so every element meets the same expf.
 __attribute__((target("avx512f"))) void Avx512Row(float* x, int64_t n) {
   const int64_t full = n / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 m0 = lowest, m1 = lowest;
-  __mmask16 unordered = 0;
   int64_t j = 0;
   for (; j + 32 <= full; j += 32) {
-    const __m512 a = _mm512_loadu_ps(x + j), b = _mm512_loadu_ps(x + j + 16);
-    unordered |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
-    m0 = _mm512_max_ps(m0, a);
-    m1 = _mm512_max_ps(m1, b);
+    m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+    m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + j + 16));
   }
-  for (; j < full; j += 16) {
-    const __m512 a = _mm512_loadu_ps(x + j);
-    unordered |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
-    m0 = _mm512_max_ps(m0, a);
-  }
-  if (tail != 0) {
-    const __m512 a = _mm512_mask_loadu_ps(lowest, tail, x + full);
-    unordered |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
-    m0 = _mm512_max_ps(m0, a);
-  }
-  const float m =
-      unordered != 0 ? std::numeric_limits<float>::quiet_NaN() : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+  for (; j < full; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+  if (tail != 0) m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, tail, x + full));
+  const float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
   const __m512 inv = _mm512_set1_ps(1.0f / internal::Avx512ExpAndSum(x, n, m));
   for (j = 0; j < full; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), inv));
   if (tail != 0) _mm512_mask_storeu_ps(x + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + full), inv));
@@ -129,20 +112,15 @@ __attribute__((target("avx2,fma"))) void Avx2Row(float* x, int64_t n) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rest)), lane);
   const __m256 lowest = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  __m256 m0 = lowest, unordered = _mm256_setzero_ps();
+  __m256 m0 = lowest;
   int64_t j = 0;
-  for (; j < full; j += 8) {
-    const __m256 a = _mm256_loadu_ps(x + j);
-    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
-    m0 = _mm256_max_ps(m0, a);
-  }
+  for (; j < full; j += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + j));
   __m256 last = lowest;
   if (rest != 0) {
     last = _mm256_blendv_ps(lowest, _mm256_maskload_ps(x + full, tail), _mm256_castsi256_ps(tail));
-    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(last, last, _CMP_UNORD_Q));
     m0 = _mm256_max_ps(m0, last);
   }
-  const float m = _mm256_movemask_ps(unordered) != 0 ? std::numeric_limits<float>::quiet_NaN() : HorizontalMax(m0);
+  const float m = HorizontalMax(m0);
   const __m256 vm = _mm256_set1_ps(m);
   __m256 s0 = _mm256_setzero_ps();
   for (j = 0; j < full; j += 8) {
