@@ -146,6 +146,21 @@ struct Row {
   std::string figure, key, value, target, result, setup;
 };
 
+// "median of N alternated rounds (spread min-max)" for a figure's per-round ratios (a JSON array);
+// "" when there are none.
+std::string RoundsText(const config::Json& j, std::initializer_list<const char*> keys, const char* what = "rounds") {
+  const config::Json* v = Path(j, keys);
+  if (!v || !v->isArray() || v->empty()) return "";
+  double low = INFINITY, high = -INFINITY;
+  for (const config::Json& x : *v) {
+    if (!x.isNumeric()) return "";
+    low = std::min(low, x.asDouble());
+    high = std::max(high, x.asDouble());
+  }
+  return "median of " + std::to_string(v->size()) + " alternated " + what + " (spread " + Fixed(low, 3) + "-" +
+         Fixed(high, 3) + ")";
+}
+
 // "met" / "MISSED" for a measured value against a bound; "not run" for a missing one.
 std::string Verdict(double v, double bound, bool at_least) {
   if (!std::isfinite(v)) return "not run";
@@ -164,8 +179,9 @@ int BenchAll(const Args& args) {
               "  2 e2e_ratio            slices/s through a running node (Orthanc + plugin + a PACS Orthanc on\n"
               "                         loopback, studies queued, first C-STORE to last SR accepted by the PACS)\n"
               "                         / raw backbone slices/s of the same model, image size and batch\n"
-              "  3 ingest_ratio         C-STORE time of a 500-instance study into Orthanc with the plugin /\n"
-              "                         without it (same configuration; alternated repetitions, median)\n"
+              "                         (3 rounds of 3 studies x 10 slices, alternated, median and spread)\n"
+              "  3 ingest_ratio         C-STORE time of a 300-instance study into Orthanc with the plugin /\n"
+              "                         without it (same configuration; 9 alternated pairs, median, spread)\n"
               "  4 latency_overhead_s   StableStudy -> SR accepted by the PACS, minus the job's model compute\n"
               "  5 rss_ratio            peak RSS (VmHWM) of the node's Orthanc for a 1,000-slice study /\n"
               "                         a 100-slice study (separate processes, same configuration)\n"
@@ -181,13 +197,14 @@ int BenchAll(const Args& args) {
               "                         claimers on each store (reported, no target). Skipped without PostgreSQL 15\n"
               " 10 train_ratio          time of a 5-fold cross-validated logistic head (1,000 x 768, 7 values of C,\n"
               "                         then the refit) with our trainer / scikit-learn's GridSearchCV on the same\n"
-              "                         data, alternated rounds, medians (as `curia bench train`)\n"
+              "                         data, 5 alternated rounds, median ratio (as `curia bench train`)\n"
+              "Every figure measured in rounds is the median of the rounds' ratios, printed with their spread.\n"
               "Parts 1, 6, 7, 8 and 10 run here; parts 2-5, 9 and the PNG are bench/plugin_bench.py, run with --python\n"
               "(the script is found in the source tree this tool was built from: " +
                   default_script +
                   ";\n"
                   "--script names another). It needs Orthanc, DCMTK's storescu and the built plugin\n"
-                  "(--plugin) and, for part 9, PostgreSQL 15. About 9 minutes on 2 cores. Prints the table;\n"
+                  "(--plugin) and, for part 9, PostgreSQL 15. About 12 minutes on 2 cores. Prints the table;\n"
                   "--json writes every figure.");
   p.Option("--json", "FILE", "also write every figure (and the script's details) as JSON")
       .Option("--plot", "FILE", "write the throughput-by-batch PNG here (default: beside --json, else none)")
@@ -197,7 +214,7 @@ int BenchAll(const Args& args) {
       .Option("--sweep-batches", "LIST", "comma-separated batch sizes of the sweep", false, "1,2,4,8")
       .Option("--sweep-rounds", "N", "rounds over the batch sizes (median per batch)", false, "3")
       .Option("--region-slices", "N", "slices of the region_ratio series (0: skip part 7)", false, "8")
-      .Option("--region-rounds", "N", "rounds of (plain, region) jobs for region_ratio", false, "3")
+      .Option("--region-rounds", "N", "rounds of (plain, region) jobs for region_ratio", false, "5")
       .Option("--host-slices", "N", "slices of the host path's CT series (0: skip part 8)", false, "24")
       .Option("--train-cases", "N", "cases of train_ratio's problem (0: skip part 10)", false, "1000")
       .Option("--script", "FILE", "the plugin benchmark script", false, default_script)
@@ -330,13 +347,13 @@ int BenchAll(const Args& args) {
     region_error = ErrorMessageOf([&] {
       const RegionBenchResult rr = MeasureRegionRatio(ro, scratch.path() + "/region");
       region_ratio = rr.ratio;
+      region_json = RegionResultJson(ro, rr);
       region_setup = rr.model + ", " + std::to_string(rr.slices) + " slices 512x512, " + std::to_string(rr.segments) +
-                     " segments, batch " + std::to_string(ro.batch) + "; " + Fixed(rr.region_rate, 3) + " / " +
-                     Fixed(rr.plain_rate, 3) + " slices/s";
+                     " segments, batch " + std::to_string(ro.batch) + "; " + RoundsText(region_json, {"region_ratios"}) +
+                     "; " + Fixed(rr.region_rate, 3) + " / " + Fixed(rr.plain_rate, 3) + " slices/s";
       std::cout << "      plain " << Fixed(rr.plain_rate, 3) << " slices/s, region " << Fixed(rr.region_rate, 3)
                 << " slices/s; ratio " << Fixed(rr.ratio, 3) << "\n"
                 << std::flush;
-      region_json = RegionResultJson(ro, rr);
     });
     if (!region_error.empty()) std::cout << "      not measured: " << region_error << "\n" << std::flush;
     ::malloc_trim(0);
@@ -384,7 +401,7 @@ int BenchAll(const Args& args) {
       train_ratio = Number(train_json, {"train_ratio"});
       if (!std::isfinite(train_ratio)) return;
       train_setup = std::to_string(train_cases) + " x 768, 5 folds x 7 C + refit, tol 1e-4, max_iter 1000, ftol 2.2e-9; " +
-                    Fixed(Number(train_json, {"ours_seconds"}), 2) + " / " +
+                    RoundsText(train_json, {"ratios"}) + "; " + Fixed(Number(train_json, {"ours_seconds"}), 2) + " / " +
                     Fixed(Number(train_json, {"sklearn_seconds"}), 2) + " s";
     });
     if (train_json.isMember("skipped")) train_error = "skipped: " + train_json["skipped"].asString();
@@ -434,9 +451,7 @@ int BenchAll(const Args& args) {
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) + "x" +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) +
                             ", batch " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "batch"}))) +
-                            "; median of " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "rounds"}))) +
-                            " alternated rounds (spread " + value(Number(plugin_json, {"e2e", "ratio_min"}), 3) + "-" +
-                            value(Number(plugin_json, {"e2e", "ratio_max"}), 3) + ") of " +
+                            "; " + RoundsText(plugin_json, {"e2e", "ratios"}) + " of " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "studies"}))) +
                             " studies x " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "slices_per_study"}))) +
@@ -447,10 +462,8 @@ int BenchAll(const Args& args) {
                   Verdict(ingest, 1.05, false),
                   std::isfinite(ingest)
                       ? std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "instances"}))) +
-                            " instances, median of " +
-                            std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "reps"}))) +
-                            " alternated pairs (spread " + value(Number(plugin_json, {"ingest", "ratio_min"}), 3) + "-" +
-                            value(Number(plugin_json, {"ingest", "ratio_max"}), 3) + "); " + Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
+                            " instances, " + RoundsText(plugin_json, {"ingest", "ratios"}, "pairs") + "; " +
+                            Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
                             " / " + Fixed(Number(plugin_json, {"ingest", "without_plugin_median_s"}), 2) + " s"
                       : ""});
   rows.push_back({"stable -> SR at PACS, minus model compute", "latency_overhead_s", value(latency, 3), "<= 1 s",
@@ -474,8 +487,7 @@ int BenchAll(const Args& args) {
                   Verdict(pg_e2e, 0.95, true),
                   std::isfinite(pg_e2e)
                       ? Text(plugin_json, {"pg", "model"}) + ", " + count({"pg", "studies"}) + " studies x " +
-                            count({"pg", "slices_per_study"}) + " slices, median of " + count({"pg", "rounds"}) +
-                            " alternated rounds"
+                            count({"pg", "slices_per_study"}) + " slices, " + RoundsText(plugin_json, {"pg", "ratios"})
                       : pg_skipped});
   for (const auto& [label, key, v] :
        {std::make_tuple("job claims/s of the queue, PostgreSQL", "pg_claims_per_second", pg_claims),

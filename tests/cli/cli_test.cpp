@@ -1649,10 +1649,11 @@ TEST(CliTrain, RidgeHeadChoosesAlphaByCrossValidation) {
   EXPECT_NE(r.err.find("every target is 41.5; R² is undefined for a constant target"), std::string::npos) << r.err;
 }
 
-// `curia bench train` at a small size: both sides ran on the same data, the figures are in the JSON.
+// `curia bench train` at a small size: both sides ran on the same data in rounds of alternating
+// order, the figures are in the JSON, train_ratio is the median of the rounds' ratios.
 TEST(CliTrain, BenchTrainTimesOursAgainstScikitLearn) {
   TempDir dir;
-  const auto r = RunTool({"bench", "train", "--cases", "200", "--features", "64", "--rounds", "1", "--grid", "0.01,1",
+  const auto r = RunTool({"bench", "train", "--cases", "200", "--features", "64", "--rounds", "2", "--grid", "0.01,1",
                           "--json", dir.File("train.json")});
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const config::Json j = config::ParseJsonFile(dir.File("train.json"));
@@ -1664,7 +1665,16 @@ TEST(CliTrain, BenchTrainTimesOursAgainstScikitLearn) {
     ASSERT_TRUE(j[key].isDouble()) << key << ": " << config::Dump(j);
     EXPECT_GT(j[key].asDouble(), 0.0) << key;
   }
-  EXPECT_DOUBLE_EQ(j["train_ratio"].asDouble(), j["ours_seconds"].asDouble() / j["sklearn_seconds"].asDouble());
+  ASSERT_EQ(j["ratios"].size(), 2u) << config::Dump(j);
+  ASSERT_EQ(j["ours_rounds_s"].size(), 2u);
+  ASSERT_EQ(j["sklearn_rounds_s"].size(), 2u);
+  for (Json::ArrayIndex i = 0; i < 2; ++i) {
+    EXPECT_DOUBLE_EQ(j["ratios"][i].asDouble(), j["ours_rounds_s"][i].asDouble() / j["sklearn_rounds_s"][i].asDouble());
+  }
+  EXPECT_DOUBLE_EQ(j["train_ratio"].asDouble(), (j["ratios"][0].asDouble() + j["ratios"][1].asDouble()) / 2);
+  EXPECT_NE(r.out.find("round 1 (ours first)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("round 2 (sklearn first)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(median of the rounds' ratios, spread "), std::string::npos) << r.out;
   EXPECT_EQ(j["sklearn"]["mean_accuracy"].size(), 2u);  // scikit-learn really ran the grid
   EXPECT_TRUE(j["same_c"].isBool());
   EXPECT_NE(r.out.find("[train_ratio]"), std::string::npos) << r.out;
