@@ -11,8 +11,8 @@ namespace curia::train {
 
 // GCC and Clang on x86-64 build these kernels twice, for the baseline and for AVX2, and pick one
 // when the program starts (an ifunc). By the CPU's feature ("avx2"), not its model: GCC dispatches
-// an "arch=haswell" clone only on CPUs that it identifies as Intel Haswell or a named successor, so
-// AMD's took the baseline build (two-lane SSE2, its partial sums spilled to the stack).
+// an "arch=" clone by the CPU model (__builtin_cpu_is), and with "arch=haswell" an AMD Zen 5 ran
+// the baseline build (seen with perf: two-lane SSE2, four rows' partial sums spilled to the stack).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define CURIA_TRAIN_KERNEL __attribute__((target_clones("avx2", "default")))
 #else
