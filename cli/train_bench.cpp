@@ -134,12 +134,12 @@ int BenchTrain(const Args& args) {
               "the refit on every case, with our trainer and, in the same run on the same data (written to a\n"
               "temporary file), scikit-learn's GridSearchCV(LogisticRegression(solver=\"lbfgs\")) under\n"
               "--python; in rounds whose order alternates (A B, B A, ...), train_ratio = the median of the\n"
-              "rounds' ratios ours / scikit-learn's, with their spread (target <= 1). scikit-learn's time is GridSearchCV.fit alone (time.perf_counter;\n"
-              "the interpreter's start and the imports excluded). Both sides stop by the same rules: tol on\n"
-              "the largest gradient component, max_iter, and SciPy L-BFGS-B's relative decrease of f, ftol\n"
-              "2.2e-9 (its default, which scikit-learn's LogisticRegression leaves; our trainer applies it\n"
-              "only when asked, as here). Ours is also timed once with the gradient rule alone (train-head's\n"
-              "way). Skipped, saying so, without scikit-learn.");
+              "rounds' ratios ours / scikit-learn's, with their spread (target <= 1). scikit-learn's time is\n"
+              "GridSearchCV.fit alone (time.perf_counter; the interpreter's start and the imports excluded).\n"
+              "Both sides stop by the same rules: tol on the largest gradient component, max_iter, and SciPy\n"
+              "L-BFGS-B's relative decrease of f, ftol 2.2e-9 (its default, which scikit-learn's\n"
+              "LogisticRegression leaves; our trainer applies it only when asked, as here). Ours is also timed\n"
+              "once with the gradient rule alone (train-head's way). Skipped, saying so, without scikit-learn.");
   p.Option("--cases", "N", "cases (rows)", false, "1000")
       .Option("--features", "D", "features per case", false, "768")
       .Option("--folds", "K", "cross-validation folds", false, "5")

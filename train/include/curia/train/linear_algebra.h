@@ -18,8 +18,8 @@ namespace curia::train {
 double Dot(const double* a, const double* b, std::size_t n);
 
 // out[r] = Dot(w, x_r, n) for four rows x0..x3, bit for bit (each row keeps Dot's eight partial
-// sums and their order), in one pass that reads w once: the four rows' 16 vector partial sums are
-// independent, where Dot's two are one addition's latency apart.
+// sums and their order), in one pass that reads w once: the four rows' eight vectors of partial
+// sums are independent, where Dot's two are one addition's latency apart.
 void Dot4(const double* w, const double* x0, const double* x1, const double* x2, const double* x3, std::size_t n,
           double out[4]);
 
