@@ -150,7 +150,7 @@ LogisticModel FitLogistic(const Matrix& x, const std::vector<int>& labels, int n
   const double inv_c = 1.0 / options.c;
 
   // The residuals of a block of kBlock cases are added to the gradient in one pass over it
-  // (AxpyBlock), which reads and writes the gradient once per block instead of once per case.
+  // (Axpy4), which reads and writes the gradient once per block instead of once per case.
   constexpr std::size_t kBlock = 4;
   static_assert(kBlock == 4, "Dot4 and Axpy4 take four cases");
   // The block's decision values too (Dot4: one pass over the weights for four cases, the same sums
