@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "curia/config/log.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -64,6 +66,12 @@ void Write(Level level, std::string_view module, std::string_view message) {
   } else {
     StderrSink(level, module, message);
   }
+}
+
+void NameThisThread(const char* name) {
+  char cut[16] = {};
+  std::snprintf(cut, sizeof cut, "%s", name);
+  pthread_setname_np(pthread_self(), cut);
 }
 
 }  // namespace curia::log

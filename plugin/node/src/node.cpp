@@ -116,6 +116,7 @@ config::Json Node::RouteStudy(const std::string& study_id, const std::string& on
 }
 
 void Node::RouterLoop() {
+  log::NameThisThread("curia-router");
   double last_reconcile = 0;
   double last_beat = Now();  // Start() beat
   while (!notifier_->stopping()) {
@@ -141,6 +142,7 @@ void Node::RouterLoop() {
 }
 
 void Node::RunnerLoop() {
+  log::NameThisThread("curia-runner");
   while (!notifier_->stopping()) {
     const uint64_t seen = notifier_->Generation();
     if (!runner_->RunNext()) notifier_->WaitSince(seen, kIdleSeconds);
@@ -148,6 +150,7 @@ void Node::RunnerLoop() {
 }
 
 void Node::WakeLoop() {
+  log::NameThisThread("curia-wake");
   while (!notifier_->stopping()) {
     try {
       if (store_->WaitForWork(kIdleSeconds)) notifier_->Notify();
@@ -159,6 +162,7 @@ void Node::WakeLoop() {
 }
 
 void Node::ExporterLoop() {
+  log::NameThisThread("curia-export");
   while (!notifier_->stopping()) {
     const uint64_t seen = notifier_->Generation();
     const double now = Now();

@@ -501,6 +501,7 @@ struct WorkerPool::Impl {
 
   // A preprocessing thread: picks units until there is nothing it may do.
   void Pump() {
+    log::NameThisThread("curia-host");
     // Raw slice -> the processor's numpy path (int16, /32767, resize to size x size): prepare.h.
     SlicePreparer prep(size);
     std::vector<float> scratch;
@@ -692,6 +693,7 @@ struct WorkerPool::Impl {
   }
 
   void DeviceLoop(IDeviceRunner& runner) {
+    log::NameThisThread("curia-device");  // the backbone's OpenMP threads inherit it
     std::vector<float> pixels;
     std::unique_lock<std::mutex> lock(mu);
     while (true) {

@@ -30,4 +30,8 @@ inline void Info(std::string_view module, std::string_view message) { Write(Leve
 inline void Warning(std::string_view module, std::string_view message) { Write(Level::kWarning, module, message); }
 inline void Error(std::string_view module, std::string_view message) { Write(Level::kError, module, message); }
 
+// Names the calling thread for `top -H`, `ps -L`, perf and gdb (Linux keeps 15 characters; threads
+// it starts, OpenMP's included, inherit the name). Cheap; a failure is ignored.
+void NameThisThread(const char* name);
+
 }  // namespace curia::log
