@@ -7,9 +7,10 @@ the Curia plugin, a plain Orthanc as the PACS) driven by the integration-test ha
 
   e2e_ratio           slices/s through the plugin (several studies queued, from the first C-STORE
                       to the last SR accepted by the PACS) / slices/s of the raw backbone (`curia
-                      bench model`, same model folder, image size and batch), in rounds alternated
-                      (raw then node, node then raw, ...): the median of the rounds' ratios, with
-                      their spread (min-max), so that noise on a shared machine hits both sides
+                      bench model`, same model folder, image size and batch), in rounds each
+                      between two raw runs (raw, node, raw, node, ..., raw; the round against the
+                      mean of its two): the median of the rounds' ratios, with their spread
+                      (min-max), so that a shared machine's drifting speed hits both sides
   ingest_ratio        C-STORE time of a 300-instance study into Orthanc with the plugin / into the
                       same Orthanc configuration without the plugin (9 short pairs alternated,
                       median and spread of the pairs' ratios)
@@ -68,7 +69,7 @@ def parse_args(argv):
     g.add_argument("--e2e-size", default="base", choices=("tiny", "base"),
                    help="demo model of the node and the raw backbone (default: base = Curia-B shapes)")
     g.add_argument("--e2e-rounds", type=int, default=3,
-                   help="rounds of (raw backbone, node), order alternated; median and spread (default: 3)")
+                   help="rounds of the node, each between two raw backbone runs; median and spread (default: 3)")
     # Three studies: a round's fixed part (the first study's StableAge, the last one's export, ~2 s)
     # is then ~4 % of the node's side with Curia-B shapes on 2 cores instead of ~7 % with two.
     g.add_argument("--e2e-studies", type=int, default=3, help="phantom studies sent at once per round (default: 3)")
@@ -386,11 +387,13 @@ def spread(values):
 
 
 def part_e2e(ws, pacs, rounds, warmup, a):
-    """Rounds of (raw backbone, studies through the node), the order alternated (A B, B A, ...) so that
-    noise on the machine hits both sides: per round, fresh studies sent at once to a node whose rule
-    runs the 2-D task only (one backbone pass per slice) and `curia bench model` on the same model
-    folder; the round's ratio is the node's slices/s over the raw backbone's. e2e_ratio = the median
-    of the rounds' ratios, with their spread."""
+    """Rounds of studies through the node, each between two runs of the raw backbone (raw, node, raw,
+    node, ..., raw: one raw run more than node runs), so that the machine's speed drifting during a
+    round (a shared machine's does, by several per cent a minute) hits both sides alike: per round,
+    fresh studies sent at once to a node whose rule runs the 2-D task only (one backbone pass per
+    slice), and `curia bench model` on the same model folder before and after; the round's ratio is
+    the node's slices/s over the mean of the two raw figures beside it. e2e_ratio = the median of the
+    rounds' ratios, with their spread."""
     model_dir = ws.sub("e2e-model")
     h.run_tool(["demo-model", "--out", model_dir, "--size", a.e2e_size])
     node = e2e_node(ws, pacs, model_dir, a, "e2e")
@@ -399,19 +402,16 @@ def part_e2e(ws, pacs, rounds, warmup, a):
         node.start(timeout=300)
         h.storescu(node.dicom_port, warmup)
         wait_delivered(node, [study_uid(warmup)], 1800)
+        raws.append(bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations))
         for r, studies in enumerate(rounds):
-            if r % 2 == 0:
-                raw = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
-                run = e2e_run(node, pacs, studies)
-            else:
-                run = e2e_run(node, pacs, studies)
-                raw = bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations)
+            run = e2e_run(node, pacs, studies)
+            raws.append(bench_model(model_dir, a.e2e_batch, a.e2e_image, a.raw_iterations))
+            raw = (raws[-2] + raws[-1]) / 2
             runs.append(run)
-            raws.append(raw)
             ratios.append(run["slices_per_second"] / raw)
-            log(f"e2e round {r + 1}/{len(rounds)} ({'raw' if r % 2 == 0 else 'node'} first): {run['slices']} slices in "
-                f"{run['seconds']:.2f} s = {run['slices_per_second']:.3f} slices/s (C-STOREs {run['cstore_seconds']:.2f} s); "
-                f"raw {raw:.3f} slices/s; ratio {ratios[-1]:.3f}")
+            log(f"e2e round {r + 1}/{len(rounds)}: {run['slices']} slices in {run['seconds']:.2f} s = "
+                f"{run['slices_per_second']:.3f} slices/s (C-STOREs {run['cstore_seconds']:.2f} s); "
+                f"raw before {raws[-2]:.3f}, after {raws[-1]:.3f} slices/s; ratio {ratios[-1]:.3f}")
     finally:
         node.stop()
     low, high = spread(ratios)
@@ -419,7 +419,8 @@ def part_e2e(ws, pacs, rounds, warmup, a):
     return {"model": e2e_model_name(a),
             "image_size": a.e2e_image, "batch": a.e2e_batch, "rounds": len(rounds), "studies": len(rounds[0]),
             "slices_per_study": a.e2e_slices, "tasks": "2-D task only (SR + key images)",
-            "runs": runs, "raw_slices_per_second_by_round": raws, "ratios": ratios,
+            "runs": runs, "raw_slices_per_second_runs": raws,
+            "raw_slices_per_second_by_round": [(x + y) / 2 for x, y in zip(raws, raws[1:])], "ratios": ratios,
             "plugin_slices_per_second": median([x["slices_per_second"] for x in runs]),
             "raw_iterations": a.raw_iterations, "raw_slices_per_second": median(raws),
             "ratio_min": low, "ratio_max": high, "e2e_ratio": median(ratios)}

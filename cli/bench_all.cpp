@@ -148,7 +148,8 @@ struct Row {
 
 // "median of N alternated rounds (spread min-max)" for a figure's per-round ratios (a JSON array);
 // "" when there are none.
-std::string RoundsText(const config::Json& j, std::initializer_list<const char*> keys, const char* what = "rounds") {
+std::string RoundsText(const config::Json& j, std::initializer_list<const char*> keys,
+                       const char* what = "alternated rounds") {
   const config::Json* v = Path(j, keys);
   if (!v || !v->isArray() || v->empty()) return "";
   double low = INFINITY, high = -INFINITY;
@@ -157,7 +158,7 @@ std::string RoundsText(const config::Json& j, std::initializer_list<const char*>
     low = std::min(low, x.asDouble());
     high = std::max(high, x.asDouble());
   }
-  return "median of " + std::to_string(v->size()) + " alternated " + what + " (spread " + Fixed(low, 3) + "-" +
+  return "median of " + std::to_string(v->size()) + " " + what + " (spread " + Fixed(low, 3) + "-" +
          Fixed(high, 3) + ")";
 }
 
@@ -179,7 +180,8 @@ int BenchAll(const Args& args) {
               "  2 e2e_ratio            slices/s through a running node (Orthanc + plugin + a PACS Orthanc on\n"
               "                         loopback, studies queued, first C-STORE to last SR accepted by the PACS)\n"
               "                         / raw backbone slices/s of the same model, image size and batch\n"
-              "                         (3 rounds of 3 studies x 10 slices, alternated, median and spread)\n"
+              "                         (3 rounds of 3 studies x 10 slices, each between two raw backbone runs,\n"
+              "                         median and spread)\n"
               "  3 ingest_ratio         C-STORE time of a 300-instance study into Orthanc with the plugin /\n"
               "                         without it (same configuration; 9 alternated pairs, median, spread)\n"
               "  4 latency_overhead_s   StableStudy -> SR accepted by the PACS, minus the job's model compute\n"
@@ -451,7 +453,7 @@ int BenchAll(const Args& args) {
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) + "x" +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "image_size"}))) +
                             ", batch " + std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "batch"}))) +
-                            "; " + RoundsText(plugin_json, {"e2e", "ratios"}) + " of " +
+                            "; " + RoundsText(plugin_json, {"e2e", "ratios"}, "bracketed rounds") + " of " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "studies"}))) +
                             " studies x " +
                             std::to_string(static_cast<int64_t>(Number(plugin_json, {"e2e", "slices_per_study"}))) +
@@ -462,7 +464,7 @@ int BenchAll(const Args& args) {
                   Verdict(ingest, 1.05, false),
                   std::isfinite(ingest)
                       ? std::to_string(static_cast<int64_t>(Number(plugin_json, {"ingest", "instances"}))) +
-                            " instances, " + RoundsText(plugin_json, {"ingest", "ratios"}, "pairs") + "; " +
+                            " instances, " + RoundsText(plugin_json, {"ingest", "ratios"}, "alternated pairs") + "; " +
                             Fixed(Number(plugin_json, {"ingest", "with_plugin_median_s"}), 2) +
                             " / " + Fixed(Number(plugin_json, {"ingest", "without_plugin_median_s"}), 2) + " s"
                       : ""});
