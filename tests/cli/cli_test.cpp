@@ -386,6 +386,12 @@ TEST(Cli, BenchPoolWritesItsRatios) {
   EXPECT_GT(config::Find(j, "features_ratio")->asDouble(), 0.0);
   EXPECT_GT(config::Find(j, "rss_ratio")->asDouble(), 0.0);
   EXPECT_EQ(config::Find(j, "rss_large_slices")->asInt64(), 16);
+  // Every pool run between two raw runs: raw, pool, raw, features, raw.
+  EXPECT_EQ(config::Find(j, "pool_ratios")->size(), 1u);
+  EXPECT_EQ(config::Find(j, "features_ratios")->size(), 1u);
+  EXPECT_EQ(config::Find(j, "raw_seconds_runs")->size(), 3u);
+  EXPECT_NE(r.out.find("each run between two raw backbone runs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("spread"), std::string::npos) << r.out;
 }
 
 #ifdef CURIA_WITH_POOL
