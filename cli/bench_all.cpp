@@ -152,14 +152,12 @@ std::string RoundsText(const config::Json& j, std::initializer_list<const char*>
                        const char* what = "alternated rounds") {
   const config::Json* v = Path(j, keys);
   if (!v || !v->isArray() || v->empty()) return "";
-  double low = INFINITY, high = -INFINITY;
+  std::vector<double> values;
   for (const config::Json& x : *v) {
     if (!x.isNumeric()) return "";
-    low = std::min(low, x.asDouble());
-    high = std::max(high, x.asDouble());
+    values.push_back(x.asDouble());
   }
-  return "median of " + std::to_string(v->size()) + " " + what + " (spread " + Fixed(low, 3) + "-" +
-         Fixed(high, 3) + ")";
+  return "median of " + std::to_string(values.size()) + " " + what + " (spread " + Spread(values) + ")";
 }
 
 // "met" / "MISSED" for a measured value against a bound; "not run" for a missing one.

@@ -34,7 +34,6 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <regex>
 
@@ -533,7 +532,7 @@ int BenchPool(const Args& args) {
   std::vector<double> raw_times{RunRaw(*backbone, total, batch, image)};
   std::vector<double> pool_times, ratios, features_times, features_ratios;
   // Runs `run` (seconds), then the raw backbone again; the ratio against the raw runs either side.
-  auto bracketed = [&](const std::function<double()>& run, std::vector<double>& times, std::vector<double>& out) {
+  auto bracketed = [&](auto run, std::vector<double>& times, std::vector<double>& out) {
     times.push_back(run());
     raw_times.push_back(RunRaw(*backbone, total, batch, image));
     out.push_back(0.5 * (raw_times[raw_times.size() - 2] + raw_times.back()) / times.back());
@@ -543,22 +542,17 @@ int BenchPool(const Args& args) {
     bracketed([&] { return RunPool(*features_model, settings.model, jobs, slices, image, true); }, features_times,
               features_ratios);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-  };
   // "a, b, c; spread low-high"
   auto listed = [](const std::vector<double>& v) {
     std::string text;
     for (double r : v) text += (text.empty() ? "" : ", ") + Fixed(r, 3);
-    return text + "; spread " + Fixed(*std::min_element(v.begin(), v.end()), 3) + "-" +
-           Fixed(*std::max_element(v.begin(), v.end()), 3);
+    return text + "; spread " + Spread(v);
   };
-  const double raw_rate = static_cast<double>(total) / median(raw_times);
-  const double pool_rate = static_cast<double>(total) / median(pool_times);
-  const double pool_ratio = median(ratios);
-  const double features_rate = static_cast<double>(total) / median(features_times);
-  const double features_ratio = median(features_ratios);
+  const double raw_rate = static_cast<double>(total) / Median(raw_times);
+  const double pool_rate = static_cast<double>(total) / Median(pool_times);
+  const double pool_ratio = Median(ratios);
+  const double features_rate = static_cast<double>(total) / Median(features_times);
+  const double features_ratio = Median(features_ratios);
   const std::string ratio_list = listed(ratios), features_list = listed(features_ratios);
   backbone.reset();
   model.reset();
@@ -614,13 +608,9 @@ int BenchPool(const Args& args) {
     j["pool_ratio"] = pool_ratio;
     j["features_slices_per_second"] = features_rate;
     j["features_ratio"] = features_ratio;
-    for (const auto& [key, values] : {std::pair<const char*, const std::vector<double>*>{"pool_ratios", &ratios},
-                                      {"features_ratios", &features_ratios},
-                                      {"raw_seconds_runs", &raw_times}}) {
-      config::Json a(::Json::arrayValue);
-      for (double v : *values) a.append(v);
-      j[key] = a;
-    }
+    for (double v : ratios) j["pool_ratios"].append(v);
+    for (double v : features_ratios) j["features_ratios"].append(v);
+    for (double v : raw_times) j["raw_seconds_runs"].append(v);
     j["rss_model"] = "DEMO " + p.Get("--rss-size");
     j["rss_small_slices"] = small;
     j["rss_large_slices"] = large;

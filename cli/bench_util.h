@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #pragma once
-// What the bench commands share for their figures: fixed-point text, the median, the --json file.
+// What the bench commands share for their figures: fixed-point text, the median and spread, the
+// --json file.
 //
 //   std::cout << Fixed(Median(seconds), 3);   // "0.123"
 //   WriteJsonFile(p.Get("--json"), figures);
@@ -27,6 +28,12 @@ inline double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// "low-high" of a non-empty set of per-round figures, 3 digits: the spread printed beside a median.
+inline std::string Spread(const std::vector<double>& v) {
+  const auto [low, high] = std::minmax_element(v.begin(), v.end());
+  return Fixed(*low, 3) + "-" + Fixed(*high, 3);
 }
 
 // A command's figures as an indented JSON file (--json); throws curia::Error when it cannot be written.

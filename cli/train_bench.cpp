@@ -264,7 +264,6 @@ int BenchTrain(const Args& args) {
   const double gradient_only_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double ours_median = Median(ours_s), sklearn_median = Median(sklearn_s);
   const double ratio = Median(ratios);
-  const auto [ratio_min, ratio_max] = std::minmax_element(ratios.begin(), ratios.end());
   double worst_accuracy = 0.0;
   for (std::size_t g = 0; g < grid.size(); ++g) {
     worst_accuracy = std::max(worst_accuracy, std::fabs(ours.mean_accuracy[g] - sk["mean_accuracy"][static_cast<int>(g)].asDouble()));
@@ -282,7 +281,7 @@ int BenchTrain(const Args& args) {
             << "  agreement same C: " << (same_c ? "yes" : "NO") << "; mean accuracies differ by at most "
             << Fixed(worst_accuracy, 4) << "\n"
             << "  ratio     ours / scikit-learn = " << Fixed(ratio, 3) << " (median of the rounds' ratios, spread "
-            << Fixed(*ratio_min, 3) << "-" << Fixed(*ratio_max, 3) << ")   [train_ratio] (target <= 1.0: "
+            << Spread(ratios) << ")   [train_ratio] (target <= 1.0: "
             << (ratio <= 1.0 ? "met" : "NOT met") << ")\n";
   if (p.Has("--json")) {
     config::Json j(::Json::objectValue);
